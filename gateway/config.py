@@ -1,0 +1,85 @@
+"""Deskgate's configuration: one YAML file (``--config`` or ``DESKGATE_CONFIG``), validated on
+load into typed values, with ``${ENV_VAR}`` references expanded so secrets stay out of it.
+Without a file, the packaged ``config/default.yaml`` gives a working single-machine setup."""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from deskgate.queue.routing import RoutingTable
+
+CONFIG_ENV = "DESKGATE_CONFIG"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1 << 20          # webhook/API request bodies; larger → 413
+    public_url: str = ""                   # as providers see us (Twilio signs the full URL)
+
+
+class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
+    count: int = 1                         # triage workers inside `serve`
+    batch: int = 256                       # stream entries read per XREADGROUP
+    block_ms: int = 200
+    claim_idle_ms: int = 30_000            # a pending entry idle this long is taken over
+    lease_seconds: int = 600               # an agent's claim lasts this long unless renewed
+
+
+class Config(msgspec.Struct, kw_only=True, frozen=True):
+    redis_prefix: str = "dg:"
+    http: HttpConfig = HttpConfig()
+    workers: WorkerConfig = WorkerConfig()
+    routing: RoutingTable = RoutingTable()
+    # channel -> account -> that connector's own settings (validated by the connector)
+    channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"the config refers to ${{{name}}}, which is not set")
+            return os.environ[name]
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    try:
+        return msgspec.convert(_expand(raw), type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    path = path or os.environ.get(CONFIG_ENV)
+    if path:
+        p = Path(path)
+        try:
+            return parse_config(p.read_text(encoding="utf-8"), str(p))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {p}: {exc.strerror}") from exc
+    default = resources.files("deskgate.gateway").joinpath("config", "default.yaml")
+    return parse_config(default.read_text(encoding="utf-8"), "default.yaml")

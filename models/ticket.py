@@ -1,0 +1,54 @@
+"""Tickets, customers and agents as the rest of the system reads them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from deskgate.models.enums import AgentStatus, Channel, Priority, Sentiment, Status
+from deskgate.models.message import Identity
+from deskgate.models.triage import Triage
+
+
+class Correction(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Labels an agent confirmed or corrected on resolve; these are training labels."""
+
+    topic: str = ""
+    priority: Priority | None = None
+    sentiment: Sentiment | None = None
+
+
+class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str                             # "DG-1042": short enough to quote in a subject line
+    status: Status
+    channel: Channel
+    account: str
+    customer_id: str
+    subject: str = ""
+    skill: str
+    priority: Priority
+    triage: Triage | None = None
+    assignee: str = ""
+    created_at: datetime
+    updated_at: datetime
+    message_ids: tuple[str, ...] = ()
+    correction: Correction | None = None
+
+
+class Customer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str                             # "c_<n>"
+    name: str = ""
+    tier: str = "standard"              # "vip" boosts priority and queue position
+    identities: tuple[Identity, ...] = ()
+    created_at: datetime
+
+
+class Agent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    name: str = ""
+    skills: dict[str, int] = msgspec.field(default_factory=dict)  # skill -> level (1..5)
+    languages: tuple[str, ...] = ()
+    capacity: int = 5                   # most tickets held at once
+    status: AgentStatus = AgentStatus.ONLINE
+    team: str = ""

@@ -1,0 +1,119 @@
+"""Every Redis key Deskgate uses, named once, under one configurable prefix (default "dg:").
+
+Key                               Type     What
+{p}ingest                         stream   accepted InboundMessages, field "m" = JSON; group "triage"
+{p}seen:{message_id}              string   idempotency marker set atomically with the XADD; TTL
+{p}msg:{message_id}               string   the stored message JSON (after triage applied it)
+{p}ticket:seq                     string   INCR counter for ticket numbers
+{p}ticket:{id}                    hash     ticket fields (see queue/tickets.py)
+{p}ticket:{id}:msgs               list     message ids of the ticket, oldest first
+{p}tickets                        zset     every ticket id by creation time (listing, paging)
+{p}thread:{channel}:{account}:{k} string   thread key -> ticket id
+{p}cust:seq                       string   INCR counter for customer numbers
+{p}cust:{id}                      hash     customer fields
+{p}cust:{id}:tickets              zset     the customer's ticket ids by creation time
+{p}ident                          hash     "<kind>:<value>" -> customer id
+{p}q:{skill}                      zset     open tickets of a skill; score = queue position
+{p}skills                         set      every skill that ever had a queue
+{p}lease                          zset     assigned ticket id -> lease expiry (epoch seconds)
+{p}agent:{id}                     hash     agent fields
+{p}agent:{id}:tickets             set      tickets currently leased to the agent
+{p}agents                         set      agent ids
+{p}token:{sha256}                 hash     API token: role, agent id, created_at, label
+{p}review                         zset     high-risk tickets awaiting a manager; score = time
+{p}noise                          stream   non-ticket messages (auto-replies, bounces, statuses)
+{p}audit                          stream   every ticket state change (who, what, before/after)
+{p}metrics                        hash     counters shared by all processes
+"""
+
+from __future__ import annotations
+
+DEFAULT_PREFIX = "dg:"
+
+
+class Keys:
+    __slots__ = ("p",)
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.p = prefix
+
+    @property
+    def ingest(self) -> str:
+        return f"{self.p}ingest"
+
+    def seen(self, message_id: str) -> str:
+        return f"{self.p}seen:{message_id}"
+
+    def msg(self, message_id: str) -> str:
+        return f"{self.p}msg:{message_id}"
+
+    @property
+    def ticket_seq(self) -> str:
+        return f"{self.p}ticket:seq"
+
+    def ticket(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}"
+
+    def ticket_msgs(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:msgs"
+
+    @property
+    def tickets(self) -> str:
+        return f"{self.p}tickets"
+
+    def thread(self, channel: str, account: str, key: str) -> str:
+        return f"{self.p}thread:{channel}:{account}:{key}"
+
+    @property
+    def customer_seq(self) -> str:
+        return f"{self.p}cust:seq"
+
+    def customer(self, customer_id: str) -> str:
+        return f"{self.p}cust:{customer_id}"
+
+    def customer_tickets(self, customer_id: str) -> str:
+        return f"{self.p}cust:{customer_id}:tickets"
+
+    @property
+    def identities(self) -> str:
+        return f"{self.p}ident"
+
+    def queue(self, skill: str) -> str:
+        return f"{self.p}q:{skill}"
+
+    @property
+    def skills(self) -> str:
+        return f"{self.p}skills"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.p}lease"
+
+    def agent(self, agent_id: str) -> str:
+        return f"{self.p}agent:{agent_id}"
+
+    def agent_tickets(self, agent_id: str) -> str:
+        return f"{self.p}agent:{agent_id}:tickets"
+
+    @property
+    def agents(self) -> str:
+        return f"{self.p}agents"
+
+    def token(self, token_hash: str) -> str:
+        return f"{self.p}token:{token_hash}"
+
+    @property
+    def review(self) -> str:
+        return f"{self.p}review"
+
+    @property
+    def noise(self) -> str:
+        return f"{self.p}noise"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.p}audit"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.p}metrics"

@@ -1,0 +1,17 @@
+-- Durable, idempotent accept of one message into the ingest stream.
+-- KEYS[1] = seen marker of the message id, KEYS[2] = ingest stream
+-- ARGV[1] = message id, ARGV[2] = message JSON, ARGV[3] = marker TTL (seconds),
+-- ARGV[4] = approximate stream MAXLEN (0 = unbounded)
+-- Returns {1, entry id} when added, {0, entry id of the first delivery} for a duplicate.
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  return {0, existing}
+end
+local entry
+if tonumber(ARGV[4]) > 0 then
+  entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'id', ARGV[1], 'm', ARGV[2])
+else
+  entry = redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'm', ARGV[2])
+end
+redis.call('SET', KEYS[1], entry, 'EX', ARGV[3])
+return {1, entry}

