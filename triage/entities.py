@@ -1,0 +1,175 @@
+"""Entities found by regular expressions: order numbers, tracking numbers, phones, emails,
+amounts with currency, product models, dates.
+
+Plain `re` over the whole text finds identifiers that token patterns miss (jieba splits
+"订单SF1234567890" in unexpected places), and `\\b` does not fire between a Han character and
+ASCII, so every pattern is fenced with `(?<![A-Za-z0-9])…(?![A-Za-z0-9])` instead (FACTS.md).
+The pipeline maps the hits onto the spaCy Doc with `doc.char_span`.
+
+Patterns are data: an account can add its own (`EntityPattern`), which take precedence over the
+defaults where they overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import msgspec
+import phonenumbers
+
+from deskgate.models.triage import Entity
+
+_L = r"(?<![A-Za-z0-9])"
+_R = r"(?![A-Za-z0-9])"
+
+
+class EntityPattern(msgspec.Struct, frozen=True, kw_only=True):
+    """One admin-editable pattern. `group` selects the part of the match that is the entity
+    (so context words such as "order" or 订单号 can anchor a match without being part of it);
+    `value` is a prefix for the normalized value, e.g. "SF:" for a carrier."""
+
+    label: str
+    pattern: str
+    group: int = 0
+    value: str = ""
+    flags: str = ""  # "i" for case-insensitive
+
+
+# Order matters: on overlap the earlier pattern wins (tracking numbers before order numbers
+# before phones before bare amounts and models).
+DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
+    EntityPattern(label="EMAIL", pattern=r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"SF\d{12,15}" + _R, value="SF:"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"YT\d{13,16}" + _R, value="YTO:"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"ZTO\d{10,15}" + _R, value="ZTO:"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"JD[A-Z0-9]{10,18}" + _R, value="JD:"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"1Z[0-9A-Z]{16}" + _R, value="UPS:"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"[A-Z]{2}\d{9}[A-Z]{2}" + _R, value="UPU:"),
+    EntityPattern(label="TRACKING_NO", pattern=_L + r"9[2-5]\d{20,24}" + _R, value="USPS:"),
+    EntityPattern(
+        label="TRACKING_NO",
+        pattern=r"(?:fedex|联邦快递)\D{0,20}?" + _L + r"(\d{12}|\d{15})" + _R,
+        group=1, value="FEDEX:", flags="i",
+    ),
+    EntityPattern(
+        label="TRACKING_NO",
+        pattern=r"(?:中通|圆通|韵达|申通|顺丰|京东|EMS|DHL|tracking|快递单号?|运单号?|物流单号)"
+        r"[^A-Za-z0-9\n]{0,12}" + _L + r"([A-Z]{0,4}\d{8,22})" + _R,
+        group=1, flags="i",
+    ),
+    EntityPattern(
+        label="ORDER_ID",
+        pattern=r"(?:order|订单|单号|order\s*(?:no|number|id))[^A-Za-z0-9\n]{0,12}" + _L
+        + r"((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,30})" + _R,
+        group=1, flags="i",
+    ),
+    EntityPattern(label="ORDER_ID", pattern=_L + r"#(\d{5,20})" + _R, group=1),
+    # Taobao/Tmall order numbers are 18-19 digits and appear bare.
+    EntityPattern(label="ORDER_ID", pattern=_L + r"\d{16,20}" + _R),
+    EntityPattern(label="PHONE", pattern=_L + r"(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _R),
+    EntityPattern(label="PHONE", pattern=r"(?<![\w+])\+\d{1,3}[- ]?(?:\(\d{1,4}\)[- ]?)?\d{2,4}[- ]?\d{3,4}[- ]?\d{3,4}" + _R),
+    EntityPattern(label="PHONE", pattern=_L + r"(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}" + _R),
+    EntityPattern(
+        label="MONEY",
+        pattern=r"(?:(?:US|HK|NZ|A|C|S)?\$|[¥￥€£]|RMB|CNY|USD|EUR|GBP|HKD)\s?\d[\d,]*(?:\.\d{1,2})?"
+        r"|" + _L + r"\d[\d,]*(?:\.\d{1,2})?\s?(?:元|块钱|块|人民币|美元|欧元|英镑|港币|dollars?|bucks|"
+        r"RMB|CNY|USD|EUR|GBP|HKD)" + _R,
+        flags="i",
+    ),
+    EntityPattern(
+        label="DATE",
+        pattern=r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?|\d{1,2}月\d{1,2}[日号]"
+        r"|" + _L + r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?(?:,? \d{4})?" + _R
+        + r"|" + _L + r"\d{1,2}(?:st|nd|rd|th)? (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?(?: \d{4})?" + _R,
+    ),
+    # Product models mix capitals and digits: WH-1000XM4, A2342, RTX4090, XPS-13, Mate60.
+    EntityPattern(
+        label="PRODUCT_MODEL",
+        pattern=_L + r"(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Z])[A-Z][A-Za-z]{0,9}-?\d{1,6}[A-Za-z0-9]{0,6}"
+        r"(?:-[A-Za-z0-9]{1,8})?(?: (?:Pro|Max|Plus|Ultra|Mini|Lite|SE))*" + _R,
+    ),
+)
+
+_CURRENCY = (
+    ("CNY", ("¥", "￥", "RMB", "CNY", "元", "块", "人民币")),
+    ("HKD", ("HK$", "HKD", "港币")),
+    ("USD", ("US$", "$", "USD", "美元", "dollar", "buck")),
+    ("EUR", ("€", "EUR", "欧元")),
+    ("GBP", ("£", "GBP", "英镑")),
+)
+_AMOUNT = re.compile(r"\d[\d,]*(?:\.\d{1,2})?")
+
+
+def money_value(text: str) -> tuple[str, float] | None:
+    """("CNY", 1299.0) for "¥1,299"; None when no amount is found."""
+    m = _AMOUNT.search(text)
+    if not m:
+        return None
+    amount = float(m.group().replace(",", ""))
+    low = text.lower()
+    for code, marks in _CURRENCY:
+        if any(mark.lower() in low for mark in marks):
+            return code, amount
+    return "", amount
+
+
+class EntityExtractor:
+    """Compiled default patterns plus per-account extra patterns; stateless per call."""
+
+    def __init__(
+        self,
+        extra: dict[str, Sequence[EntityPattern]] | None = None,
+        defaults: Sequence[EntityPattern] = DEFAULT_PATTERNS,
+    ) -> None:
+        self._defaults = _compile(defaults)
+        self._accounts = {acct: _compile(p) + self._defaults for acct, p in (extra or {}).items()}
+
+    def extract(self, text: str, account: str = "", region: str = "CN") -> list[Entity]:
+        taken: list[tuple[int, int]] = []
+        found: list[Entity] = []
+        for pat, regex in self._accounts.get(account, self._defaults):
+            for m in regex.finditer(text):
+                start, end = m.span(pat.group)
+                if start == end or any(s < end and start < e for s, e in taken):
+                    continue
+                raw = text[start:end]
+                value = _normalize(pat, raw, region)
+                if value is None:
+                    continue
+                taken.append((start, end))
+                found.append(Entity(label=pat.label, text=raw, start=start, end=end, value=value))
+        found.sort(key=lambda e: e.start)
+        return found
+
+
+def _compile(patterns: Iterable[EntityPattern]) -> list[tuple[EntityPattern, re.Pattern[str]]]:
+    out = []
+    for p in patterns:
+        flags = re.I if "i" in p.flags else 0
+        try:
+            out.append((p, re.compile(p.pattern, flags)))
+        except re.error as exc:
+            raise ValueError(f"entity pattern for {p.label} does not compile: {exc}") from exc
+    return out
+
+
+def _normalize(pat: EntityPattern, raw: str, region: str) -> str | None:
+    """The canonical value, or None when the hit is not really that entity."""
+    if pat.label == "PHONE":
+        try:
+            num = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(num):
+            return None
+        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    if pat.label == "MONEY":
+        parsed = money_value(raw)
+        if parsed is None:
+            return None
+        code, amount = parsed
+        return f"{code} {amount:.2f}".strip()
+    if pat.label == "EMAIL":
+        return raw.lower()
+    return pat.value + raw.upper() if pat.label in ("TRACKING_NO", "ORDER_ID") else pat.value + raw

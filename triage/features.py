@@ -1,0 +1,50 @@
+"""Features that work for Chinese, English and a mix of both, computed once per message and
+shared by every classifier.
+
+A message becomes a bag of strings: word unigrams and bigrams from the spaCy tokens (jieba
+segments for Chinese) and character 1-4-grams inside each whitespace-separated chunk (which
+for Chinese is a whole clause, so the char grams cover what segmentation gets wrong).
+They are hashed into a fixed space with no vocabulary: the featurizer is stateless, so every
+model trained on it can score the same matrix, and the per-message path computes it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.utils import murmurhash3_32
+
+N_FEATURES = 1 << 20
+FEATURIZER_VERSION = "hash20-w12-c14-v1"  # recorded in each manifest; a mismatch refuses to load
+CHAR_MIN, CHAR_MAX = 1, 4
+
+_hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
+
+
+def analyze(words: Sequence[str], text: str) -> list[str]:
+    """The feature strings of one message. `words` are its normalized tokens (lower-case, no
+    punctuation), `text` its cleaned text."""
+    feats = ["w:" + w for w in words]
+    feats += ["b:" + a + " " + b for a, b in zip(words, words[1:])]
+    for chunk in text.lower().split():
+        padded = f" {chunk} "
+        n_chars = len(padded)
+        for n in range(CHAR_MIN, CHAR_MAX + 1):
+            feats += ["c:" + padded[i : i + n] for i in range(n_chars - n + 1)]
+    return feats
+
+
+def hash_features(analyzed: Iterable[list[str]]) -> sp.csr_matrix:
+    """Raw counts, sublinear (1 + log tf): one long complaint should not outvote its words."""
+    X = _hasher.transform(analyzed).tocsr()
+    np.log(X.data, out=X.data)
+    X.data += 1.0
+    return X
+
+
+def feature_index(feature: str) -> int:
+    """The column of one feature string (FeatureHasher's own mapping)."""
+    return abs(murmurhash3_32(feature, seed=0)) % N_FEATURES
