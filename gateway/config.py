@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import yaml
 from deskgate.queue.routing import RoutingTable
 
 CONFIG_ENV = "DESKGATE_CONFIG"
+DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -81,5 +81,4 @@ def load_config(path: str | Path | None = None) -> Config:
             return parse_config(p.read_text(encoding="utf-8"), str(p))
         except OSError as exc:
             raise ConfigError(f"cannot read config {p}: {exc.strerror}") from exc
-    default = resources.files("deskgate.gateway").joinpath("config", "default.yaml")
-    return parse_config(default.read_text(encoding="utf-8"), "default.yaml")
+    return parse_config(DEFAULT_CONFIG.read_text(encoding="utf-8"), str(DEFAULT_CONFIG))

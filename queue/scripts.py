@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
+from pathlib import Path
+
+# Path(__file__), not importlib.resources: the root folders are namespace packages, and
+# resources.files() cannot read a namespace package under an editable install.
+LUA_DIR = Path(__file__).parent / "lua"
 
 
 @cache
 def lua(name: str) -> str:
-    return resources.files("deskgate.queue").joinpath("lua", f"{name}.lua").read_text()
+    return (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")

@@ -1,0 +1,119 @@
+"""POST /api/v1/messages: the generic API channel any system can post to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.intake import accept_or_503
+from deskgate.gateway.openapi import api_route
+from deskgate.models.enums import Channel, IdentityKind, Role
+from deskgate.models.message import Identity, InboundMessage, Sender
+from deskgate.models.phone import normalize_phone
+
+MAX_TEXT = 64 * 1024
+
+
+class SenderIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: str | None = None
+    phone: str | None = None
+    id: str | None = None
+    name: str = ""
+
+
+class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
+    external_id: str
+    sender: SenderIn
+    text: str
+    thread_key: str = ""
+    subject: str = ""
+    html: str = ""
+    received_at: datetime | None = None
+    account: str = "default"
+
+
+_decoder = msgspec.json.Decoder(MessageIn)
+
+
+def _sender(s: SenderIn, account: str) -> Sender:
+    ids: list[Identity] = []
+    if s.email is not None:
+        email = s.email.strip().lower()
+        if "@" not in email or len(email) > 254 or " " in email:
+            raise ApiError(422, "not an email address", field="sender.email")
+        ids.append(Identity(IdentityKind.EMAIL, email))
+    if s.phone is not None:
+        phone = normalize_phone(s.phone)
+        if phone is None:
+            raise ApiError(422, "not a phone number (use E.164, e.g. +8613800138000)",
+                           field="sender.phone")
+        ids.append(Identity(IdentityKind.PHONE, phone))
+    if s.id is not None:
+        if not s.id.strip() or len(s.id) > 256:
+            raise ApiError(422, "must be 1-256 characters", field="sender.id")
+        ids.append(Identity(IdentityKind.EXTERNAL, f"api:{account}:{s.id.strip()}"))
+    if not ids:
+        raise ApiError(422, "give at least one of email, phone, id", field="sender")
+    return Sender(identities=tuple(ids), name=s.name[:200])
+
+
+def _validate(m: MessageIn) -> None:
+    checks = (("external_id", 1 <= len(m.external_id) <= 256),
+              ("text", 0 < len(m.text.strip()) and len(m.text) <= MAX_TEXT),
+              ("subject", len(m.subject) <= 1000), ("html", len(m.html) <= 4 * MAX_TEXT),
+              ("thread_key", len(m.thread_key) <= 512),
+              ("account", 1 <= len(m.account) <= 64 and m.account.isprintable()))
+    for field, ok in checks:
+        if not ok:
+            raise ApiError(422, f"{field} is empty or too long", field=field)
+
+
+@requires(Role.INTEGRATION)
+async def post_message(request: web.Request) -> web.Response:
+    """Accept one customer message; 202 once durable, 200 + duplicate for a retry."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "send JSON with Content-Type: application/json")
+    body = await request.read()
+    try:
+        m = _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise_validation(exc)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    _validate(m)
+    received = m.received_at or datetime.now(UTC)
+    if received.tzinfo is None:
+        raise ApiError(422, "received_at needs a time zone (e.g. 2026-11-23T10:00:00Z)",
+                       field="received_at")
+    msg = InboundMessage(channel=Channel.API, account=m.account, external_id=m.external_id,
+                         sender=_sender(m.sender, m.account), received_at=received,
+                         text=m.text, subject=m.subject, html=m.html, thread_key=m.thread_key,
+                         meta={"token": principal(request).token_id})
+    accepted = await accept_or_503(request.app, msg)
+    request.app[METRICS].inc("deskgate_messages_accepted_total", channel="api",
+                             duplicate=str(accepted.duplicate).lower())
+    body_out = {"id": accepted.message_id, "duplicate": accepted.duplicate}
+    return web.json_response(body_out, status=200 if accepted.duplicate else 202)
+
+
+@requires(Role.INTEGRATION, Role.AGENT, Role.MANAGER)
+async def get_message(request: web.Request) -> web.Response:
+    """Where an accepted message is: "accepted" (waiting for triage) or its ticket id."""
+    mid = request.match_info["message_id"]
+    keys, client = request.app[KEYS], request.app[REDIS]
+    ticket = await client.hget(keys.msg(mid), "ticket")
+    if ticket is not None:
+        return web.json_response({"id": mid, "state": "ticketed", "ticket_id": ticket.decode()})
+    if await client.exists(keys.seen(mid)):
+        return web.json_response({"id": mid, "state": "accepted"})
+    raise ApiError(404, "no such message")
+
+
+def setup(app: web.Application) -> None:
+    api_route(app, "POST", "/api/v1/messages", post_message, body=MessageIn, tag="intake")
+    api_route(app, "GET", "/api/v1/messages/{message_id}", get_message, tag="intake")

@@ -1,0 +1,234 @@
+"""Tickets, queues and agents over the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.openapi import api_route
+from deskgate.models.codec import to_builtins
+from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
+from deskgate.models.message import InboundMessage
+from deskgate.models.ticket import Agent, Correction, Customer, Ticket
+from deskgate.queue.tickets import TicketStore
+from deskgate.queue.work import Work
+
+MAX_PAGE = 200
+
+
+class MessageView(msgspec.Struct, frozen=True, omit_defaults=True):
+    id: str
+    channel: Channel
+    received_at: datetime
+    text: str
+    subject: str = ""
+    sender_name: str = ""
+    attachments: tuple[dict[str, Any], ...] = ()
+
+
+class TicketView(msgspec.Struct, frozen=True):
+    ticket: Ticket
+    customer: Customer | None
+    messages: tuple[MessageView, ...]
+
+
+class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
+    skills: dict[str, int] | list[str]
+    capacity: int = 5
+    name: str = ""
+    languages: tuple[str, ...] = ()
+    status: AgentStatus = AgentStatus.ONLINE
+    team: str = ""
+
+
+class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
+    topic: str = ""
+    priority: Priority | None = None
+    sentiment: Sentiment | None = None
+
+
+def store(request: web.Request) -> TicketStore:
+    return TicketStore(request.app[REDIS], request.app[KEYS])
+
+
+def work(request: web.Request) -> Work:
+    return Work(request.app[REDIS], request.app[KEYS],
+                lease_seconds=request.app[CONFIG].workers.lease_seconds)
+
+
+def _message_view(m: InboundMessage) -> MessageView:
+    return MessageView(id=m.id, channel=m.channel, received_at=m.received_at, text=m.text,
+                       subject=m.subject, sender_name=m.sender.name,
+                       attachments=tuple(to_builtins(a) for a in m.attachments))
+
+
+def ticket_json(t: Ticket, customer: Customer | None,
+                messages: list[InboundMessage] | None = None) -> dict[str, Any]:
+    out = to_builtins(t)
+    out.pop("message_ids", None)
+    out["customer"] = to_builtins(customer) if customer else {"id": t.customer_id}
+    if messages is not None:
+        out["messages"] = [to_builtins(_message_view(m)) for m in messages]
+    return out
+
+
+def _json_body(raw: bytes, type_: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(raw or b"{}", type=type_)
+    except msgspec.ValidationError as exc:
+        raise_validation(exc)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from exc
+
+
+async def _visible_ticket(request: web.Request) -> Ticket:
+    t = await store(request).get(request.match_info["ticket_id"])
+    if t is None:
+        raise ApiError(404, "no such ticket")
+    who = principal(request)
+    if who.role is Role.AGENT and t.assignee != who.agent_id:
+        agent = await work(request).get_agent(who.agent_id)
+        if agent is None or t.skill not in agent.skills:
+            raise ApiError(403, "agents see the tickets of their skills and their own")
+    return t
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def get_ticket(request: web.Request) -> web.Response:
+    """A ticket with its customer, triage and every message of its thread."""
+    t = await _visible_ticket(request)
+    s = store(request)
+    return web.json_response(ticket_json(t, await s.customer(t.customer_id), await s.messages(t)))
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def list_tickets(request: web.Request) -> web.Response:
+    """Tickets, newest first: filter by status, channel, skill, customer, q (text); page."""
+    q = request.query
+    try:
+        offset = max(0, int(q.get("offset", "0")))
+        limit = min(MAX_PAGE, max(1, int(q.get("limit", "50"))))
+    except ValueError as exc:
+        raise ApiError(400, "offset and limit must be integers") from exc
+    if q.get("status") and q["status"] not in Status.__members__.values():
+        raise ApiError(400, f"status must be one of {', '.join(s.value for s in Status)}",
+                       field="status")
+    who = principal(request)
+    skill = q.get("skill", "")
+    if who.role is Role.AGENT:
+        agent = await work(request).get_agent(who.agent_id)
+        allowed = set(agent.skills) if agent else set()
+        if skill and skill not in allowed:
+            raise ApiError(403, "agents list the tickets of their own skills", field="skill")
+    page, more = await store(request).list(
+        status=q.get("status", ""), channel=q.get("channel", ""), skill=skill,
+        customer_id=q.get("customer", ""), text=q.get("q", "")[:200],
+        offset=offset, limit=limit)
+    if who.role is Role.AGENT:
+        page = [t for t in page if t.skill in allowed or t.assignee == who.agent_id]
+    return web.json_response({"tickets": [ticket_json(t, None) for t in page],
+                              "offset": offset, "limit": limit, "more": more})
+
+
+@requires(Role.AGENT)
+async def claim(request: web.Request) -> web.Response:
+    """Take the best open ticket across the agent's skills, under a lease."""
+    agent_id = request.match_info["agent_id"]
+    who = principal(request)
+    if who.role is Role.AGENT and who.agent_id != agent_id:
+        raise ApiError(403, "an agent claims only for themself")
+    result = await work(request).claim(agent_id)
+    if result.outcome == "unknown":
+        raise ApiError(404, f"no agent {agent_id}: register it with `deskgate agent add`")
+    if result.outcome == "offline":
+        raise ApiError(409, "the agent is offline; set status online to claim")
+    if result.outcome == "full":
+        raise ApiError(409, "the agent is at capacity; resolve or release a ticket first")
+    if result.outcome == "empty":
+        return web.json_response({"ticket": None}, status=200)
+    s = store(request)
+    t = await s.get(result.ticket_id)
+    assert t is not None
+    body = ticket_json(t, await s.customer(t.customer_id), await s.messages(t))
+    body["lease_seconds"] = request.app[CONFIG].workers.lease_seconds
+    return web.json_response({"ticket": body})
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def resolve(request: web.Request) -> web.Response:
+    """Resolve a ticket, optionally correcting triage's topic, priority and sentiment."""
+    body: ResolveIn = _json_body(await request.read(), ResolveIn)
+    who = principal(request)
+    correction = (Correction(topic=body.topic, priority=body.priority, sentiment=body.sentiment)
+                  if (body.topic or body.priority or body.sentiment) else None)
+    actor = who.agent_id or f"{who.role}:{who.token_id}"
+    result = await work(request).resolve(request.match_info["ticket_id"], actor,
+                                         privileged=who.role is not Role.AGENT,
+                                         correction=correction)
+    if result.outcome == "missing":
+        raise ApiError(404, "no such ticket")
+    if result.outcome == "forbidden":
+        raise ApiError(403, "only the assigned agent (or a manager) may resolve this ticket")
+    if result.outcome == "done":
+        raise ApiError(409, f"the ticket is already {result.detail}")
+    t = await store(request).get(request.match_info["ticket_id"])
+    assert t is not None
+    return web.json_response(ticket_json(t, None))
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def queues(request: web.Request) -> web.Response:
+    """Open tickets waiting per skill."""
+    depths = await work(request).queue_depths()
+    return web.json_response({"queues": [{"skill": s, "depth": n} for s, n in depths.items()]})
+
+
+@requires(Role.ADMIN)
+async def put_agent(request: web.Request) -> web.Response:
+    """Register or update an agent: skills (list, or skill -> level), capacity, status."""
+    body: AgentIn = _json_body(await request.read(), AgentIn)
+    agent = agent_from_input(request.match_info["agent_id"], body)
+    await work(request).put_agent(agent)
+    return web.json_response(to_builtins(agent))
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def get_agent(request: web.Request) -> web.Response:
+    """An agent's settings and the tickets they hold."""
+    agent_id = request.match_info["agent_id"]
+    w = work(request)
+    agent = await w.get_agent(agent_id)
+    if agent is None:
+        raise ApiError(404, f"no agent {agent_id}")
+    return web.json_response({**to_builtins(agent), "holding": await w.held_by(agent_id)})
+
+
+def agent_from_input(agent_id: str, body: AgentIn) -> Agent:
+    if not agent_id or len(agent_id) > 64 or not agent_id.replace("-", "").replace("_", "")\
+            .replace(".", "").isalnum():
+        raise ApiError(422, "agent ids are 1-64 letters, digits, '-', '_' or '.'",
+                       field="agent_id")
+    skills = body.skills if isinstance(body.skills, dict) else dict.fromkeys(body.skills, 1)
+    if not skills:
+        raise ApiError(422, "an agent needs at least one skill", field="skills")
+    if not 1 <= body.capacity <= 100:
+        raise ApiError(422, "capacity must be 1-100", field="capacity")
+    return Agent(id=agent_id, name=body.name, skills=skills, languages=body.languages,
+                 capacity=body.capacity, status=body.status, team=body.team)
+
+
+def setup(app: web.Application) -> None:
+    api_route(app, "GET", "/api/v1/tickets", list_tickets, tag="tickets")
+    api_route(app, "GET", "/api/v1/tickets/{ticket_id}", get_ticket, tag="tickets")
+    api_route(app, "POST", "/api/v1/tickets/{ticket_id}/resolve", resolve, body=ResolveIn,
+              tag="tickets")
+    api_route(app, "GET", "/api/v1/queues", queues, tag="queues")
+    api_route(app, "POST", "/api/v1/agents/{agent_id}/claim", claim, tag="agents")
+    api_route(app, "PUT", "/api/v1/agents/{agent_id}", put_agent, body=AgentIn, tag="agents")
+    api_route(app, "GET", "/api/v1/agents/{agent_id}", get_agent, tag="agents")

@@ -1,0 +1,20 @@
+"""Typed keys for what the aiohttp application holds (aiohttp's `web.AppKey`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from deskgate.gateway.config import Config
+from deskgate.gateway.metrics import Metrics
+from deskgate.queue.ingest import Ingest
+from deskgate.queue.keys import Keys
+
+CONFIG = web.AppKey("config", Config)
+REDIS = web.AppKey("redis", aioredis.Redis)
+KEYS = web.AppKey("keys", Keys)
+INGEST = web.AppKey("ingest", Ingest)
+METRICS = web.AppKey("metrics", Metrics)
+DATA_DIR = web.AppKey("data_dir", Path)

@@ -1,0 +1,46 @@
+"""What every `deskgate` subcommand shares: --data-dir, --config, -v, and finding Redis."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from deskgate.gateway.config import Config, load_config
+from deskgate.queue.keys import Keys
+from deskgate.queue.redis_server import default_data_dir, redis_url_for
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"where the embedded Redis, attachments and models live "
+                        f"(default: $DESKGATE_DATA_DIR or {default_data_dir()})")
+    p.add_argument("--config", default=None,
+                   help="YAML configuration file (default: $DESKGATE_CONFIG or the packaged "
+                        "defaults)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    return (args.data_dir or default_data_dir()).expanduser().resolve()
+
+
+def config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+@contextmanager
+def sync_redis(args: argparse.Namespace) -> Iterator[tuple[redis.Redis, Keys]]:
+    """A Redis client for one-shot commands, found the way every command finds it."""
+    cfg = config(args)
+    with redis_url_for(data_dir(args)) as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield client, Keys(cfg.redis_prefix)
+        finally:
+            client.close()

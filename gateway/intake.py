@@ -1,0 +1,32 @@
+"""The one way any intake path (API, webhooks, SMTP, IMAP) hands messages to the ingest
+stream: durable write first, then the caller acknowledges; Redis down means "retry later"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from deskgate.gateway.appkeys import INGEST, METRICS
+from deskgate.gateway.errors import ApiError
+from deskgate.models.message import InboundMessage
+from deskgate.queue.ingest import Accepted, IngestUnavailable
+
+log = logging.getLogger("deskgate.intake")
+RETRY_AFTER_SECONDS = 5
+
+
+async def accept_or_503(app: web.Application, message: InboundMessage) -> Accepted:
+    return (await accept_many_or_503(app, [message]))[0]
+
+
+async def accept_many_or_503(app: web.Application,
+                             messages: Sequence[InboundMessage]) -> list[Accepted]:
+    try:
+        return await app[INGEST].accept_many(messages)
+    except IngestUnavailable as exc:
+        app[METRICS].inc("deskgate_ingest_unavailable_total")
+        log.warning("ingest unavailable, asking the sender to retry: %s", exc)
+        raise ApiError(503, "storage unavailable, retry later",
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc

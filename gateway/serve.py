@@ -1,0 +1,169 @@
+"""`deskgate serve` (HTTP + workers + embedded Redis in one command) and `deskgate worker`.
+
+serve runs the gateway in this process and the triage workers as child processes (so NLP
+never stalls HTTP, and a worker that dies is restarted while its pending entries are taken
+over by the others). Shutdown order: stop accepting HTTP, let in-flight requests finish, ask
+workers to finish their batch (SIGTERM), then stop the embedded Redis (it flushes its AOF)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from deskgate.gateway.app import create_app
+from deskgate.gateway.cli_common import add_common, config, data_dir
+from deskgate.gateway.config import Config
+from deskgate.gateway.worker import TriageWorker, consumer_name
+from deskgate.queue.keys import Keys
+from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
+from deskgate.triage.engine import Triager
+
+log = logging.getLogger("deskgate.serve")
+
+RESTART_BACKOFF_MAX = 30.0
+
+
+class WorkerPool:
+    """Child `deskgate worker` processes, restarted with back-off when they die."""
+
+    def __init__(self, count: int, redis_url: str, argv_tail: list[str]) -> None:
+        self.count = count
+        self._env = {**os.environ, REDIS_URL_ENV: redis_url}
+        self._argv = [sys.executable, "-m", "deskgate.gateway.cli", "worker", *argv_tail]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._backoff = [0.5] * count
+        self._next_start = [0.0] * count
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(self._argv, env=self._env, stdin=subprocess.DEVNULL)
+        log.info("worker process %d started", proc.pid)
+        return proc
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for i, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code is None or now < self._next_start[i]:
+                continue
+            log.warning("worker process %d exited with %s; restarting (its unacknowledged "
+                        "entries are taken over)", proc.pid, code)
+            self.procs[i] = self._spawn()
+            self._next_start[i] = now + self._backoff[i]
+            self._backoff[i] = min(RESTART_BACKOFF_MAX, self._backoff[i] * 2)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("worker %d did not stop in time; killing it (its entries stay "
+                          "pending and are replayed on the next start)", proc.pid)
+                proc.kill()
+                proc.wait()
+
+
+async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Path) -> None:
+    app = create_app(cfg, redis_url, ddir, run_workers=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host = args.host or cfg.http.host
+    port = args.port if args.port is not None else cfg.http.port
+    site = web.TCPSite(runner, host, port, reuse_port=args.reuse_port)
+    await site.start()
+    tail = ["--data-dir", str(ddir)] + (["--config", args.config] if args.config else [])
+    pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,
+                      redis_url, tail)
+    pool.start()
+    log.info("Deskgate is up: http://%s:%d  (health /healthz, API /api/v1, metrics /metrics); "
+             "data in %s; %d worker process(es). Ctrl-C stops.", host, port, ddir, pool.count)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            pool.check()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        log.info("shutting down: finishing in-flight requests, then workers")
+        await runner.cleanup()
+        await asyncio.to_thread(pool.stop)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    ddir = data_dir(args)
+    ddir.mkdir(parents=True, exist_ok=True)
+    with redis_url_for(ddir) as redis_url:
+        asyncio.run(_serve(args, cfg, redis_url, ddir))
+    log.info("stopped")
+    return 0
+
+
+async def _work(cfg: Config, redis_url: str, count: int) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    started = time.perf_counter()
+    triager = Triager.load()
+    log.info("models loaded in %.2f s (version %s)", time.perf_counter() - started,
+             triager.version)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    workers = [TriageWorker(client, Keys(cfg.redis_prefix), cfg, lambda: triager,
+                            consumer_name(i)) for i in range(count)]
+    await asyncio.gather(*(w.run(stop) for w in workers))
+    log.info("worker finished: %d entries processed", sum(w.processed for w in workers))
+    await client.aclose()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    with redis_url_for(data_dir(args)) as redis_url:
+        asyncio.run(_work(cfg, redis_url, args.count))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve", help="run HTTP, the triage workers and the embedded Redis in one command",
+        description="Start Deskgate: the HTTP gateway (webhooks, API, console), triage worker "
+                    "processes and, unless DESKGATE_REDIS_URL is set, a private Redis with AOF "
+                    "in the data directory.")
+    serve.add_argument("--host", default=None, help="listen address (default: from config, "
+                                                    "127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: 8080)")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="triage worker processes (default: from config, 1; 0 = none, "
+                            "for a gateway-only node)")
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="SO_REUSEPORT, to run several gateways on one port")
+    add_common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="run triage workers only (for the multi-process shape)",
+        description="Read the ingest stream as a consumer group: triage, thread, route and "
+                    "store tickets. Run as many as the load needs, on any machine.")
+    worker.add_argument("--count", type=int, default=1, help="workers in this process")
+    add_common(worker)
+    worker.set_defaults(func=cmd_worker)

@@ -1,0 +1,135 @@
+"""The triage worker: reads the ingest stream in batches as a consumer group, resolves
+customers, triages, routes, stores, and only then acknowledges.
+
+A crash at any point before XACK leaves the entries pending; another worker takes them over
+(XAUTOCLAIM) and replays them, and the store scripts make a replay a no-op. The same worker
+also returns tickets whose agent lease ran out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from deskgate.gateway.appkeys import CONFIG, KEYS
+from deskgate.gateway.config import Config
+from deskgate.models.enums import MessageKind
+from deskgate.models.triage import TriageInput
+from deskgate.queue.keys import Keys
+from deskgate.queue.scoring import queue_score
+from deskgate.queue.stats import SharedStats
+from deskgate.queue.stream import Entry, IngestReader
+from deskgate.queue.tickets import Placement, TicketStore
+from deskgate.queue.work import Work
+from deskgate.triage.engine import Triager
+
+log = logging.getLogger("deskgate.worker")
+
+SWEEP_EVERY_SECONDS = 1.0
+AUTOCLAIM_EVERY_SECONDS = 5.0
+
+
+def consumer_name(index: int = 0) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{index}"
+
+
+class TriageWorker:
+    def __init__(self, client: aioredis.Redis, keys: Keys, config: Config,
+                 triager: Callable[[], Triager], consumer: str) -> None:
+        self._config = config
+        self._triager = triager
+        self.reader = IngestReader(client, keys, consumer)
+        self.store = TicketStore(client, keys)
+        self.work = Work(client, keys, lease_seconds=config.workers.lease_seconds)
+        self.stats = SharedStats(client, keys)
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; a batch in progress is finished first."""
+        cfg = self._config.workers
+        await self.reader.ensure_group()
+        backlog = await self.reader.own_pending(cfg.batch)
+        next_sweep = next_claim = 0.0
+        log.info("worker %s reading %s", self.reader.consumer, "the ingest stream")
+        while not stop.is_set():
+            try:
+                entries, backlog = backlog or await self.reader.read(cfg.batch, cfg.block_ms), []
+                now = time.monotonic()
+                if now >= next_claim:
+                    next_claim = now + AUTOCLAIM_EVERY_SECONDS
+                    stale = await self.reader.claim_stale(cfg.claim_idle_ms, cfg.batch)
+                    if stale:
+                        log.warning("took over %d entries left pending by another worker",
+                                    len(stale))
+                    entries += stale
+                if now >= next_sweep:
+                    next_sweep = now + SWEEP_EVERY_SECONDS
+                    if expired := await self.work.expire_leases():
+                        log.info("leases expired, back in their queues: %s", ", ".join(expired))
+                if entries:
+                    await self.process(entries)
+            except (RedisError, OSError) as exc:
+                log.error("Redis unavailable (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+
+    async def process(self, entries: list[Entry]) -> None:
+        now = time.time()
+        done: list[str] = []
+        messages: list[Entry] = []
+        for e in entries:
+            if e.message is None:
+                await self.reader.dead_letter(e, "undecodable message")
+            elif e.message.kind is not MessageKind.MESSAGE:
+                await self.store.record_noise(e.message)
+                done.append(e.entry_id)
+            else:
+                messages.append(e)
+        if messages:
+            msgs = [e.message for e in messages if e.message is not None]
+            customers = await self.store.resolve_customers(msgs, now)
+            inputs = [TriageInput(text=m.text, subject=m.subject, channel=m.channel,
+                                  account=m.account, customer_tier=c.tier,
+                                  recent_contacts=c.recent_tickets)
+                      for m, c in zip(msgs, customers, strict=True)]
+            triages = await asyncio.to_thread(self._triager().triage, inputs)
+            routing = self._config.routing
+            placements = [
+                Placement(message=m, customer_id=c.customer_id, triage=t,
+                          skill=routing.route(t, channel=m.channel, account=m.account,
+                                              tier=c.tier, skill_hint=m.skill_hint),
+                          queue_score=queue_score(now, t.priority, c.tier))
+                for m, c, t in zip(msgs, customers, triages, strict=True)]
+            applied = await self.store.apply(placements, now)
+            done += [e.entry_id for e in messages]
+            await self.stats.record_batch(
+                [e.entry_id for e in messages], [a.outcome for a in applied], time.time())
+        await self.reader.ack(done)
+        self.processed += len(entries)
+
+
+def setup(app: web.Application, redis_url: str) -> None:
+    """Run the configured number of workers inside this process (tests, small installs)."""
+
+    async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        client = aioredis.Redis.from_url(redis_url)
+        triager = Triager.load()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(
+            TriageWorker(client, app[KEYS], config, lambda: triager, consumer_name(i)).run(stop))
+            for i in range(config.workers.count)]
+        yield
+        stop.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        await client.aclose()
+
+    app.cleanup_ctx.append(workers_ctx)

@@ -1,0 +1,20 @@
+-- Put tickets whose lease ran out back into their skill queue, at their old position (which is
+-- at or near the front: they have waited longest), and record it.
+-- ARGV[1] prefix, ARGV[2] now (epoch s), ARGV[3] most tickets to return in one call
+-- Returns the ids returned to their queues.
+local p = ARGV[1]
+local due = redis.call('ZRANGEBYSCORE', p .. 'lease', '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+for _, tid in ipairs(due) do
+  local tkey = p .. 'ticket:' .. tid
+  local t = redis.call('HMGET', tkey, 'assignee', 'skill', 'queue_score', 'status')
+  redis.call('ZREM', p .. 'lease', tid)
+  if t[4] == 'assigned' then
+    redis.call('SREM', p .. 'agent:' .. (t[1] or '') .. ':tickets', tid)
+    redis.call('HSET', tkey, 'status', 'open', 'assignee', '', 'updated_at', ARGV[2])
+    redis.call('ZADD', p .. 'q:' .. t[2], t[3], tid)
+    redis.call('XADD', p .. 'audit', 'MAXLEN', '~', 1000000, '*', 'ts', ARGV[2],
+               'actor', 'system', 'action', 'lease_expired', 'ticket', tid,
+               'before', 'assigned:' .. (t[1] or ''), 'after', 'open')
+  end
+end
+return due

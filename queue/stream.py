@@ -1,0 +1,89 @@
+"""The ingest stream read as a consumer group: batches in, acknowledgements out, and the
+pending entries of a crashed consumer taken over with XAUTOCLAIM."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from deskgate.models.codec import decode
+from deskgate.models.message import InboundMessage
+from deskgate.queue.keys import Keys
+
+log = logging.getLogger("deskgate.stream")
+GROUP = "triage"
+
+
+class Entry(msgspec.Struct, frozen=True):
+    entry_id: str
+    message: InboundMessage | None     # None: undecodable, moved to the dead-letter stream
+    raw: bytes = b""
+
+
+class IngestReader:
+    def __init__(self, client: aioredis.Redis, keys: Keys, consumer: str) -> None:
+        self._r = client
+        self._keys = keys
+        self.consumer = consumer
+        self._autoclaim_cursor = "0-0"
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._r.xgroup_create(self._keys.ingest, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(self, count: int, block_ms: int) -> list[Entry]:
+        reply = await self._r.xreadgroup(GROUP, self.consumer, {self._keys.ingest: ">"},
+                                         count=count, block=block_ms)
+        return [self._entry(eid, fields) for _, entries in reply or [] for eid, fields in entries]
+
+    async def own_pending(self, count: int) -> list[Entry]:
+        """Entries delivered to this consumer name but never acknowledged (a restart)."""
+        reply = await self._r.xreadgroup(GROUP, self.consumer, {self._keys.ingest: "0"},
+                                         count=count)
+        return [self._entry(eid, fields) for _, entries in reply or [] for eid, fields in entries
+                if fields]
+
+    async def claim_stale(self, min_idle_ms: int, count: int) -> list[Entry]:
+        """Take over entries another consumer read and never acknowledged (it crashed)."""
+        cursor, entries, *_ = await self._r.xautoclaim(
+            self._keys.ingest, GROUP, self.consumer, min_idle_ms,
+            start_id=self._autoclaim_cursor, count=count)
+        self._autoclaim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+        return [self._entry(eid, fields) for eid, fields in entries if fields]
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        if entry_ids:
+            await self._r.xack(self._keys.ingest, GROUP, *entry_ids)
+
+    async def dead_letter(self, entry: Entry, reason: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xadd(self._keys.dead_letter, {"entry": entry.entry_id, "reason": reason,
+                                               "raw": entry.raw}, maxlen=100_000)
+            pipe.xack(self._keys.ingest, GROUP, entry.entry_id)
+            await pipe.execute()
+
+    async def lag(self) -> int:
+        """Entries not yet delivered to any consumer plus those delivered and unacknowledged."""
+        try:
+            groups = await self._r.xinfo_groups(self._keys.ingest)
+        except ResponseError:
+            return 0
+        for g in groups:
+            if g["name"] in (GROUP, GROUP.encode()):
+                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+        return 0
+
+    def _entry(self, eid: bytes | str, fields: dict[bytes, bytes]) -> Entry:
+        entry_id = eid.decode() if isinstance(eid, bytes) else eid
+        raw = fields.get(b"m", b"")
+        try:
+            return Entry(entry_id, decode(raw, InboundMessage), raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error("ingest entry %s is not a valid message (%s)", entry_id, exc)
+            return Entry(entry_id, None, raw)

@@ -1,0 +1,183 @@
+"""The ticket and customer store: threading messages onto tickets, reading tickets back.
+
+Writes go through the Lua scripts in lua/ (resolve_customer, apply_message) so that each
+message's effect is atomic and replaying it after a crash changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import redis.asyncio as aioredis
+
+from deskgate.models.codec import decode, encode
+from deskgate.models.enums import Channel, Priority, Status
+from deskgate.models.message import Identity, InboundMessage
+from deskgate.models.ticket import Correction, Customer, Ticket
+from deskgate.models.triage import Triage
+from deskgate.queue.keys import Keys
+from deskgate.queue.scripts import lua
+
+REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
+RISK_WINDOW_SECONDS = 14 * 24 * 3600
+
+
+class CustomerContext(msgspec.Struct, frozen=True):
+    customer_id: str
+    tier: str
+    recent_tickets: int
+
+
+class Placement(msgspec.Struct, frozen=True):
+    """What the worker decided for one message before it is applied."""
+
+    message: InboundMessage
+    customer_id: str
+    triage: Triage
+    skill: str
+    queue_score: float
+
+
+class Applied(msgspec.Struct, frozen=True):
+    outcome: str          # "new" | "append" | "reopen" | "replay"
+    ticket_id: str
+
+
+def _ts(value: bytes | str | None) -> datetime:
+    return datetime.fromtimestamp(float(value or 0), UTC)
+
+
+def _s(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class TicketStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *,
+                 reopen_window: int = REOPEN_WINDOW_SECONDS) -> None:
+        self._r = client
+        self._k = keys
+        self._reopen_window = reopen_window
+        self._resolve = client.register_script(lua("resolve_customer"))
+        self._apply = client.register_script(lua("apply_message"))
+
+    async def resolve_customers(self, messages: Sequence[InboundMessage],
+                                now: float) -> list[CustomerContext]:
+        since = now - RISK_WINDOW_SECONDS
+        async with self._r.pipeline(transaction=False) as pipe:
+            for m in messages:
+                idents = [i.key for i in m.sender.identities]
+                await self._resolve(args=[self._k.p, now, m.sender.name, since, *idents],
+                                    client=pipe)
+            replies = await pipe.execute()
+        return [CustomerContext(_s(cid), _s(tier), int(recent)) for cid, tier, recent in replies]
+
+    async def apply(self, placements: Sequence[Placement], now: float) -> list[Applied]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for pl in placements:
+                m, t = pl.message, pl.triage
+                lookup = [*m.thread_refs, *([m.thread_key] if m.thread_key else [])]
+                await self._apply(args=[
+                    self._k.p, m.id, encode(m), m.channel.value, m.account, pl.customer_id,
+                    json.dumps(lookup), m.thread_key, m.ticket_ref, now, self._reopen_window,
+                    m.subject or m.text[:80], pl.skill, t.priority.value, encode(t),
+                    pl.queue_score, "1" if t.risk.high else "0", "; ".join(t.risk.reasons),
+                ], client=pipe)
+            replies = await pipe.execute()
+        return [Applied(_s(outcome), _s(tid)) for outcome, tid in replies]
+
+    async def record_noise(self, message: InboundMessage) -> None:
+        await self._r.xadd(self._k.noise, {"id": message.id, "kind": message.kind.value,
+                                           "reason": message.kind_reason, "m": encode(message)},
+                           maxlen=100_000)
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        f = await self._r.hgetall(self._k.ticket(ticket_id))
+        if not f:
+            return None
+        msg_ids = await self._r.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
+        return ticket_from_hash(f, tuple(_s(x) for x in msg_ids))
+
+    async def get_many(self, ticket_ids: Sequence[str]) -> list[Ticket]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tid in ticket_ids:
+                pipe.hgetall(self._k.ticket(tid))
+            hashes = await pipe.execute()
+        return [ticket_from_hash(h, ()) for h in hashes if h]
+
+    async def messages(self, ticket: Ticket) -> list[InboundMessage]:
+        if not ticket.message_ids:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for mid in ticket.message_ids:
+                pipe.hget(self._k.msg(mid), "json")
+            raws = await pipe.execute()
+        return [decode(raw, InboundMessage) for raw in raws if raw]
+
+    async def customer(self, customer_id: str) -> Customer | None:
+        f = await self._r.hgetall(self._k.customer(customer_id))
+        if not f:
+            return None
+        ids = sorted(_s(x) for x in await self._r.smembers(self._k.customer_ids(customer_id)))
+        identities = tuple(Identity(kind, value) for kind, _, value in
+                           (i.partition(":") for i in ids))
+        d = {k.decode(): v.decode() for k, v in f.items()}
+        return Customer(id=d["id"], name=d.get("name", ""), tier=d.get("tier", "standard"),
+                        identities=identities, created_at=_ts(d.get("created_at")))
+
+    async def customer_ticket_ids(self, customer_id: str, limit: int = 50) -> list[str]:
+        ids = await self._r.zrevrange(self._k.customer_tickets(customer_id), 0, limit - 1)
+        return [_s(x) for x in ids]
+
+    async def list(self, *, status: str = "", channel: str = "", skill: str = "",
+                   customer_id: str = "", text: str = "", offset: int = 0, limit: int = 50,
+                   scan_limit: int = 5000) -> tuple[list[Ticket], bool]:
+        """Newest first. Filters are applied while scanning at most `scan_limit` tickets;
+        returns (page, more) where `more` says another page exists."""
+        source = (self._k.customer_tickets(customer_id) if customer_id else self._k.tickets)
+        needle = text.casefold()
+        page: list[Ticket] = []
+        skipped = 0
+        start = 0
+        chunk = 200
+        while start < scan_limit:
+            ids = [_s(x) for x in await self._r.zrevrange(source, start, start + chunk - 1)]
+            if not ids:
+                break
+            start += chunk
+            for t in await self.get_many(ids):
+                if ((status and t.status != status) or (channel and t.channel != channel)
+                        or (skill and t.skill != skill)):
+                    continue
+                if needle and not await self._matches_text(t, needle):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                if len(page) == limit:
+                    return page, True
+                page.append(t)
+        return page, False
+
+    async def _matches_text(self, ticket: Ticket, needle: str) -> bool:
+        if needle in ticket.subject.casefold():
+            return True
+        full = await self.get(ticket.id)
+        return any(needle in m.text.casefold() or needle in m.subject.casefold()
+                   for m in await self.messages(full)) if full else False
+
+
+def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Ticket:
+    d = {k.decode(): v for k, v in f.items()}
+    triage = decode(d["triage"], Triage) if d.get("triage") else None
+    correction = decode(d["correction"], Correction) if d.get("correction") else None
+    return Ticket(id=_s(d["id"]), status=Status(_s(d["status"])), channel=Channel(_s(d["channel"])),
+                  account=_s(d.get("account")), customer_id=_s(d.get("customer_id")),
+                  subject=_s(d.get("subject")), skill=_s(d.get("skill")),
+                  priority=Priority(_s(d.get("priority")) or "P3"), triage=triage,
+                  assignee=_s(d.get("assignee")), created_at=_ts(d.get("created_at")),
+                  updated_at=_ts(d.get("updated_at")), message_ids=message_ids,
+                  correction=correction)
