@@ -1,0 +1,114 @@
+"""The `email:` section of Deskgate's configuration: the SMTP listener, the support inboxes
+it accepts mail for, our own addresses, the IMAP mailboxes to poll, and the limits that bound
+every message. Pure values; gateway/config.py embeds EmailConfig as `Config.email`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class SmtpConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    # None = on when at least one inbox is configured (a listener with no inbox rejects all)
+    enabled: bool | None = None
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = ""                        # EHLO name; "" = the machine's FQDN
+    max_message_bytes: int = 25 << 20         # larger DATA → 552
+    max_recipients: int = 50
+    # AUTH: login -> password (use ${ENV} references); empty = no AUTH offered
+    auth_users: dict[str, str] = msgspec.field(default_factory=dict)
+    auth_required: bool = False
+    tls_cert: str = ""                        # PEM files; both set = STARTTLS offered
+    tls_key: str = ""
+    require_starttls: bool = False
+
+
+class InboxConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    address: str                              # "support@example.com" or "@example.com"
+    account: str                              # InboundMessage.account for mail it receives
+    skill: str = ""                           # default skill (InboundMessage.skill_hint)
+
+
+class ImapConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str                                 # stable id: keys its UID state in Redis
+    host: str
+    user: str
+    password: str
+    account: str
+    port: int = 993
+    tls: bool = True                          # implicit TLS (993); False = plain (143)
+    starttls: bool = False                    # with tls False: upgrade with STARTTLS
+    folder: str = "INBOX"
+    skill: str = ""
+    # what to do with a message once it is durably ingested
+    after_ingest: Literal["seen", "flag", "move", "none"] = "seen"
+    flag: str = "$Deskgate"                   # keyword set by after_ingest "flag"
+    move_to: str = ""                         # folder for after_ingest "move" (created if missing)
+    # first contact (or UIDVALIDITY changed): take every message, or only the unseen ones
+    start_from: Literal["all", "unseen"] = "unseen"
+    idle: bool = True                         # use IDLE when the server offers it
+    poll_seconds: float = 30.0                # without IDLE; also the IDLE re-check interval
+    batch: int = 100                          # messages fetched per round trip
+    timeout_seconds: float = 60.0
+
+
+class MailLimits(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    max_attachments: int = 20                 # more are listed but not stored (raw is kept)
+    max_attachment_bytes: int = 15 << 20
+    max_text_chars: int = 64 * 1024
+    max_html_chars: int = 256 * 1024
+
+
+class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    smtp: SmtpConfig = SmtpConfig()
+    inboxes: tuple[InboxConfig, ...] = ()
+    # mail From these (addresses or "@domain") is recorded as OWN, never ticketed
+    own_addresses: tuple[str, ...] = ()
+    imap: tuple[ImapConfig, ...] = ()
+    limits: MailLimits = MailLimits()
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.imap]
+        if len(set(names)) != len(names):
+            raise ValueError("email.imap: mailbox names must be unique")
+        if any(m.after_ingest == "move" and not m.move_to for m in self.imap):
+            raise ValueError("email.imap: after_ingest 'move' needs move_to")
+        for entry in (*(i.address for i in self.inboxes), *self.own_addresses):
+            if "@" not in entry:
+                raise ValueError(f"email: {entry!r} is neither an address nor '@domain'")
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.inboxes) if self.smtp.enabled is None else self.smtp.enabled
+
+    def inbox_for(self, address: str) -> InboxConfig | None:
+        """The inbox a recipient belongs to: an exact address wins over its @domain."""
+        address = normalize_address(address)
+        domain = address[address.rfind("@"):] if "@" in address else ""
+        fallback = None
+        for inbox in self.inboxes:
+            wanted = inbox.address.lower()
+            if wanted == address:
+                return inbox
+            if wanted.startswith("@") and wanted == domain and fallback is None:
+                fallback = inbox
+        return fallback
+
+    def is_own(self, address: str) -> bool:
+        """Our own addresses: the configured ones and every exact inbox address (a support
+        inbox writing to another is a loop, not a customer)."""
+        address = normalize_address(address)
+        if not address:
+            return False
+        domain = address[address.rfind("@"):]
+        own = {a.lower() for a in self.own_addresses}
+        own.update(i.address.lower() for i in self.inboxes if not i.address.startswith("@"))
+        return address in own or domain in own
+
+
+def normalize_address(address: str) -> str:
+    """The identity form of an email address: trimmed, without angle brackets, lower-cased
+    (mailboxes are case-insensitive in practice at every provider customers use)."""
+    return address.strip().strip("<>").strip().lower()
