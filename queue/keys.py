@@ -3,7 +3,8 @@
 Key                               Type     What
 {p}ingest                         stream   accepted InboundMessages, field "m" = JSON; group "triage"
 {p}seen:{message_id}              string   idempotency marker set atomically with the XADD; TTL
-{p}msg:{message_id}               string   the stored message JSON (after triage applied it)
+{p}ingest:dead                     stream   entries that could not be decoded (never silently dropped)
+{p}msg:{message_id}               hash     "ticket" it went to + "json" of the message (set once applied)
 {p}ticket:seq                     string   INCR counter for ticket numbers
 {p}ticket:{id}                    hash     ticket fields (see queue/tickets.py)
 {p}ticket:{id}:msgs               list     message ids of the ticket, oldest first
@@ -12,6 +13,8 @@ Key                               Type     What
 {p}cust:seq                       string   INCR counter for customer numbers
 {p}cust:{id}                      hash     customer fields
 {p}cust:{id}:tickets              zset     the customer's ticket ids by creation time
+{p}cust:{id}:ids                  set      the customer's identity keys
+{p}custchan:{cust}:{chan}:{acct}  string   the customer's latest ticket on a channel account
 {p}ident                          hash     "<kind>:<value>" -> customer id
 {p}q:{skill}                      zset     open tickets of a skill; score = queue position
 {p}skills                         set      every skill that ever had a queue
@@ -20,6 +23,7 @@ Key                               Type     What
 {p}agent:{id}:tickets             set      tickets currently leased to the agent
 {p}agents                         set      agent ids
 {p}token:{sha256}                 hash     API token: role, agent id, created_at, label
+{p}tokens                         set      every token hash (for listing and revoking)
 {p}review                         zset     high-risk tickets awaiting a manager; score = time
 {p}noise                          stream   non-ticket messages (auto-replies, bounces, statuses)
 {p}audit                          stream   every ticket state change (who, what, before/after)
@@ -44,6 +48,10 @@ class Keys:
 
     def seen(self, message_id: str) -> str:
         return f"{self.p}seen:{message_id}"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.p}ingest:dead"
 
     def msg(self, message_id: str) -> str:
         return f"{self.p}msg:{message_id}"
@@ -75,6 +83,9 @@ class Keys:
     def customer_tickets(self, customer_id: str) -> str:
         return f"{self.p}cust:{customer_id}:tickets"
 
+    def customer_ids(self, customer_id: str) -> str:
+        return f"{self.p}cust:{customer_id}:ids"
+
     @property
     def identities(self) -> str:
         return f"{self.p}ident"
@@ -102,6 +113,10 @@ class Keys:
 
     def token(self, token_hash: str) -> str:
         return f"{self.p}token:{token_hash}"
+
+    @property
+    def token_ids(self) -> str:
+        return f"{self.p}tokens"
 
     @property
     def review(self) -> str:
