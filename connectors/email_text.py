@@ -161,6 +161,7 @@ _VALEDICTION = re.compile(
     r"best,|thx)[\s,.!，。！]*$",
     re.IGNORECASE)
 _SIG_MAX_LINES = 6
+_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 
 
 def strip_reply(text: str) -> str:
@@ -183,10 +184,8 @@ def _quote_start(lines: list[str]) -> int:
             continue
         if _SEPARATOR.match(line):
             return i
-        for span in (1, 2, 3):
-            joined = " ".join(s.strip() for s in lines[i:i + span])
-            if _ATTRIBUTION.match(joined):
-                return i
+        if _is_attribution(lines, i):
+            return i
         if _HEADER_FROM.match(line):
             following = [s.strip() for s in lines[i + 1:i + 6] if s.strip()]
             if sum(1 for s in following[:4] if _HEADER_NEXT.match(s)) >= 2:
@@ -197,10 +196,25 @@ def _quote_start(lines: list[str]) -> int:
     return len(lines)
 
 
+def _is_attribution(lines: list[str], i: int) -> bool:
+    """An "On … wrote:" line, or one that a client wrapped over up to three lines: wrapped
+    parts are short and never end a sentence (which tells them from the customer's text)."""
+    for span in (1, 2, 3):
+        part = [s.strip() for s in lines[i:i + span]]
+        if len(part) < span or not all(part):
+            return False
+        if span > 1 and _SENTENCE_END.search(part[-2]):
+            return False
+        if _ATTRIBUTION.match(" ".join(part)):
+            return True
+    return False
+
+
 def _drop_signature(lines: list[str]) -> list[str]:
     for i in range(len(lines) - 1, -1, -1):
         if _SIG_DASHES.match(lines[i].strip()):
-            return lines[:i]
+            lines = lines[:i]
+            break
     kept = [line for line in lines if not _MOBILE.match(line.strip())]
     content = [i for i, line in enumerate(kept) if line.strip()]
     # A closing salutation followed by a few short lines (name, title, phone) is a signature.
