@@ -34,8 +34,9 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
-from sklearn.svm import LinearSVC
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+from tqdm import tqdm
 
 from deskgate.triage.features import FEATURIZER_VERSION, N_FEATURES, analyze, feature_index, hash_features
 from deskgate.triage.pipeline import Pipelines
@@ -98,11 +99,16 @@ class Model:
         return tuple(w for _, w in reversed(best[-k:]))
 
 
-def featurize(texts: Sequence[str], pipelines: Pipelines, *, already_clean: bool = False) -> sp.csr_matrix:
-    """Hashed feature counts of raw texts, exactly as the production triage computes them."""
-    cleaned = list(texts) if already_clean else [clean(t) for t in texts]
-    docs = pipelines.docs(cleaned, only_words=True)
-    return hash_features(analyze(d._.dg_words, d.text) for d in docs)
+def featurize(texts: Sequence[str], pipelines: Pipelines, *, progress: bool = False) -> sp.csr_matrix:
+    """Hashed feature counts of raw texts, exactly as the production triage computes them.
+    `progress` shows a tqdm bar (for the CLI on large files)."""
+    chunk = 2000
+    parts = []
+    for start in tqdm(range(0, len(texts), chunk), disable=not progress, unit="chunk",
+                      desc="featurizing", leave=False):
+        docs = pipelines.docs([clean(t) for t in texts[start : start + chunk]], only_words=True)
+        parts.append(hash_features(analyze(d._.dg_words, d.text) for d in docs))
+    return sp.vstack(parts, format="csr") if parts else hash_features([])
 
 
 def fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
@@ -125,6 +131,7 @@ def train(
     calibrate: bool = True,
     seed: int = 0,
     data_source: str = "",
+    progress: bool = False,
 ) -> Model:
     """Train one classifier. `task` names it (topic, priority, sentiment or any label set an
     account defines); `texts` are raw messages, `labels` their classes (strings). Deterministic
@@ -141,7 +148,7 @@ def train(
         raise TrainingError(f"{counts['']} rows have an empty label")
     started = time.perf_counter()
     pipelines = pipelines or Pipelines()
-    raw = featurize(texts, pipelines)
+    raw = featurize(texts, pipelines, progress=progress)
     n = raw.shape[0]
     min_df = min_df if min_df is not None else (2 if n >= 2000 else 1)
     C = C if C is not None else (0.5 if classifier == "svm" else 20.0)
