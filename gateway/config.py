@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from deskgate.connectors.email_config import EmailConfig
 from deskgate.queue.routing import RoutingTable
 
 CONFIG_ENV = "DESKGATE_CONFIG"
@@ -45,6 +46,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     routing: RoutingTable = RoutingTable()
     # channel -> account -> that connector's own settings (validated by the connector)
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
+    email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
 
 
 def _expand(value: Any) -> Any:

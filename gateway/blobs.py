@@ -1,0 +1,62 @@
+"""Content-addressed file store for bytes that must not travel through Redis: raw emails and
+their attachments. A blob's name is the SHA-256 of its content ("sha256:<hex>"), so storing the
+same bytes twice (an SMTP retry, an IMAP re-fetch) is one file and a retry is idempotent.
+
+Writes are durable before they return (write to a temp file, fsync, rename), because the
+sender is acknowledged right after; readers never see a partial file."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+REF_PREFIX = "sha256:"
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "blobs"
+
+    def path(self, ref: str) -> Path:
+        """Where a blob lives; ValueError for anything that is not a sha256 ref (so a ref
+        taken from a request can never name another file)."""
+        hexdigest = ref.removeprefix(REF_PREFIX)
+        if not _HEX.match(hexdigest):
+            raise ValueError(f"not a blob reference: {ref[:80]!r}")
+        return self.root / hexdigest[:2] / hexdigest[2:4] / hexdigest
+
+    def put(self, data: bytes, sha256: str | None = None) -> str:
+        hexdigest = sha256 or hashlib.sha256(data).hexdigest()
+        target = self.path(hexdigest)
+        if target.exists():
+            return REF_PREFIX + hexdigest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return REF_PREFIX + hexdigest
+
+    def put_many(self, items: Iterable[tuple[str, bytes]]) -> list[str]:
+        """Store (sha256, bytes) pairs whose digest the caller already computed."""
+        return [self.put(data, sha) for sha, data in items]
+
+    def get(self, ref: str) -> bytes:
+        return self.path(ref).read_bytes()
+
+    def exists(self, ref: str) -> bool:
+        return self.path(ref).exists()
+
