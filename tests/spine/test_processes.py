@@ -1,0 +1,149 @@
+"""The real processes: `deskgate serve` as a new user runs it, and a worker killed with
+SIGKILL in the middle of a batch, whose messages another worker must finish."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from deskgate.models.codec import encode
+from deskgate.models.enums import Channel, IdentityKind
+from deskgate.models.message import Identity, InboundMessage, Sender
+from deskgate.queue.keys import Keys
+
+CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _http(method: str, url: str, token: str = "", body: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token
+                                             else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.slow
+def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
+    port = _free_port()
+    data = tmp_path / "data"
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data)],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _ok(f"{base}/healthz"), 60, "serve to answer /healthz")
+        assert (data / "redis" / "appendonlydir").exists() or (data / "redis").exists()
+
+        def cli(*args: str) -> str:
+            out = subprocess.run([*CLI, *args, "--data-dir", str(data)], env=env,
+                                 capture_output=True, text=True, timeout=60, check=True)
+            return out.stdout.strip()
+
+        integration = cli("token", "create", "--role", "integration")
+        manager = cli("token", "create", "--role", "manager")
+        status, body = _http("POST", f"{base}/api/v1/messages", integration, {
+            "external_id": "e2e-1", "sender": {"email": "wang@example.cn"},
+            "text": "快递单号 SF1234567890123 三天没更新了"})
+        assert status == 202
+        mid = body["id"]
+        tid = _wait(lambda: _http("GET", f"{base}/api/v1/messages/{mid}", manager)[1]
+                    .get("ticket_id"), 60, "the worker to ticket the message")
+        _, ticket = _http("GET", f"{base}/api/v1/tickets/{tid}", manager)
+        cli("agent", "add", "ann", "--skills", ticket["skill"], "--capacity", "3")
+        agent = cli("token", "create", "--role", "agent", "--agent-id", "ann")
+        status, claimed = _http("POST", f"{base}/api/v1/agents/ann/claim", agent)
+        assert status == 200 and claimed["ticket"]["id"] == tid
+        assert claimed["ticket"]["triage"]["language"] == "zh"
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=60)
+    assert serve.returncode == 0, err[-2000:]
+    assert "embedded Redis stopped" in err
+    assert not (data / "redis" / "redis.sock").exists()
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str, prefix: str,
+                                                                tmp_path: Path) -> None:
+    r = redis.Redis.from_url(redis_url)
+    keys = Keys(prefix)
+    total = 1500
+    now = datetime.now(UTC)
+    pipe = r.pipeline(transaction=False)
+    ids = []
+    for i in range(total):
+        m = InboundMessage(channel=Channel.API, account="default", external_id=f"k{i}",
+                           sender=Sender((Identity(IdentityKind.EMAIL, f"u{i % 300}@x.cn"),)),
+                           received_at=now, text=f"订单 DD{100000 + i} 还没到 where is it",
+                           thread_key=f"thread-{i % 700}")
+        ids.append(m.id)
+        pipe.xadd(keys.ingest, {"id": m.id, "m": encode(m)})
+    pipe.execute()
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(f'redis_prefix: "{prefix}"\nworkers: {{batch: 100, block_ms: 50, '
+                    f'claim_idle_ms: 1000}}\n')
+    env = {**os.environ, "DESKGATE_REDIS_URL": redis_url}
+    argv = [*CLI, "worker", "--config", str(conf), "--data-dir", str(tmp_path)]
+    victim = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL)
+    _wait(lambda: r.zcard(keys.tickets) > 0, 60, "the first worker to start ticketing")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    done_before = sum(1 for mid in ids if r.hexists(keys.msg(mid), "ticket"))
+    pending = r.xpending(keys.ingest, "triage")["pending"]
+    assert done_before < total, "the worker finished everything before it was killed"
+    heir = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: all(r.hexists(keys.msg(mid), "ticket") for mid in ids), 120,
+              "every message to be ticketed")
+        _wait(lambda: r.xpending(keys.ingest, "triage")["pending"] == 0, 30,
+              "every entry to be acknowledged")
+    finally:
+        heir.send_signal(signal.SIGTERM)
+        _, err = heir.communicate(timeout=30)
+    per_ticket = [r.lrange(keys.ticket_msgs(t.decode()), 0, -1)
+                  for t in r.zrange(keys.tickets, 0, -1)]
+    placed = [m.decode() for msgs in per_ticket for m in msgs]
+    assert sorted(placed) == sorted(ids), "each message on exactly one ticket, none lost"
+    assert len(per_ticket) == 700, "one ticket per conversation"
+    if pending:
+        assert "took over" in err
