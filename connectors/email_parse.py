@@ -20,6 +20,7 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
+import charset_normalizer
 import msgspec
 
 from deskgate.connectors.email_config import EmailConfig, MailLimits, normalize_address
@@ -34,7 +35,7 @@ _SUPERSET = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn"
              "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "iso-8859-1": "cp1252",
              "us-ascii": "utf-8", "ascii": "utf-8", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
              "shift_jis": "cp932", "sjis": "cp932", "iso-2022-jp": "iso2022_jp_ext"}
-_GUESSES = ("utf-8", "gb18030", "big5hkscs")
+_GUESS_MIN_BYTES = 16          # below this, GB vs Big5 statistics are noise
 _TICKET_REF = re.compile(r"\[#?\s*(DG-\d{1,12})\s*\]", re.IGNORECASE)
 _MSGID = re.compile(r"<([^<>\s]{1,500})>")
 _AUTO_SUBJECT = re.compile(
@@ -66,15 +67,32 @@ class ParsedMail(msgspec.Struct, frozen=True):
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Text from bytes in the declared charset (or its superset), else the first of UTF-8 /
-    GB18030 / Big5 that decodes cleanly, else the declared charset with replacement."""
+    """Text from bytes in the declared charset (or its superset); undeclared or wrong, the
+    first of UTF-8 / GB18030 / Big5 that decodes cleanly (a statistical guess between GB and
+    Big5 when both do and there is enough text to tell); else replacement characters."""
     declared = _codec(charset)
-    candidates = ([declared] if declared else []) + [c for c in _GUESSES if c != declared]
-    for name in candidates:
+    if declared:
         try:
-            return data.decode(name)
+            return data.decode(declared)
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    decoded = {}
+    for name in ("gb18030", "big5hkscs"):
+        try:
+            decoded[name] = data.decode(name)
         except UnicodeDecodeError:
             continue
+    if len(decoded) == 2 and len(data) >= _GUESS_MIN_BYTES:
+        best = charset_normalizer.from_bytes(data[:4096],
+                                             cp_isolation=list(decoded)).best()
+        if best is not None and best.encoding in decoded:
+            return decoded[best.encoding]
+    if decoded:  # short and ambiguous: mainland GB mail is by far the more common
+        return next(iter(decoded.values()))
     return data.decode(declared or "utf-8", errors="replace")
 
 
