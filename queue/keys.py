@@ -28,6 +28,9 @@ Key                               Type     What
 {p}noise                          stream   non-ticket messages (auto-replies, bounces, statuses)
 {p}audit                          stream   every ticket state change (who, what, before/after)
 {p}metrics                        hash     counters shared by all processes
+{p}imap:{mailbox}                  hash     IMAP mailbox state: uidvalidity, last_uid (queue/mailbox_state.py)
+{p}imap:{mailbox}:lease            string   which gateway polls the mailbox (owner id, PX lease)
+{p}mail:quarantine                 stream   mail that could not be ingested: mailbox, uid, reason, raw
 {p}replay:{chan}:{acct}:{nonce}  string   webhook nonce -> body digest, TTL 2x clock skew (queue/replay.py)
 """
 
@@ -133,6 +136,16 @@ class Keys:
     @property
     def metrics(self) -> str:
         return f"{self.p}metrics"
+
+    def imap_state(self, mailbox: str) -> str:
+        return f"{self.p}imap:{mailbox}"
+
+    def imap_lease(self, mailbox: str) -> str:
+        return f"{self.p}imap:{mailbox}:lease"
+
+    @property
+    def mail_quarantine(self) -> str:
+        return f"{self.p}mail:quarantine"
 
     def replay(self, channel: str, account: str, nonce: str) -> str:
         return f"{self.p}replay:{channel}:{account}:{nonce}"
