@@ -32,6 +32,7 @@ Key                               Type     What
 {p}imap:{mailbox}:lease            string   which gateway polls the mailbox (owner id, PX lease)
 {p}mail:quarantine                 stream   mail that could not be ingested: mailbox, uid, reason, raw
 {p}replay:{chan}:{acct}:{nonce}  string   webhook nonce -> body digest, TTL 2x clock skew (queue/replay.py)
+{p}session:{sha256}               hash     console session: token hash, csrf, created_at; idle TTL (queue/sessions.py)
 """
 
 from __future__ import annotations
@@ -149,3 +150,6 @@ class Keys:
 
     def replay(self, channel: str, account: str, nonce: str) -> str:
         return f"{self.p}replay:{channel}:{account}:{nonce}"
+
+    def session(self, session_hash: str) -> str:
+        return f"{self.p}session:{session_hash}"

@@ -31,16 +31,30 @@ def token_hash(token: str) -> str:
 def create_token(client: redis.Redis, keys: Keys, role: Role, *, agent_id: str = "",
                  label: str = "") -> tuple[str, TokenInfo]:
     """Returns the token (shown once, never stored) and what is stored about it."""
+    token, digest, info = _mint(role, agent_id, label)
+    client.hset(keys.token(digest), mapping=_fields(info))
+    client.sadd(keys.token_ids, digest)
+    return token, info
+
+
+def _mint(role: Role, agent_id: str, label: str) -> tuple[str, str, TokenInfo]:
     if role is Role.AGENT and not agent_id:
         raise ValueError("an agent token needs --agent-id")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     digest = token_hash(token)
-    info = TokenInfo(token_id=digest[:12], role=role, agent_id=agent_id, label=label,
-                     created_at=time.time())
-    client.hset(keys.token(digest), mapping={"role": role.value, "agent_id": agent_id,
-                                             "label": label, "created_at": info.created_at})
-    client.sadd(keys.token_ids, digest)
-    return token, info
+    return token, digest, TokenInfo(token_id=digest[:12], role=role, agent_id=agent_id,
+                                    label=label, created_at=time.time())
+
+
+def _fields(info: TokenInfo) -> dict[str, str | float]:
+    return {"role": info.role.value, "agent_id": info.agent_id, "label": info.label,
+            "created_at": info.created_at}
+
+
+def token_info_from_hash(digest: str, fields: dict[bytes, bytes]) -> TokenInfo:
+    f = {k.decode(): v.decode() for k, v in fields.items()}
+    return TokenInfo(token_id=digest[:12], role=Role(f["role"]), agent_id=f.get("agent_id", ""),
+                     label=f.get("label", ""), created_at=float(f.get("created_at", 0)))
 
 
 async def lookup_token(client: aioredis.Redis, keys: Keys, token: str) -> TokenInfo | None:
@@ -48,21 +62,15 @@ async def lookup_token(client: aioredis.Redis, keys: Keys, token: str) -> TokenI
         return None
     digest = token_hash(token)
     fields = await client.hgetall(keys.token(digest))
-    if not fields:
-        return None
-    f = {k.decode(): v.decode() for k, v in fields.items()}
-    return TokenInfo(token_id=digest[:12], role=Role(f["role"]), agent_id=f.get("agent_id", ""),
-                     label=f.get("label", ""), created_at=float(f.get("created_at", 0)))
+    return token_info_from_hash(digest, fields) if fields else None
 
 
 def list_tokens(client: redis.Redis, keys: Keys) -> list[TokenInfo]:
     out = []
     for digest in sorted(client.smembers(keys.token_ids)):
         d = digest.decode()
-        f = {k.decode(): v.decode() for k, v in client.hgetall(keys.token(d)).items()}
-        if f:
-            out.append(TokenInfo(token_id=d[:12], role=Role(f["role"]), agent_id=f["agent_id"],
-                                 label=f["label"], created_at=float(f["created_at"])))
+        if f := client.hgetall(keys.token(d)):
+            out.append(token_info_from_hash(d, f))
     return out
 
 
@@ -73,5 +81,41 @@ def revoke_token(client: redis.Redis, keys: Keys, token_id: str) -> bool:
         if d.startswith(token_id) and len(token_id) >= 8:
             client.delete(keys.token(d))
             client.srem(keys.token_ids, d)
+            return True
+    return False
+
+
+# The same operations for the admin API, on the gateway's asyncio client.
+
+async def acreate_token(client: aioredis.Redis, keys: Keys, role: Role, *, agent_id: str = "",
+                        label: str = "") -> tuple[str, TokenInfo]:
+    token, digest, info = _mint(role, agent_id, label)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.token(digest), mapping=_fields(info))
+        pipe.sadd(keys.token_ids, digest)
+        await pipe.execute()
+    return token, info
+
+
+async def alist_tokens(client: aioredis.Redis, keys: Keys) -> list[TokenInfo]:
+    digests = sorted(d.decode() for d in await client.smembers(keys.token_ids))
+    async with client.pipeline(transaction=False) as pipe:
+        for d in digests:
+            pipe.hgetall(keys.token(d))
+        rows = await pipe.execute()
+    return [token_info_from_hash(d, f) for d, f in zip(digests, rows, strict=True) if f]
+
+
+async def arevoke_token(client: aioredis.Redis, keys: Keys, token_id: str) -> bool:
+    """Revoke by the 12-character id that listings show (at least 8 characters of it)."""
+    if len(token_id) < 8:
+        return False
+    for digest in await client.smembers(keys.token_ids):
+        d = digest.decode()
+        if d.startswith(token_id):
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.token(d))
+                pipe.srem(keys.token_ids, d)
+                await pipe.execute()
             return True
     return False

@@ -1,0 +1,81 @@
+"""Console sessions: a browser exchanges an API token for a session cookie once, so the token
+itself never sits in the page's storage where injected script could read it.
+
+Only a SHA-256 of the session id is stored (a copy of Redis cannot be replayed as a cookie).
+The session points at the token's hash, not a copy of its role: revoking the token ends every
+session made from it. Sessions expire after IDLE_SECONDS without use and ABSOLUTE_SECONDS after
+login whatever happens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+import msgspec
+import redis.asyncio as aioredis
+
+from deskgate.queue.keys import Keys
+from deskgate.queue.tokens import TokenInfo, lookup_token, token_info_from_hash
+
+IDLE_SECONDS = 8 * 3600
+ABSOLUTE_SECONDS = 24 * 3600
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    principal: TokenInfo
+    csrf: str             # sent back by the page in X-CSRF-Token on every state change
+    created_at: float
+
+    def csrf_ok(self, presented: str) -> bool:
+        return hmac.compare_digest(self.csrf.encode(), presented.encode())
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+async def create_session(client: aioredis.Redis, keys: Keys,
+                         token: str) -> tuple[str, Session] | None:
+    """Returns (session id for the cookie, the session), or None for an unknown token."""
+    info = await lookup_token(client, keys, token)
+    if info is None:
+        return None
+    session_id = secrets.token_urlsafe(32)
+    session = Session(principal=info, csrf=secrets.token_urlsafe(32), created_at=time.time())
+    key = keys.session(_digest(session_id))
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(key, mapping={"token": hashlib.sha256(token.encode()).hexdigest(),
+                                "csrf": session.csrf, "created_at": session.created_at})
+        pipe.expire(key, IDLE_SECONDS)
+        await pipe.execute()
+    return session_id, session
+
+
+async def load_session(client: aioredis.Redis, keys: Keys, session_id: str) -> Session | None:
+    """The live session for a cookie value, its idle timer restarted; None when it is unknown,
+    expired, or its token was revoked."""
+    if not 20 <= len(session_id) <= 100:
+        return None
+    key = keys.session(_digest(session_id))
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(key)
+        pipe.expire(key, IDLE_SECONDS, xx=True)
+        fields, _ = await pipe.execute()
+    if not fields:
+        return None
+    f = {k.decode(): v.decode() for k, v in fields.items()}
+    created = float(f["created_at"])
+    if time.time() - created > ABSOLUTE_SECONDS:
+        await client.delete(key)
+        return None
+    token_fields = await client.hgetall(keys.token(f["token"]))
+    if not token_fields:
+        return None
+    return Session(principal=token_info_from_hash(f["token"], token_fields), csrf=f["csrf"],
+                   created_at=created)
+
+
+async def end_session(client: aioredis.Redis, keys: Keys, session_id: str) -> None:
+    await client.delete(keys.session(_digest(session_id)))
