@@ -33,6 +33,17 @@ Key                               Type     What
 {p}mail:quarantine                 stream   mail that could not be ingested: mailbox, uid, reason, raw
 {p}replay:{chan}:{acct}:{nonce}  string   webhook nonce -> body digest, TTL 2x clock skew (queue/replay.py)
 {p}session:{sha256}               hash     console session: token hash, csrf, created_at; idle TTL (queue/sessions.py)
+{p}q:{skill}@{level}              zset     open tickets that need that skill level or more (queue/routing.py)
+{p}skill:{skill}:agents           set      agents having the skill (load, push mode; queue/work.py)
+{p}routing                        hash     admin routing table: json, rev, updated_by/at (overrides the file)
+{p}overflow                       hash     skills spilling to their backup -> since (queue/routing.py)
+{p}ticket:{id}:history            list     the ticket's audit entries as JSON, oldest first
+{p}ticket:{id}:notes              list     internal notes as JSON: at, author, text
+{p}sla:due                        zset     "<ticket>|<frt|res>|<warn|breach>" -> when (queue/sla.py)
+{p}sla:paused                     set      tickets whose SLA clocks stopped while pending
+{p}notify                         stream   manager notifications to deliver (warn, breach); group "notify"
+{p}notify:dead                    stream   notifications that could not be delivered after retries
+{p}labels                         stream   training labels: resolve corrections, false alarms
 """
 
 from __future__ import annotations
@@ -153,3 +164,40 @@ class Keys:
 
     def session(self, session_hash: str) -> str:
         return f"{self.p}session:{session_hash}"
+
+    def skill_agents(self, skill: str) -> str:
+        return f"{self.p}skill:{skill}:agents"
+
+    @property
+    def routing(self) -> str:
+        return f"{self.p}routing"
+
+    @property
+    def overflow(self) -> str:
+        return f"{self.p}overflow"
+
+    def ticket_history(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:history"
+
+    def ticket_notes(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:notes"
+
+    @property
+    def sla_due(self) -> str:
+        return f"{self.p}sla:due"
+
+    @property
+    def sla_paused(self) -> str:
+        return f"{self.p}sla:paused"
+
+    @property
+    def notify(self) -> str:
+        return f"{self.p}notify"
+
+    @property
+    def notify_dead(self) -> str:
+        return f"{self.p}notify:dead"
+
+    @property
+    def labels(self) -> str:
+        return f"{self.p}labels"
