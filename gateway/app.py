@@ -11,7 +11,7 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway import api_messages, api_tickets, health, webhooks, worker
+from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config
@@ -69,6 +69,8 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     api_messages.setup(app)
     api_tickets.setup(app)
     webhooks.setup(app)
+    smtp.setup(app)  # only when email inboxes are configured
+    imap.setup(app)
     if run_workers:
         worker.setup(app, redis_url)
     return app

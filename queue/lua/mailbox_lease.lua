@@ -1,8 +1,12 @@
 -- Take or renew the lease on polling one IMAP mailbox, so that of several gateways sharing a
 -- configuration only one polls it at a time.
--- KEYS[1] = lease key; ARGV[1] = owner id; ARGV[2] = lease length (milliseconds)
+-- KEYS[1] = lease key; ARGV[1] = owner id; ARGV[2] = lease length (milliseconds), 0 = release
 -- Returns 1 when ARGV[1] holds the lease (newly or renewed), 0 when another owner does.
 local owner = redis.call('GET', KEYS[1])
+if ARGV[2] == '0' then
+  if owner == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return 0
+end
 if owner == false or owner == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1

@@ -1,0 +1,212 @@
+"""Our own SMTP listener (aiosmtpd) for the configured support inboxes, run inside the gateway's
+event loop as an aiohttp cleanup context.
+
+The SMTP replies carry the durability contract: 550 at RCPT for an address that is not one of
+our inboxes, 552 for DATA over the size limit, 250 only once the raw message, its attachments
+and the InboundMessage are durably stored, and 451 (the sending server retries) whenever they
+cannot be. Concurrent DATA commands are written to Redis in one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import socket
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from deskgate.connectors.email_config import EmailConfig, SmtpConfig
+from deskgate.connectors.email_parse import ParsedMail, parse_mail
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
+from deskgate.gateway.blobs import BlobStore
+from deskgate.gateway.errors import ApiError
+from deskgate.gateway.intake import accept_many_or_503
+from deskgate.gateway.metrics import Metrics
+from deskgate.models.message import InboundMessage
+from deskgate.queue.ingest import Accepted
+
+log = logging.getLogger("deskgate.smtp")
+
+SMTP_SERVER = web.AppKey("smtp_server", asyncio.Server)
+PARSE_IN_THREAD_BYTES = 256 * 1024   # larger mail is parsed off the event loop
+
+
+class StoreFailed(RuntimeError):
+    """The message could not be made durable; the sender must retry (451)."""
+
+
+class MailSink:
+    """Durable hand-over shared by the SMTP and IMAP paths: blobs to disk, then the messages to
+    the ingest stream. Calls that arrive while a write is in flight go out in the next batch."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self.blobs = BlobStore(app[DATA_DIR])
+        self._pending: list[tuple[Sequence[ParsedMail], asyncio.Future[list[Accepted]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def store(self, mails: Sequence[ParsedMail]) -> list[Accepted]:
+        """Accepted for every message of every mail, in order; StoreFailed if nothing could
+        be guaranteed (the caller must not acknowledge)."""
+        future: asyncio.Future[list[Accepted]] = asyncio.get_running_loop().create_future()
+        self._pending.append((mails, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await self._write([m for mails, _ in batch for m in mails])
+            except StoreFailed as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for mails, future in batch:
+                if not future.done():
+                    future.set_result(results[start:start + len(mails)])
+                start += len(mails)
+
+    async def _write(self, mails: Sequence[ParsedMail]) -> list[Accepted]:
+        blobs = {b.sha256: b.data for mail in mails for b in mail.blobs}
+        try:
+            await asyncio.to_thread(self.blobs.put_many, blobs.items())
+        except OSError as exc:
+            log.error("cannot store mail content in %s: %s", self.blobs.root, exc)
+            raise StoreFailed(f"content store: {exc.strerror or exc}") from exc
+        try:
+            return await accept_many_or_503(self._app, [m.message for m in mails])
+        except ApiError as exc:
+            raise StoreFailed(exc.message) from exc
+
+
+class SupportInboxHandler:
+    """aiosmtpd handler: recipient policy, size policy, parse and durable accept."""
+
+    def __init__(self, app: web.Application, sink: MailSink) -> None:
+        self._app = app
+        self._email: EmailConfig = app[CONFIG].email
+        self._metrics: Metrics = app[METRICS]
+        self._sink = sink
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        if self._email.inbox_for(address) is None:
+            self._metrics.inc("deskgate_email_rejected_total", reason="unknown_recipient")
+            return f"550 5.1.1 <{address}>: no such support inbox here"
+        if len(envelope.rcpt_tos) >= self._email.smtp.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802
+                          envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if len(raw) > self._email.smtp.max_message_bytes:
+            self._metrics.inc("deskgate_email_rejected_total", reason="too_large")
+            return f"552 5.3.4 Message larger than {self._email.smtp.max_message_bytes} bytes"
+        mails = (await asyncio.to_thread(self._parse, raw, envelope)
+                 if len(raw) > PARSE_IN_THREAD_BYTES else self._parse(raw, envelope))
+        try:
+            accepted = await self._sink.store(mails)
+        except StoreFailed as exc:
+            self._metrics.inc("deskgate_email_rejected_total", reason="store_unavailable")
+            log.warning("451 to %s: %s", session.peer, exc)
+            return "451 4.3.0 Cannot store the message right now, try again later"
+        for mail, acc in zip(mails, accepted, strict=True):
+            self._metrics.inc("deskgate_email_received_total", via="smtp",
+                              kind=str(mail.message.kind), duplicate=str(acc.duplicate).lower())
+        return f"250 2.0.0 OK queued as {accepted[0].message_id}"
+
+    def _parse(self, raw: bytes, envelope: Envelope) -> list[ParsedMail]:
+        """One message per distinct receiving account (support@ and billing@ are two teams)."""
+        received = datetime.now(UTC)
+        inboxes = [self._email.inbox_for(a) for a in envelope.rcpt_tos]
+        by_account = {i.account: i for i in inboxes if i is not None}
+        first, *others = by_account.values()
+        mail = parse_mail(raw, self._email, account=first.account, received_at=received,
+                          via="smtp", skill=first.skill,
+                          envelope_from=envelope.mail_from or "<>",
+                          recipients=envelope.rcpt_tos)
+        return [mail] + [
+            ParsedMail(_for_account(mail.message, i.account, i.skill), mail.blobs)
+            for i in others]
+
+
+def _for_account(message: InboundMessage, account: str, skill: str) -> InboundMessage:
+    return msgspec.structs.replace(message, account=account, skill_hint=skill)
+
+
+def _tls_context(cfg: SmtpConfig) -> ssl.SSLContext | None:
+    if not (cfg.tls_cert and cfg.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return context
+
+
+def _authenticator(users: dict[str, str]) -> Any:
+    encoded = {login.encode(): password.encode() for login, password in users.items()}
+
+    def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        expected = encoded.get(auth_data.login)
+        ok = expected is not None and hmac.compare_digest(expected, auth_data.password)
+        if not ok:
+            log.warning("SMTP AUTH failed for %r from %s", auth_data.login[:64], session.peer)
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate
+
+
+def smtp_factory(app: web.Application, sink: MailSink) -> SMTP:
+    cfg = app[CONFIG].email.smtp
+    tls = _tls_context(cfg)
+    handler = SupportInboxHandler(app, sink)
+    auth: dict[str, Any] = {}
+    if cfg.auth_users:
+        auth = {"authenticator": _authenticator(cfg.auth_users),
+                "auth_required": cfg.auth_required, "auth_require_tls": tls is not None}
+    return SMTP(handler, data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
+                hostname=cfg.hostname or socket.gethostname(), tls_context=tls,
+                require_starttls=cfg.require_starttls and tls is not None, **auth)
+
+
+async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the listener runs exactly as long as the application."""
+    cfg = app[CONFIG].email
+    sink = MailSink(app)
+    if cfg.smtp.auth_users and not (cfg.smtp.tls_cert and cfg.smtp.tls_key):
+        log.warning("SMTP AUTH is configured without STARTTLS: passwords travel in clear text")
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: smtp_factory(app, sink), cfg.smtp.host,
+                                      cfg.smtp.port)
+    app[SMTP_SERVER] = server
+    port = server.sockets[0].getsockname()[1]
+    log.info("SMTP listening on %s:%d for %s", cfg.smtp.host, port,
+             ", ".join(i.address for i in cfg.inboxes) or "no inbox (every RCPT gets 550)")
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def smtp_port(app: web.Application) -> int:
+    return int(app[SMTP_SERVER].sockets[0].getsockname()[1])
+
+
+def setup(app: web.Application) -> None:
+    if app[CONFIG].email.smtp_enabled:
+        app.cleanup_ctx.append(smtp_listener)
