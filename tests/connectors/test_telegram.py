@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import IdentityKind, MessageKind
 
 SECRET = "tg_secret-0123456789abcdef"
@@ -93,6 +94,5 @@ async def test_malformed_updates_are_400(bot, ingested, body, reason) -> None:
 
 
 async def test_bot_secret_must_be_strong_enough(hook_client) -> None:
-    from deskgate.gateway.config import ConfigError
     with pytest.raises(ConfigError, match="secret_token"):
         await hook_client({"telegram": {"b": {"secret_token": "short"}}})

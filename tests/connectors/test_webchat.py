@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import IdentityKind
 
 SECRET = "site-secret-0123456789abcdef"
@@ -142,3 +143,18 @@ async def test_oversized_body_is_413_before_anything_else(site, ingested) -> Non
 
 async def test_get_on_a_channel_without_handshake_is_400(site) -> None:
     assert (await site.get("/webhooks/webchat/shop")).status == 400
+
+
+@pytest.mark.parametrize("channels, words", [
+    ({"webchat": {"shop": {"secret": SECRET, "secert": "typo"}}}, ["channels.webchat", "secert",
+                                                                   "'shop'"]),
+    ({"webchat": {"shop": {"secret": "short"}}}, ["secret must be at least 16"]),
+    ({"wecom": {"corp": {"token": "t", "corp_id": "c", "encoding_aes_key": "x"}}},
+     ["encoding_aes_key must be the 43 characters"]),
+    ({"twilio": {"bad name!": {"auth_token": "1" * 32}}}, ["account name"]),
+])
+async def test_account_settings_are_validated_at_start_with_clear_errors(hook_client, channels,
+                                                                         words) -> None:
+    with pytest.raises(ConfigError) as err:
+        await hook_client(channels)
+    assert all(w in str(err.value) for w in words), str(err.value)
