@@ -18,7 +18,10 @@ RETRY_AFTER_SECONDS = 5
 
 
 async def accept_or_503(app: web.Application, message: InboundMessage) -> Accepted:
-    return (await accept_many_or_503(app, [message]))[0]
+    try:
+        return await app[INGEST].accept(message)
+    except IngestUnavailable as exc:
+        raise _unavailable(app, exc) from exc
 
 
 async def accept_many_or_503(app: web.Application,
@@ -26,7 +29,11 @@ async def accept_many_or_503(app: web.Application,
     try:
         return await app[INGEST].accept_many(messages)
     except IngestUnavailable as exc:
-        app[METRICS].inc("deskgate_ingest_unavailable_total")
-        log.warning("ingest unavailable, asking the sender to retry: %s", exc)
-        raise ApiError(503, "storage unavailable, retry later",
-                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+        raise _unavailable(app, exc) from exc
+
+
+def _unavailable(app: web.Application, exc: IngestUnavailable) -> ApiError:
+    app[METRICS].inc("deskgate_ingest_unavailable_total")
+    log.warning("ingest unavailable, asking the sender to retry: %s", exc)
+    return ApiError(503, "storage unavailable, retry later",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -24,10 +24,9 @@ from aiohttp import web
 from deskgate.gateway.app import create_app
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
-from deskgate.gateway.worker import TriageWorker, consumer_name
+from deskgate.gateway.worker import TriageWorker, consumer_name, load_triager
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
-from deskgate.triage.engine import Triager
 
 log = logging.getLogger("deskgate.serve")
 
@@ -121,10 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _work(cfg: Config, redis_url: str, count: int) -> None:
     client = aioredis.Redis.from_url(redis_url)
-    started = time.perf_counter()
-    triager = Triager.load()
-    log.info("models loaded in %.2f s (version %s)", time.perf_counter() - started,
-             triager.version)
+    triager = load_triager()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -29,7 +30,9 @@ from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore
 from deskgate.queue.work import Work
-from deskgate.triage.engine import Triager
+
+if TYPE_CHECKING:
+    from deskgate.triage.engine import Triager
 
 log = logging.getLogger("deskgate.worker")
 
@@ -115,13 +118,26 @@ class TriageWorker:
         self.processed += len(entries)
 
 
+def load_triager() -> Triager:
+    # Imported here, not at the top: spaCy, jieba and the models cost ~150 MB and a second of
+    # start-up, which a gateway-only process (`serve --workers 0`, or serve's HTTP process,
+    # whose workers are child processes) must not pay.
+    from deskgate.triage.engine import Triager  # noqa: PLC0415
+
+    started = time.perf_counter()
+    triager = Triager.load()
+    log.info("models loaded in %.2f s (version %s)", time.perf_counter() - started,
+             triager.version)
+    return triager
+
+
 def setup(app: web.Application, redis_url: str) -> None:
     """Run the configured number of workers inside this process (tests, small installs)."""
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         client = aioredis.Redis.from_url(redis_url)
-        triager = Triager.load()
+        triager = load_triager()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(
             TriageWorker(client, app[KEYS], config, lambda: triager, consumer_name(i)).run(stop))

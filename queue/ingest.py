@@ -40,10 +40,18 @@ class Ingest:
         self._script = client.register_script(lua("ingest"))
 
     async def accept(self, message: InboundMessage) -> Accepted:
-        return (await self.accept_many([message]))[0]
+        mid = message.id
+        try:
+            added, entry = await self._script(keys=[self._keys.seen(mid), self._keys.ingest],
+                                              args=[mid, encode(message), self._ttl,
+                                                    self._maxlen])
+        except (RedisError, OSError) as exc:
+            raise IngestUnavailable(str(exc)) from exc
+        return Accepted(message_id=mid, entry_id=_s(entry), duplicate=not added)
 
     async def accept_many(self, messages: Sequence[InboundMessage]) -> list[Accepted]:
-        """All-or-error: on a Redis failure nothing is acknowledged, and a retry is safe
+        """One round trip for a whole delivery (a webhook carrying several messages).
+        All-or-error: on a Redis failure nothing is acknowledged, and a retry is safe
         because whatever did get in is recognised as a duplicate."""
         try:
             async with self._r.pipeline(transaction=False) as pipe:

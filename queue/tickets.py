@@ -1,6 +1,6 @@
 """The ticket and customer store: threading messages onto tickets, reading tickets back.
 
-Writes go through the Lua scripts in lua/ (resolve_customer, apply_message) so that each
+Writes go through the Lua scripts in lua/ (resolve_customers, apply_messages) so that each
 message's effect is atomic and replaying it after a crash changes nothing."""
 
 from __future__ import annotations
@@ -61,32 +61,29 @@ class TicketStore:
         self._r = client
         self._k = keys
         self._reopen_window = reopen_window
-        self._resolve = client.register_script(lua("resolve_customer"))
-        self._apply = client.register_script(lua("apply_message"))
+        self._resolve = client.register_script(lua("resolve_customers"))
+        self._apply = client.register_script(lua("apply_messages"))
 
     async def resolve_customers(self, messages: Sequence[InboundMessage],
                                 now: float) -> list[CustomerContext]:
-        since = now - RISK_WINDOW_SECONDS
-        async with self._r.pipeline(transaction=False) as pipe:
-            for m in messages:
-                idents = [i.key for i in m.sender.identities]
-                await self._resolve(args=[self._k.p, now, m.sender.name, since, *idents],
-                                    client=pipe)
-            replies = await pipe.execute()
+        items = [[m.sender.name, [i.key for i in m.sender.identities]] for m in messages]
+        replies = await self._resolve(args=[self._k.p, now, now - RISK_WINDOW_SECONDS,
+                                            json.dumps(items, ensure_ascii=False)])
         return [CustomerContext(_s(cid), _s(tier), int(recent)) for cid, tier, recent in replies]
 
     async def apply(self, placements: Sequence[Placement], now: float) -> list[Applied]:
-        async with self._r.pipeline(transaction=False) as pipe:
-            for pl in placements:
-                m, t = pl.message, pl.triage
-                lookup = [*m.thread_refs, *([m.thread_key] if m.thread_key else [])]
-                await self._apply(args=[
-                    self._k.p, m.id, encode(m), m.channel.value, m.account, pl.customer_id,
-                    json.dumps(lookup), m.thread_key, m.ticket_ref, now, self._reopen_window,
-                    m.subject or m.text[:80], pl.skill, t.priority.value, encode(t),
-                    pl.queue_score, "1" if t.risk.high else "0", "; ".join(t.risk.reasons),
-                ], client=pipe)
-            replies = await pipe.execute()
+        items: list[list[object]] = []
+        blobs: list[bytes] = []
+        for pl in placements:
+            m, t = pl.message, pl.triage
+            items.append([m.id, m.channel.value, m.account, pl.customer_id,
+                          [*m.thread_refs, *([m.thread_key] if m.thread_key else [])],
+                          m.thread_key, m.ticket_ref, m.subject or m.text[:80], pl.skill,
+                          t.priority.value, pl.queue_score, t.risk.high,
+                          "; ".join(t.risk.reasons)])
+            blobs += [encode(m), encode(t)]
+        replies = await self._apply(args=[self._k.p, now, self._reopen_window,
+                                          json.dumps(items, ensure_ascii=False), *blobs])
         return [Applied(_s(outcome), _s(tid)) for outcome, tid in replies]
 
     async def record_noise(self, message: InboundMessage) -> None:

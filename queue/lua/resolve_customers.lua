@@ -1,0 +1,36 @@
+-- Find or create the one customer behind each message's identities, for a whole batch in one
+-- atomic step, so that two workers seeing the same new customer at once cannot create two.
+-- ARGV[1] = key prefix, ARGV[2] = now (epoch s), ARGV[3] = risk window start (epoch s),
+-- ARGV[4] = JSON list, one item per message: [display name, [identity key, …]]
+--           (identity key = "email:a@b.c", "phone:+86…", "platform:wechat:main:openid", …)
+-- Every identity not yet known is linked to the customer found (cross-channel merge by a
+-- shared email / phone / platform id). An identity already linked to another customer keeps
+-- its link: merging two existing customers is a person's decision, not the worker's.
+-- Returns one {customer id, tier, tickets created since the window start} per message.
+local p = ARGV[1]
+local out = {}
+for n, item in ipairs(cjson.decode(ARGV[4])) do
+  local name, idents = item[1], item[2]
+  local cid = false
+  for _, ident in ipairs(idents) do
+    cid = redis.call('HGET', p .. 'ident', ident)
+    if cid then break end
+  end
+  local ckey
+  if not cid then
+    cid = 'c_' .. redis.call('INCR', p .. 'cust:seq')
+    ckey = p .. 'cust:' .. cid
+    redis.call('HSET', ckey, 'id', cid, 'name', name, 'tier', 'standard', 'created_at', ARGV[2])
+  else
+    ckey = p .. 'cust:' .. cid
+  end
+  for _, ident in ipairs(idents) do
+    if redis.call('HSETNX', p .. 'ident', ident, cid) == 1 then
+      redis.call('SADD', ckey .. ':ids', ident)
+    end
+  end
+  if name ~= '' then redis.call('HSETNX', ckey, 'name', name) end
+  local tier = redis.call('HGET', ckey, 'tier') or 'standard'
+  out[n] = {cid, tier, redis.call('ZCOUNT', ckey .. ':tickets', ARGV[3], '+inf')}
+end
+return out
