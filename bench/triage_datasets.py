@@ -1,0 +1,117 @@
+"""Evaluate triage on every data set in ../shared/datasets with a fixed split, next to the plain
+TF-IDF + LogisticRegression baseline on the same split, through `deskgate triage eval`.
+
+    .venv/bin/python bench/triage_datasets.py [--datasets DIR] [--only NAME] [--classifier svm]
+
+Splits: the given train/test files where a set has them (Banking77), else a stratified 80/20
+split with random_state=0, written to bench/results/splits/ (not committed: the data's
+licences do not allow redistributing it). Prints one table row per data set and task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results" / "splits"
+DESKGATE = [sys.executable, "-m", "deskgate.gateway.cli"]
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    csv.field_size_limit(1 << 24)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return [r for r in csv.DictReader(fh)]
+
+
+def _write(path: Path, rows: list[dict[str, str]], text_col: str, label_col: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for r in rows:
+            w.writerow([r[text_col], r[label_col]])
+
+
+def _split(name: str, rows: list[dict[str, str]], text_col: str, label_col: str) -> tuple[Path, Path]:
+    rows = [r for r in rows if (r.get(text_col) or "").strip() and (r.get(label_col) or "").strip()]
+    tr, te = train_test_split(rows, test_size=0.2, random_state=0,
+                              stratify=[r[label_col] for r in rows])
+    paths = OUT / f"{name}.train.csv", OUT / f"{name}.test.csv"
+    _write(paths[0], tr, text_col, label_col)
+    _write(paths[1], te, text_col, label_col)
+    return paths
+
+
+def prepare(datasets: Path) -> list[tuple[str, str, Path, Path]]:
+    """(name, task, train, test) for every set and label we evaluate."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    bank_tr, bank_te = OUT / "banking77.train.csv", OUT / "banking77.test.csv"
+    _write(bank_tr, _read(datasets / "en/banking77_train.csv"), "text", "category")
+    _write(bank_te, _read(datasets / "en/banking77_test.csv"), "text", "category")
+    jobs.append(("banking77 (en, 77 intents)", "topic", bank_tr, bank_te))
+
+    shop = _read(datasets / "zh/online_shopping_10_cats.csv")
+    for r in shop:
+        r["review"] = (r.get("review") or "").replace("\ufeff", "")
+    jobs.append(("online_shopping (zh, 10 cats)", "topic", *_split("shop_cat", shop, "review", "cat")))
+    jobs.append(("online_shopping (zh, sentiment)", "sentiment",
+                 *_split("shop_sent", shop, "review", "label")))
+    jobs.append(("ChnSentiCorp_htl (zh, sentiment)", "sentiment",
+                 *_split("htl", _read(datasets / "zh/ChnSentiCorp_htl_all.csv"), "review", "label")))
+    jobs.append(("airline_tweets (en, 3 sentiments)", "sentiment",
+                 *_split("airline", _read(datasets / "en/airline_tweets.csv"), "text", "airline_sentiment")))
+
+    seen: set[tuple[str, str]] = set()
+    tickets = []
+    for f in sorted((datasets / "en/tickets_synthetic").glob("*.csv")):
+        for r in _read(f):
+            key = (r.get("subject") or "", r.get("body") or "")
+            if key in seen or not r.get("priority") or not r.get("queue"):
+                continue
+            seen.add(key)
+            r["text"] = f"{key[0]}\n{key[1]}".strip()
+            tickets.append(r)
+    jobs.append(("tickets_synthetic (en/de, queue)", "topic", *_split("tickets_queue", tickets, "text", "queue")))
+    jobs.append(("tickets_synthetic (en/de, priority)", "priority",
+                 *_split("tickets_prio", tickets, "text", "priority")))
+    return jobs
+
+
+def run(name: str, task: str, train: Path, test: Path, classifier: str) -> dict:
+    cmd = [*DESKGATE, "triage", "eval", "--train", str(train), "--test", str(test), "--task", task,
+           "--json", "--baseline", "--classifier", classifier]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name}: {' '.join(cmd)} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    ap.add_argument("--only", default="", help="run only sets whose name contains this")
+    ap.add_argument("--classifier", choices=("svm", "logreg"), default="svm")
+    args = ap.parse_args()
+    print("target: beat the plain baseline clearly on accuracy and macro-F1 on every set")
+    print(f"{'data set':38s} {'task':9s} {'train':>6s} {'test':>6s} | {'deskgate acc':>12s} {'macro-F1':>8s}"
+          f" {'train s':>7s} {'msg/s':>7s} | {'baseline acc':>12s} {'macro-F1':>8s} {'train s':>7s}")
+    for name, task, train, test in prepare(args.datasets):
+        if args.only and args.only not in name:
+            continue
+        rep = run(name, task, train, test, args.classifier)
+        b = rep["baseline"]
+        print(f"{name:38s} {task:9s} {rep['train_rows']:6d} {rep['test_rows']:6d} | "
+              f"{rep['accuracy']:12.4f} {rep['macro_f1']:8.4f} {rep['train_seconds']:7.1f} "
+              f"{rep['msgs_per_second']:7.0f} | {b['accuracy']:12.4f} {b['macro_f1']:8.4f} "
+              f"{b['train_seconds']:7.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
