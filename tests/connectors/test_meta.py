@@ -73,10 +73,13 @@ async def test_whatsapp_interactive_reply_and_status(meta, payload, ingested) ->
     assert status.kind == MessageKind.STATUS and status.meta["status"] == "delivered"
 
 
-async def test_whatsapp_retry_is_one_message(meta, payload, ingested) -> None:
-    body = payload("whatsapp", "text.json")
+@pytest.mark.parametrize("path, channel", [("/webhooks/whatsapp/waba", "whatsapp"),
+                                           ("/webhooks/messenger/page", "messenger"),
+                                           ("/webhooks/instagram/ig", "instagram")])
+async def test_retries_are_one_message(meta, payload, ingested, path, channel) -> None:
+    body = payload(channel, "text.json")
     for _ in range(3):
-        assert (await post(meta, "/webhooks/whatsapp/waba", body)).status == 200
+        assert (await post(meta, path, body)).status == 200
     assert len(ingested()) == 1
 
 
@@ -104,6 +107,19 @@ async def test_bad_or_missing_signature_is_refused_and_counted(meta, payload, in
 ])
 async def test_malformed_bodies_are_400_with_the_reason(meta, ingested, body, reason) -> None:
     resp = await post(meta, "/webhooks/whatsapp/waba", body)
+    assert resp.status == 400
+    assert reason in (await resp.json())["error"]["message"]
+    assert ingested() == []
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b'{"object": "page", "entry": [{"messaging": [{"recipient": {"id": "1"}}]}]}', "sender"),
+    (b'{"object": "page", "entry": [{"messaging": [{"sender": {"id": "2"}, "recipient": '
+     b'{"id": "1"}, "message": {"text": "no mid"}}]}]}', "mid"),
+    (b"\xff\xfe", "malformed JSON"),
+])
+async def test_malformed_messenger_events_are_400(meta, ingested, body, reason) -> None:
+    resp = await post(meta, "/webhooks/messenger/page", body)
     assert resp.status == 400
     assert reason in (await resp.json())["error"]["message"]
     assert ingested() == []

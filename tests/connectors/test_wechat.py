@@ -161,6 +161,10 @@ async def test_wecom_message_in_chinese_is_ingested_with_an_empty_200(
     query, body = sealed(payload("wecom", "text.xml"), CORP_ID, "w-1", CORP_ID)
     resp = await client.post(f"/webhooks/wecom/corp?{query}", data=body)
     assert resp.status == 200 and await resp.read() == b""
+    again = await client.post(f"/webhooks/wecom/corp?{query}", data=body)
+    assert again.status == 200                       # a retry: same nonce, same body
+    forged = await client.post(f"/webhooks/wecom/corp?{query.replace('w-1', 'w-2')}", data=body)
+    assert forged.status == 403                      # msg_signature covers the nonce
     [msg] = ingested()
     assert msg.channel == "wecom" and msg.text == "发票抬头开错了，麻烦帮忙重开 🙏"
     assert msg.sender.identities[0].value == "wecom:corp:ZhangSan"
