@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.triage import Triage
+from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
 from deskgate.queue.scripts import lua
 
@@ -214,7 +215,7 @@ class RoutingStore:
         self._checked = 0.0
         self._pressure: dict[str, tuple[float, Pressure]] = {}
         self._pressure_script = client.register_script(lua("pressure"))
-        self._overflow_script = client.register_script(lua("overflow_state"))
+        self._overflow_script = work_script(client, "overflow_state")
 
     async def current(self, *, fresh: bool = False) -> RoutingTable:
         now = time.monotonic()

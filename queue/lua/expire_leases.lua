@@ -9,12 +9,10 @@ for _, tid in ipairs(due) do
   local t = redis.call('HMGET', tkey, 'assignee', 'skill', 'queue_score', 'status')
   redis.call('ZREM', p .. 'lease', tid)
   if t[4] == 'assigned' then
-    redis.call('SREM', p .. 'agent:' .. (t[1] or '') .. ':tickets', tid)
+    free(p, tid, t[1])
     redis.call('HSET', tkey, 'status', 'open', 'assignee', '', 'updated_at', ARGV[2])
     redis.call('ZADD', p .. 'q:' .. t[2], t[3], tid)
-    redis.call('XADD', p .. 'audit', 'MAXLEN', '~', 1000000, '*', 'ts', ARGV[2],
-               'actor', 'system', 'action', 'lease_expired', 'ticket', tid,
-               'before', 'assigned:' .. (t[1] or ''), 'after', 'open')
+    audit(p, ARGV[2], 'system', 'lease_expired', tid, 'assigned:' .. (t[1] or ''), 'open', '')
   end
 end
 return due
