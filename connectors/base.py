@@ -164,13 +164,6 @@ def event_id(*parts: object) -> str:
     return "ev:" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
-def decode_json(body: bytes) -> Any:
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadPayload(f"malformed JSON: {exc}") from exc
-
-
 def require(cond: bool, reason: str) -> None:
     if not cond:
         raise BadPayload(reason)
