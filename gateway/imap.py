@@ -144,8 +144,8 @@ class MailboxPoller:
 
     def _connect(self) -> tuple[int, int]:
         cfg = self.cfg
-        client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.tls, timeout=cfg.timeout_seconds,
-                            normalise_times=False)
+        client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.tls, timeout=cfg.timeout_seconds)
+        client.normalise_times = False  # keep INTERNALDATE's zone: received_at is UTC-aware
         try:
             if cfg.starttls and not cfg.tls:
                 client.starttls(ssl.create_default_context())
