@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis
+import redis.asyncio as aioredis
 
 from deskgate.gateway.cli_common import add_common, sync_redis
 from deskgate.models.enums import Role
+from deskgate.models.ticket import Agent
+from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import create_token
+from deskgate.queue.work import Work
 
 WAIT_SECONDS = 30.0
 
@@ -26,8 +31,10 @@ def demo_messages() -> list[dict[str, Any]]:
         encoding="utf-8"))
 
 
-async def _run(url: str, integration: str, manager: str) -> int:
-    run = uuid.uuid4().hex[:8]
+async def post_demo(url: str, integration: str, manager: str, *, run: str = "") -> int:
+    """Post the demo set and print each ticket's routing. A fixed `run` makes re-posting a
+    no-op (the same external ids are recognised as duplicates)."""
+    run = run or uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {integration}"}
     read_headers = {"Authorization": f"Bearer {manager}"}
     async with aiohttp.ClientSession(base_url=url) as http:
@@ -69,6 +76,34 @@ async def _run(url: str, integration: str, manager: str) -> int:
     return 0 if len(rows) == len(ids) else 1
 
 
+DEMO_AGENTS = (
+    Agent(id="ann", name="Ann 安", skills={"general": 3, "triage": 3, "logistics": 2,
+                                          "billing": 2}, languages=("zh", "en"), capacity=5),
+    Agent(id="bo", name="Bo 博", skills={"tech": 3, "care": 3, "general": 1},
+          languages=("en", "zh"), capacity=3),
+)
+
+
+async def seed_demo(redis_url: str, keys: Keys) -> dict[str, str]:
+    """Demo agents and one token per role, for trying the console and the API at once."""
+    client = aioredis.Redis.from_url(redis_url)
+    work = Work(client, keys)
+    for agent in DEMO_AGENTS:
+        await work.put_agent(agent)
+    await client.aclose()
+
+    def tokens() -> dict[str, str]:
+        sync = redis.Redis.from_url(redis_url)
+        made = {role.value: create_token(sync, keys, role, label="demo")[0]
+                for role in (Role.ADMIN, Role.MANAGER, Role.INTEGRATION)}
+        made["agent ann"] = create_token(sync, keys, Role.AGENT, agent_id="ann",
+                                         label="demo")[0]
+        sync.close()
+        return made
+
+    return await asyncio.to_thread(tokens)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     integration, manager = args.token, args.read_token
     if not (integration and manager):
@@ -76,7 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             integration = integration or create_token(client, keys, Role.INTEGRATION,
                                                       label="demo")[0]
             manager = manager or create_token(client, keys, Role.MANAGER, label="demo")[0]
-    return asyncio.run(_run(args.url.rstrip("/"), integration, manager))
+    return asyncio.run(post_demo(args.url.rstrip("/"), integration, manager))
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -24,6 +24,7 @@ from aiohttp import web
 from deskgate.gateway.app import create_app
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
+from deskgate.gateway.demo import post_demo, seed_demo
 from deskgate.gateway.worker import TriageWorker, consumer_name, load_triager
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
@@ -97,15 +98,35 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    demo = (asyncio.create_task(_demo(f"http://{_reachable(host)}:{port}", redis_url,
+                                      Keys(cfg.redis_prefix))) if args.demo else None)
     try:
         while not stop.is_set():
             pool.check()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
+        if demo is not None and not demo.done():
+            demo.cancel()
         log.info("shutting down: finishing in-flight requests, then workers")
         await runner.cleanup()
         await asyncio.to_thread(pool.stop)
+
+
+def _reachable(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+async def _demo(url: str, redis_url: str, keys: Keys) -> None:
+    tokens = await seed_demo(redis_url, keys)
+    await post_demo(url, tokens["integration"], tokens["manager"], run="serve")
+    width = max(map(len, tokens))
+    print("\nDemo data is loaded. Tokens for the API (Authorization: Bearer …) and the console "
+          f"login at {url}/console/:", flush=True)
+    for role, token in tokens.items():
+        print(f"  {role:<{width}}  {token}", flush=True)
+    print("Agents ann (general, triage, logistics, billing) and bo (tech, care) are online.\n",
+          flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -151,6 +172,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, default=None,
                        help="triage worker processes (default: from config, 1; 0 = none, "
                             "for a gateway-only node)")
+    serve.add_argument("--demo", action="store_true",
+                       help="load demo agents and messages (zh + en) and print a token per "
+                            "role, to try the console and the API at once")
     serve.add_argument("--reuse-port", action="store_true",
                        help="SO_REUSEPORT, to run several gateways on one port")
     add_common(serve)
