@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from deskgate.gateway.app import create_app
+from deskgate.gateway import smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
 from deskgate.gateway.demo import post_demo, seed_demo
@@ -81,6 +82,7 @@ class WorkerPool:
 
 
 async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Path) -> None:
+    cfg = smtp.with_cli_options(cfg, args.smtp_port, args.no_smtp)
     app = create_app(cfg, redis_url, ddir, run_workers=False)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -177,6 +179,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                             "role, to try the console and the API at once")
     serve.add_argument("--reuse-port", action="store_true",
                        help="SO_REUSEPORT, to run several gateways on one port")
+    serve.add_argument("--smtp-port", type=int, default=None,
+                       help="run the SMTP listener for the support inboxes on this port "
+                            "(default: from config email.smtp, 2525, when inboxes are set)")
+    serve.add_argument("--no-smtp", action="store_true", help="do not run the SMTP listener")
     add_common(serve)
     serve.set_defaults(func=cmd_serve)
 

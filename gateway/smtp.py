@@ -25,6 +25,7 @@ from deskgate.connectors.email_config import EmailConfig, SmtpConfig
 from deskgate.connectors.email_parse import ParsedMail, parse_mail
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
 from deskgate.gateway.blobs import BlobStore
+from deskgate.gateway.config import Config
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.intake import accept_many_or_503
 from deskgate.gateway.metrics import Metrics
@@ -210,3 +211,14 @@ def smtp_port(app: web.Application) -> int:
 def setup(app: web.Application) -> None:
     if app[CONFIG].email.smtp_enabled:
         app.cleanup_ctx.append(smtp_listener)
+
+
+def with_cli_options(config: Config, port: int | None, disabled: bool) -> Config:
+    """`deskgate serve --smtp-port N` (turns the listener on) / `--no-smtp` (turns it off)."""
+    smtp = config.email.smtp
+    if disabled:
+        smtp = msgspec.structs.replace(smtp, enabled=False)
+    elif port is not None:
+        smtp = msgspec.structs.replace(smtp, enabled=True, port=port)
+    return msgspec.structs.replace(
+        config, email=msgspec.structs.replace(config.email, smtp=smtp))
