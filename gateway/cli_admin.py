@@ -134,7 +134,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--capacity", type=int, default=5, help="most tickets held at once")
     add.add_argument("--name", default="", help="display name")
     add.add_argument("--languages", default="", help="comma-separated, e.g. zh,en")
-    add.add_argument("--status", default="online", choices=[s.value for s in AgentStatus])
+    add.add_argument("--status", default="online", choices=[s.value for s in AgentStatus],
+                     help="online agents can claim; offline agents cannot (default: online)")
     add.add_argument("--team", default="", help="the agent's team")
     add_common(add)
     add.set_defaults(func=cmd_agent_add)

@@ -1,0 +1,70 @@
+"""The command line as a user meets it: complete --help everywhere, clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from deskgate.gateway.cli import build_parser, main
+
+CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+
+
+def _subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _subcommands(sub, (*path, name))
+
+
+def test_every_subcommand_has_help_and_every_option_is_described() -> None:
+    parser = build_parser()
+    seen = dict(_subcommands(parser))
+    assert {("serve",), ("worker",), ("token", "create"), ("agent", "add"), ("demo",)} <= set(seen)
+    for path, sub in seen.items():
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"deskgate {' '.join(path)} {action.option_strings[0]} " \
+                                    "has no help text"
+
+
+@pytest.mark.parametrize("path", [("serve",), ("token", "create"), ("agent", "add")])
+def test_help_runs_as_a_program(path: tuple[str, ...]) -> None:
+    out = subprocess.run([*CLI, *path, "--help"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "usage: deskgate" in out.stdout
+
+
+def test_token_and_agent_commands_against_a_running_redis(redis_url, prefix, tmp_path,
+                                                          monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DESKGATE_REDIS_URL", redis_url)
+    conf = tmp_path / "c.yaml"
+    conf.write_text(f'redis_prefix: "{prefix}"\n')
+    assert main(["token", "create", "--role", "manager", "--label", "ops",
+                 "--config", str(conf)]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("dgt_") and len(token) > 40
+    assert main(["token", "list", "--config", str(conf)]) == 0
+    listing = capsys.readouterr().out
+    assert "manager" in listing and "ops" in listing and token not in listing
+    assert main(["token", "create", "--role", "agent", "--config", str(conf)]) == 2
+    assert "--agent-id" in capsys.readouterr().err
+    assert main(["agent", "add", "ann", "--skills", "billing,tech:3", "--capacity", "2",
+                 "--config", str(conf)]) == 0
+    assert "billing:1, tech:3" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["agent", "add", "bob", "--skills", "tech:9", "--config", str(conf)])
+    assert "LEVEL (1-5)" in capsys.readouterr().err
+
+
+def test_a_broken_config_file_is_reported_not_a_traceback(tmp_path, redis_url, monkeypatch,
+                                                          capsys) -> None:
+    monkeypatch.setenv("DESKGATE_REDIS_URL", redis_url)
+    conf = tmp_path / "bad.yaml"
+    conf.write_text("http: {port: eighty}\n")
+    assert main(["token", "list", "--config", str(conf)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "http.port" in err
