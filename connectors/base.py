@@ -164,6 +164,17 @@ def event_id(*parts: object) -> str:
     return "ev:" + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
+def decode_json(body: bytes, type_: type[S], what: str) -> S:
+    """Typed JSON decode where every way a body can be wrong is a BadPayload (msgspec raises
+    UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string)."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise BadPayload(f"not {what}: {exc}") from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise BadPayload(f"malformed JSON: {exc}") from exc
+
+
 def require(cond: bool, reason: str) -> None:
     if not cond:
         raise BadPayload(reason)

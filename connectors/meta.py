@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import msgspec
 
 from deskgate.connectors.base import (
-    BadPayload,
     Reply,
     Unauthorized,
     WebhookRequest,
     check_equal,
+    decode_json,
     hmac_hex,
     load_settings,
     require,
@@ -70,9 +70,4 @@ class MetaConnector:
 
     @staticmethod
     def decode(body: bytes, type_: type[T]) -> T:
-        try:
-            return msgspec.json.decode(body, type=type_)
-        except msgspec.ValidationError as exc:
-            raise BadPayload(f"unexpected payload shape: {exc}") from exc
-        except msgspec.DecodeError as exc:
-            raise BadPayload(f"malformed JSON: {exc}") from exc
+        return decode_json(body, type_, "the expected payload shape")

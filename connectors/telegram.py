@@ -15,12 +15,12 @@ from typing import Any
 import msgspec
 
 from deskgate.connectors.base import (
-    BadPayload,
     Delivery,
     Reply,
     WebhookRequest,
     check_equal,
     clip,
+    decode_json,
     from_epoch,
     load_settings,
     no_handshake,
@@ -98,7 +98,6 @@ class Update(msgspec.Struct, frozen=True):
     edited_message: Message | None = None
 
 
-_update = msgspec.json.Decoder(Update)
 _DEFAULT_TYPES = {"photo": "image/jpeg", "document": "application/octet-stream",
                   "voice": "audio/ogg", "audio": "audio/mpeg", "video": "video/mp4",
                   "sticker": "image/webp"}
@@ -117,12 +116,7 @@ class TelegramConnector:
                request: WebhookRequest) -> Delivery:
         check_equal(settings.secret_token, request.header(SECRET_HEADER),
                     reason="bad_secret_token")
-        try:
-            update = _update.decode(request.body)
-        except msgspec.ValidationError as exc:
-            raise BadPayload(f"not a Telegram Update: {exc}") from exc
-        except msgspec.DecodeError as exc:
-            raise BadPayload(f"malformed JSON: {exc}") from exc
+        update = decode_json(request.body, Update, "a Telegram Update")
         m = update.message or update.edited_message
         if m is None or m.sender is None:
             msg = InboundMessage(

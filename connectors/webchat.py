@@ -21,13 +21,13 @@ import msgspec
 from deskgate.connectors.base import (
     DEFAULT_MAX_SKEW,
     MAX_ATTACHMENTS,
-    BadPayload,
     Delivery,
     Reply,
     WebhookRequest,
     check_equal,
     check_fresh,
     clip,
+    decode_json,
     hmac_hex,
     load_settings,
     no_handshake,
@@ -115,7 +115,6 @@ class ChatIn(msgspec.Struct, frozen=True):
     sent_at: datetime | None = None
 
 
-_chat = msgspec.json.Decoder(ChatIn)
 
 
 class WebChatConnector:
@@ -131,12 +130,7 @@ class WebChatConnector:
 
     def handle(self, account: str, settings: WebSettings, request: WebhookRequest) -> Delivery:
         _verify(settings, request)
-        try:
-            chat = _chat.decode(request.body)
-        except msgspec.ValidationError as exc:
-            raise BadPayload(f"invalid web-chat message: {exc}") from exc
-        except msgspec.DecodeError as exc:
-            raise BadPayload(f"malformed JSON: {exc}") from exc
+        chat = decode_json(request.body, ChatIn, "a web-chat message")
         require(bool(_ID.match(chat.message_id)), "message_id: 1-128 letters, digits or ._:@-")
         require(bool(_ID.match(chat.conversation_id)),
                 "conversation_id: 1-128 letters, digits or ._:@-")

@@ -85,6 +85,7 @@ async def test_wrong_or_missing_secret_is_refused_and_counted(bot, payload, inge
     (b"{", "malformed JSON"),
     (b'{"message": {"message_id": 1}}', "$.message"),
     (b'{"update_id": "seven"}', "update_id"),
+    (b'{"update_id": 7, "message": {"text": "\xff\xfe"}}', "malformed JSON"),
 ])
 async def test_malformed_updates_are_400(bot, ingested, body, reason) -> None:
     resp = await send(bot, body)

@@ -114,9 +114,11 @@ async def test_bad_signature_and_moved_timestamp_are_refused(site, payload, inge
       "text": "x"}, "not an email"),
     ({"message_id": "m 1", "conversation_id": "c", "visitor": {"id": "v"}, "text": "x"},
      "message_id"),
+    (b'{"message_id": "m", "conversation_id": "c\xc3", "visitor": {"id": "v"}}',
+     "malformed JSON"),
 ])
 async def test_malformed_chat_messages_are_400(site, ingested, doc, reason) -> None:
-    resp = await chat(site, json.dumps(doc).encode())
+    resp = await chat(site, json.dumps(doc).encode() if isinstance(doc, dict) else doc)
     assert resp.status == 400
     assert reason in (await resp.json())["error"]["message"]
     assert ingested() == []
