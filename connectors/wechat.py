@@ -82,7 +82,7 @@ def parse_xml(data: bytes) -> dict[str, str]:
             "XML with a document type declaration is not accepted")
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # bad or unsupported encoding
         raise BadPayload(f"malformed XML: {exc}") from exc
     require(root.tag == "xml", "the packet's root element must be <xml>")
     return {child.tag: (child.text or "").strip() for child in root}

@@ -119,6 +119,8 @@ async def test_retry_is_one_message_and_a_reused_nonce_with_another_body_is_refu
     (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Content>&a;</Content></xml>',
      "document type declaration"),
     (b"<xml><MsgType>text</MsgType></xml>", "FromUserName"),
+    (b'<?xml version="1.0" encoding="bogus"?><xml/>', "malformed XML"),
+    ('<?xml version="1.0" encoding="gbk"?><xml><A>中</A></xml>'.encode("gbk"), "malformed XML"),
 ])
 async def test_malformed_packets_are_400_with_the_reason(plain, ingested, body, reason) -> None:
     resp = await plain.post(f"/webhooks/wechat/main?{plain_query('bad-' + reason[:4])}",
