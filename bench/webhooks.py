@@ -157,8 +157,8 @@ async def http_phase(base: str, seconds: float, concurrency: int) -> dict[str, f
         t0 = time.perf_counter()
         counts = await asyncio.gather(*(loop(http, k, t0 + seconds) for k in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return {"accepted_per_s": sum(counts) / elapsed, "total": sum(counts) + warm, "p50_ms": pct(latencies, 0.5) * 1000,
-            "p99_ms": pct(latencies, 0.99) * 1000}
+    return {"accepted_per_s": sum(counts) / elapsed, "total": sum(counts) + warm,
+            "p50_ms": pct(latencies, 0.5) * 1000, "p99_ms": pct(latencies, 0.99) * 1000}
 
 
 def main() -> int:
