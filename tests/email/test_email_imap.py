@@ -22,7 +22,8 @@ from deskgate.gateway.config import Config
 from deskgate.gateway.smtp import smtp_port
 from deskgate.queue.keys import Keys
 
-from .conftest import Dovecot, fixture_bytes, ingested, mail_config
+from .conftest import fixture_bytes, ingested, mail_config
+from .dovecot import Dovecot
 
 pytestmark = pytest.mark.imap
 AppClient = Callable[[web.Application], Awaitable[TestClient]]
