@@ -83,7 +83,7 @@ async def post_message(request: web.Request) -> web.Response:
         m = _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise_validation(exc)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from exc
     _validate(m)
     received = m.received_at or datetime.now(UTC)

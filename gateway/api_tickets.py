@@ -12,10 +12,12 @@ from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import principal, requires
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import check_sees, scope_of, sees
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
 from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Agent, Correction, Customer, Ticket
+from deskgate.queue.routing import MAX_LEVEL, check_skill
 from deskgate.queue.tickets import TicketStore
 from deskgate.queue.work import Work
 
@@ -83,26 +85,22 @@ def _json_body(raw: bytes, type_: type[Any]) -> Any:
         return msgspec.json.decode(raw or b"{}", type=type_)
     except msgspec.ValidationError as exc:
         raise_validation(exc)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from exc
 
 
-async def _visible_ticket(request: web.Request) -> Ticket:
-    t = await store(request).get(request.match_info["ticket_id"])
+async def visible_ticket(request: web.Request, ticket_id: str = "") -> Ticket:
+    t = await store(request).get(ticket_id or request.match_info["ticket_id"])
     if t is None:
         raise ApiError(404, "no such ticket")
-    who = principal(request)
-    if who.role is Role.AGENT and t.assignee != who.agent_id:
-        agent = await work(request).get_agent(who.agent_id)
-        if agent is None or t.skill not in agent.skills:
-            raise ApiError(403, "agents see the tickets of their skills and their own")
+    await check_sees(request, await scope_of(request), t)
     return t
 
 
 @requires(Role.AGENT, Role.MANAGER)
 async def get_ticket(request: web.Request) -> web.Response:
     """A ticket with its customer, triage and every message of its thread."""
-    t = await _visible_ticket(request)
+    t = await visible_ticket(request)
     s = store(request)
     return web.json_response(ticket_json(t, await s.customer(t.customer_id), await s.messages(t)))
 
@@ -119,19 +117,17 @@ async def list_tickets(request: web.Request) -> web.Response:
     if q.get("status") and q["status"] not in Status.__members__.values():
         raise ApiError(400, f"status must be one of {', '.join(s.value for s in Status)}",
                        field="status")
-    who = principal(request)
+    scope = await scope_of(request)
     skill = q.get("skill", "")
-    if who.role is Role.AGENT:
-        agent = await work(request).get_agent(who.agent_id)
-        allowed = set(agent.skills) if agent else set()
-        if skill and skill not in allowed:
-            raise ApiError(403, "agents list the tickets of their own skills", field="skill")
+    if skill and not scope.everything and skill.partition("@")[0] not in (scope.skills or ()):
+        raise ApiError(403, "you list the tickets of your own skills (managers: your teams')",
+                       field="skill")
     page, more = await store(request).list(
         status=q.get("status", ""), channel=q.get("channel", ""), skill=skill,
         customer_id=q.get("customer", ""), text=q.get("q", "")[:200],
         offset=offset, limit=limit)
-    if who.role is Role.AGENT:
-        page = [t for t in page if t.skill in allowed or t.assignee == who.agent_id]
+    if not scope.everything:
+        page = [t for t in page if await sees(request, scope, t)]
     return web.json_response({"tickets": [ticket_json(t, None) for t in page],
                               "offset": offset, "limit": limit, "more": more})
 
@@ -146,8 +142,8 @@ async def claim(request: web.Request) -> web.Response:
     result = await work(request).claim(agent_id)
     if result.outcome == "unknown":
         raise ApiError(404, f"no agent {agent_id}: register it with `deskgate agent add`")
-    if result.outcome == "offline":
-        raise ApiError(409, "the agent is offline; set status online to claim")
+    if result.outcome in ("offline", "away"):
+        raise ApiError(409, f"the agent is {result.outcome}; set status online to claim")
     if result.outcome == "full":
         raise ApiError(409, "the agent is at capacity; resolve or release a ticket first")
     if result.outcome == "empty":
@@ -164,6 +160,7 @@ async def claim(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     """Resolve a ticket, optionally correcting triage's topic, priority and sentiment."""
     body: ResolveIn = _json_body(await request.read(), ResolveIn)
+    await visible_ticket(request)
     who = principal(request)
     correction = (Correction(topic=body.topic, priority=body.priority, sentiment=body.sentiment)
                   if (body.topic or body.priority or body.sentiment) else None)
@@ -184,9 +181,9 @@ async def resolve(request: web.Request) -> web.Response:
 
 @requires(Role.AGENT, Role.MANAGER)
 async def queues(request: web.Request) -> web.Response:
-    """Open tickets waiting per skill."""
-    depths = await work(request).queue_depths()
-    return web.json_response({"queues": [{"skill": s, "depth": n} for s, n in depths.items()]})
+    """Open tickets waiting per queue, with the longest wait at its head."""
+    status = await work(request).queue_status()
+    return web.json_response({"queues": [to_builtins(q) for q in status]})
 
 
 @requires(Role.ADMIN)
@@ -217,6 +214,13 @@ def agent_from_input(agent_id: str, body: AgentIn) -> Agent:
     skills = body.skills if isinstance(body.skills, dict) else dict.fromkeys(body.skills, 1)
     if not skills:
         raise ApiError(422, "an agent needs at least one skill", field="skills")
+    for name, level in skills.items():
+        try:
+            check_skill(name)
+        except ValueError as exc:
+            raise ApiError(422, str(exc), field="skills") from exc
+        if not 1 <= level <= MAX_LEVEL:
+            raise ApiError(422, f"skill levels are 1-{MAX_LEVEL}", field="skills")
     if not 1 <= body.capacity <= 100:
         raise ApiError(422, "capacity must be 1-100", field="capacity")
     return Agent(id=agent_id, name=body.name, skills=skills, languages=body.languages,

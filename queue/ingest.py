@@ -6,11 +6,12 @@ Lua script checks-and-adds atomically, so concurrent retries can never both be i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from deskgate.models.codec import encode
 from deskgate.models.message import InboundMessage
@@ -31,6 +32,12 @@ class Accepted(msgspec.Struct, frozen=True):
 
 
 class Ingest:
+    """Accepts messages into the ingest stream.
+
+    Concurrent `accept` calls are coalesced: those that arrive in the same event-loop turn
+    share one pipelined round trip (group commit). Each caller still returns only after its
+    own message is durably in the stream, and each message keeps its own idempotency check."""
+
     def __init__(self, client: aioredis.Redis, keys: Keys, *,
                  dedupe_ttl: int = DEDUPE_TTL_SECONDS, maxlen: int = 0) -> None:
         self._r = client
@@ -38,32 +45,67 @@ class Ingest:
         self._ttl = dedupe_ttl
         self._maxlen = maxlen
         self._script = client.register_script(lua("ingest"))
+        self._waiting: list[tuple[InboundMessage, asyncio.Future[Accepted]]] = []
+        self._flush_scheduled = False
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def accept(self, message: InboundMessage) -> Accepted:
-        mid = message.id
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Accepted] = loop.create_future()
+        self._waiting.append((message, fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._commit(batch))
+        self._inflight.add(task)  # keep a reference until done (asyncio holds tasks weakly)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _commit(self, batch: list[tuple[InboundMessage, asyncio.Future[Accepted]]]) -> None:
         try:
-            added, entry = await self._script(keys=[self._keys.seen(mid), self._keys.ingest],
-                                              args=[mid, encode(message), self._ttl,
-                                                    self._maxlen])
-        except (RedisError, OSError) as exc:
-            raise IngestUnavailable(str(exc)) from exc
-        return Accepted(message_id=mid, entry_id=_s(entry), duplicate=not added)
+            results = await self.accept_many([m for m, _ in batch])
+        except BaseException as exc:  # every waiter must hear about it, even on cancellation
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc if isinstance(exc, Exception)
+                                      else IngestUnavailable("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
 
     async def accept_many(self, messages: Sequence[InboundMessage]) -> list[Accepted]:
-        """One round trip for a whole delivery (a webhook carrying several messages).
-        All-or-error: on a Redis failure nothing is acknowledged, and a retry is safe
-        because whatever did get in is recognised as a duplicate."""
+        """One round trip for several messages (a coalesced batch, or a webhook delivery
+        carrying several). All-or-error: on a Redis failure nothing is acknowledged, and a retry
+        is safe because whatever did get in is recognised as a duplicate."""
         try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for m in messages:
-                    mid = m.id
-                    await self._script(keys=[self._keys.seen(mid), self._keys.ingest],
-                                       args=[mid, encode(m), self._ttl, self._maxlen], client=pipe)
-                replies = await pipe.execute()
+            try:
+                replies = await self._evalsha_all(messages)
+            except NoScriptError:  # Redis restarted or flushed its scripts: load and replay
+                await self._r.script_load(self._script.script)
+                replies = await self._evalsha_all(messages)
         except (RedisError, OSError) as exc:
             raise IngestUnavailable(str(exc)) from exc
         return [Accepted(message_id=m.id, entry_id=_s(entry), duplicate=not added)
                 for m, (added, entry) in zip(messages, replies, strict=True)]
+
+
+    async def _evalsha_all(self, messages: Sequence[InboundMessage]) -> list[list[object]]:
+        # Plain EVALSHA in a pipeline: redis-py's Script-in-pipeline path sends SCRIPT EXISTS
+        # before every batch, doubling the round trips of the hot path. A replay after
+        # NOSCRIPT is safe because the script is idempotent per message id.
+        async with self._r.pipeline(transaction=False) as pipe:
+            for m in messages:
+                mid = m.id
+                pipe.evalsha(self._script.sha, 2, self._keys.seen(mid), self._keys.ingest,
+                             mid, encode(m), self._ttl, self._maxlen)
+            return await pipe.execute(raise_on_error=True)
 
 
 def _s(value: bytes | str) -> str:

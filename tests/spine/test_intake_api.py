@@ -43,6 +43,9 @@ async def test_bad_input_gets_a_clear_error_naming_the_field(client, auth, messa
     resp = await client.post("/api/v1/messages", data=b"{not json", headers={
         **h, "Content-Type": "application/json"})
     assert resp.status == 400 and "malformed JSON" in (await resp.json())["error"]["message"]
+    resp = await client.post("/api/v1/messages", data=b'{"text": "\xff\xfe"}', headers={
+        **h, "Content-Type": "application/json"})
+    assert resp.status == 400, "invalid UTF-8 inside a JSON string is bad input, not a crash"
     resp = await client.post("/api/v1/messages", data=b"text=hi", headers={
         **h, "Content-Type": "application/x-www-form-urlencoded"})
     assert resp.status == 415
@@ -114,3 +117,15 @@ async def test_metrics_are_prometheus_text(client, auth, message) -> None:
     text = await (await client.get("/metrics")).text()
     assert 'deskgate_messages_accepted_total{channel="api",duplicate="false"} 1' in text
     assert "# TYPE deskgate_ingest_lag gauge" in text
+
+
+async def test_accept_survives_redis_forgetting_its_scripts(client, auth, message, r,
+                                                            prefix) -> None:
+    h = auth(Role.INTEGRATION)
+    assert (await client.post("/api/v1/messages", json=message("s1"), headers=h)).status == 202
+    r.script_flush()
+    resp = await client.post("/api/v1/messages", json=message("s2"), headers=h)
+    assert resp.status == 202
+    again = await client.post("/api/v1/messages", json=message("s1"), headers=h)
+    assert again.status == 200 and (await again.json())["duplicate"] is True
+    assert r.xlen(Keys(prefix).ingest) == 2
