@@ -11,7 +11,8 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
+from deskgate.gateway import api_messages, api_tickets, console, health, imap, smtp, webhooks, worker
+from deskgate.gateway import api_review, api_work
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config
@@ -68,9 +69,12 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     health.setup(app)
     api_messages.setup(app)
     api_tickets.setup(app)
+    api_work.setup(app)
+    api_review.setup(app)
     webhooks.setup(app)
     smtp.setup(app)  # only when email inboxes are configured
     imap.setup(app)
+    console.setup(app)
     if run_workers:
         worker.setup(app, redis_url)
     return app

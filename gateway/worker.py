@@ -2,8 +2,9 @@
 customers, triages, routes, stores, and only then acknowledges.
 
 A crash at any point before XACK leaves the entries pending; another worker takes them over
-(XAUTOCLAIM) and replays them, and the store scripts make a replay a no-op. The same worker
-also returns tickets whose agent lease ran out."""
+(XAUTOCLAIM) and replays them, and the store scripts make a replay a no-op. Routing and the
+work side's periodic tick (leases, SLA clocks, push assignment, notifications) are
+gateway/work_loop.py's; each worker runs that tick beside its batches."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway.appkeys import CONFIG, KEYS
 from deskgate.gateway.config import Config
+from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.triage import TriageInput
 from deskgate.queue.keys import Keys
@@ -29,14 +31,12 @@ from deskgate.queue.scoring import queue_score
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore
-from deskgate.queue.work import Work
 
 if TYPE_CHECKING:
     from deskgate.triage.engine import Triager
 
 log = logging.getLogger("deskgate.worker")
 
-SWEEP_EVERY_SECONDS = 1.0
 AUTOCLAIM_EVERY_SECONDS = 5.0
 
 
@@ -51,7 +51,7 @@ class TriageWorker:
         self._triager = triager
         self.reader = IngestReader(client, keys, consumer)
         self.store = TicketStore(client, keys)
-        self.work = Work(client, keys, lease_seconds=config.workers.lease_seconds)
+        self.ops = WorkLoop(client, keys, config, consumer)
         self.stats = SharedStats(client, keys)
         self.processed = 0
 
@@ -60,7 +60,8 @@ class TriageWorker:
         cfg = self._config.workers
         await self.reader.ensure_group()
         backlog = await self.reader.own_pending(cfg.batch)
-        next_sweep = next_claim = 0.0
+        next_claim = 0.0
+        ops = asyncio.create_task(self.ops.run(stop))
         log.info("worker %s reading %s", self.reader.consumer, "the ingest stream")
         while not stop.is_set():
             try:
@@ -73,15 +74,12 @@ class TriageWorker:
                         log.warning("took over %d entries left pending by another worker",
                                     len(stale))
                     entries += stale
-                if now >= next_sweep:
-                    next_sweep = now + SWEEP_EVERY_SECONDS
-                    if expired := await self.work.expire_leases():
-                        log.info("leases expired, back in their queues: %s", ", ".join(expired))
                 if entries:
                     await self.process(entries)
             except (RedisError, OSError) as exc:
                 log.error("Redis unavailable (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
+        await ops
 
     async def process(self, entries: list[Entry]) -> None:
         now = time.time()
@@ -103,14 +101,14 @@ class TriageWorker:
                                   recent_contacts=c.recent_tickets)
                       for m, c in zip(msgs, customers, strict=True)]
             triages = await asyncio.to_thread(self._triager().triage, inputs)
-            routing = self._config.routing
+            routes = await self.ops.route(
+                [(m, t, c.tier) for m, c, t in zip(msgs, customers, triages, strict=True)], now)
             placements = [
-                Placement(message=m, customer_id=c.customer_id, triage=t,
-                          skill=routing.route(t, channel=m.channel, account=m.account,
-                                              tier=c.tier, skill_hint=m.skill_hint),
+                Placement(message=m, customer_id=c.customer_id, triage=t, skill=r.queue,
                           queue_score=queue_score(now, t.priority, c.tier))
-                for m, c, t in zip(msgs, customers, triages, strict=True)]
+                for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
             applied = await self.store.apply(placements, now)
+            await self.ops.placed(applied, routes, now)
             done += [e.entry_id for e in messages]
             await self.stats.record_batch(
                 [e.entry_id for e in messages], [a.outcome for a in applied], time.time())

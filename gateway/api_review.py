@@ -1,0 +1,148 @@
+"""Managers' review queue and audit trail, and the admin's live routing table."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.api_tickets import MAX_PAGE, _json_body, visible_ticket, work
+from deskgate.gateway.api_work import checked
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.auth import requires
+from deskgate.gateway.errors import ApiError
+from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import scope_of
+from deskgate.models.codec import to_builtins
+from deskgate.models.enums import Role
+from deskgate.queue.audit import AuditLog
+from deskgate.queue.review import ReviewQueue
+from deskgate.queue.routing import (MAX_LEVEL, RoutingError, RoutingStore, RoutingTable,
+                                    check_skill, parse_table, queue_name)
+
+MAX_ROUTING_BYTES = 256 * 1024
+
+
+class ReviewActionIn(msgspec.Struct, forbid_unknown_fields=True):
+    action: Literal["acknowledge", "reassign", "escalate", "false_alarm"]
+    skill: str = ""          # reassign / escalate: into this skill's queue
+    level: int = 1
+    agent: str = ""          # reassign: to this agent
+
+
+def _page(request: web.Request) -> tuple[int, int]:
+    try:
+        return (max(0, int(request.query.get("offset", "0"))),
+                min(MAX_PAGE, max(1, int(request.query.get("limit", "50")))))
+    except ValueError as exc:
+        raise ApiError(400, "offset and limit must be integers") from exc
+
+
+@requires(Role.MANAGER)
+async def list_review(request: web.Request) -> web.Response:
+    """High-risk tickets and SLA breaches awaiting a manager, oldest first, with reasons."""
+    scope = await scope_of(request)
+    offset, limit = _page(request)
+    items, total = await ReviewQueue(request.app[REDIS], request.app[KEYS]).list(
+        skills=scope.skills, offset=offset, limit=limit)
+    return web.json_response({"items": [to_builtins(i) for i in items], "total": total,
+                              "offset": offset, "limit": limit})
+
+
+@requires(Role.MANAGER)
+async def review_action(request: web.Request) -> web.Response:
+    """Acknowledge, reassign, escalate, or mark a false alarm (kept as a training label)."""
+    body: ReviewActionIn = _json_body(await request.read(), ReviewActionIn)
+    t = await visible_ticket(request)
+    actor = (await scope_of(request)).actor
+    w = work(request)
+    target = ""
+    if body.skill:
+        try:
+            check_skill(body.skill)
+        except ValueError as exc:
+            raise ApiError(422, str(exc), field="skill") from exc
+        if not 1 <= body.level <= MAX_LEVEL:
+            raise ApiError(422, f"level must be 1-{MAX_LEVEL}", field="level")
+        target = queue_name(body.skill, body.level)
+    if body.action == "false_alarm":
+        checked(await w.act("false_alarm", t.id, actor, privileged=True))
+        return web.json_response({"ticket": t.id, "outcome": "false_alarm"})
+    if body.action == "reassign":
+        if bool(target) == bool(body.agent):
+            raise ApiError(422, "reassign needs either `skill` or `agent`")
+        if target:
+            checked(await w.act("transfer_queue", t.id, actor, privileged=True, arg=target))
+        else:
+            checked(await w.act("transfer_agent", t.id, actor, privileged=True,
+                                arg=body.agent[:64]))
+    elif body.action == "escalate":
+        checked(await w.escalate(t.id, actor, target))
+    outcome = {"acknowledge": "acknowledged", "reassign": "reassigned",
+               "escalate": "escalated"}[body.action]
+    checked(await w.act("review_close", t.id, actor, privileged=True, arg=outcome))
+    return web.json_response({"ticket": t.id, "outcome": outcome})
+
+
+@requires(Role.MANAGER)
+async def audit(request: web.Request) -> web.Response:
+    """The audit trail, newest first; filter by actor, action, ticket; page with `before`."""
+    q = request.query
+    _, limit = _page(request)
+    page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
+        before=q.get("before", "+")[:40], limit=limit, actor=q.get("actor", "")[:100],
+        action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
+    scope = await scope_of(request)
+    if not scope.everything:
+        if not q.get("ticket"):
+            raise ApiError(403, "team managers read the audit trail one ticket at a time "
+                                "(?ticket=DG-…); the whole trail is for site managers and admins")
+        await visible_ticket(request, q["ticket"][:40])
+    return web.json_response({"entries": [to_builtins(e) for e in page], "next": cursor})
+
+
+def _routing(request: web.Request) -> RoutingStore:
+    return RoutingStore(request.app[REDIS], request.app[KEYS], request.app[CONFIG].routing)
+
+
+@requires(Role.MANAGER)
+async def get_routing(request: web.Request) -> web.Response:
+    """The routing table in force, and where it came from (config file or admin API)."""
+    store = _routing(request)
+    table = await store.current(fresh=True)
+    return web.json_response({"table": to_builtins(table), **await store.source()})
+
+
+@requires(Role.ADMIN)
+async def put_routing(request: web.Request) -> web.Response:
+    """Replace the routing table (JSON or YAML); validated; live in every worker within 1 s."""
+    raw = await request.read()
+    if len(raw) > MAX_ROUTING_BYTES:
+        raise ApiError(413, f"a routing table is at most {MAX_ROUTING_BYTES} bytes")
+    try:
+        table = parse_table(raw)
+    except RoutingError as exc:
+        text = str(exc)
+        field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
+        raise ApiError(422, f"invalid routing table: {text}", field=field) from exc
+    rev = await _routing(request).put(table, (await scope_of(request)).actor)
+    return web.json_response({"table": to_builtins(table), "rev": rev})
+
+
+@requires(Role.ADMIN)
+async def reset_routing(request: web.Request) -> web.Response:
+    """Drop the admin's table: the config file's applies again."""
+    await _routing(request).reset((await scope_of(request)).actor)
+    return web.json_response({"table": to_builtins(request.app[CONFIG].routing),
+                              "source": "config file"})
+
+
+def setup(app: web.Application) -> None:
+    api_route(app, "GET", "/api/v1/review", list_review, tag="review")
+    api_route(app, "POST", "/api/v1/review/{ticket_id}", review_action, body=ReviewActionIn,
+              tag="review")
+    api_route(app, "GET", "/api/v1/audit", audit, tag="review")
+    api_route(app, "GET", "/api/v1/routing", get_routing, tag="routing")
+    api_route(app, "PUT", "/api/v1/routing", put_routing, body=RoutingTable, tag="routing")
+    api_route(app, "DELETE", "/api/v1/routing", reset_routing, tag="routing")

@@ -1,0 +1,229 @@
+"""An agent's work on a ticket over the REST API — renew, release, transfer, notes, first
+response, pending, reopen, history — plus "my tickets", agent status, and the queue and agent
+status board. Every change is one atomic script that also writes the audit trail."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.api_tickets import _json_body, store, ticket_json, visible_ticket, work
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.errors import ApiError
+from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import Scope, scope_of
+from deskgate.models.codec import to_builtins
+from deskgate.models.enums import AgentStatus, Role
+from deskgate.queue.audit import AuditLog
+from deskgate.queue.routing import MAX_LEVEL, RoutingStore, check_skill, queue_name, split_queue
+from deskgate.queue.sla import Sla
+from deskgate.queue.work import MAX_NOTE_CHARS, ActionResult
+
+MESSAGES = {
+    "missing": (404, "no such ticket"),
+    "forbidden": (403, "only the assigned agent (or a manager) may do this"),
+    "unknown_agent": (404, "no such agent"),
+    "full": (409, "that agent is at capacity"),
+}
+
+
+class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
+    skill: str = ""          # into this skill's queue, unassigned, keeping its place
+    level: int = 1           # required level on that skill
+    agent: str = ""          # or straight to this agent
+
+
+class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+
+
+class ReopenIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str = ""
+
+
+class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
+    status: AgentStatus
+
+
+def sla(request: web.Request) -> Sla:
+    return Sla(request.app[REDIS], request.app[KEYS], request.app[CONFIG].work,
+               lease_seconds=request.app[CONFIG].workers.lease_seconds)
+
+
+def checked(result: ActionResult) -> str:
+    if result.outcome == "ok":
+        return result.detail
+    if result.outcome == "conflict":
+        raise ApiError(409, f"not possible now: the ticket is {result.detail}")
+    status, message = MESSAGES.get(result.outcome, (500, result.outcome))
+    raise ApiError(status, message)
+
+
+async def _act(request: web.Request, op: str, *, arg: str = "", extra: dict | None = None,
+               now: float | None = None) -> tuple[Scope, str]:
+    t = await visible_ticket(request)
+    scope = await scope_of(request)
+    detail = checked(await work(request).act(op, t.id, scope.actor, privileged=scope.privileged,
+                                             arg=arg, extra=extra, now=now))
+    return scope, detail
+
+
+async def _ticket_response(request: web.Request, **extra: object) -> web.Response:
+    t = await store(request).get(request.match_info["ticket_id"])
+    assert t is not None
+    return web.json_response({**ticket_json(t, None), **extra})
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def renew(request: web.Request) -> web.Response:
+    """Extend the lease on a ticket you hold (any activity on it does too)."""
+    _, until = await _act(request, "renew")
+    return web.json_response({"lease_until": float(until)})
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def release(request: web.Request) -> web.Response:
+    """Give a held ticket back: it returns to the front of its queue."""
+    await _act(request, "release")
+    return await _ticket_response(request)
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def transfer(request: web.Request) -> web.Response:
+    """Move a ticket to another skill's queue or straight to another agent; history stays."""
+    body: TransferIn = _json_body(await request.read(), TransferIn)
+    if bool(body.skill) == bool(body.agent):
+        raise ApiError(422, "give either `skill` or `agent`")
+    if body.skill:
+        try:
+            check_skill(body.skill)
+        except ValueError as exc:
+            raise ApiError(422, str(exc), field="skill") from exc
+        if not 1 <= body.level <= MAX_LEVEL:
+            raise ApiError(422, f"level must be 1-{MAX_LEVEL}", field="level")
+        await _act(request, "transfer_queue", arg=queue_name(body.skill, body.level))
+    else:
+        await _act(request, "transfer_agent", arg=body.agent[:64])
+    return await _ticket_response(request)
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def add_note(request: web.Request) -> web.Response:
+    """Add an internal note (never sent to the customer)."""
+    body: NoteIn = _json_body(await request.read(), NoteIn)
+    text = body.text.strip()
+    if not text or len(text) > MAX_NOTE_CHARS:
+        raise ApiError(422, f"a note is 1-{MAX_NOTE_CHARS} characters", field="text")
+    _, count = await _act(request, "note", arg=text)
+    return web.json_response({"notes": int(count)}, status=201)
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def list_notes(request: web.Request) -> web.Response:
+    """The ticket's internal notes, oldest first."""
+    t = await visible_ticket(request)
+    return web.json_response({"notes": await work(request).notes(t.id)})
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def respond(request: web.Request) -> web.Response:
+    """Record that a reply went to the customer: stops the first-response clock."""
+    await _act(request, "respond")
+    return await _ticket_response(request)
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def pending(request: web.Request) -> web.Response:
+    """Wait on the customer: SLA clocks pause; the customer's answer brings it back to you."""
+    now = time.time()
+    left = await sla(request).remaining(request.match_info["ticket_id"], now)
+    await _act(request, "pending", extra=left, now=now)
+    return await _ticket_response(request, sla_remaining_seconds=left)
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def reopen(request: web.Request) -> web.Response:
+    """Reopen a resolved ticket: back in its queue with a fresh resolution clock."""
+    body: ReopenIn = _json_body(await request.read(), ReopenIn)
+    now = time.time()
+    timers = await sla(request).reopen_timers(request.match_info["ticket_id"], now)
+    await _act(request, "reopen", arg=body.reason[:500], extra={"timers": timers}, now=now)
+    return await _ticket_response(request)
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def history(request: web.Request) -> web.Response:
+    """Every state change of the ticket: who, what, when, before and after."""
+    t = await visible_ticket(request)
+    entries = await AuditLog(request.app[REDIS], request.app[KEYS]).history(t.id)
+    return web.json_response({"ticket": t.id, "history": [to_builtins(e) for e in entries]})
+
+
+def _own_agent(request: web.Request) -> str:
+    agent_id = request.match_info["agent_id"]
+    who = principal(request)
+    if who.role is Role.AGENT and who.agent_id != agent_id:
+        raise ApiError(403, "an agent sees and changes only their own")
+    return agent_id
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def agent_tickets(request: web.Request) -> web.Response:
+    """The tickets an agent holds (agents: their own)."""
+    agent_id = _own_agent(request)
+    ids = await work(request).held_by(agent_id)
+    tickets = await store(request).get_many(ids)
+    return web.json_response({"agent": agent_id,
+                              "tickets": [ticket_json(t, None) for t in tickets]})
+
+
+@requires(Role.AGENT, Role.MANAGER)
+async def set_status(request: web.Request) -> web.Response:
+    """Set an agent online, away (keeps their tickets, takes no new ones) or offline."""
+    agent_id = _own_agent(request)
+    body: StatusIn = _json_body(await request.read(), StatusIn)
+    before = await work(request).set_status(agent_id, body.status,
+                                            (await scope_of(request)).actor)
+    if before is None:
+        raise ApiError(404, f"no agent {agent_id}")
+    return web.json_response({"agent": agent_id, "status": body.status, "before": before})
+
+
+@requires(Role.MANAGER)
+async def status_board(request: web.Request) -> web.Response:
+    """Queues (depth, longest wait) and agents (status, load vs capacity), per your teams."""
+    scope = await scope_of(request)
+    w = work(request)
+    queues = await w.queue_status()
+    loads = await w.agent_loads()
+    if not scope.everything:
+        queues = [q for q in queues if q.skill in (scope.skills or ())]
+        loads = [a for a in loads if a.team in (scope.teams or ())]
+    routing = RoutingStore(request.app[REDIS], request.app[KEYS], request.app[CONFIG].routing)
+    overflowing = await routing.overflowing()
+    return web.json_response({
+        "queues": [to_builtins(q) for q in queues],
+        "agents": [{**to_builtins(a), "load": round(a.held / a.capacity, 3) if a.capacity
+                    else 0.0} for a in loads],
+        "overflowing": {s: since for s, since in overflowing.items()
+                        if scope.everything or split_queue(s)[0] in (scope.skills or ())}})
+
+
+def setup(app: web.Application) -> None:
+    t = "/api/v1/tickets/{ticket_id}"
+    api_route(app, "POST", f"{t}/renew", renew, tag="work")
+    api_route(app, "POST", f"{t}/release", release, tag="work")
+    api_route(app, "POST", f"{t}/transfer", transfer, body=TransferIn, tag="work")
+    api_route(app, "POST", f"{t}/notes", add_note, body=NoteIn, tag="work")
+    api_route(app, "GET", f"{t}/notes", list_notes, tag="work")
+    api_route(app, "POST", f"{t}/respond", respond, tag="work")
+    api_route(app, "POST", f"{t}/pending", pending, tag="work")
+    api_route(app, "POST", f"{t}/reopen", reopen, body=ReopenIn, tag="work")
+    api_route(app, "GET", f"{t}/history", history, tag="work")
+    api_route(app, "GET", "/api/v1/agents/{agent_id}/tickets", agent_tickets, tag="agents")
+    api_route(app, "PUT", "/api/v1/agents/{agent_id}/status", set_status, body=StatusIn,
+              tag="agents")
+    api_route(app, "GET", "/api/v1/status", status_board, tag="queues")
