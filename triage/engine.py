@@ -23,7 +23,7 @@ from deskgate.triage import artifacts
 from deskgate.triage.entities import EntityExtractor, EntityPattern
 from deskgate.triage.features import analyze, hash_features
 from deskgate.triage.langid import LanguageDetector
-from deskgate.triage.pipeline import Pipelines
+from deskgate.triage.pipeline import Pipelines, doc_text
 from deskgate.triage.rules import RulesConfig, decide, load_rules
 from deskgate.triage.text import clean
 from deskgate.triage.training import Model
@@ -96,7 +96,7 @@ class Triager:
             return []
         cleaned = [clean(i.text, i.subject) for i in inputs]
         docs = self.pipelines.docs(cleaned, [i.account for i in inputs])
-        raw = hash_features(analyze(d._.dg_words, d.text) for d in docs)
+        raw = hash_features(analyze(d._.dg_words, doc_text(d)) for d in docs)
         X = {t: m.transform(raw) for t, m in self.models.items()}
         P = {t: self.models[t].predict_proba(X[t]) for t in TASKS}
         topic_m, prio_m, sent_m = (self.models[t] for t in TASKS)
@@ -126,7 +126,7 @@ class Triager:
                 sentiment=sentiment,
                 sentiment_score=round(p_pos - p_neg, 4),
                 risk=decision.risk,
-                topic_keywords=topic_m.keywords(X["topic"][i], topic, doc._.dg_words),
+                topic_keywords=topic_m.keywords(X["topic"], i, topic, doc._.dg_words),
                 priority_reasons=decision.priority_reasons,
                 entities=entities,
                 model_version=self.version,

@@ -9,6 +9,7 @@ share decides those: Chinese customers routinely mix English product words into 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from deskgate.triage.text import han_ratio
 # mixed support messages, English-dominant ones stay well below it.
 HAN_ZH = 0.3
 MIN_CONFIDENCE = 0.35  # below it (and no Han), the language is "und"
+_LATIN = re.compile(r"[A-Za-z]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +46,14 @@ class LanguageDetector:
         if not line:
             return Detected("und", 0.0, False)
         han = han_ratio(line)
-        latin = sum(1 for c in line if c.isascii() and c.isalpha())
-        mixed = han > 0 and latin >= 3
+        mixed = han > 0 and len(_LATIN.findall(line)) >= 3
         labels, probs = self._model.predict(line, k=2)
         top = labels[0].removeprefix("__label__") if labels else "und"
         conf = float(probs[0]) if probs else 0.0
         unsure = conf < 0.6 and top != "zh"
         if han >= HAN_ZH or (han > 0 and (top in ("zh", "ja", "wuu", "yue") or unsure)):
             # lid.176 sends some short Chinese to ja/wuu/yue; Japanese has kana, which we check.
-            if not any("\u3040" <= c <= "\u30ff" for c in line):
+            if not _KANA.search(line):
                 return Detected("zh", max(conf, han) if top == "zh" else han, mixed)
         if conf < MIN_CONFIDENCE:
             return Detected("und", conf, mixed)

@@ -63,8 +63,8 @@ def clean(text: str, subject: str = "", *, is_html: bool = False) -> str:
 
 def han_ratio(text: str) -> float:
     """Share of Han characters among the non-space characters."""
-    chars = sum(1 for c in text if not c.isspace())
-    return len(_HAN.findall(text)) / chars if chars else 0.0
+    chars = len(text) - sum(text.count(c) for c in " \n\t")
+    return len(_HAN.findall(text)) / chars if chars > 0 else 0.0
 
 
 def has_han(text: str) -> bool:
