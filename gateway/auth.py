@@ -1,4 +1,4 @@
-"""Bearer-token authentication and role checks for every /api/v1 route.
+"""Bearer-token (or console session) authentication and role checks for every /api/v1 route.
 
 Every API handler declares its roles with @requires; a middleware refuses any /api/v1 route
 that forgot to, so a new route is closed until someone decides who may call it. Admin may call
@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
+from deskgate.queue.sessions import load_session
 from deskgate.queue.tokens import TokenInfo, lookup_token
 
 TOKEN_CACHE_SECONDS = 5.0
@@ -26,8 +27,33 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_CACHE = web.AppKey("token_cache", dict)
 
 
+SESSION_COOKIE = "dg_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def session_principal(request: web.Request, session_id: str) -> TokenInfo:
+    """The console's cookie session; a state change must also carry the session's CSRF token
+    (a header a cross-site form cannot set)."""
+    try:
+        session = await load_session(request.app[REDIS], request.app[KEYS], session_id)
+    except (RedisError, OSError) as exc:
+        raise ApiError(503, "storage unavailable, retry later",
+                       headers={"Retry-After": "5"}) from exc
+    if session is None:
+        request.app[METRICS].inc("deskgate_auth_failures_total", reason="bad_session")
+        raise ApiError(401, "session expired or signed out: sign in again")
+    if request.method not in SAFE_METHODS and not session.csrf_ok(
+            request.headers.get(CSRF_HEADER, "")):
+        request.app[METRICS].inc("deskgate_auth_failures_total", reason="csrf")
+        raise ApiError(403, f"missing or wrong {CSRF_HEADER} header")
+    return session.principal
+
+
 async def authenticate(request: web.Request) -> TokenInfo:
     header = request.headers.get("Authorization", "")
+    if not header and (session_id := request.cookies.get(SESSION_COOKIE)):
+        return await session_principal(request, session_id)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>` "

@@ -61,7 +61,7 @@ async def load_session(client: aioredis.Redis, keys: Keys, session_id: str) -> S
     key = keys.session(_digest(session_id))
     async with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(key)
-        pipe.expire(key, IDLE_SECONDS, xx=True)
+        pipe.expire(key, IDLE_SECONDS)      # no-op for a missing key (XX needs Redis 7)
         fields, _ = await pipe.execute()
     if not fields:
         return None

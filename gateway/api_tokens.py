@@ -1,0 +1,69 @@
+"""API tokens over the REST API, for admins (the same operations as `deskgate token …`).
+A token is shown once, in the answer to its creation; only its hash is stored. A revoked token
+stops working within auth.TOKEN_CACHE_SECONDS, and the console sessions made from it at once."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.appkeys import KEYS, REDIS
+from deskgate.gateway.auth import requires
+from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.openapi import api_route
+from deskgate.models.codec import to_builtins
+from deskgate.models.enums import Role
+from deskgate.queue.tokens import acreate_token, alist_tokens, arevoke_token
+
+AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    role: Role
+    agent_id: str = ""
+    label: str = ""
+
+
+@requires(Role.ADMIN)
+async def list_tokens(request: web.Request) -> web.Response:
+    """Every token's id, role, agent and label (never the token itself)."""
+    tokens = await alist_tokens(request.app[REDIS], request.app[KEYS])
+    return web.json_response({"tokens": [to_builtins(t) for t in tokens]})
+
+
+@requires(Role.ADMIN)
+async def create(request: web.Request) -> web.Response:
+    """Create a token; the answer is the only time the token is shown."""
+    try:
+        body = msgspec.json.decode(await request.read() or b"{}", type=TokenIn)
+    except msgspec.ValidationError as exc:
+        raise_validation(exc)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    if body.role is Role.AGENT and not body.agent_id:
+        raise ApiError(422, "an agent token needs agent_id", field="agent_id")
+    if body.agent_id and not AGENT_ID.match(body.agent_id):
+        raise ApiError(422, "agent ids are 1-64 letters, digits, '-', '_' or '.'",
+                       field="agent_id")
+    if len(body.label) > 100 or not body.label.isprintable():
+        raise ApiError(422, "label: at most 100 printable characters", field="label")
+    token, info = await acreate_token(request.app[REDIS], request.app[KEYS], body.role,
+                                      agent_id=body.agent_id, label=body.label)
+    return web.json_response({"token": token, **to_builtins(info)}, status=201)
+
+
+@requires(Role.ADMIN)
+async def revoke(request: web.Request) -> web.Response:
+    """Revoke a token by its id (the 12 characters listings show)."""
+    token_id = request.match_info["token_id"]
+    if not await arevoke_token(request.app[REDIS], request.app[KEYS], token_id):
+        raise ApiError(404, f"no token with id {token_id}")
+    return web.json_response({"revoked": token_id})
+
+
+def setup(app: web.Application) -> None:
+    api_route(app, "GET", "/api/v1/tokens", list_tokens, tag="tokens")
+    api_route(app, "POST", "/api/v1/tokens", create, body=TokenIn, tag="tokens")
+    api_route(app, "DELETE", "/api/v1/tokens/{token_id}", revoke, tag="tokens")

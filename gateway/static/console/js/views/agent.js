@@ -1,0 +1,62 @@
+// The agent's home: their queues (live), "take next", and the tickets they hold.
+
+import { h, mount } from "../dom.js";
+import { t } from "../i18n.js";
+import { api, enc } from "../api.js";
+import { onBoard } from "../live.js";
+import { ago, priorityBadge, channelBadge, section, showError, toast } from "../ui.js";
+
+export async function takeNext(ctx) {
+  try {
+    const { ticket } = await api.post(`/api/v1/agents/${enc(ctx.session.agent_id)}/claim`);
+    if (!ticket) { toast(t("next.empty")); return; }
+    ctx.navigate(`#/ticket/${ticket.id}`);
+  } catch (err) {
+    if (err.status === 409) toast(err.message.includes("capacity") ? t("next.full") : err.message, "warn");
+    else showError(err);
+  }
+}
+
+export function queuesView(ctx, root) {
+  const cards = h("div", { class: "queue-cards" });
+  const load = h("span", { class: "load" });
+  const mine = h("div", {});
+  const canClaim = !!ctx.session.agent_id;
+  mount(root,
+    h("div", { class: "toolbar" },
+      canClaim ? h("button", { class: "primary big", id: "take-next", onclick: () => takeNext(ctx) }, t("next.button"), h("kbd", {}, "n")) : null,
+      load),
+    section(t("queues.title"), cards),
+    canClaim ? section(t("mine.title"), mine) : null);
+
+  let held = "";
+  const off = onBoard((board) => {
+    mount(cards, board.queues.length ? board.queues.map((q) => h("div", { class: ["queue-card", q.depth ? "busy" : "idle"] },
+      h("div", { class: "skill" }, q.skill),
+      h("div", { class: "depth" }, String(q.depth)),
+      h("div", { class: "sub" }, q.depth ? t("queue.oldest", { t: ago(q.oldest_wait) }) : t("queue.none"))))
+      : h("p", { class: "empty" }, t("queues.empty")));
+    const me = board.agents.find((a) => a.id === ctx.session.agent_id);
+    if (me) load.textContent = t("mine.load", { load: me.load, cap: me.capacity });
+    const now = (me?.holding || []).join(",");
+    if (canClaim && now !== held) { held = now; renderMine(me?.holding || [], mine, ctx); }
+  });
+  if (canClaim) renderMine(null, mine, ctx);
+  return off;
+}
+
+async function renderMine(ids, box, ctx) {
+  try {
+    const { tickets } = await api.get("/api/v1/tickets?status=assigned&limit=200");
+    const mine = tickets.filter((tk) => tk.assignee === ctx.session.agent_id && (!ids || ids.includes(tk.id)));
+    mount(box, mine.length ? h("ul", { class: "ticket-list" }, mine.map((tk) => ticketRow(tk)))
+      : h("p", { class: "empty" }, t("mine.empty")));
+  } catch (err) { showError(err); }
+}
+
+export function ticketRow(tk) {
+  return h("li", {}, h("a", { href: `#/ticket/${enc(tk.id)}`, class: "ticket-row" },
+    h("span", { class: "tid" }, tk.id), priorityBadge(tk.priority), channelBadge(tk.channel),
+    h("span", { class: "subject" }, tk.subject || t("common.none")),
+    h("span", { class: "muted" }, tk.skill)));
+}
