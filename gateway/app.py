@@ -11,7 +11,8 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway import api_messages, api_tickets, console, health, imap, smtp, webhooks, worker
+from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
+from deskgate.gateway import console
 from deskgate.gateway import api_review, api_work
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
