@@ -68,6 +68,9 @@ class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     own_addresses: tuple[str, ...] = ()
     imap: tuple[ImapConfig, ...] = ()
     limits: MailLimits = MailLimits()
+    # raw mail and attachments on disk: "always" fsyncs each file before the 250/flag,
+    # "everysec" flushes them within a second (as Redis' default AOF does for the stream)
+    blob_fsync: Literal["always", "everysec"] = "everysec"
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.imap]

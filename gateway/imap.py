@@ -272,6 +272,7 @@ async def imap_pollers(app: web.Application) -> AsyncIterator[None]:
             poller.abort()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(p.release() for p in pollers))
+        await sink.close()
 
 
 def setup(app: web.Application) -> None:

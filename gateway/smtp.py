@@ -48,7 +48,9 @@ class MailSink:
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
-        self.blobs = BlobStore(app[DATA_DIR])
+        self._always = app[CONFIG].email.blob_fsync == "always"
+        self.blobs = BlobStore(app[DATA_DIR], fsync_each=self._always)
+        self._sync_task: asyncio.Task[None] | None = None
         self._pending: list[tuple[Sequence[ParsedMail], asyncio.Future[list[Accepted]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -77,6 +79,22 @@ class MailSink:
                     future.set_result(results[start:start + len(mails)])
                 start += len(mails)
 
+    async def _sync_soon(self) -> None:
+        await asyncio.sleep(1.0)
+        await self.sync()
+
+    async def sync(self) -> None:
+        try:
+            await asyncio.to_thread(self.blobs.sync)
+        except OSError as exc:
+            log.error("cannot flush the mail content store %s: %s", self.blobs.root, exc)
+
+    async def close(self) -> None:
+        """At shutdown: whatever was acknowledged reaches the disk."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+        await self.sync()
+
     async def _write(self, mails: Sequence[ParsedMail]) -> list[Accepted]:
         blobs = {b.sha256: b.data for mail in mails for b in mail.blobs}
         try:
@@ -84,6 +102,8 @@ class MailSink:
         except OSError as exc:
             log.error("cannot store mail content in %s: %s", self.blobs.root, exc)
             raise StoreFailed(f"content store: {exc.strerror or exc}") from exc
+        if not self._always and (self._sync_task is None or self._sync_task.done()):
+            self._sync_task = asyncio.create_task(self._sync_soon())
         try:
             return await accept_many_or_503(self._app, [m.message for m in mails])
         except ApiError as exc:
@@ -202,6 +222,7 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
     finally:
         server.close()
         await server.wait_closed()
+        await sink.close()
 
 
 def smtp_port(app: web.Application) -> int:

@@ -1,0 +1,182 @@
+"""Email benchmark: starts its own `deskgate serve` (embedded Redis, private data dir, SMTP on a
+free loopback port, one triage worker) and a private Dovecot, then reports emails/s:
+
+  SMTP over 1 connection and over 4 connections (client processes), to accepted (250 received)
+  and to routed (the triage workers have acknowledged every entry)
+  IMAP from a mailbox pre-filled with N messages (moved into the polled folder at once), to
+  accepted (all in the ingest stream) and to routed
+
+Messages are the tests/fixtures/email corpus (Chinese and English, replies, attachments,
+auto-replies, bounces) with a unique Message-ID each.
+Run: .venv/bin/python bench/mail.py [--messages 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from imapclient import IMAPClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "email"))
+from dovecot import Dovecot  # noqa: E402 - the tests' private Dovecot helper
+
+TARGETS = {"smtp_1_conn": 300, "smtp_4_conn": 800, "imap": 300}
+CORPUS = sorted((ROOT / "tests" / "fixtures" / "email").glob("*.eml"))
+_MSGID = re.compile(rb"^Message-I[Dd]:.*$", re.MULTILINE | re.IGNORECASE)
+PREFIX = "bench:"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def message(tag: str, i: int) -> bytes:
+    raw = CORPUS[i % len(CORPUS)].read_bytes()
+    mid = f"Message-ID: <bench-{tag}-{i}@bench.example>".encode()
+    raw = _MSGID.sub(mid, raw, count=1) if _MSGID.search(raw) else mid + b"\r\n" + raw
+    return raw
+
+
+def smtp_client(port: int, tag: str, indices: list[int]) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
+        for i in indices:
+            s.sendmail("bench@example.net", ["support@example.com"], message(tag, i))
+
+
+def routed(r: redis.Redis) -> bool:
+    """Every stream entry delivered to the triage group and acknowledged."""
+    stream = f"{PREFIX}ingest"
+    try:
+        groups = r.xinfo_groups(stream)
+        last = r.xinfo_stream(stream)["last-generated-id"]
+    except redis.ResponseError:
+        return False
+    return any(g["last-delivered-id"] == last and g["pending"] == 0 for g in groups)
+
+
+def stream_len(r: redis.Redis) -> int:
+    return int(r.xlen(f"{PREFIX}ingest"))
+
+
+def wait(check, timeout: float = 600) -> float:  # noqa: ANN001 - a predicate
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit("benchmark stalled")
+        time.sleep(0.01)
+    return time.perf_counter()
+
+
+def smtp_phase(port: int, r: redis.Redis, connections: int, n: int) -> tuple[float, float]:
+    before = stream_len(r)
+    shares = [list(range(k, n, connections)) for k in range(connections)]
+    tag = f"c{connections}"
+    start = time.perf_counter()
+    with multiprocessing.Pool(connections) as pool:
+        pool.starmap(smtp_client, [(port, tag, share) for share in shares])
+    accepted = time.perf_counter()
+    assert stream_len(r) - before == n, "every 250 must be one new stream entry"
+    done = wait(lambda: routed(r))
+    return n / (accepted - start), n / (done - start)
+
+
+def imap_phase(dovecot: Dovecot, user: str, r: redis.Redis, n: int) -> tuple[float, float]:
+    c = dovecot.client(user)
+    c.create_folder("Staging")
+    for chunk in range(0, n, 200):
+        c.multiappend("Staging", [message("imap", i) for i in range(chunk, min(n, chunk + 200))])
+    c.select_folder("Staging")
+    before = stream_len(r)
+    start = time.perf_counter()
+    c.move(c.search(["ALL"]), "INBOX")
+    c.logout()
+    accepted = wait(lambda: stream_len(r) - before >= n)
+    done = wait(lambda: routed(r))
+    return n / (accepted - start), n / (done - start)
+
+
+def config_text(smtp_port: int, dovecot: Dovecot, user: str) -> str:
+    return f"""redis_prefix: "{PREFIX}"
+email:
+  smtp: {{host: 127.0.0.1, port: {smtp_port}}}
+  inboxes:
+    - {{address: support@example.com, account: support, skill: general}}
+  own_addresses: [noreply@example.com]
+  imap:
+    - {{name: bench, host: 127.0.0.1, port: {dovecot.port}, tls: false, user: {user},
+       password: {dovecot.PASSWORD}, account: support, folder: INBOX, after_ingest: seen,
+       start_from: all, batch: 200, poll_seconds: 5}}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000, help="per phase")
+    parser.add_argument("--workers", type=int, default=1, help="triage worker processes")
+    args = parser.parse_args()
+    if shutil.which("dovecot") is None:
+        raise SystemExit("needs Dovecot: apt-get install -y dovecot-imapd")
+    tmp = Path(tempfile.mkdtemp(prefix="deskgate-bench-mail-"))
+    tmp.chmod(0o755)
+    dovecot = Dovecot(tmp / "dovecot")
+    dovecot.start()
+    serve = None
+    try:
+        user = "bench"
+        IMAPClient("127.0.0.1", port=dovecot.port, ssl=False).login(user, dovecot.PASSWORD)
+        smtp_port, http_port = free_port(), free_port()
+        (tmp / "config.yaml").write_text(config_text(smtp_port, dovecot, user))
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--config",
+             str(tmp / "config.yaml"), "--data-dir", str(tmp / "data"), "--port",
+             str(http_port), "--workers", str(args.workers)],
+            stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))  # noqa: SIM115
+        wait(lambda: _port_open(smtp_port), timeout=120)
+        r = redis.Redis(unix_socket_path=str(tmp / "data" / "redis" / "redis.sock"),
+                        decode_responses=True)
+        smtp_client(smtp_port, "warmup", list(range(len(CORPUS))))  # models load, group exists
+        wait(lambda: routed(r), timeout=300)
+        results = {
+            "smtp_1_conn": smtp_phase(smtp_port, r, 1, args.messages),
+            "smtp_4_conn": smtp_phase(smtp_port, r, 4, args.messages),
+            "imap": imap_phase(dovecot, user, r, args.messages),
+        }
+        print(f"emails/s, {args.messages} messages per phase, {args.workers} triage worker(s)")
+        print(f"{'path':<14}{'accepted':>10}{'routed':>10}{'target':>10}")
+        for name, (acc, rou) in results.items():
+            verdict = "ok" if acc >= TARGETS[name] else "BELOW"
+            print(f"{name:<14}{acc:>10.0f}{rou:>10.0f}{TARGETS[name]:>9} {verdict}")
+        print("targets apply to accepted; routed is bounded by the triage workers")
+    finally:
+        if serve is not None:
+            serve.terminate()
+            serve.wait(60)
+        dovecot.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())
