@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from deskgate.gateway.appkeys import CONFIG, KEYS
+from deskgate.gateway import model_watch
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
@@ -135,15 +136,17 @@ def setup(app: web.Application, redis_url: str) -> None:
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         client = aioredis.Redis.from_url(redis_url)
-        triager = load_triager()
+        triager = await model_watch.start(redis_url, app[KEYS], app[DATA_DIR], consumer_name(),
+                                          load_triager())
         stop = asyncio.Event()
         tasks = [asyncio.create_task(
-            TriageWorker(client, app[KEYS], config, lambda: triager, consumer_name(i)).run(stop))
+            TriageWorker(client, app[KEYS], config, triager, consumer_name(i)).run(stop))
             for i in range(config.workers.count)]
         yield
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        await triager.close()
         await client.aclose()
 
     app.cleanup_ctx.append(workers_ctx)

@@ -44,6 +44,16 @@ Key                               Type     What
 {p}notify                         stream   manager notifications to deliver (warn, breach); group "notify"
 {p}notify:dead                    stream   notifications that could not be delivered after retries
 {p}labels                         stream   training labels: resolve corrections, false alarms
+{p}models:{task}                  zset     registered model versions of a task -> created (queue/model_registry.py)
+{p}model:{task}:{version}         hash     a version: manifest, sha256, path, trained/promoted by+at, evaluation
+{p}models:current                 hash     task -> the version every worker must run
+{p}models:previous                hash     task -> the version a rollback returns to
+{p}models:events                  pubsub   "promote"/"rollback" notices; workers then re-read models:current
+{p}models:running                 hash     worker -> JSON {versions, at, error}: what each worker runs (/metrics)
+{p}history                        hash     "<source>:<ticket id>" -> JSON imported past ticket (HSETNX dedupes)
+{p}mjobs                          zset     retraining/import job ids -> enqueue time (rq queue "{p}models")
+{p}mjob:{id}:log                  list     a job's log lines, oldest first; TTL 30 days
+{p}mjob:{id}:cancel               string   cancellation requested; the job stops at its next checkpoint
 """
 
 from __future__ import annotations
@@ -201,3 +211,44 @@ class Keys:
     @property
     def labels(self) -> str:
         return f"{self.p}labels"
+
+    def models(self, task: str) -> str:
+        return f"{self.p}models:{task}"
+
+    def model(self, task: str, version: str) -> str:
+        return f"{self.p}model:{task}:{version}"
+
+    @property
+    def models_current(self) -> str:
+        return f"{self.p}models:current"
+
+    @property
+    def models_previous(self) -> str:
+        return f"{self.p}models:previous"
+
+    @property
+    def models_events(self) -> str:
+        return f"{self.p}models:events"
+
+    @property
+    def models_running(self) -> str:
+        return f"{self.p}models:running"
+
+    @property
+    def history(self) -> str:
+        return f"{self.p}history"
+
+    @property
+    def model_jobs(self) -> str:
+        return f"{self.p}mjobs"
+
+    def model_job_log(self, job_id: str) -> str:
+        return f"{self.p}mjob:{job_id}:log"
+
+    def model_job_cancel(self, job_id: str) -> str:
+        return f"{self.p}mjob:{job_id}:cancel"
+
+    @property
+    def models_queue(self) -> str:
+        """The rq queue name (rq stores it as rq:queue:<name>)."""
+        return f"{self.p}models"
