@@ -24,6 +24,7 @@ from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
 from deskgate.gateway.smtp import smtp_port
 from deskgate.models.enums import MessageKind
+from deskgate.queue.keys import Keys
 
 from .conftest import FIXTURES, fixture_bytes, ingested, mail_config
 
@@ -216,3 +217,36 @@ async def test_auth_and_starttls_when_configured(
     assert ingested(r, prefix) == []
     assert await asyncio.to_thread(attempt, "s3cret-Pw9", True) == 250
     assert len(ingested(r, prefix)) == 1
+
+
+async def test_with_workers_a_reply_threads_onto_its_ticket_and_noise_opens_none(
+        aiohttp_client: AppClient, config: Config, redis_url: str, data_dir: Path,
+        r: redis.Redis, prefix: str) -> None:
+    app = create_app(config, redis_url, data_dir, run_workers=True)
+    await aiohttp_client(app)
+    port = smtp_port(app)
+    first = (b"From: Li Ming <liming@foxmail.com>\r\nTo: support@example.com\r\n"
+             b"Subject: =?utf-8?B?5Lqn5ZOB5pyJ6Zeu6aKY?=\r\nMessage-ID: <thread-root-1@foxmail.com>\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+             + "我的订单 TB20240315001 还没发货。\r\n".encode())
+    reply = (b"From: Li Ming <LiMing@Foxmail.com>\r\nTo: support@example.com\r\n"
+             b"Subject: Re: something else entirely\r\nMessage-ID: <thread-reply-2@foxmail.com>\r\n"
+             b"In-Reply-To: <thread-root-1@foxmail.com>\r\n"
+             b"References: <thread-root-1@foxmail.com>\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+             + "还是没有收到。\r\n\r\n在 2024年3月15日 写道：\r\n> 我的订单\r\n".encode())
+    for raw in (first, reply, fixture_bytes("bounce_dsn.eml"),
+                fixture_bytes("auto_reply_outlook_oof.eml")):
+        await asyncio.to_thread(send, port, raw, ["support@example.com"])
+    keys = Keys(prefix)
+
+    async def settled() -> bool:
+        return r.zcard(keys.tickets) >= 1 and r.xlen(keys.noise) >= 2 and sum(
+            r.llen(keys.ticket_msgs(t.decode())) for t in r.zrange(keys.tickets, 0, -1)) >= 2
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while not await settled():
+        assert asyncio.get_running_loop().time() < deadline, "workers did not settle"
+        await asyncio.sleep(0.1)
+    [ticket] = r.zrange(keys.tickets, 0, -1)
+    assert r.llen(keys.ticket_msgs(ticket.decode())) == 2
