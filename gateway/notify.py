@@ -61,8 +61,9 @@ class Notifier:
         fresh = await self._r.xreadgroup(GROUP, self._consumer, {self._k.notify: ">"},
                                          count=count)
         entries = [e for _, batch in fresh for e in batch]
-        _, retry, _ = await self._r.xautoclaim(self._k.notify, GROUP, self._consumer,
-                                               RETRY_IDLE_MS, count=count)
+        # Redis 6.2 answers [cursor, entries], 7 adds deleted ids: take the entries
+        retry = (await self._r.xautoclaim(self._k.notify, GROUP, self._consumer,
+                                          RETRY_IDLE_MS, count=count))[1]
         sent = 0
         for eid, fields in [*entries, *retry]:
             if await self._send(session, eid, {k.decode(): v.decode() for k, v in fields.items()}):
