@@ -8,13 +8,14 @@ import time
 from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, REDIS
-from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import Scope, scope_of
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.dashboard import Board, Dashboard
-from deskgate.queue.tokens import TokenInfo
+from deskgate.queue.routing import split_queue
 
 BUCKETS = {"hour": 3600, "day": 86400}
 MAX_DAYS = 90
@@ -24,22 +25,29 @@ def dashboard(app: web.Application) -> Dashboard:
     return Dashboard(app[REDIS], app[KEYS])
 
 
-def visible_board(full: Board, who: TokenInfo) -> Board:
-    """Managers and admins see everything; an agent sees the queues of their own skills and
-    themself, and not the review queue (it names customers across every team)."""
-    if who.role is not Role.AGENT:
+def visible_board(full: Board, scope: Scope) -> Board:
+    """What one viewer may see, by the same rules as the rest of the API (gateway/scope.py):
+    an agent the queues of their skills and themself, and no review queue (it names customers
+    of every team); a team manager their teams' queues, agents and flagged tickets."""
+    if scope.everything:
         return full
-    me = tuple(a for a in full.agents if a.id == who.agent_id)
-    skills = set(me[0].skills) if me else set()
+    skills = scope.skills or frozenset()
+    if scope.role is Role.AGENT:
+        return Board(at=full.at, queues=tuple(q for q in full.queues if q.skill in skills),
+                     agents=tuple(a for a in full.agents if a.id == scope.agent_id),
+                     review_total=0, review=())
+    review = tuple(i for i in full.review if split_queue(i.skill)[0] in skills)
     return Board(at=full.at, queues=tuple(q for q in full.queues if q.skill in skills),
-                 agents=me, review_total=0, review=())
+                 agents=tuple(a for a in full.agents if a.team in (scope.teams or ())),
+                 review_total=len(review), review=review)
 
 
 @requires(Role.AGENT, Role.MANAGER)
 async def board(request: web.Request) -> web.Response:
-    """Queues (depth, oldest wait), agents (status, load vs capacity) and the review queue."""
+    """Queues (depth, oldest wait), agents (load vs capacity, skills, tickets held) and the
+    review queue, in one read: what the console's live boards show."""
     full = await dashboard(request.app).board()
-    return web.json_response(to_builtins(visible_board(full, principal(request))))
+    return web.json_response(to_builtins(visible_board(full, await scope_of(request))))
 
 
 @requires(Role.MANAGER)

@@ -21,8 +21,9 @@ from redis.exceptions import RedisError
 from deskgate.gateway import api_stats, api_tokens
 from deskgate.gateway.api_stats import dashboard, visible_board
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
-from deskgate.gateway.auth import SESSION_COOKIE, authenticate
+from deskgate.gateway.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.errors import ApiError
+from deskgate.gateway.scope import Scope, scope_of
 from deskgate.queue.dashboard import Board
 from deskgate.queue.sessions import (
     ABSOLUTE_SECONDS,
@@ -31,7 +32,6 @@ from deskgate.queue.sessions import (
     end_session,
     load_session,
 )
-from deskgate.queue.tokens import TokenInfo
 
 log = logging.getLogger("deskgate.console")
 
@@ -61,8 +61,8 @@ class _Watcher:
     """One open event stream: the latest board it has not sent yet (a slow browser skips
     stale boards instead of queueing them)."""
 
-    def __init__(self, who: TokenInfo) -> None:
-        self.who = who
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
         self.sent = b""
         self.pending: bytes | None = None
         self.closed = False
@@ -88,8 +88,8 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._encoder = msgspec.json.Encoder()
 
-    def watch(self, who: TokenInfo) -> _Watcher:
-        w = _Watcher(who)
+    def watch(self, scope: Scope) -> _Watcher:
+        w = _Watcher(scope)
         self._watchers.add(w)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
@@ -109,7 +109,7 @@ class Hub:
 
     def publish(self, board: Board) -> None:
         for w in list(self._watchers):
-            w.offer(self._encoder.encode(visible_board(board, w.who)))
+            w.offer(self._encoder.encode(visible_board(board, w.scope)))
 
     async def close(self) -> None:
         for w in list(self._watchers):
@@ -195,12 +195,13 @@ async def logout(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: `board` whenever queues, agents or the review queue change."""
-    who = await authenticate(request)
+    request[PRINCIPAL] = await authenticate(request)
+    scope = await scope_of(request)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-store",
                                        "X-Accel-Buffering": "no"})
     await resp.prepare(request)
-    watcher = request.app[HUB].watch(who)
+    watcher = request.app[HUB].watch(scope)
     try:
         await resp.write(b"retry: 3000\n\n")
         while not watcher.closed:

@@ -143,8 +143,10 @@ async def test_admins_manage_tokens_over_the_api(client: Any, token: Token) -> N
     bad_role = await client.post("/api/v1/tokens", headers=admin, json={"role": "root"})
     assert bad_role.status == 422
     manager = {"Authorization": f"Bearer {token(Role.MANAGER)}"}
-    assert (await client.post("/api/v1/tokens", headers=manager, json={"role": "admin"})).status == 403
-    assert (await client.delete("/api/v1/tokens/ffffffffffff", headers=admin)).status == 404
+    escalate = await client.post("/api/v1/tokens", headers=manager, json={"role": "admin"})
+    assert escalate.status == 403
+    missing = await client.delete("/api/v1/tokens/ffffffffffff", headers=admin)
+    assert missing.status == 404
     spec = await (await client.get("/api/v1/openapi.json")).json()
     assert {"get", "post"} <= set(spec["paths"]["/api/v1/tokens"])
     assert "/api/v1/stats/board" in spec["paths"]
@@ -167,8 +169,7 @@ async def test_board_and_volume_follow_the_tickets(
         b = await (await live.get("/api/v1/stats/board", headers=admin)).json()
         return b if sum(q["depth"] for q in b["queues"]) == 3 else None
     board = await eventually(three)
-    assert all(q["oldest_wait"] >= 0 and q["oldest_ticket"].startswith("DG-")
-               for q in board["queues"] if q["depth"])
+    assert all(q["oldest_wait_seconds"] >= 0 for q in board["queues"])
     assert {a["id"]: (a["load"], a["capacity"]) for a in board["agents"]} == \
         {"ann": (0, 3), "bo": (0, 3)}
     assert board["review_total"] == 1

@@ -19,12 +19,13 @@ export function onUnauthorized(fn) { unauthorizedHandlers.push(fn); }
 async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const raw = typeof body === "string";   // a text document (e.g. a YAML routing table)
+  if (body !== undefined) headers["Content-Type"] = raw ? "text/plain; charset=utf-8" : "application/json";
   let resp;
   try {
     resp = await fetch(path, {
       method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(0, `network: ${err.message}`);

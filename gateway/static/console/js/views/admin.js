@@ -3,19 +3,20 @@
 
 import { h, mount, clear } from "../dom.js";
 import { t } from "../i18n.js";
-import { api, enc, operationsWhere } from "../api.js";
+import { api, enc, has, operationsWhere } from "../api.js";
 import { onBoard } from "../live.js";
 import { field, renderResult, schemaForm, section, select, showError, table, toast, when } from "../ui.js";
 
 const ROLES = ["agent", "manager", "admin", "integration"];
-const COVERED_TAGS = new Set(["tickets", "queues", "intake", "stats", "tokens", "agents"]);
+const COVERED_TAGS = new Set(["tickets", "queues", "intake", "stats", "tokens", "agents", "routing", "work"]);
 const EXPECTED = [["routing", "routing rules"], ["sla", "SLA policies"], ["channel", "channels & accounts"],
   ["model", "models: train, compare, promote, roll back"]];
 
 export function adminView(ctx, root) {
   const tokens = h("div", {});
   const agents = h("div", {});
-  mount(root, h("div", { class: "two-col" }, tokensSection(tokens), agentsSection(agents)), moreSection());
+  mount(root, h("div", { class: "two-col" }, tokensSection(tokens), agentsSection(agents)),
+    has("get", "/api/v1/routing") ? routingSection() : null, moreSection());
   loadTokens(tokens);
   return onBoard((board) => renderAgents(agents, board.agents));
 }
@@ -141,4 +142,33 @@ function opPanel(op) {
     return h("div", { class: "op" }, h("button", { onclick: load }, `GET · ${op.summary || op.path}`), out);
   }
   return h("div", { class: "op" }, schemaForm(op));
+}
+
+/** The live routing table as JSON (or YAML) text: validated by the server on save, with the
+ *  offending field named; live in every worker within a second. */
+function routingSection() {
+  const text = h("textarea", { name: "routing", id: "routing-text", rows: 16, spellcheck: "false", class: "code" });
+  const source = h("p", { class: "muted" });
+  const error = h("p", { class: "error", role: "alert", id: "routing-error" });
+  const load = async () => {
+    try {
+      const r = await api.get("/api/v1/routing");
+      text.value = JSON.stringify(r.table, null, 2);
+      source.textContent = [r.source, r.rev ? `rev ${r.rev}` : "", r.by || "", r.at ? when(r.at) : ""].filter(Boolean).join(" · ");
+    } catch (err) { showError(err); }
+  };
+  const form = h("form", { class: "op-form", id: "routing-form" }, source, text, error,
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, t("routing.save")),
+      h("button", { type: "button", onclick: load }, t("routing.reload"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    try {
+      await api.put("/api/v1/routing", text.value);
+      toast(t("routing.saved"), "ok");
+      load();
+    } catch (err) { error.textContent = err.message; }
+  });
+  load();
+  return section(t("routing.title"), h("p", { class: "muted" }, t("routing.hint")), form);
 }

@@ -3,56 +3,74 @@
 
 import { h, mount } from "../dom.js";
 import { t, currentLang } from "../i18n.js";
-import { api, enc, operationsWhere } from "../api.js";
+import { api, enc } from "../api.js";
+import { queueLabel } from "./agent.js";
 import { onBoard } from "../live.js";
 import { meter, stackedBars } from "../charts.js";
 import {
-  ago, channelBadge, priorityBadge, schemaForm, section, select, showError, statusBadge, table, toast,
+  ago, priorityBadge, section, select, showError, statusBadge, table, toast,
 } from "../ui.js";
 
 export function reviewView(ctx, root) {
   const count = h("span", { class: "count", id: "review-count" });
   const list = h("div", { id: "review-list" });
   mount(root, section(t("review.title"), count, list));
-  // Review actions (acknowledge, false alarm, …) are offered when the API has them.
-  const reviewOps = operationsWhere((op) => op.method === "post" && op.path.includes("/review/") && op.path.includes("{ticket_id}"));
   return onBoard((board) => {
     count.textContent = t("review.count", { n: board.review_total });
     const now = board.at;
     mount(list, board.review.length ? h("ul", { class: "review-list" }, board.review.map((r) =>
-      h("li", { class: ["review-item", r.status === "resolved" ? "done" : ""], dataset: { ticket: r.ticket_id } },
+      h("li", { class: "review-item", dataset: { ticket: r.ticket_id } },
         h("div", { class: "review-head" },
           h("a", { href: `#/ticket/${enc(r.ticket_id)}`, class: "tid" }, r.ticket_id),
-          priorityBadge(r.priority), statusBadge(r.status), channelBadge(r.channel),
-          h("span", { class: "muted" }, t("review.flagged", { t: ago(now - r.flagged_at) }))),
+          priorityBadge(r.priority), statusBadge(r.status), h("span", { class: "chip" }, r.skill),
+          r.assignee ? h("span", { class: "chip" }, `${t("t.assignee")}: ${r.assignee}`) : null,
+          h("span", { class: "muted" }, t("review.flagged", { t: ago(now - r.since) }))),
         h("div", { class: "subject" }, r.subject || t("common.none")),
         h("div", { class: "reasons" }, h("span", { class: "label" }, `${t("review.reasons")}: `),
           r.reasons.split("; ").filter(Boolean).map((x) => h("span", { class: "badge risk-high" }, x))),
-        h("div", { class: "review-actions" },
-          h("a", { class: "button", href: `#/ticket/${enc(r.ticket_id)}` }, t("review.open")),
-          !["resolved", "closed"].includes(r.status) ? h("button", { class: "resolve-review", onclick: () => quickResolve(r.ticket_id) }, t("review.resolve")) : null,
-          reviewOps.length ? h("details", {}, h("summary", {}, t("review.actions")),
-            reviewOps.map((op) => schemaForm(op, () => toast(op.summary, "ok"), { ticket_id: r.ticket_id }))) : null))))
+        reviewActions(r))))
       : h("p", { class: "empty" }, t("review.empty")));
   });
 }
 
-async function quickResolve(ticketId) {
-  try {
-    await api.post(`/api/v1/tickets/${enc(ticketId)}/resolve`, {});
-    toast(t("resolve.done", { id: ticketId }), "ok");
-  } catch (err) { showError(err); }
+/** The review actions of POST /api/v1/review/{ticket_id}; the item leaves the live list when
+ *  the server has closed it. */
+function reviewActions(r) {
+  const act = (action, extra = {}) => async () => {
+    try {
+      await api.post(`/api/v1/review/${enc(r.ticket_id)}`, { action, ...extra });
+      toast(t("review.done", { id: r.ticket_id, action: t(`review.${action}`) }), "ok");
+    } catch (err) { showError(err); }
+  };
+  const target = h("input", { type: "text", name: "target", placeholder: t("review.target"), maxlength: 64, class: "inline" });
+  const reassign = async () => {
+    const v = target.value.trim();
+    if (!v) { target.focus(); return; }
+    await act("reassign", v.startsWith("@") ? { agent: v.slice(1) } : { skill: v })();
+  };
+  return h("div", { class: "review-actions" },
+    h("a", { class: "button", href: `#/ticket/${enc(r.ticket_id)}` }, t("review.open")),
+    h("button", { class: "ack", onclick: act("acknowledge") }, t("review.acknowledge")),
+    h("button", { class: "false-alarm", onclick: act("false_alarm") }, t("review.false_alarm")),
+    h("button", { class: "escalate", onclick: act("escalate") }, t("review.escalate")),
+    h("span", { class: "reassign" }, target, h("button", { onclick: reassign }, t("review.reassign"))));
 }
 
 export function boardView(ctx, root) {
   const queues = h("div", {});
   const agents = h("div", {});
+  const breaches = h("div", {});
   mount(root, h("div", { class: "two-col" }, section(t("board.queues"), queues), section(t("board.agents"), agents)),
-    section(t("board.sla"), h("p", { class: "muted" }, t("board.sla.missing"))));
+    section(t("board.sla"), breaches));
   return onBoard((board) => {
+    const late = board.review.filter((r) => r.reasons.includes("SLA breach"));
+    mount(breaches, table([t("t.id"), t("t.subject"), t("review.reasons"), t("t.assignee"), ""],
+      late.map((r) => h("tr", {}, h("td", {}, h("a", { href: `#/ticket/${enc(r.ticket_id)}` }, r.ticket_id)),
+        h("td", { class: "subject" }, r.subject), h("td", {}, r.reasons), h("td", {}, r.assignee || t("common.none")),
+        h("td", { class: "muted" }, ago(board.at - r.since)))), t("board.sla.none")));
     mount(queues, table([t("t.skill"), t("queue.depth"), t("queue.oldest", { t: "" }).trim()],
-      board.queues.map((q) => h("tr", { class: q.depth ? "" : "muted" }, h("td", {}, q.skill),
-        h("td", { class: "num" }, String(q.depth)), h("td", {}, q.depth ? ago(q.oldest_wait) : t("common.none")))),
+      board.queues.map((q) => h("tr", { class: q.depth ? "" : "muted" }, h("td", {}, queueLabel(q)),
+        h("td", { class: "num" }, String(q.depth)), h("td", {}, q.depth ? ago(q.oldest_wait_seconds) : t("common.none")))),
       t("board.noqueues")));
     mount(agents, table([t("board.agent"), t("board.status"), t("board.load"), t("board.skills"), t("board.team")],
       board.agents.map((a) => h("tr", {}, h("td", {}, a.name && a.name !== a.id ? `${a.name} (${a.id})` : a.id),

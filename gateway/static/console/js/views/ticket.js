@@ -117,23 +117,25 @@ function slaClock(tk) {
 
 function notesSection(ctx, tk) {
   const path = "/api/v1/tickets/{ticket_id}/notes";
-  const notes = (tk.notes || []).map((n) => h("li", { class: "note" },
-    h("div", { class: "msg-head" }, h("strong", {}, n.author || n.actor || ""), h("time", {}, when(n.at || n.created_at))),
-    h("div", { class: "msg-text" }, n.text || "")));
-  if (!has("post", path)) {
-    return notes.length ? section(t("notes.title"), h("ol", { class: "notes" }, notes)) : null;
-  }
-  const text = h("textarea", { name: "text", rows: 2, maxlength: 4000, placeholder: t("notes.placeholder") });
-  const form = h("form", { class: "note-form" }, text, h("button", { type: "submit" }, t("notes.add")));
+  if (!has("get", path)) return null;
+  const list = h("ol", { class: "notes", id: "notes" });
+  const load = () => api.get(`/api/v1/tickets/${enc(tk.id)}/notes`).then(({ notes }) => mount(list, notes.map((n) =>
+    h("li", { class: "note" }, h("div", { class: "msg-head" }, h("strong", {}, n.author || ""), h("time", {}, when(n.at))),
+      h("div", { class: "msg-text" }, n.text || ""))))).catch(showError);
+  load();
+  if (!has("post", path)) return section(t("notes.title"), list);
+  const text = h("textarea", { name: "note", rows: 2, maxlength: 4000, placeholder: t("notes.placeholder") });
+  const form = h("form", { class: "note-form", id: "note-form" }, text, h("button", { type: "submit" }, t("notes.add")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!text.value.trim()) return;
     try {
       await api.post(`/api/v1/tickets/${enc(tk.id)}/notes`, { text: text.value });
-      ctx.refresh();
+      text.value = "";
+      load();
     } catch (err) { showError(err); }
   });
-  return section(t("notes.title"), h("ol", { class: "notes" }, notes), form);
+  return section(t("notes.title"), list, form);
 }
 
 function resolveSection(ctx, tk) {
