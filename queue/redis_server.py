@@ -8,6 +8,7 @@ directory, so that `serve`, the CLI and tests all reach the same durable store t
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -55,6 +56,7 @@ class EmbeddedRedis:
         self.socket_path = self.redis_dir / SOCKET_NAME
         self.appendfsync = appendfsync
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
 
     @property
     def url(self) -> str:
@@ -85,10 +87,37 @@ class EmbeddedRedis:
         except redis.RedisError:
             return False
 
+    def _take_ownership(self) -> bool:
+        """Whoever holds the lock file runs the server, so two processes (a `serve` starting
+        and a `token create` beside it) can never start two servers on one data directory."""
+        fd = os.open(self.redis_dir / "embedded.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _release_ownership(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing releases the flock
+
     def start(self, timeout: float = 10.0) -> str:
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.redis_dir, 0o700)
-        if self.running_elsewhere():
+        if not self._take_ownership():
+            deadline = time.monotonic() + timeout
+            while not self.running_elsewhere():
+                if time.monotonic() > deadline:
+                    raise RedisUnavailable(f"another process holds {self.redis_dir} but its "
+                                           f"Redis does not answer at {self.socket_path}")
+                time.sleep(0.05)
+            log.info("using the embedded Redis of the process that runs it, at %s",
+                     self.socket_path)
+            return self.url
+        if self.running_elsewhere():  # an owner that died left its server running
             log.info("using the embedded Redis already running at %s", self.socket_path)
             return self.url
         with contextlib.suppress(FileNotFoundError):
@@ -103,6 +132,7 @@ class EmbeddedRedis:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
                 log_tail = _tail(self.redis_dir / "redis.log")
+                self._release_ownership()
                 raise RedisUnavailable(f"redis-server exited at start: {err or log_tail}")
             if self.running_elsewhere():
                 log.info("embedded Redis started (pid %d) at %s, AOF appendfsync=%s",
@@ -115,6 +145,7 @@ class EmbeddedRedis:
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
+            self._release_ownership()
             return
         proc.terminate()  # SIGTERM: redis flushes the AOF and exits
         try:
@@ -122,6 +153,7 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self._release_ownership()
         log.info("embedded Redis stopped")
 
     def __enter__(self) -> EmbeddedRedis:

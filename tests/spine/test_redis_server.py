@@ -1,0 +1,35 @@
+"""The embedded Redis: one server per data directory, persistent across restarts."""
+
+from __future__ import annotations
+
+import redis
+
+from deskgate.queue.redis_server import EmbeddedRedis
+
+
+def test_a_second_process_uses_the_running_server_instead_of_starting_one(tmp_path) -> None:
+    owner = EmbeddedRedis(tmp_path)
+    owner.start()
+    try:
+        guest = EmbeddedRedis(tmp_path)
+        assert guest.start() == owner.url
+        assert guest._proc is None, "the guest must not start a second server"
+        redis.Redis.from_url(guest.url).set("k", "v")
+        guest.stop()  # a guest's stop leaves the owner's server alone
+        assert redis.Redis.from_url(owner.url).get("k") == b"v"
+    finally:
+        owner.stop()
+
+
+def test_data_survives_a_restart_through_the_aof(tmp_path) -> None:
+    with EmbeddedRedis(tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        client.xadd("s", {"m": "x"})
+        client.set("counter", 41)
+        client.incr("counter")
+    redis_dir = tmp_path / "redis"
+    assert (redis_dir / "appendonlydir").is_dir() or (redis_dir / "appendonly.aof").is_file()
+    with EmbeddedRedis(tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        assert client.get("counter") == b"42" and client.xlen("s") == 1
+        assert client.config_get("appendonly")["appendonly"] == "yes"
