@@ -195,3 +195,16 @@ async def test_breach_notifies_the_team_webhook_signed(make_client, prefix, auth
     assert headers["X-Deskgate-Signature"] == f"sha256={expected}"
     assert b'"event": "sla.breach"' in body and tid.encode() in body
     assert await Work(aclient, keys).queue_depths(["escalations"]) == {"escalations": 1}
+
+
+def test_the_example_routing_file_is_valid() -> None:
+    from pathlib import Path
+
+    from deskgate.queue.routing import parse_table
+    import deskgate.gateway.config as gateway_config
+
+    text = (Path(gateway_config.__file__).parent / "config" / "routing.example.yaml").read_bytes()
+    table = parse_table(text)
+    assert table.rules[0].min_level == 3 and table.overflow["logistics"].release_load == 0.6
+    risky = triage(high_risk=True)
+    assert table.route(risky, channel="email", account="x") == "care@3"
