@@ -13,7 +13,7 @@ from aiohttp import web
 
 from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
 from deskgate.gateway import console
-from deskgate.gateway import api_review, api_work
+from deskgate.gateway import api_models, api_review, api_work
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config
@@ -76,6 +76,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     smtp.setup(app)  # only when email inboxes are configured
     imap.setup(app)
     console.setup(app)
+    api_models.setup(app, redis_url)
     if run_workers:
         worker.setup(app, redis_url)
     return app

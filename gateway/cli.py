@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from deskgate.gateway import cli_admin, cli_triage, demo, serve
+from deskgate.gateway import cli_admin, cli_models, cli_triage, demo, serve
 from deskgate.gateway.cli_common import LOG_FORMAT
 from deskgate.gateway.config import ConfigError
 from deskgate.queue.redis_server import RedisUnavailable
@@ -21,6 +21,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     cli_admin.add_commands,
     demo.add_commands,
     cli_triage.add_commands,
+    cli_models.add_commands,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from deskgate.gateway import model_watch
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.metrics import describe
 from deskgate.gateway.openapi import document
@@ -45,6 +46,7 @@ async def metrics(request: web.Request) -> web.Response:
         gauges["deskgate_tickets_applied_total"] = {
             (("outcome", k.split(":", 1)[1]),): v for k, v in shared.items()
             if k.startswith("applied:")}
+        gauges.update(await model_watch.version_gauges(client, keys))
     except (RedisError, OSError):
         gauges["deskgate_redis_up"] = {(): 0}
     return web.Response(text=app[METRICS].render(gauges),

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from deskgate.gateway.app import create_app
-from deskgate.gateway import smtp
+from deskgate.gateway import model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
 from deskgate.gateway.demo import post_demo, seed_demo
@@ -38,10 +38,11 @@ RESTART_BACKOFF_MAX = 30.0
 class WorkerPool:
     """Child `deskgate worker` processes, restarted with back-off when they die."""
 
-    def __init__(self, count: int, redis_url: str, argv_tail: list[str]) -> None:
+    def __init__(self, count: int, redis_url: str, argv_tail: list[str],
+                 command: str = "worker") -> None:
         self.count = count
         self._env = {**os.environ, REDIS_URL_ENV: redis_url}
-        self._argv = [sys.executable, "-m", "deskgate.gateway.cli", "worker", *argv_tail]
+        self._argv = [sys.executable, "-m", "deskgate.gateway.cli", command, *argv_tail]
         self.procs: list[subprocess.Popen[bytes]] = []
         self._backoff = [0.5] * count
         self._next_start = [0.0] * count
@@ -94,6 +95,8 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,
                       redis_url, tail)
     pool.start()
+    job_pool = WorkerPool(args.job_workers, redis_url, tail, command="jobs")
+    job_pool.start()
     log.info("Deskgate is up: http://%s:%d  (health /healthz, API /api/v1, metrics /metrics); "
              "data in %s; %d worker process(es). Ctrl-C stops.", host, port, ddir, pool.count)
     stop = asyncio.Event()
@@ -105,6 +108,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     try:
         while not stop.is_set():
             pool.check()
+            job_pool.check()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
@@ -113,6 +117,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
         log.info("shutting down: finishing in-flight requests, then workers")
         await runner.cleanup()
         await asyncio.to_thread(pool.stop)
+        await asyncio.to_thread(job_pool.stop)
 
 
 def _reachable(host: str) -> str:
@@ -141,24 +146,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _work(cfg: Config, redis_url: str, count: int) -> None:
+async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     client = aioredis.Redis.from_url(redis_url)
-    triager = load_triager()
+    keys = Keys(cfg.redis_prefix)
+    triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    workers = [TriageWorker(client, Keys(cfg.redis_prefix), cfg, lambda: triager,
-                            consumer_name(i)) for i in range(count)]
+    workers = [TriageWorker(client, keys, cfg, triager, consumer_name(i)) for i in range(count)]
     await asyncio.gather(*(w.run(stop) for w in workers))
     log.info("worker finished: %d entries processed", sum(w.processed for w in workers))
+    await triager.close()
     await client.aclose()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     cfg = config(args)
     with redis_url_for(data_dir(args)) as redis_url:
-        asyncio.run(_work(cfg, redis_url, args.count))
+        asyncio.run(_work(cfg, redis_url, args.count, data_dir(args)))
     return 0
 
 
@@ -177,6 +183,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--demo", action="store_true",
                        help="load demo agents and messages (zh + en) and print a token per "
                             "role, to try the console and the API at once")
+    serve.add_argument("--job-workers", type=int, default=1,
+                       help="`deskgate jobs` processes for retraining and imports (default 1)")
     serve.add_argument("--reuse-port", action="store_true",
                        help="SO_REUSEPORT, to run several gateways on one port")
     serve.add_argument("--smtp-port", type=int, default=None,

@@ -3,6 +3,8 @@ the registry knows them (the artifacts themselves are files)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 EMPTY = msgspec.Raw(b"{}")
@@ -24,6 +26,11 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
     state: str = "candidate"             # candidate | current | previous
     manifest: msgspec.Raw = EMPTY        # the artifact's manifest.json, verbatim
     evaluation: msgspec.Raw = EMPTY      # candidate vs the model current at training time
+
+    def fields(self) -> dict[str, Any]:
+        """The registry's own fields, without the two verbatim JSON documents."""
+        return {f: getattr(self, f) for f in self.__struct_fields__
+                if f not in ("manifest", "evaluation")}
 
 
 class PastTicket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -36,6 +36,10 @@ class RegistryError(ValueError):
     """A registry operation that cannot be done; the message says why."""
 
 
+class UnknownVersion(RegistryError):
+    """No such version is registered for the task."""
+
+
 class Switch(msgspec.Struct, frozen=True):
     task: str
     previous: str
@@ -131,7 +135,7 @@ class ModelRegistry:
         outcome, *rest = self._switch(args=[self._k.p, op, task, version, actor, time.time()])
         outcome = _s(outcome)
         if outcome == "unknown":
-            raise RegistryError(f"no {task} version {version}; see `deskgate models list`")
+            raise UnknownVersion(f"no {task} version {version}; see `deskgate models list`")
         if outcome == "same":
             raise RegistryError(f"{version} is already the current {task} model")
         if outcome == "none":

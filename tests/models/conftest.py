@@ -1,0 +1,156 @@
+"""Fixtures for retraining tests: an app per test (own key prefix, own data dir), admin tokens,
+labelled past tickets in Chinese and English (with a topic the packaged model does not know,
+"warranty"), a Zendesk-shaped export of them, and a way to run queued jobs with a real rq
+worker (SimpleWorker in a thread, burst mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+
+from deskgate.gateway.app import create_app
+from deskgate.gateway.config import Config, WorkerConfig
+from deskgate.gateway.jobs import job_queue
+from deskgate.models.enums import Role
+from deskgate.queue.keys import Keys
+from deskgate.queue.routing import RoutingRule, RoutingTable
+from deskgate.queue.tokens import create_token
+
+TEMPLATES: dict[str, tuple[list[str], str]] = {
+    "order_status": (["我的订单{n}什么时候发货？", "订单{n}一直显示待发货，请查一下",
+                      "Where is my order {n}? It still says processing",
+                      "Can you check the status of order {n} please"], "P3"),
+    "shipping": (["快递单号SF{n}三天没更新了", "物流一直停在转运中心，包裹{n}到哪了",
+                  "The tracking number {n} has not moved for days",
+                  "My parcel {n} is stuck in transit with the courier"], "P2"),
+    "returns_refunds": (["我要退货退款，订单{n}的衣服尺码不对", "申请退款{n}元，什么时候到账",
+                         "I want to return item {n} and get a refund",
+                         "Refund for order {n} has not arrived yet"], "P3"),
+    "billing": (["发票{n}开错了，需要重开", "我被重复扣款了{n}元",
+                 "I was charged twice on invoice {n}",
+                 "Please send me a corrected invoice {n} for my company"], "P2"),
+    "warranty": (["手机{n}屏幕坏了，还在保修期内，怎么保修", "保修卡丢了，产品{n}还能保修吗",
+                  "My device {n} broke, is it still under warranty?",
+                  "Warranty claim for product {n}: the screen stopped working"], "P3"),
+}
+
+
+def labelled_rows(per_topic: int = 60, seed: int = 0) -> list[dict[str, str]]:
+    """Past tickets: id, subject, text, topic, priority (Zendesk words), in zh and en."""
+    rng = random.Random(seed)
+    words = {"P2": "High", "P3": "Normal"}
+    rows = []
+    for topic, (templates, prio) in TEMPLATES.items():
+        for i in range(per_topic):
+            text = templates[i % len(templates)].format(n=rng.randrange(10**5, 10**9))
+            rows.append({"Id": f"{topic[:3]}-{i}", "Subject": "", "Description": text,
+                         "Category": topic, "Priority": words[prio], "Status": "solved"})
+    rng.shuffle(rows)
+    return rows
+
+
+def zendesk_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    fields = ["Id", "Requester", "Subject", "Description", "Status", "Priority", "Category"]
+    w = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({"Requester": "Li Lei", **r})
+    return out.getvalue()
+
+
+@pytest.fixture
+def config(prefix: str) -> Config:
+    return Config(redis_prefix=prefix,
+                  workers=WorkerConfig(block_ms=50, claim_idle_ms=500, lease_seconds=60),
+                  routing=RoutingTable(rules=(RoutingRule(topics=("warranty",), skill="repairs"),
+                                              RoutingRule(topics=("billing",), skill="billing"))))
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    return Keys(prefix)
+
+
+@pytest.fixture
+def admin(r: redis.Redis, keys: Keys) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(r, keys, Role.ADMIN, label='ops')[0]}"}
+
+
+@pytest.fixture
+def agent_headers(r: redis.Redis, keys: Keys) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(r, keys, Role.MANAGER)[0]}"}
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path) -> Any:
+    return await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
+
+
+@pytest.fixture
+async def live(aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path) -> Any:
+    """The app with its triage worker (and model watcher) running in-process."""
+    return await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+
+
+class ThreadWorker(SimpleWorker):
+    """rq's SimpleWorker, minus what needs the main thread: signal handlers, SIGALRM timeouts."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+@pytest.fixture
+def run_jobs(r: redis.Redis, keys: Keys) -> Callable[[], Awaitable[None]]:
+    """Run every queued job to completion with a real rq worker (in a thread, burst mode)."""
+    async def run() -> None:
+        worker = ThreadWorker([job_queue(r, keys)], connection=r, serializer=JSONSerializer)
+        await asyncio.to_thread(worker.work, burst=True, with_scheduler=False)
+    return run
+
+
+async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = None
+    while loop.time() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+
+
+@pytest.fixture(name="eventually")
+def eventually_fixture() -> Callable[..., Awaitable[Any]]:
+    return _eventually
+
+
+@pytest.fixture(name="past_tickets")
+def past_tickets_fixture() -> Callable[..., list[dict[str, str]]]:
+    return labelled_rows
+
+
+@pytest.fixture(name="to_zendesk_csv")
+def to_zendesk_csv_fixture() -> Callable[[list[dict[str, Any]]], str]:
+    return zendesk_csv
+
+
+@pytest.fixture
+def token_for(r: redis.Redis, keys: Keys) -> Callable[[Role], dict[str, str]]:
+    def headers(role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {create_token(r, keys, role)[0]}"}
+    return headers
