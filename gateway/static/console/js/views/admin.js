@@ -28,7 +28,7 @@ function tokensSection(list) {
   const shown = h("div", { id: "new-token" });
   const form = h("form", { class: "op-form", id: "token-form" },
     h("div", { class: "row" }, field(t("token.role"), role), field(t("token.agent"), agentId), field(t("token.label"), label)),
-    h("button", { type: "submit", class: "primary" }, t("token.create")), shown);
+    h("button", { type: "submit", class: "primary" }, t("token.create")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
@@ -40,7 +40,7 @@ function tokensSection(list) {
       loadTokens(list);
     } catch (err) { showError(err); }
   });
-  return section(t("admin.tokens"), form, list);
+  return section(t("admin.tokens"), form, shown, list);   // outside the form: reset() keeps it
 }
 
 async function loadTokens(box) {
