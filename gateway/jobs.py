@@ -129,8 +129,10 @@ def cancel(client: redis.Redis, keys: Keys, job_id: str) -> str:
             send_stop_job_command(client, job_id, serializer=JSONSerializer)
         except InvalidJobOperation:
             pass  # between dequeue and start: the flag stops it at its first checkpoint
-    JobJournal(client, keys, job_id).log(f"cancellation requested (status was {status})")
-    return str(job.get_status(refresh=True))
+    JobJournal(client, keys, job_id).log(
+        f"cancellation requested (status was {status.value if status else 'unknown'})")
+    after = job.get_status(refresh=True)
+    return after.value if after else "unknown"
 
 
 class _Run:
