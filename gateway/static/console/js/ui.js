@@ -101,9 +101,10 @@ export function renderResult(value, depth = 0) {
     return h("ol", { class: "result-list" }, value.slice(0, 200).map((v) => h("li", {}, renderResult(v, depth + 1))));
   }
   const parts = [];
-  const matrix = value.confusion_matrix || value.confusion;
+  // triage/evaluation.py: "confusion": {"labels": [...], "matrix": [[...]]}
+  const matrix = value.matrix || value.confusion_matrix;
   const labels = value.labels || value.classes;
-  if (Array.isArray(matrix) && Array.isArray(labels)) {
+  if (Array.isArray(matrix) && Array.isArray(labels) && matrix.length === labels.length) {
     parts.push(h("h3", {}, t("model.confusion")),
       confusion(matrix, labels, { actual: t("model.actual"), predicted: t("model.predicted") }));
   }

@@ -8,7 +8,7 @@ import { onBoard } from "../live.js";
 import { field, renderResult, schemaForm, section, select, showError, table, toast, when } from "../ui.js";
 
 const ROLES = ["agent", "manager", "admin", "integration"];
-const COVERED_TAGS = new Set(["tickets", "queues", "intake", "stats", "tokens", "agents", "routing", "work"]);
+const COVERED_TAGS = new Set(["tickets", "queues", "intake", "stats", "tokens", "agents", "routing", "work", "review"]);
 const EXPECTED = [["routing", "routing rules"], ["sla", "SLA policies"], ["channel", "channels & accounts"],
   ["model", "models: train, compare, promote, roll back"]];
 
@@ -125,7 +125,8 @@ function moreSection() {
     if (!byTag.has(tag)) byTag.set(tag, []);
     byTag.get(tag).push(op);
   }
-  const have = (word) => ops.some((op) => op.path.includes(word) || (op.tags || []).some((x) => x.includes(word)));
+  const all = operationsWhere(() => true);
+  const have = (word) => all.some((op) => op.path.includes(word) || (op.tags || []).some((x) => x.includes(word)));
   const missing = EXPECTED.filter(([word]) => !have(word)).map(([, what]) => what);
   return section(t("admin.more"),
     [...byTag.entries()].sort().map(([tag, list]) => h("details", { class: "api-group", open: list.length <= 4 },
