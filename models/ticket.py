@@ -19,6 +19,18 @@ class Correction(msgspec.Struct, frozen=True, omit_defaults=True):
     sentiment: Sentiment | None = None
 
 
+class SlaState(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The ticket's SLA clocks as an agent reads them. A due time is left out once its clock
+    is done (first response given); `paused` while waiting on the customer."""
+
+    policy: str = ""
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    first_response_breached: bool = False
+    resolution_breached: bool = False
+    paused: bool = False
+
+
 class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     id: str                             # "DG-1042": short enough to quote in a subject line
     status: Status
@@ -34,6 +46,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     updated_at: datetime
     message_ids: tuple[str, ...] = ()
     correction: Correction | None = None
+    sla: SlaState | None = None
 
 
 class Customer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

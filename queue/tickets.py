@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Channel, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
-from deskgate.models.ticket import Correction, Customer, Ticket
+from deskgate.models.ticket import Correction, Customer, SlaState, Ticket
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.scripts import lua
@@ -177,4 +177,17 @@ def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Tic
                   priority=Priority(_s(d.get("priority")) or "P3"), triage=triage,
                   assignee=_s(d.get("assignee")), created_at=_ts(d.get("created_at")),
                   updated_at=_ts(d.get("updated_at")), message_ids=message_ids,
-                  correction=correction)
+                  correction=correction, sla=_sla(d))
+
+
+def _sla(d: dict[str, bytes]) -> SlaState | None:
+    if not d.get("sla_policy"):
+        return None
+    frt_done = bool(d.get("frt_done"))
+    return SlaState(
+        policy=_s(d["sla_policy"]),
+        first_response_due=None if frt_done or not d.get("frt_due") else _ts(d["frt_due"]),
+        resolution_due=_ts(d["res_due"]) if d.get("res_due") else None,
+        first_response_breached=bool(d.get("sla_breached_frt")),
+        resolution_breached=bool(d.get("sla_breached_res")),
+        paused=bool(d.get("sla_remaining")))

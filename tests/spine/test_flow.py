@@ -35,6 +35,12 @@ async def test_message_reaches_an_agents_claim_with_its_triage(live, auth, messa
     assert tri["language"] == "en"
     assert [m["id"] for m in ticket["messages"]] == [mid]
 
+    async def sla_started():
+        t = await (await live.get(f"/api/v1/tickets/{ticket['id']}", headers=manager)).json()
+        return t.get("sla")
+    sla = await eventually(sla_started)
+    assert sla["resolution_due"] > ticket["created_at"] and sla["policy"]
+
     admin = auth(Role.ADMIN)
     resp = await live.put("/api/v1/agents/ann", headers=admin,
                           json={"skills": [ticket["skill"]], "capacity": 2})
