@@ -18,6 +18,13 @@ from deskgate.models.triage import TriageInput
 TASKS = ("topic", "priority", "sentiment")
 
 
+def _label_map(spec: str) -> dict[str, str]:
+    pairs = [p.split("=", 1) for p in spec.split(",") if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise argparse.ArgumentTypeError("expected FROM=TO[,FROM=TO…]")
+    return {a.strip(): b.strip() for a, b in pairs}
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     # Imported here: spaCy and scikit-learn take a second to import and other commands need neither.
     from deskgate.triage import artifacts, evaluation
@@ -31,6 +38,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (evaluation.DataError, OSError) as exc:
         print(f"deskgate triage eval: {exc}", file=sys.stderr)
         return 2
+    if args.label_map:
+        test_y = [args.label_map.get(y, y) for y in test_y]
+        if train_xy is not None:
+            train_xy = (train_xy[0], [args.label_map.get(y, y) for y in train_xy[1]])
     if args.baseline and train_xy is None:
         print("deskgate triage eval: --baseline needs --train", file=sys.stderr)
         return 2
@@ -85,6 +96,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--text-col", default="text",
                     help="text column; several joined by commas, e.g. subject,body")
     ev.add_argument("--label-col", default="label")
+    ev.add_argument("--label-map", type=_label_map, default={},
+                    help="rename labels, e.g. 0=negative,1=positive (a data set's labels -> the "
+                         "model's)")
     ev.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ev.add_argument("--baseline", action="store_true",
                     help="also train and score plain TF-IDF + LogisticRegression on the same split")

@@ -168,7 +168,7 @@ def train(
     raw = featurize(texts, pipelines, progress=progress)
     n = raw.shape[0]
     min_df = min_df if min_df is not None else (2 if n >= 2000 else 1)
-    C = C if C is not None else (0.5 if classifier == "svm" else 20.0)
+    C = C if C is not None else (1.0 if classifier == "svm" else 20.0)
 
     df = np.bincount(raw.indices, minlength=N_FEATURES)
     keep = np.flatnonzero(df >= min_df).astype(np.int32)
