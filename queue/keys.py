@@ -54,6 +54,9 @@ Key                               Type     What
 {p}mjobs                          zset     retraining/import job ids -> enqueue time (rq queue "{p}models")
 {p}mjob:{id}:log                  list     a job's log lines, oldest first; TTL 30 days
 {p}mjob:{id}:cancel               string   cancellation requested; the job stops at its next checkpoint
+{p}channels                       hash     "<channel>/<account>" -> JSON admin-stored account settings (queue/channels.py)
+{p}channels:rev                   string   INCR on every channel account change; gateways reload when it moves
+{p}work                           hash     admin SLA policies and teams: json, rev, updated_by/at (overrides the file)
 """
 
 from __future__ import annotations
@@ -247,6 +250,18 @@ class Keys:
 
     def model_job_cancel(self, job_id: str) -> str:
         return f"{self.p}mjob:{job_id}:cancel"
+
+    @property
+    def channels(self) -> str:
+        return f"{self.p}channels"
+
+    @property
+    def channels_rev(self) -> str:
+        return f"{self.p}channels:rev"
+
+    @property
+    def work(self) -> str:
+        return f"{self.p}work"
 
     @property
     def models_queue(self) -> str:
