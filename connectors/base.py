@@ -87,6 +87,7 @@ class Connector(Protocol):
     answers the URL-verification GET; `handle` verifies and parses a POST."""
 
     name: str
+    settings_type: type  # the msgspec Struct `settings` validates (admin forms are built from it)
 
     def settings(self, raw: Mapping[str, Any]) -> Any: ...
 

@@ -49,6 +49,7 @@ class MetaConnector:
     """The shared part; subclasses name the channel and parse `decode(body, Envelope)`."""
 
     name: str
+    settings_type = MetaSettings
 
     def settings(self, raw: Mapping[str, Any]) -> MetaSettings:
         return load_settings(raw, MetaSettings, f"channels.{self.name}")

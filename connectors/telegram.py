@@ -105,6 +105,7 @@ _DEFAULT_TYPES = {"photo": "image/jpeg", "document": "application/octet-stream",
 
 class TelegramConnector:
     name = "telegram"
+    settings_type = TelegramSettings
 
     def settings(self, raw: Mapping[str, Any]) -> TelegramSettings:
         return load_settings(raw, TelegramSettings, "channels.telegram")

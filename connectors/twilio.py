@@ -76,6 +76,7 @@ def _url_variants(url: str) -> tuple[str, ...]:
 
 class TwilioConnector:
     name = "twilio"
+    settings_type = TwilioSettings
 
     def settings(self, raw: Mapping[str, Any]) -> TwilioSettings:
         return load_settings(raw, TwilioSettings, "channels.twilio")

@@ -121,6 +121,7 @@ class WebChatConnector:
     """POST application/json: one ChatIn (see docs/channels.md)."""
 
     name = "webchat"
+    settings_type = WebSettings
 
     def settings(self, raw: Mapping[str, Any]) -> WebSettings:
         return load_settings(raw, WebSettings, "channels.webchat")
@@ -161,6 +162,7 @@ class WebFormConnector:
     form is one message."""
 
     name = "webform"
+    settings_type = WebSettings
 
     def settings(self, raw: Mapping[str, Any]) -> WebSettings:
         return load_settings(raw, WebSettings, "channels.webform")

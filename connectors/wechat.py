@@ -139,6 +139,7 @@ class _WeChatBase:
 
 class OfficialAccountConnector(_WeChatBase):
     name = "wechat"
+    settings_type = OfficialAccountSettings
     channel = Channel.WECHAT
     reply_body = b"success"     # "no passive reply", and WeChat does not retry
 
@@ -149,6 +150,7 @@ class OfficialAccountConnector(_WeChatBase):
 
 class WeComConnector(_WeChatBase):
     name = "wecom"
+    settings_type = WeComSettings
     channel = Channel.WECOM
     reply_body = b""            # WeCom: an empty 200 means "received, no passive reply"
 

@@ -9,6 +9,7 @@ import time
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway import work_config
 from deskgate.gateway.api_tickets import _json_body, store, ticket_json, visible_ticket, work
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import principal, requires
@@ -48,8 +49,8 @@ class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
     status: AgentStatus
 
 
-def sla(request: web.Request) -> Sla:
-    return Sla(request.app[REDIS], request.app[KEYS], request.app[CONFIG].work,
+async def sla(request: web.Request) -> Sla:
+    return Sla(request.app[REDIS], request.app[KEYS], await work_config.current(request.app),
                lease_seconds=request.app[CONFIG].workers.lease_seconds)
 
 
@@ -139,7 +140,7 @@ async def respond(request: web.Request) -> web.Response:
 async def pending(request: web.Request) -> web.Response:
     """Wait on the customer: SLA clocks pause; the customer's answer brings it back to you."""
     now = time.time()
-    left = await sla(request).remaining(request.match_info["ticket_id"], now)
+    left = await (await sla(request)).remaining(request.match_info["ticket_id"], now)
     await _act(request, "pending", extra=left, now=now)
     return await _ticket_response(request, sla_remaining_seconds=left)
 
@@ -149,7 +150,7 @@ async def reopen(request: web.Request) -> web.Response:
     """Reopen a resolved ticket: back in its queue with a fresh resolution clock."""
     body: ReopenIn = _json_body(await request.read(), ReopenIn)
     now = time.time()
-    timers = await sla(request).reopen_timers(request.match_info["ticket_id"], now)
+    timers = await (await sla(request)).reopen_timers(request.match_info["ticket_id"], now)
     await _act(request, "reopen", arg=body.reason[:500], extra={"timers": timers}, now=now)
     return await _ticket_response(request)
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
 from deskgate.gateway import console
 from deskgate.gateway import api_models, api_review, api_work
+from deskgate.gateway import api_channels, api_sla
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config
@@ -73,6 +74,8 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     api_work.setup(app)
     api_review.setup(app)
     webhooks.setup(app)
+    api_channels.setup(app)
+    api_sla.setup(app)
     smtp.setup(app)  # only when email inboxes are configured
     imap.setup(app)
     console.setup(app)

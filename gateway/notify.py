@@ -41,7 +41,7 @@ class Notifier:
                  consumer: str) -> None:
         self._r = client
         self._k = keys
-        self._config = config
+        self.config = config     # replaced when an admin changes the teams
         self._consumer = consumer
         self._ready = False
 
@@ -72,7 +72,7 @@ class Notifier:
 
     async def _send(self, session: aiohttp.ClientSession, eid: bytes,
                     event: dict[str, str]) -> bool:
-        team = self._config.teams.get(event.get("team", ""))
+        team = self.config.teams.get(event.get("team", ""))
         if team is None or not team.webhook_url:
             # nothing to send to: the event stays readable in the stream and in review
             await self._r.xack(self._k.notify, GROUP, eid)

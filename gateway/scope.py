@@ -8,7 +8,8 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway import work_config
+from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.auth import principal
 from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
@@ -38,7 +39,7 @@ async def scope_of(request: web.Request) -> Scope:
     if who.role is Role.ADMIN or (who.role is Role.MANAGER and not who.agent_id):
         return Scope(actor, who.role, who.agent_id)
     if who.role is Role.MANAGER:
-        teams = {n: t for n, t in request.app[CONFIG].work.teams.items()
+        teams = {n: t for n, t in (await work_config.current(request.app)).teams.items()
                  if who.agent_id in t.managers}
         return Scope(actor, who.role, who.agent_id,
                      frozenset(s for t in teams.values() for s in t.skills), frozenset(teams))

@@ -7,27 +7,20 @@ durably, and only then gives the provider the answer it expects. Refusals: 404 f
 channel or account, 401/403 for a missing/wrong signature (counted in
 deskgate_webhook_rejected_total{channel,reason}), 400 with the reason for an unreadable body,
 503 + Retry-After when Redis cannot take it (the provider's retry is our durability).
+Accounts come from the config file and from admins through the API, hot-reloaded
+(gateway/channel_accounts.py).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
-from deskgate.connectors.base import (
-    BadPayload,
-    Connector,
-    SettingsError,
-    Unauthorized,
-    WebhookRequest,
-)
-from deskgate.connectors.registry import CONNECTORS
+from deskgate.connectors.base import BadPayload, Unauthorized, WebhookRequest
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
-from deskgate.gateway.config import Config, ConfigError
+from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.errors import ApiError, json_error
 from deskgate.gateway.intake import RETRY_AFTER_SECONDS, accept_many_or_503
 from deskgate.gateway.metrics import describe
@@ -36,34 +29,13 @@ from deskgate.queue.ingest import IngestUnavailable
 
 log = logging.getLogger("deskgate.webhooks")
 
-ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 REJECTED = "deskgate_webhook_rejected_total"
 BAD_PAYLOAD = "deskgate_webhook_bad_payload_total"
 ACCEPTED = "deskgate_messages_accepted_total"
 describe(REJECTED, "webhook deliveries refused as unauthenticated, by channel and reason")
 describe(BAD_PAYLOAD, "authenticated webhook deliveries refused as unreadable (400)")
 
-Accounts = dict[tuple[str, str], tuple[Connector, Any]]
-ACCOUNTS = web.AppKey("webhook_accounts", dict)
-
-
-def load_accounts(config: Config) -> Accounts:
-    """Validate every configured account of every webhook channel, once, at start-up.
-    Channels without a connector here (email) belong to other intake paths."""
-    accounts: Accounts = {}
-    for channel, per_account in config.channels.items():
-        connector = CONNECTORS.get(channel)
-        if connector is None:
-            continue
-        for account, raw in per_account.items():
-            if not ACCOUNT_NAME.match(account):
-                raise ConfigError(f"channels.{channel}: account name {account!r} must be "
-                                  "1-64 letters, digits, _ or -")
-            try:
-                accounts[(channel, account)] = (connector, connector.settings(raw or {}))
-            except SettingsError as exc:
-                raise ConfigError(f"{exc} (account {account!r})") from exc
-    return accounts
+ACCOUNTS = web.AppKey("webhook_accounts", LiveAccounts)
 
 
 def _provider_request(request: web.Request, body: bytes) -> WebhookRequest:
@@ -80,7 +52,8 @@ def _provider_request(request: web.Request, body: bytes) -> WebhookRequest:
 
 async def handle(request: web.Request) -> web.StreamResponse:
     channel, account = request.match_info["channel"], request.match_info["account"]
-    found = request.app[ACCOUNTS].get((channel, account))
+    found = await request.app[ACCOUNTS].get(request.app[REDIS], request.app[KEYS], channel,
+                                            account)
     if found is None:
         raise ApiError(404, f"no webhook account {channel}/{account} is configured")
     connector, settings = found
@@ -120,6 +93,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app[ACCOUNTS] = load_accounts(app[CONFIG])
+    app[ACCOUNTS] = LiveAccounts(app[CONFIG])
     app.router.add_route("GET", "/webhooks/{channel}/{account}", handle)
     app.router.add_route("POST", "/webhooks/{channel}/{account}", handle)

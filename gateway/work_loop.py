@@ -24,6 +24,7 @@ from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.routing import Route, RoutingStore, split_queue
 from deskgate.queue.sla import Sla
+from deskgate.queue.sla_store import WorkStore
 from deskgate.queue.tickets import Applied
 from deskgate.queue.work import Work
 
@@ -37,6 +38,13 @@ class WorkLoop:
         self.sla = Sla(client, keys, config.work, lease_seconds=config.workers.lease_seconds)
         self.notifier = Notifier(client, keys, config.work, consumer)
         self.period = config.work.sweep_seconds
+        self.work_config = WorkStore(client, keys, config.work)
+
+    async def _reload(self) -> None:
+        """Teams and SLA policies an admin changed apply from the next step on."""
+        cfg = await self.work_config.current()
+        self.sla.config = self.notifier.config = cfg
+        self.period = cfg.sweep_seconds
 
     async def route(self, items: Sequence[tuple[InboundMessage, Triage, str]],
                     now: float) -> list[Route]:
@@ -56,6 +64,7 @@ class WorkLoop:
         resolution clock of reopened ones, and push where the skill is in push mode."""
         new = [(a.ticket_id, r) for a, r in zip(applied, routes, strict=True)
                if a.outcome in ("new", "replay")]
+        await self._reload()
         for tid, r in new:
             detail = r.rule + (f"; overflow from {r.overflowed_from}" if r.overflowed_from else "")
             await self.sla.start([tid], now, detail=detail)
@@ -70,6 +79,7 @@ class WorkLoop:
 
     async def tick(self, now: float | None = None) -> None:
         now = now or time.time()
+        await self._reload()
         if expired := await self.work.expire_leases(now):
             log.info("leases expired, back in their queues: %s", ", ".join(expired))
         if resumed := await self.sla.resume_answered(now):
