@@ -46,7 +46,10 @@ class LanguageDetector:
         if not line:
             return Detected("und", 0.0, False)
         han = han_ratio(line)
-        mixed = han > 0 and len(_LATIN.findall(line)) >= 3
+        latin = len(_LATIN.findall(line))
+        mixed = han > 0 and latin >= 3
+        if han == 0 and latin < 2:
+            return Detected("und", 0.0, False)  # digits, emoji, symbols: nothing to go on
         labels, probs = self._model.predict(line, k=2)
         top = labels[0].removeprefix("__label__") if labels else "und"
         conf = float(probs[0]) if probs else 0.0

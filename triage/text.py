@@ -26,6 +26,10 @@ _SIGNATURE = re.compile(
 )
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# "!!!!!!!!" says no more than "!!!", and spaCy's affix splitting is quadratic in long runs of
+# symbols and in long unbroken tokens ("?!" x 2000 took 1.4 s to tokenize).
+_SYMBOL_RUN = re.compile(r"[^\w\s]{4,}")
+_LONG_TOKEN = re.compile(r"[^\s\u3400-\u9fff]{80,}")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -56,6 +60,10 @@ def clean(text: str, subject: str = "", *, is_html: bool = False) -> str:
     body = strip_quoted(body.replace("\r\n", "\n").replace("\r", "\n"))
     joined = f"{subject.strip()}\n{body}" if subject.strip() else body
     joined = unicodedata.normalize("NFKC", joined[: MAX_CHARS * 2])
+    # A lone surrogate (broken UTF-16 from a provider) cannot be encoded; make it visible.
+    joined = joined.encode("utf-8", "replace").decode("utf-8")
+    joined = _SYMBOL_RUN.sub(lambda m: m.group()[:3], joined)
+    joined = _LONG_TOKEN.sub(lambda m: " ".join(re.findall(".{1,80}", m.group(), re.S)), joined)
     joined = _SPACES.sub(" ", joined)
     joined = _BLANK_LINES.sub("\n\n", joined).strip()
     return joined[:MAX_CHARS]

@@ -69,3 +69,11 @@ def test_train_is_calibrated_and_beats_chance(pipelines: Pipelines) -> None:
     assert model.info["metrics"]["cv_folds"] == 3
     assert 0.0 < model.temperature < 100.0
     assert model.info["data"]["rows"] == len(texts) * 3
+
+
+def test_hostile_and_broken_text_is_triaged_not_crashed(triager: Triager) -> None:
+    items = [TriageInput(text=t) for t in
+             ("\x00\x01", "\ud800 lone surrogate", "?!" * 5000, "$" * 3000, "我" * 20000, "😡" * 10)]
+    out = triager.triage(items)
+    assert len(out) == len(items)
+    assert all(0.0 <= t.confidence <= 1.0 for t in out)
