@@ -19,8 +19,12 @@ export function onUnauthorized(fn) { unauthorizedHandlers.push(fn); }
 async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
-  const raw = typeof body === "string";   // a text document (e.g. a YAML routing table)
-  if (body !== undefined) headers["Content-Type"] = raw ? "text/plain; charset=utf-8" : "application/json";
+  // a text document (e.g. a YAML routing table) or a file (an export to train on) goes as is
+  const raw = typeof body === "string" || body instanceof Blob;
+  if (body !== undefined) {
+    headers["Content-Type"] = body instanceof Blob ? "application/octet-stream"
+      : raw ? "text/plain; charset=utf-8" : "application/json";
+  }
   let resp;
   try {
     resp = await fetch(path, {

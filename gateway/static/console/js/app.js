@@ -11,6 +11,9 @@ import { ticketsView } from "./views/tickets.js";
 import { ticketView } from "./views/ticket.js";
 import { reviewView, boardView, statsView } from "./views/manager.js";
 import { adminView } from "./views/admin.js";
+import { channelsView } from "./views/channels.js";
+import { slaView } from "./views/sla.js";
+import { modelsView } from "./views/models.js";
 
 const ROUTES = {
   queues: { view: queuesView, roles: ["agent", "manager", "admin"], nav: "nav.queues" },
@@ -19,6 +22,9 @@ const ROUTES = {
   board: { view: boardView, roles: ["manager", "admin"], nav: "nav.board" },
   stats: { view: statsView, roles: ["manager", "admin"], nav: "nav.stats" },
   admin: { view: adminView, roles: ["admin"], nav: "nav.admin" },
+  channels: { view: channelsView, roles: ["admin"], nav: "nav.channels" },
+  sla: { view: slaView, roles: ["admin"], nav: "nav.sla" },
+  models: { view: modelsView, roles: ["admin"], nav: "nav.models" },
   ticket: { view: ticketView, roles: ["agent", "manager", "admin"] },
 };
 const HOME = { agent: "#/queues", manager: "#/review", admin: "#/admin" };

@@ -8,7 +8,8 @@ import { onBoard } from "../live.js";
 import { field, renderResult, schemaForm, section, select, showError, table, toast, when } from "../ui.js";
 
 const ROLES = ["agent", "manager", "admin", "integration"];
-const COVERED_TAGS = new Set(["tickets", "queues", "intake", "stats", "tokens", "agents", "routing", "work", "review"]);
+const COVERED_TAGS = new Set(["tickets", "queues", "intake", "stats", "tokens", "agents", "routing", "work", "review",
+  "channels", "sla", "models"]);   // the last three have their own pages
 const EXPECTED = [["routing", "routing rules"], ["sla", "SLA policies"], ["channel", "channels & accounts"],
   ["model", "models: train, compare, promote, roll back"]];
 
