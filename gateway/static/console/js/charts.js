@@ -66,7 +66,7 @@ export function confusion(matrix, labels, { actual = "actual", predicted = "pred
   const cell = 36;
   const left = 110;
   const top = 90;
-  const size = svg("svg", { viewBox: `0 0 ${left + n * cell + 4} ${top + n * cell + 4}`, class: "confusion",
+  const size = svg("svg", { viewBox: `0 0 ${left + n * cell + top} ${top + n * cell + 4}`, class: "confusion",
     role: "img", "aria-label": `${actual} × ${predicted}` });
   const max = Math.max(1, ...matrix.flat());
   labels.forEach((label, j) => {
