@@ -207,6 +207,7 @@ async def test_admin_trains_compares_promotes_and_rolls_back_a_model(
     await expect(topic.locator(".current-version")).to_have_text(version)
     models = await api.call("GET", "/api/v1/models", Role.ADMIN)
     assert models["current"]["topic"] == version
+    await expect(comparison.locator("#compare-promote")).to_have_count(0)   # now current
     await b.shot("admin-models-promoted")
 
     await topic.locator("button.rollback").click()

@@ -22,7 +22,9 @@ export function modelsView(ctx, root) {
     try {
       state.data = await api.get("/api/v1/models");
       renderVersions(versions, state.data, (task, version) => compare(detail, task, version, reload), reload);
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err); return; }
+    const open = detail.querySelector("#comparison");   // its state may just have changed
+    if (open) compare(detail, open.dataset.task, open.dataset.version, reload, false);
   };
   mount(root, section(t("models.train"), trainForm(job, () => stopped, async (result) => {
     await reload();
@@ -152,7 +154,7 @@ function pairedBars(rows) {
 
 function fmt(v) { return v == null ? "—" : v.toFixed(3); }
 
-async function compare(box, task, version, reload) {
+async function compare(box, task, version, reload, scroll = true) {
   let m;
   try { m = await api.get(`/api/v1/models/${enc(task)}/${enc(version)}`); } catch (err) { showError(err); return; }
   const ev = m.evaluation || {};
@@ -197,7 +199,7 @@ async function compare(box, task, version, reload) {
     m.state !== "current" ? h("button", { class: "primary", id: "compare-promote", onclick: () => promote(task, version, reload) },
       t("models.promote.this", { version })) : h("p", {}, badge("state", "current", t("models.state.current"))),
   ];
-  mount(box, h("section", { class: "card", id: "comparison", dataset: { version } },
+  mount(box, h("section", { class: "card", id: "comparison", dataset: { task, version } },
     h("h2", {}, t("models.comparing", { task, version })), parts));
-  box.scrollIntoView({ block: "start" });
+  if (scroll) box.scrollIntoView({ block: "start" });
 }
