@@ -27,7 +27,8 @@ from tests.console.test_browser import CHROMIUM, Api, Token, api, browser  # noq
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"),
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="needs Debian's Chromium at /usr/bin/chromium"),
 ]
 WX_TOKEN = "wxTok3n-Deskgate-7Qp2"
 WECHAT_XML = ("<xml><ToUserName><![CDATA[gh_3a9f2c1b7d8e]]></ToUserName>"
@@ -77,7 +78,8 @@ async def test_admin_adds_a_wechat_account_whose_token_is_never_shown_again(
 
     # the token is nowhere in the page: not in the markup, not in any input's value
     assert WX_TOKEN not in await b.page.content()
-    values = await b.page.evaluate("() => [...document.querySelectorAll('input')].map(i => i.value)")
+    values = await b.page.evaluate(
+        "() => [...document.querySelectorAll('input')].map(i => i.value)")
     assert all(WX_TOKEN not in v for v in values)
     listing = await api.call("GET", "/api/v1/channels", Role.ADMIN)
     assert WX_TOKEN not in str(listing)
@@ -200,7 +202,8 @@ async def test_admin_trains_compares_promotes_and_rolls_back_a_model(
                  .filter(has_text="warranty").first).to_be_visible()
     await expect(comparison.locator(".hbars.paired").first).to_contain_text("macro-F1")
     await expect(comparison.locator("#policy")).to_be_visible()
-    assert await comparison.locator("tr.disagreement").count() > 0     # the default knows no warranty
+    # the packaged model knows no "warranty": the two disagree on those rows
+    assert await comparison.locator("tr.disagreement").count() > 0
     await b.shot("admin-models-compare")
 
     await comparison.locator("#compare-promote").click()
