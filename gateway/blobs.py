@@ -14,9 +14,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import hashlib
+import itertools
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,12 @@ class BlobStore:
     def __init__(self, data_dir: Path, *, fsync_each: bool = True) -> None:
         self.root = Path(data_dir) / "blobs"
         self.fsync_each = fsync_each
+        self._root = str(self.root)
+        self._folders: set[str] = set()   # fan-out folders known to exist (at most 65,536)
+        # Temp names unique across threads, processes and gateways sharing the directory
+        # (O_EXCL refuses a clash rather than letting two writers share a file).
+        self._tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._serial = itertools.count()
 
     def path(self, ref: str) -> Path:
         """Where a blob lives; ValueError for anything that is not a sha256 ref (so a ref
@@ -40,23 +47,42 @@ class BlobStore:
 
     def put(self, data: bytes, sha256: str | None = None) -> str:
         hexdigest = sha256 or hashlib.sha256(data).hexdigest()
-        target = self.path(hexdigest)
-        if target.exists():
-            return REF_PREFIX + hexdigest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        self._write(hexdigest, data)
+        return REF_PREFIX + hexdigest
+
+    def _write(self, hexdigest: str, data: bytes) -> None:
+        # Plain os calls on str paths: this runs on the event loop for small mail, where
+        # pathlib, mkstemp's random names and a mkdir per file cost more than the write.
+        if not _HEX.match(hexdigest):
+            raise ValueError(f"not a blob reference: {hexdigest[:80]!r}")
+        folder = f"{self._root}/{hexdigest[:2]}/{hexdigest[2:4]}"
+        target = f"{folder}/{hexdigest}"
+        if os.path.exists(target):
+            return
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        tmp = f"{folder}/.tmp-{self._tag}-{next(self._serial)}"
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:  # the folder was removed behind our back: make it again
+            self._folders.discard(folder)
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 if self.fsync_each:
-                    f.flush()
-                    os.fsync(f.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        return REF_PREFIX + hexdigest
 
     def put_many(self, items: Iterable[tuple[str, bytes]]) -> list[str]:
         """Store (sha256, bytes) pairs whose digest the caller already computed."""

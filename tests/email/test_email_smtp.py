@@ -142,6 +142,18 @@ async def test_storage_down_gets_451_and_the_retry_is_stored_once(
     assert message.subject == "帳號無法登入"
 
 
+async def test_content_store_failure_gets_451_and_nothing_reaches_the_stream(
+        aiohttp_client: AppClient, config: Config, redis_url: str, data_dir: Path,
+        r: redis.Redis, prefix: str) -> None:
+    (data_dir / "blobs").write_bytes(b"")  # a file where the store's folder must be
+    _, port = await start(aiohttp_client, config, redis_url, data_dir)
+    with pytest.raises(smtplib.SMTPDataError) as err:
+        await asyncio.to_thread(send, port, fixture_bytes("big5_qp.eml"),
+                                ["support@example.com"])
+    assert err.value.smtp_code == 451
+    assert ingested(r, prefix) == []
+
+
 async def test_concurrent_connections_are_all_stored(
         aiohttp_client: AppClient, config: Config, redis_url: str, data_dir: Path,
         r: redis.Redis, prefix: str) -> None:
