@@ -33,6 +33,7 @@ from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted
 
 log = logging.getLogger("deskgate.smtp")
+AIOSMTPD_LOG = logging.getLogger("mail.log")
 
 SMTP_SERVER = web.AppKey("smtp_server", asyncio.Server)
 PARSE_IN_THREAD_BYTES = 256 * 1024   # larger mail is parsed off the event loop
@@ -197,6 +198,10 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: the listener runs exactly as long as the application."""
     cfg = app[CONFIG].email
     sink = MailSink(app)
+    # aiosmtpd logs every command line at INFO, customer addresses included: five records per
+    # message cost ~0.1-0.2 ms of CPU and fill the log with personal data. --verbose keeps them.
+    if AIOSMTPD_LOG.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):
+        AIOSMTPD_LOG.setLevel(logging.WARNING)
     if cfg.smtp.auth_users and not (cfg.smtp.tls_cert and cfg.smtp.tls_key):
         log.warning("SMTP AUTH is configured without STARTTLS: passwords travel in clear text")
     loop = asyncio.get_running_loop()
