@@ -1,17 +1,29 @@
 """Shared fixtures: one private, real redis-server for the whole run (never a Redis we did not
-start), and a fresh key prefix per test so tests cannot see each other's keys."""
+start), a fresh key prefix per test so tests cannot see each other's keys, and the app over
+real loopback HTTP with or without its triage worker. A folder's conftest may override
+`config` for its own tests."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-
+from deskgate.gateway.app import create_app
+from deskgate.gateway.config import Config, WorkerConfig
+from deskgate.gateway.jobs import job_queue
+from deskgate.models.enums import Role
+from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis
+from deskgate.queue.tokens import create_token
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 
 _prefixes = itertools.count(1)
 
@@ -56,3 +68,79 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    return Keys(prefix)
+
+
+@pytest.fixture
+def config(prefix: str) -> Config:
+    """Fast polling and a short idle time before a dead consumer's entries are taken over."""
+    return Config(redis_prefix=prefix,
+                  workers=WorkerConfig(block_ms=50, claim_idle_ms=500, lease_seconds=60))
+
+
+@pytest.fixture
+def token(r: redis.Redis, keys: Keys) -> Callable[..., str]:
+    """A new API token: token(Role.AGENT, "ann")."""
+    def make(role: Role, agent_id: str = "", label: str = "") -> str:
+        return create_token(r, keys, role, agent_id=agent_id, label=label)[0]
+    return make
+
+
+@pytest.fixture
+def auth(token: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    """Headers carrying a new token: auth(Role.MANAGER)."""
+    def headers(role: Role, agent_id: str = "") -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(role, agent_id)}"}
+    return headers
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path) -> Any:
+    """The app without workers: what the gateway alone does."""
+    return await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
+
+
+@pytest.fixture
+async def live(aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path) -> Any:
+    """The app with its triage worker (and model watcher) running in-process."""
+    return await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+
+
+async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = None
+    while loop.time() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+
+
+@pytest.fixture(name="eventually")
+def eventually_fixture() -> Callable[..., Awaitable[Any]]:
+    """Poll an async check until it returns something truthy (no fixed sleeps)."""
+    return _eventually
+
+
+class ThreadWorker(SimpleWorker):
+    """rq's SimpleWorker, minus what needs the main thread: signal handlers, SIGALRM timeouts."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+@pytest.fixture
+def run_jobs(r: redis.Redis, keys: Keys) -> Callable[[], Awaitable[None]]:
+    """Run every queued job to completion with a real rq worker (in a thread, burst mode)."""
+    async def run() -> None:
+        worker = ThreadWorker([job_queue(r, keys)], connection=r, serializer=JSONSerializer)
+        await asyncio.to_thread(worker.work, burst=True, with_scheduler=False)
+    return run

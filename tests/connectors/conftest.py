@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, HttpConfig
 from deskgate.models.codec import decode

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
 from deskgate.models.enums import Role

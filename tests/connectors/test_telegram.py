@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import IdentityKind, MessageKind
 

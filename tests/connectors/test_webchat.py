@@ -9,7 +9,6 @@ import json
 import time
 
 import pytest
-
 from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import IdentityKind
 

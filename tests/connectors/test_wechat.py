@@ -7,7 +7,6 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-
 from deskgate.connectors.base import BadPayload
 from deskgate.connectors.wechat import parse_xml
 from deskgate.connectors.wechat_crypto import aes_key, encrypt, sha1_signature

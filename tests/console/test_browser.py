@@ -4,112 +4,22 @@ the language switch. Screenshots go to test-artifacts/console/."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-
 from deskgate.models.enums import Role
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="needs Debian's Chromium at /usr/bin/chromium "
-                              "(apt-get install -y chromium); no browser download here"),
-]
+pytestmark = pytest.mark.browser
 ALL_SKILLS = ["billing", "logistics", "tech", "care", "general", "triage"]
 XSS_TEXT = ("<script>alert('x')</script> 我的订单 DD123456789 还没发货 "
             "<img src=x onerror=alert(1)> please check")
 ANGRY = "This is a scam. My lawyer will sue you and I will post it to the news. Refund now!"
 
-Token = Callable[..., str]
-
-
-class Browser:
-    def __init__(self, page: Any, base: str) -> None:
-        self.page = page
-        self.base = base
-        self.dialogs: list[str] = []
-        page.on("dialog", self._dialog)
-
-    async def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.accept()         # the revoke confirm is the only legitimate one
-
-    async def sign_in(self, token: str) -> None:
-        await self.page.goto(f"{self.base}/console/")
-        await self.page.fill("#token", token)
-        await self.page.click("#login-form button[type=submit]")
-        await self.page.wait_for_selector("#nav a")
-
-    async def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture
-async def browser(server: str) -> AsyncIterator[Callable[..., Any]]:
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=20_000)
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-
-        async def open_page(width: int = 1280, height: int = 860, locale: str = "en-GB") -> Browser:
-            context = await chromium.new_context(viewport={"width": width, "height": height},
-                                                 locale=locale)
-            return Browser(await context.new_page(), server)
-
-        yield open_page
-        await chromium.close()
-
-
-class Api:
-    """The test's own REST client for setting up data and checking outcomes."""
-
-    def __init__(self, http: aiohttp.ClientSession, base: str, token: Token) -> None:
-        self.http, self.base, self.token = http, base, token
-
-    async def call(self, method: str, path: str, role: Role, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {self.token(role)}"}
-        async with self.http.request(method, self.base + path, json=body,
-                                     headers=headers) as resp:
-            assert resp.status < 300, f"{method} {path}: {resp.status} {await resp.text()}"
-            return await resp.json()
-
-    async def message(self, external_id: str, text: str, name: str = "Li 李",
-                      email: str = "li@example.cn", subject: str = "",
-                      account: str = "default") -> None:
-        await self.call("POST", "/api/v1/messages", Role.INTEGRATION, {
-            "external_id": external_id, "sender": {"email": email, "name": name},
-            "text": text, "subject": subject, "account": account})
-
-    async def wait_tickets(self, n: int) -> list[dict[str, Any]]:
-        for _ in range(400):
-            page = await self.call("GET", "/api/v1/tickets", Role.ADMIN)
-            if len(page["tickets"]) >= n:
-                return page["tickets"]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{n} tickets did not appear")
-
-
-@pytest.fixture
-async def api(server: str, token: Token) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, server, token)
 
 
 async def test_agent_takes_reads_notes_and_resolves_with_a_correction(
-        browser: Any, api: Api, token: Token) -> None:
+        browser: Any, api: Any, token: Any) -> None:
     from playwright.async_api import expect
 
     await api.call("PUT", "/api/v1/agents/ann", Role.ADMIN,
@@ -167,8 +77,8 @@ async def test_agent_takes_reads_notes_and_resolves_with_a_correction(
     assert phone.dialogs == []
 
 
-async def test_manager_reviews_a_flagged_ticket_live(browser: Any, api: Api,
-                                                    token: Token) -> None:
+async def test_manager_reviews_a_flagged_ticket_live(browser: Any, api: Any,
+                                                    token: Any) -> None:
     from playwright.async_api import expect
 
     b = await browser()
@@ -195,8 +105,8 @@ async def test_manager_reviews_a_flagged_ticket_live(browser: Any, api: Api,
     assert b.dialogs == []
 
 
-async def test_admin_creates_a_token_and_edits_routing(browser: Any, api: Api,
-                                                       token: Token) -> None:
+async def test_admin_creates_a_token_and_edits_routing(browser: Any, api: Any,
+                                                       token: Any) -> None:
     from playwright.async_api import expect
 
     b = await browser()
@@ -235,7 +145,7 @@ async def test_admin_creates_a_token_and_edits_routing(browser: Any, api: Api,
     assert b.dialogs == []
 
 
-async def test_csrf_csp_and_language(browser: Any, token: Token) -> None:
+async def test_csrf_csp_and_language(browser: Any, token: Any) -> None:
     from playwright.async_api import expect
 
     b = await browser(locale="en-GB")

@@ -5,7 +5,6 @@ uploaded file, compared, promoted and rolled back. Screenshots go to test-artifa
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import random
@@ -14,22 +13,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import redis
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty
-
 from deskgate.connectors.wechat_crypto import sha1_signature
-from deskgate.gateway.jobs import job_queue
 from deskgate.models.enums import Role
-from deskgate.queue.keys import Keys
-from tests.console.test_browser import CHROMIUM, Api, Token, api, browser  # noqa: F401
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="needs Debian's Chromium at /usr/bin/chromium"),
-]
+pytestmark = pytest.mark.browser
 WX_TOKEN = "wxTok3n-Deskgate-7Qp2"
 WECHAT_XML = ("<xml><ToUserName><![CDATA[gh_3a9f2c1b7d8e]]></ToUserName>"
               "<FromUserName><![CDATA[oUpF8uMuAJO_M2pxb1Q9zNjWeS6o]]></FromUserName>"
@@ -38,7 +25,7 @@ WECHAT_XML = ("<xml><ToUserName><![CDATA[gh_3a9f2c1b7d8e]]></ToUserName>"
               "<MsgId>24312345678901234</MsgId></xml>").encode()
 
 
-async def wechat_delivery(api: Api, token: str, nonce: str) -> int:
+async def wechat_delivery(api: Any, token: str, nonce: str) -> int:
     ts = str(int(time.time()))
     query = urlencode({"signature": sha1_signature(token, ts, nonce), "timestamp": ts,
                        "nonce": nonce})
@@ -48,7 +35,7 @@ async def wechat_delivery(api: Api, token: str, nonce: str) -> int:
 
 
 async def test_admin_adds_a_wechat_account_whose_token_is_never_shown_again(
-        browser: Any, api: Api, token: Token) -> None:
+        browser: Any, api: Any, token: Any) -> None:
     from playwright.async_api import expect
 
     b = await browser()
@@ -100,7 +87,7 @@ async def test_admin_adds_a_wechat_account_whose_token_is_never_shown_again(
 
 
 async def test_admin_edits_an_sla_policy_and_a_bad_one_is_refused(
-        browser: Any, api: Api, token: Token) -> None:
+        browser: Any, api: Any, token: Any) -> None:
     from playwright.async_api import expect
 
     b = await browser()
@@ -159,22 +146,8 @@ def tiny_csv(per_label: int = 40) -> bytes:
     return out.getvalue().encode()
 
 
-class ThreadWorker(SimpleWorker):
-    """rq's SimpleWorker without what needs the main thread (signals, SIGALRM timeouts)."""
-
-    death_penalty_class = TimerDeathPenalty
-
-    def _install_signal_handlers(self) -> None:
-        pass
-
-
-async def run_jobs(r: redis.Redis, prefix: str) -> None:
-    worker = ThreadWorker([job_queue(r, Keys(prefix))], connection=r, serializer=JSONSerializer)
-    await asyncio.to_thread(worker.work, burst=True, with_scheduler=False)
-
-
 async def test_admin_trains_compares_promotes_and_rolls_back_a_model(
-        browser: Any, api: Api, token: Token, r: redis.Redis, prefix: str) -> None:
+        browser: Any, api: Any, token: Any, run_jobs: Any) -> None:
     from playwright.async_api import expect
 
     b = await browser()
@@ -189,7 +162,7 @@ async def test_admin_trains_compares_promotes_and_rolls_back_a_model(
     async with b.page.expect_response(lambda resp: resp.url.endswith("/api/v1/models/train")):
         await form.locator("button[type=submit]").click()
     await expect(b.page.locator("#job-stage")).to_contain_text("queued")
-    await run_jobs(r, prefix)                                    # the job runs; the page polls
+    await run_jobs()                                    # the job runs; the page polls
     await expect(b.page.locator("#job-stage")).to_contain_text("100%")
     assert await b.page.locator("#job-progress").get_attribute("value") == "100"
 

@@ -5,27 +5,16 @@ worker (SimpleWorker in a thread, burst mode)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import random
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty
-
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.gateway.jobs import job_queue
 from deskgate.models.enums import Role
-from deskgate.queue.keys import Keys
 from deskgate.queue.routing import RoutingRule, RoutingTable
-from deskgate.queue.tokens import create_token
 
 TEMPLATES: dict[str, tuple[list[str], str]] = {
     "order_status": (["我的订单{n}什么时候发货？", "订单{n}一直显示待发货，请查一下",
@@ -79,64 +68,14 @@ def config(prefix: str) -> Config:
 
 
 @pytest.fixture
-def keys(prefix: str) -> Keys:
-    return Keys(prefix)
+def admin(token: Callable[..., str]) -> dict[str, str]:
+    """An admin labelled "ops", the name the registry records as trainer and promoter."""
+    return {"Authorization": f"Bearer {token(Role.ADMIN, label='ops')}"}
 
 
 @pytest.fixture
-def admin(r: redis.Redis, keys: Keys) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(r, keys, Role.ADMIN, label='ops')[0]}"}
-
-
-@pytest.fixture
-def agent_headers(r: redis.Redis, keys: Keys) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(r, keys, Role.MANAGER)[0]}"}
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path) -> Any:
-    return await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
-
-
-@pytest.fixture
-async def live(aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path) -> Any:
-    """The app with its triage worker (and model watcher) running in-process."""
-    return await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
-
-
-class ThreadWorker(SimpleWorker):
-    """rq's SimpleWorker, minus what needs the main thread: signal handlers, SIGALRM timeouts."""
-
-    death_penalty_class = TimerDeathPenalty
-
-    def _install_signal_handlers(self) -> None:
-        pass
-
-
-@pytest.fixture
-def run_jobs(r: redis.Redis, keys: Keys) -> Callable[[], Awaitable[None]]:
-    """Run every queued job to completion with a real rq worker (in a thread, burst mode)."""
-    async def run() -> None:
-        worker = ThreadWorker([job_queue(r, keys)], connection=r, serializer=JSONSerializer)
-        await asyncio.to_thread(worker.work, burst=True, with_scheduler=False)
-    return run
-
-
-async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    value = None
-    while loop.time() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-
-
-@pytest.fixture(name="eventually")
-def eventually_fixture() -> Callable[..., Awaitable[Any]]:
-    return _eventually
+def manager(auth: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return auth(Role.MANAGER)
 
 
 @pytest.fixture(name="past_tickets")
@@ -148,9 +87,3 @@ def past_tickets_fixture() -> Callable[..., list[dict[str, str]]]:
 def to_zendesk_csv_fixture() -> Callable[[list[dict[str, Any]]], str]:
     return zendesk_csv
 
-
-@pytest.fixture
-def token_for(r: redis.Redis, keys: Keys) -> Callable[[Role], dict[str, str]]:
-    def headers(role: Role) -> dict[str, str]:
-        return {"Authorization": f"Bearer {create_token(r, keys, role)[0]}"}
-    return headers

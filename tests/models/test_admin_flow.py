@@ -45,7 +45,7 @@ def _running(metrics_text: str, task: str) -> set[str]:
 
 
 async def test_import_retrain_compare_promote_switch_rollback(
-        live: Any, admin: dict, agent_headers: dict, token_for: Any, run_jobs: Any,
+        live: Any, admin: dict, manager: dict, auth: Any, run_jobs: Any,
         past_tickets: Any, to_zendesk_csv: Any, eventually: Any) -> None:
     rows = past_tickets(per_topic=60)
     bad = [{"Id": "", "Description": "no id here", "Category": "billing", "Priority": "High"},
@@ -98,8 +98,8 @@ async def test_import_retrain_compare_promote_switch_rollback(
     assert detail["trained_by"] == "admin:ops"
 
     # Before promotion the worker runs the packaged model and cannot say "warranty".
-    integration = token_for(Role.INTEGRATION)
-    before = await _ticket(live, agent_headers, await _post_message(
+    integration = auth(Role.INTEGRATION)
+    before = await _ticket(live, manager, await _post_message(
         live, integration, "w-before", "My device 12345 broke, is it still under warranty?"),
         eventually)
     assert before["triage"]["topic"] != "warranty"
@@ -114,7 +114,7 @@ async def test_import_retrain_compare_promote_switch_rollback(
         return _running(text, "topic") == {version}
     await eventually(switched)
 
-    after = await _ticket(live, agent_headers, await _post_message(
+    after = await _ticket(live, manager, await _post_message(
         live, integration, "w-after", "手机屏幕坏了，还在保修期内，怎么保修"), eventually)
     assert after["triage"]["topic"] == "warranty"
     assert after["triage"]["model_version"] != old_version
@@ -133,15 +133,15 @@ async def test_import_retrain_compare_promote_switch_rollback(
         text = await (await live.get("/metrics")).text()
         return _running(text, "topic") == {"default"}
     await eventually(rolled_back)
-    again = await _ticket(live, agent_headers, await _post_message(
+    again = await _ticket(live, manager, await _post_message(
         live, integration, "w-again", "手机屏幕坏了，还在保修期内，怎么保修"), eventually)
     assert again["triage"]["model_version"] == old_version
     assert again["triage"]["topic"] != "warranty"
 
 
-async def test_models_api_is_admin_only(client: Any, agent_headers: dict) -> None:
+async def test_models_api_is_admin_only(client: Any, manager: dict) -> None:
     for method, path in (("GET", "/api/v1/models"), ("POST", "/api/v1/models/train"),
                          ("POST", "/api/v1/models/topic/rollback")):
-        resp = await client.request(method, path, headers=agent_headers, json={})
+        resp = await client.request(method, path, headers=manager, json={})
         assert resp.status == 403, path
     assert (await client.get("/api/v1/models")).status == 401

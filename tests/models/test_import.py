@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-
 from deskgate.gateway.cli import main
 from deskgate.gateway.importer import ImportFileError, import_file
 from deskgate.queue.history import History

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import redis
-
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
 from deskgate.models.enums import Role

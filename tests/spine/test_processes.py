@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from deskgate.models.codec import encode
 from deskgate.models.enums import Channel, IdentityKind
 from deskgate.models.message import Identity, InboundMessage, Sender

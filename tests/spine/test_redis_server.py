@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import redis
-
 from deskgate.queue.redis_server import EmbeddedRedis
 
 

@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-
 from deskgate.models.enums import Channel, IdentityKind, Priority, Sentiment
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.ticket import Agent

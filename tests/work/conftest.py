@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import redis.asyncio as aioredis
-
 from deskgate.gateway.app import create_app
-from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.models.enums import Channel, IdentityKind, Priority, Role, Sentiment
+from deskgate.gateway.config import Config
+from deskgate.models.enums import Channel, IdentityKind, Priority, Sentiment
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.triage import Entity, Risk, Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.scoring import queue_score
 from deskgate.queue.tickets import Placement, TicketStore
-from deskgate.queue.tokens import create_token
 
 _n = itertools.count(1)
 
@@ -71,27 +68,8 @@ async def aclient(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def keys(prefix: str) -> Keys:
-    return Keys(prefix)
-
-
-@pytest.fixture
 def enqueue(aclient: aioredis.Redis, keys: Keys) -> Enqueue:
     return Enqueue(aclient, keys)
-
-
-@pytest.fixture
-def config(prefix: str) -> Config:
-    return Config(redis_prefix=prefix,
-                  workers=WorkerConfig(block_ms=50, claim_idle_ms=500, lease_seconds=60))
-
-
-@pytest.fixture
-def auth(r: redis.Redis, prefix: str) -> Callable[..., dict[str, str]]:
-    def headers(role: Role, agent_id: str = "") -> dict[str, str]:
-        token = create_token(r, Keys(prefix), role, agent_id=agent_id)[0]
-        return {"Authorization": f"Bearer {token}"}
-    return headers
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
 from deskgate.queue.routing import RoutingStore, RoutingTable
 from deskgate.queue.sla import SlaPolicy, Team, WorkConfig
 from deskgate.queue.work import Work
+
 from tests.work.conftest import triage
 
 SECRET = "s3cret-for-the-webhook-0123"
@@ -200,8 +200,8 @@ async def test_breach_notifies_the_team_webhook_signed(make_client, prefix, auth
 def test_the_example_routing_file_is_valid() -> None:
     from pathlib import Path
 
-    from deskgate.queue.routing import parse_table
     import deskgate.gateway.config as gateway_config
+    from deskgate.queue.routing import parse_table
 
     text = (Path(gateway_config.__file__).parent / "config" / "routing.example.yaml").read_bytes()
     table = parse_table(text)

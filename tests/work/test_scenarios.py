@@ -4,12 +4,10 @@ by explicit `now` arguments."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-
 from deskgate.models.enums import AgentStatus, Priority
 from deskgate.models.ticket import Agent
 from deskgate.queue.audit import AuditLog
