@@ -27,12 +27,12 @@ from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.triage import Triage
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
+from deskgate.queue.live_document import LiveDocument
 from deskgate.queue.scripts import lua
 
 SKILL_NAME = re.compile(r"^[\w-]{1,48}$")
 MAX_LEVEL = 5
 MAX_RULES = 500
-REFRESH_SECONDS = 1.0
 PRESSURE_CACHE_SECONDS = 1.0
 
 
@@ -203,59 +203,16 @@ class Pressure(msgspec.Struct, frozen=True):
         return self.held / self.capacity if self.capacity else 1.0
 
 
-class RoutingStore:
-    """The live routing table: the admin's stored table if any, else the config file's."""
+class RoutingStore(LiveDocument[RoutingTable]):
+    """The live routing table (the admin's stored table if any, else the config file's) and
+    the overflow state that routing reads and writes."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, fallback: RoutingTable) -> None:
-        self._r = client
-        self._k = keys
-        self._fallback = fallback
-        self._table = fallback
-        self._rev = b""
-        self._checked = 0.0
+        super().__init__(client, keys, key=keys.routing, type_=RoutingTable, fallback=fallback,
+                         action="routing", describe=lambda t: f"{len(t.rules)} rules")
         self._pressure: dict[str, tuple[float, Pressure]] = {}
         self._pressure_script = client.register_script(lua("pressure"))
         self._overflow_script = work_script(client, "overflow_state")
-
-    async def current(self, *, fresh: bool = False) -> RoutingTable:
-        now = time.monotonic()
-        if not fresh and now - self._checked < REFRESH_SECONDS:
-            return self._table
-        self._checked = now
-        rev, raw = await self._r.hmget(self._k.routing, ["rev", "json"])
-        if rev != self._rev:
-            self._table = msgspec.json.decode(raw, type=RoutingTable) if raw else self._fallback
-            self._rev = rev
-        return self._table
-
-    async def source(self) -> dict[str, str]:
-        f = await self._r.hgetall(self._k.routing)
-        d = {k.decode(): v.decode() for k, v in f.items() if k != b"json"}
-        return d or {"source": "config file"}
-
-    async def put(self, table: RoutingTable, actor: str) -> int:
-        now = time.time()
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self._k.routing, "rev", 1)
-            pipe.hset(self._k.routing, mapping={
-                "json": msgspec.json.encode(table), "updated_by": actor, "updated_at": now,
-                "source": "admin API"})
-            pipe.xadd(self._k.audit, {"ts": now, "actor": actor, "action": "routing_updated",
-                                      "ticket": "", "before": "", "after": "",
-                                      "detail": f"{len(table.rules)} rules"},
-                      maxlen=1_000_000, approximate=True)
-            rev, *_ = await pipe.execute()
-        return int(rev)
-
-    async def reset(self, actor: str) -> None:
-        """Drop the stored table: the config file's applies again."""
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.delete(self._k.routing)
-            pipe.xadd(self._k.audit, {"ts": time.time(), "actor": actor,
-                                      "action": "routing_reset", "ticket": "", "before": "",
-                                      "after": "", "detail": "config file applies"},
-                      maxlen=1_000_000, approximate=True)
-            await pipe.execute()
 
     async def pressure(self, skill: str, now: float) -> Pressure:
         hit = self._pressure.get(skill)

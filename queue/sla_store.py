@@ -1,21 +1,16 @@
 """The live work configuration — teams (skills, managers, business-hours calendars,
 escalation, notification webhook) and SLA policies: the admin's stored document if there is
-one, else the config file's `work:` section. Same pattern as the routing table
-(queue/routing.py): a validated WorkConfig stored as JSON with a revision, and every process
-re-reads it within REFRESH_SECONDS of a change, without a restart."""
+one, else the config file's `work:` section, kept live by queue/live_document.py like the
+routing table."""
 
 from __future__ import annotations
-
-import time
 
 import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
+from deskgate.queue.live_document import LiveDocument
 from deskgate.queue.sla import WorkConfig
-
-REFRESH_SECONDS = 1.0
-
 
 class WorkError(ValueError):
     pass
@@ -46,55 +41,12 @@ def parse_work(data: bytes | str, previous: WorkConfig | None = None) -> WorkCon
         raise WorkError(str(exc)) from exc
 
 
-class WorkStore:
+class WorkStore(LiveDocument[WorkConfig]):
     def __init__(self, client: aioredis.Redis, keys: Keys, fallback: WorkConfig) -> None:
-        self._r = client
-        self._k = keys
-        self.fallback = fallback
-        self._config = fallback
-        self._rev: bytes | None = None
-        self._checked = float("-inf")
+        super().__init__(client, keys, key=keys.work, type_=WorkConfig, fallback=fallback,
+                         action="sla", describe=_describe)
 
-    async def current(self, *, fresh: bool = False) -> WorkConfig:
-        now = time.monotonic()
-        if not fresh and now - self._checked < REFRESH_SECONDS:
-            return self._config
-        self._checked = now
-        rev, raw = await self._r.hmget(self._k.work, ["rev", "json"])
-        if rev != self._rev:
-            self._config = msgspec.json.decode(raw, type=WorkConfig) if raw else self.fallback
-            self._rev = rev
-        return self._config
 
-    async def source(self) -> dict[str, str]:
-        f = await self._r.hgetall(self._k.work)
-        d = {k.decode(): v.decode() for k, v in f.items() if k != b"json"}
-        return d or {"source": "config file"}
-
-    async def put(self, config: WorkConfig, actor: str) -> int:
-        now = time.time()
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self._k.work, "rev", 1)
-            pipe.hset(self._k.work, mapping={
-                "json": msgspec.json.encode(config), "updated_by": actor, "updated_at": now,
-                "source": "admin API"})
-            pipe.xadd(self._k.audit, {"ts": now, "actor": actor, "action": "sla_updated",
-                                      "ticket": "", "before": "", "after": "",
-                                      "detail": f"{len(config.sla)} policies: "
-                                                f"{', '.join(p.name for p in config.sla)}; "
-                                                f"{len(config.teams)} teams"},
-                      maxlen=1_000_000, approximate=True)
-            rev, *_ = await pipe.execute()
-        self._checked = float("-inf")
-        return int(rev)
-
-    async def reset(self, actor: str) -> None:
-        """Drop the stored document: the config file's applies again."""
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.delete(self._k.work)
-            pipe.xadd(self._k.audit, {"ts": time.time(), "actor": actor, "action": "sla_reset",
-                                      "ticket": "", "before": "", "after": "",
-                                      "detail": "config file applies"},
-                      maxlen=1_000_000, approximate=True)
-            await pipe.execute()
-        self._checked = float("-inf")
+def _describe(config: WorkConfig) -> str:
+    return (f"{len(config.sla)} policies: {', '.join(p.name for p in config.sla)}; "
+            f"{len(config.teams)} teams")

@@ -19,7 +19,7 @@ from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
-from deskgate.queue.sla_store import REFRESH_SECONDS
+from deskgate.queue.live_document import REFRESH_SECONDS
 
 Token = Callable[..., str]
 Eventually = Callable[..., Awaitable[Any]]
