@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway.api_tickets import MAX_PAGE, _json_body, visible_ticket, work
-from deskgate.gateway.api_work import checked
+from deskgate.gateway.api_work import checked, target_queue
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
@@ -18,8 +18,8 @@ from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
-from deskgate.queue.routing import (MAX_LEVEL, RoutingError, RoutingStore, RoutingTable,
-                                    check_skill, parse_table, queue_name)
+from deskgate.queue.routing import (RoutingError, RoutingStore, RoutingTable,
+                                    parse_table)
 
 MAX_ROUTING_BYTES = 256 * 1024
 
@@ -59,13 +59,7 @@ async def review_action(request: web.Request) -> web.Response:
     w = work(request)
     target = ""
     if body.skill:
-        try:
-            check_skill(body.skill)
-        except ValueError as exc:
-            raise ApiError(422, str(exc), field="skill") from exc
-        if not 1 <= body.level <= MAX_LEVEL:
-            raise ApiError(422, f"level must be 1-{MAX_LEVEL}", field="level")
-        target = queue_name(body.skill, body.level)
+        target = target_queue(body.skill, body.level)
     if body.action == "false_alarm":
         checked(await w.act("false_alarm", t.id, actor, privileged=True))
         return web.json_response({"ticket": t.id, "outcome": "false_alarm"})

@@ -78,6 +78,17 @@ async def _ticket_response(request: web.Request, **extra: object) -> web.Respons
     return web.json_response({**ticket_json(t, None), **extra})
 
 
+def target_queue(skill: str, level: int) -> str:
+    """The queue a ticket is sent to by a transfer or a reassignment, validated."""
+    try:
+        check_skill(skill)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="skill") from exc
+    if not 1 <= level <= MAX_LEVEL:
+        raise ApiError(422, f"level must be 1-{MAX_LEVEL}", field="level")
+    return queue_name(skill, level)
+
+
 @requires(Role.AGENT, Role.MANAGER)
 async def renew(request: web.Request) -> web.Response:
     """Extend the lease on a ticket you hold (any activity on it does too)."""
@@ -99,13 +110,7 @@ async def transfer(request: web.Request) -> web.Response:
     if bool(body.skill) == bool(body.agent):
         raise ApiError(422, "give either `skill` or `agent`")
     if body.skill:
-        try:
-            check_skill(body.skill)
-        except ValueError as exc:
-            raise ApiError(422, str(exc), field="skill") from exc
-        if not 1 <= body.level <= MAX_LEVEL:
-            raise ApiError(422, f"level must be 1-{MAX_LEVEL}", field="level")
-        await _act(request, "transfer_queue", arg=queue_name(body.skill, body.level))
+        await _act(request, "transfer_queue", arg=target_queue(body.skill, body.level))
     else:
         await _act(request, "transfer_agent", arg=body.agent[:64])
     return await _ticket_response(request)
