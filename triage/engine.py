@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deskgate.models.enums import Priority, Sentiment
-from deskgate.models.triage import Risk, Triage, TriageInput
+from deskgate.models.triage import Triage, TriageInput
 from deskgate.triage import artifacts
 from deskgate.triage.entities import EntityExtractor, EntityPattern
 from deskgate.triage.features import analyze, hash_features
@@ -134,4 +134,3 @@ class Triager:
         return out
 
 
-__all__ = ["Triager", "Risk", "DEFAULT_MODEL_DIR"]

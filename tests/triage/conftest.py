@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from deskgate.triage.engine import Triager
 from deskgate.triage.pipeline import Pipelines
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deskgate.triage import artifacts
 from deskgate.triage.pipeline import Pipelines
 from deskgate.triage.training import featurize, train

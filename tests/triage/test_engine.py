@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Sentiment
 from deskgate.models.triage import Triage, TriageInput

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from deskgate.models.enums import Priority
 from deskgate.models.triage import TriageInput
 from deskgate.triage.engine import Triager
