@@ -42,6 +42,8 @@ class RulesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     repeat_contacts_risk: int = 3        # the N-th unresolved contact within the window is risky
     strong_negative: float = 0.9         # P(negative) at or above this, with an anger word, is risky
     very_strong_negative: float = 0.97   # P(negative) at or above this is risky on its own
+    anger_words_strong: int = 2          # this many distinct anger words in a negative message
+    high_risk_priority: int = 2          # a high-risk ticket is at least this urgent (0: off)
 
 
 def default_rules_path() -> Path:
@@ -152,6 +154,21 @@ def decide(
         words = list(dict.fromkeys(by_kind[kind]))[:3]
         return f"{_REASON.get(kind, kind)}: " + ", ".join(f"“{w}”" for w in words)
 
+    r_reasons: list[str] = [quoted(k) for k in ("legal", "media", "churn") if k in by_kind]
+    n_contact = item.recent_contacts + 1
+    if rules.repeat_contacts_risk and n_contact >= rules.repeat_contacts_risk:
+        r_reasons.append(f"repeated contact: contact #{n_contact} while unresolved")
+    anger = list(dict.fromkeys(w.lower() for w in by_kind.get("anger", ())))
+    if sentiment is Sentiment.NEGATIVE and (
+        p_negative >= rules.very_strong_negative
+        or (p_negative >= rules.strong_negative and anger)
+        or (rules.anger_words_strong and len(anger) >= rules.anger_words_strong)
+    ):
+        why = f"strong negative sentiment ({p_negative:.2f})"
+        if anger:
+            why += ": " + ", ".join(f"“{w}”" for w in anger[:3])
+        r_reasons.append(why)
+
     rank = model_priority.rank
     p_reasons: list[str] = [f"model: {model_priority.value}"]
 
@@ -167,23 +184,13 @@ def decide(
     refund_over = _refund_over_threshold(rules, entities) if topic in rules.refund_topics else ""
     if refund_over:
         at_least(2, refund_over)
+    if r_reasons and rules.high_risk_priority:
+        at_least(rules.high_risk_priority, "high risk")
     if item.customer_tier.lower() in rules.vip_tiers:
         at_least(max(1, rank - 1), f"customer tier: {item.customer_tier}")
     if rules.repeat_contacts_raise and item.recent_contacts >= rules.repeat_contacts_raise:
         at_least(max(1, rank - 1), f"repeated contact: {item.recent_contacts} earlier unresolved")
 
-    r_reasons: list[str] = [quoted(k) for k in ("legal", "media", "churn") if k in by_kind]
-    n_contact = item.recent_contacts + 1
-    if rules.repeat_contacts_risk and n_contact >= rules.repeat_contacts_risk:
-        r_reasons.append(f"repeated contact: contact #{n_contact} while unresolved")
-    if sentiment is Sentiment.NEGATIVE:
-        if p_negative >= rules.very_strong_negative or (
-            p_negative >= rules.strong_negative and "anger" in by_kind
-        ):
-            why = f"strong negative sentiment ({p_negative:.2f})"
-            if "anger" in by_kind:
-                why += ": " + ", ".join(f"“{w}”" for w in list(dict.fromkeys(by_kind["anger"]))[:3])
-            r_reasons.append(why)
     score = min(1.0, 0.5 * len(r_reasons) + (0.3 * p_negative if sentiment is Sentiment.NEGATIVE else 0.0))
     risk = Risk(high=bool(r_reasons), score=round(score if r_reasons else min(score, 0.49), 3),
                 reasons=tuple(r_reasons))
