@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -181,6 +182,30 @@ def _authenticator(users: dict[str, str]) -> Any:
     return authenticate
 
 
+# "<local@domain>" with dot-atom local part and domain, then nothing or blanks before the
+# parameters: the form every real MTA sends in MAIL FROM / RCPT TO.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>"
+                         r"(?:\Z|[ \t]+(?=[^\s(]))")
+
+
+class DeskgateSMTP(SMTP):
+    """aiosmtpd's SMTP with a fast path for plain addresses in MAIL/RCPT. Upstream parses each
+    with email's RFC 5322 header parser and defines a typing.Protocol class per call: ~90 µs,
+    twice per message, a sixth of our CPU per message. Anything else (null sender, quoted or
+    non-ASCII local parts, domain literals, comments, routes) still takes upstream's parser;
+    tests/email compare both on such inputs."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        m = _PLAIN_PATH.match(arg)
+        if m is None:
+            return super()._getaddr(arg)
+        local = m.group(1)
+        if self.local_part_limit and len(local) > self.local_part_limit:
+            return None, None
+        return f"{local}@{m.group(2)}", arg[m.end():]
+
+
 def smtp_factory(app: web.Application, sink: MailSink) -> SMTP:
     cfg = app[CONFIG].email.smtp
     tls = _tls_context(cfg)
@@ -189,7 +214,7 @@ def smtp_factory(app: web.Application, sink: MailSink) -> SMTP:
     if cfg.auth_users:
         auth = {"authenticator": _authenticator(cfg.auth_users),
                 "auth_required": cfg.auth_required, "auth_require_tls": tls is not None}
-    return SMTP(handler, data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
+    return DeskgateSMTP(handler, data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
                 hostname=cfg.hostname or socket.gethostname(), tls_context=tls,
                 require_starttls=cfg.require_starttls and tls is not None, **auth)
 

@@ -14,15 +14,15 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from aiosmtpd.smtp import SMTP
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from deskgate.gateway.app import create_app
 from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.smtp import DeskgateSMTP, smtp_port
 from deskgate.models.enums import MessageKind
 from deskgate.queue.keys import Keys
 
@@ -262,3 +262,18 @@ async def test_with_workers_a_reply_threads_onto_its_ticket_and_noise_opens_none
         await asyncio.sleep(0.1)
     [ticket] = r.zrange(keys.tickets, 0, -1)
     assert r.llen(keys.ticket_msgs(ticket.decode())) == 2
+
+
+@pytest.mark.parametrize("arg", [
+    "<bench@example.net> SIZE=3333", "<A.B+tag@Ex-ample.COM>  BODY=8BITMIME\tSMTPUTF8",
+    "<a@b>", "<>", "<> SIZE=1", " <a@b>", "a@b", "<a..b@c>", "<.a@b>", "<a.@b>", "<a@b.>",
+    "<a@b..c>", "<a@-b>", "<a@[1.2.3.4]>", '<"a b"@c>', "<@route:a@b>", "<a@b", "<a@b>x",
+    "<a@b> (comment) SIZE=1", "<a@b>\t", "<a(c)@b>", "<用户@例子.cn>", "<a@b>,<c@d>",
+    "<" + "x" * 70 + "@example.com>", "<a@b> \x0bSIZE=1", "<a@b>\n", "",
+])
+def test_fast_address_path_agrees_with_aiosmtpd(arg: str) -> None:
+    ours = DeskgateSMTP(object(), hostname="test")
+    upstream = SMTP(object(), hostname="test")
+    for server in (ours, upstream):
+        server.local_part_limit = 64
+    assert ours._getaddr(arg) == upstream._getaddr(arg)
