@@ -13,7 +13,8 @@ licence for redistribution, the airline tweets and synthetic tickets are non-com
 Banking77 (CC BY 4.0) has a banking taxonomy, not ours. They are used for evaluation only
 (`deskgate triage eval`).
 
-Determinism: fixed seed, fixed row order, fixed manifest timestamp (CREATED), uncompressed npz.
+Determinism: fixed seed, fixed row order, fixed manifest timestamp (CREATED), uncompressed npz;
+the weights and every manifest field but train_seconds come out identical (tested).
 """
 
 from __future__ import annotations

@@ -113,3 +113,15 @@ def test_eval_cli_current_model_text_report(tmp_path: Path) -> None:
     proc = _deskgate("triage", "eval", "--test", str(test_csv), "--text-col", "message", "--label-col", "y")
     assert proc.returncode == 0, proc.stderr
     assert "macro-F1" in proc.stdout and "confusion" in proc.stdout
+
+
+def test_packaged_defaults_reproduce_byte_for_byte(tmp_path: Path) -> None:
+    from deskgate.triage import train_defaults
+    from deskgate.triage.engine import DEFAULT_MODEL_DIR, TASKS
+
+    train_defaults.main(["--out", str(tmp_path)])
+    for task in TASKS:
+        shipped = artifacts.read_manifest(DEFAULT_MODEL_DIR / task)
+        rebuilt = artifacts.read_manifest(tmp_path / task)
+        assert rebuilt.sha256 == shipped.sha256 and rebuilt.version == shipped.version, task
+        assert rebuilt.data["fingerprint"] == shipped.data["fingerprint"]
