@@ -92,10 +92,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     "by retraining on their own tickets); without it, evaluate the current model.")
     ev.add_argument("--test", type=Path, required=True, help="labelled CSV or JSONL to score")
     ev.add_argument("--train", type=Path, help="labelled CSV or JSONL to train a fresh model on")
-    ev.add_argument("--task", choices=TASKS, default="topic")
+    ev.add_argument("--task", choices=TASKS, default="topic", help="which classifier (default topic)")
     ev.add_argument("--text-col", default="text",
                     help="text column; several joined by commas, e.g. subject,body")
-    ev.add_argument("--label-col", default="label")
+    ev.add_argument("--label-col", default="label", help="label column (default label)")
     ev.add_argument("--label-map", type=_label_map, default={},
                     help="rename labels, e.g. 0=negative,1=positive (a data set's labels -> the "
                          "model's)")
@@ -109,12 +109,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.set_defaults(func=cmd_eval)
 
     tx = tsub.add_parser("text", help="print the triage of one message")
-    tx.add_argument("text")
-    tx.add_argument("--subject", default="")
-    tx.add_argument("--account", default="")
+    tx.add_argument("text", help="the message text")
+    tx.add_argument("--subject", default="", help="email subject, if any")
+    tx.add_argument("--account", default="",
+                    help="our inbox/bot the message came to (selects its entity patterns)")
     tx.add_argument("--tier", default="standard", help="customer tier, e.g. vip")
     tx.add_argument("--contacts", type=int, default=0,
                     help="the customer's earlier unresolved contacts in the risk window")
-    tx.add_argument("--model-dir", type=Path, default=None)
+    tx.add_argument("--model-dir", type=Path, default=None,
+                    help="directory of the models (default: the packaged ones)")
     tx.add_argument("--json", action="store_true", help="compact JSON")
     tx.set_defaults(func=cmd_text)
