@@ -15,20 +15,27 @@ text is immutable; `Pipelines.docs` does both. No pretrained spaCy model is need
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jieba
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import filter_spans, get_words_and_spaces
 
 from deskgate.triage.entities import EntityExtractor
+
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.rules import PhraseMatcher, RulesConfig
 from deskgate.triage.text import has_han
+
+with warnings.catch_warnings():
+    # jieba imports pkg_resources, which warns about our namespace-mapped package on every CLI run.
+    warnings.simplefilter("ignore", UserWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import jieba
 
 for _name, _default in (("dg_words", None), ("dg_language", None), ("dg_entities", ()), ("dg_signals", ())):
     if not Doc.has_extension(_name):

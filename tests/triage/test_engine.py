@@ -76,3 +76,15 @@ def test_hostile_and_broken_text_is_triaged_not_crashed(triager: Triager) -> Non
     out = triager.triage(items)
     assert len(out) == len(items)
     assert all(0.0 <= t.confidence <= 1.0 for t in out)
+
+
+def test_concurrent_batches_give_the_same_results(triager: Triager) -> None:
+    # The worker runs triage in threads (asyncio.to_thread); nothing in it may be shared state.
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts, _ = read_labelled(HELDOUT)
+    items = [TriageInput(text=t) for t in texts * 4]
+    expected = triager.triage(items)
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(triager.triage, [items[i:i + 12] for i in range(0, len(items), 12)]))
+    assert [t for p in parts for t in p] == expected
