@@ -26,7 +26,6 @@ from spacy.tokens import Doc
 from spacy.util import filter_spans, get_words_and_spaces
 
 from deskgate.triage.entities import EntityExtractor
-
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.rules import PhraseMatcher, RulesConfig
 from deskgate.triage.text import has_han
