@@ -83,6 +83,14 @@ DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
         r"|" + _L + r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?(?:,? \d{4})?" + _R
         + r"|" + _L + r"\d{1,2}(?:st|nd|rd|th)? (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?(?: \d{4})?" + _R,
     ),
+    # Product lines customers name with a number: iPhone 15 Pro Max, Galaxy S24 Ultra, Pixel 8.
+    EntityPattern(
+        label="PRODUCT_MODEL",
+        pattern=_L + r"(?:iPhone|iPad(?: Pro| Air| mini)?|Galaxy(?: [A-Z])?|Pixel|Mate|Redmi(?: Note)?|"
+        r"MacBook(?: Air| Pro)?|Apple Watch(?: Series)?|AirPods(?: Pro)?|Xbox|PS) ?[A-Z]?\d{1,4}"
+        r"(?: (?:Pro|Max|Plus|Ultra|Mini|Lite|SE|Note))*" + _R,
+        flags="i",
+    ),
     # Product models mix capitals and digits: WH-1000XM4, A2342, RTX4090, XPS-13, Mate60.
     EntityPattern(
         label="PRODUCT_MODEL",

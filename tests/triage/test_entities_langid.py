@@ -37,6 +37,16 @@ def test_english_entities() -> None:
     }
 
 
+@pytest.mark.parametrize(("text", "model"), [
+    ("The iPhone 15 Pro Max won't charge", "iPhone 15 Pro Max"),
+    ("我的galaxy s24 ultra屏幕坏了", "galaxy s24 ultra"),
+    ("买的Mate 60 Pro充不进电", "Mate 60 Pro"),
+    ("my WH-1000XM4 keeps disconnecting", "WH-1000XM4"),
+])
+def test_product_models(text: str, model: str) -> None:
+    assert ("PRODUCT_MODEL", model) in {(e.label, e.text) for e in EntityExtractor().extract(text)}
+
+
 def test_identifier_inside_a_longer_token_is_not_an_entity() -> None:
     # The fence (?<![A-Za-z0-9]) must stop a tracking pattern firing inside another id.
     found = EntityExtractor().extract("ref XSF1234567890123Y", region="CN")
