@@ -101,6 +101,27 @@ async def test_prefilled_mailbox_then_idle_then_restart_without_reingest(
     await client.close()
 
 
+async def test_mail_arriving_during_a_round_is_taken_without_waiting_for_the_next_poll(
+        aiohttp_client: AppClient, dovecot: Dovecot, user: str, prefix: str, redis_url: str,
+        data_dir: Path, r: redis.Redis) -> None:
+    template = fixture_bytes("iphone_signature.eml")
+    c = dovecot.client(user)
+    c.multiappend("INBOX", [template.replace(b"Message-Id: <8A7B6C5D",
+                                             f"Message-Id: <n{i}-8A7B6C5D".encode())
+                            for i in range(30)])
+    c.logout()
+    # One message per round trip keeps the round long enough to append into; the poll
+    # interval is far beyond the wait, so only an immediate re-search can find the newcomer
+    # (the server announced it in a FETCH/STORE reply, and IDLE does not announce it again).
+    config = imap_config(prefix, dovecot, user, batch=1, poll_seconds=600)
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
+    await wait_for(lambda: len(ingested(r, prefix)) >= 1, "the round to start")
+    await asyncio.to_thread(append, dovecot, user, ["outlook_reply_en.eml"])
+    await wait_for(lambda: len(ingested(r, prefix)) == 31, "the newcomer", seconds=15)
+    assert "RE: [#DG-1042] Printer error E42" in {m.subject for m in ingested(r, prefix)}
+    await client.close()
+
+
 async def test_seen_flag_only_after_ingest_and_unseen_start(
         aiohttp_client: AppClient, dovecot: Dovecot, user: str, prefix: str, redis_url: str,
         data_dir: Path, r: redis.Redis) -> None:
