@@ -140,7 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = config(args)
     ddir = data_dir(args)
     ddir.mkdir(parents=True, exist_ok=True)
-    with redis_url_for(ddir) as redis_url:
+    with redis_url_for(ddir, own=True) as redis_url:
         asyncio.run(_serve(args, cfg, redis_url, ddir))
     log.info("stopped")
     return 0

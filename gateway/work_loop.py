@@ -65,9 +65,9 @@ class WorkLoop:
         new = [(a.ticket_id, r) for a, r in zip(applied, routes, strict=True)
                if a.outcome in ("new", "replay")]
         await self._reload()
-        for tid, r in new:
-            detail = r.rule + (f"; overflow from {r.overflowed_from}" if r.overflowed_from else "")
-            await self.sla.start([tid], now, detail=detail)
+        await self.sla.start([tid for tid, _ in new], now, details=[
+            r.rule + (f"; overflow from {r.overflowed_from}" if r.overflowed_from else "")
+            for _, r in new])
         reopened = [a.ticket_id for a in applied if a.outcome == "reopen"]
         if reopened:
             await self.sla.start(reopened, now, action="reopened", detail="customer wrote again",

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -21,6 +22,7 @@ import redis
 log = logging.getLogger("deskgate.redis")
 
 REDIS_URL_ENV = "DESKGATE_REDIS_URL"
+OWNERSHIP_WAIT_SECONDS = 30.0
 SOCKET_NAME = "redis.sock"
 
 
@@ -104,10 +106,24 @@ class EmbeddedRedis:
         if fd is not None:
             os.close(fd)  # closing releases the flock
 
-    def start(self, timeout: float = 10.0) -> str:
+    def start(self, timeout: float = 10.0, *, own: bool = False) -> str:
+        """Start the server, or use the one another process runs for this directory.
+
+        `own=True` is for long-lived processes (`serve`): they wait for a one-shot command
+        that holds the directory to finish, then run the server themselves, so they never
+        depend on a server that is about to stop."""
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.redis_dir, 0o700)
-        if not self._take_ownership():
+        if own:
+            deadline = time.monotonic() + OWNERSHIP_WAIT_SECONDS
+            while not self._take_ownership():
+                if time.monotonic() > deadline:
+                    raise RedisUnavailable(
+                        f"another Deskgate process keeps running the Redis of {self.data_dir}:"
+                        " is a `deskgate serve` already using this data directory? Stop it, "
+                        "or give this one its own --data-dir")
+                time.sleep(0.1)
+        elif not self._take_ownership():
             deadline = time.monotonic() + timeout
             while not self.running_elsewhere():
                 if time.monotonic() > deadline:
@@ -178,12 +194,17 @@ def default_data_dir() -> Path:
 
 
 @contextlib.contextmanager
-def redis_url_for(data_dir: Path | None):
+def redis_url_for(data_dir: Path | None, *, own: bool = False) -> Iterator[str]:
     """Yield the Redis URL every command uses: DESKGATE_REDIS_URL, else the embedded server of
-    `data_dir` (reusing one that a running `serve` already started, else starting our own)."""
+    `data_dir` (reusing one that a running `serve` already started, else starting our own;
+    `own` as in EmbeddedRedis.start)."""
     url = os.environ.get(REDIS_URL_ENV)
     if url:
         yield url
         return
-    with EmbeddedRedis(data_dir or default_data_dir()) as server:
+    server = EmbeddedRedis(data_dir or default_data_dir())
+    server.start(own=own)
+    try:
         yield server.url
+    finally:
+        server.stop()

@@ -26,6 +26,7 @@ from deskgate.models.enums import Priority
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
 from deskgate.queue.routing import check_skill, split_queue
+from deskgate.queue.scripts import lua
 from deskgate.queue.work import BOOSTS_JSON
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -216,6 +217,11 @@ class WorkConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         return self.sla[-1]
 
 
+# as lua/sla_facts.lua returns them
+FACT_FIELDS = ("status", "priority", "skill", "account", "customer_id", "frt_done", "frt_due",
+               "res_due", "sla_remaining", "sla_breached_frt", "sla_breached_res", "tier")
+
+
 class SweepResult(msgspec.Struct, frozen=True):
     timers: int
     warnings: int
@@ -232,6 +238,7 @@ class Sla:
         self._start = work_script(client, "sla_start")
         self._resume = work_script(client, "sla_resume")
         self._sweep = work_script(client, "sla_sweep")
+        self._facts_script = client.register_script(lua("sla_facts"))
 
     def _clock(self, policy: SlaPolicy, team: Team | None) -> Calendar:
         if not policy.business_hours:
@@ -255,18 +262,8 @@ class Sla:
         return members, dues
 
     async def _facts(self, ticket_ids: Sequence[str]) -> list[dict[str, str]]:
-        fields = ["status", "priority", "skill", "account", "customer_id", "frt_done",
-                  "frt_due", "res_due", "sla_remaining", "sla_breached_frt", "sla_breached_res"]
-        async with self._r.pipeline(transaction=False) as pipe:
-            for tid in ticket_ids:
-                pipe.hmget(self._k.ticket(tid), fields)
-            rows = [dict(zip(fields, map(_s, r), strict=True)) for r in await pipe.execute()]
-        async with self._r.pipeline(transaction=False) as pipe:
-            for row in rows:
-                pipe.hget(self._k.customer(row["customer_id"] or "-"), "tier")
-            for row, tier in zip(rows, await pipe.execute(), strict=True):
-                row["tier"] = _s(tier) or "standard"
-        return rows
+        rows = await self._facts_script(args=[self._k.p, *ticket_ids])
+        return [dict(zip(FACT_FIELDS, map(_s, row), strict=True)) for row in rows]
 
     def _policy_team(self, row: dict[str, str]) -> tuple[SlaPolicy, str, Team | None]:
         name, team = self.config.team_of(row["skill"])
@@ -274,25 +271,36 @@ class Sla:
                 name, team)
 
     async def start(self, ticket_ids: Sequence[str], now: float, *, action: str = "created",
-                    detail: str = "", once: bool = True) -> int:
-        """Start both clocks of new tickets (idempotent with `once`); returns how many."""
+                    detail: str = "", details: Sequence[str] | None = None,
+                    once: bool = True) -> int:
+        """Start both clocks of new tickets (idempotent with `once`) in one call; returns
+        how many started. `details` gives each ticket its own audit detail."""
+        if not ticket_ids:
+            return 0
         rows = await self._facts(ticket_ids)
-        started = 0
-        for tid, row in zip(ticket_ids, rows, strict=True):
+        items: list[list[object]] = []
+        # a batch shares `now`, so tickets of one policy and team share their deadlines:
+        # the calendar arithmetic is done once per combination, not once per ticket
+        deadlines: dict[tuple[str, str, bool], tuple[dict[str, float], dict[str, float]]] = {}
+        for n, (tid, row) in enumerate(zip(ticket_ids, rows, strict=True)):
             if not row["status"]:
                 continue
             policy, team_name, team = self._policy_team(row)
-            remaining = {"res": policy.resolution_minutes * 60}
-            if not row["frt_done"]:
-                remaining["frt"] = policy.first_response_minutes * 60
-            members, dues = self.timers(policy, team, now, remaining)
+            combo = (policy.name, team_name, bool(row["frt_done"]))
+            if combo not in deadlines:
+                remaining = {"res": policy.resolution_minutes * 60}
+                if not row["frt_done"]:
+                    remaining["frt"] = policy.first_response_minutes * 60
+                deadlines[combo] = self.timers(policy, team, now, remaining)
+            members, dues = deadlines[combo]
             escalate_to = policy.escalation_skill or (team.escalation_skill if team else "")
-            started += int(await self._start(args=[
-                self._k.p, tid, now, json.dumps(members),
-                json.dumps({"sla_policy": policy.name, "team": team_name,
-                            "sla_escalate_to": escalate_to, **dues}),
-                "1" if once else "0", action, detail]))
-        return started
+            items.append([tid, members, {"sla_policy": policy.name, "team": team_name,
+                                         "sla_escalate_to": escalate_to, **dues},
+                          details[n] if details is not None else detail])
+        if not items:
+            return 0
+        return int(await self._start(args=[self._k.p, now, "1" if once else "0", action,
+                                           json.dumps(items, ensure_ascii=False)]))
 
     async def remaining(self, ticket_id: str, now: float) -> dict[str, float]:
         """Business seconds left on each running, unbreached clock (for pausing)."""

@@ -15,6 +15,7 @@ from deskgate.queue.keys import Keys
 
 log = logging.getLogger("deskgate.stream")
 GROUP = "triage"
+LAG_SCAN_LIMIT = 10_000
 
 
 class Entry(msgspec.Struct, frozen=True):
@@ -69,14 +70,23 @@ class IngestReader:
             await pipe.execute()
 
     async def lag(self) -> int:
-        """Entries not yet delivered to any consumer plus those delivered and unacknowledged."""
+        """Entries not yet delivered to any consumer plus those delivered and unacknowledged.
+        Redis 7 reports the undelivered count itself; on 6.2 (the embedded server) they are
+        counted by reading past the group's last delivered id, up to LAG_SCAN_LIMIT."""
         try:
             groups = await self._r.xinfo_groups(self._keys.ingest)
         except ResponseError:
             return 0
         for g in groups:
             if g["name"] in (GROUP, GROUP.encode()):
-                return int(g.get("lag") or 0) + int(g.get("pending") or 0)
+                pending = int(g.get("pending") or 0)
+                if g.get("lag") is not None:
+                    return int(g["lag"]) + pending
+                last = g["last-delivered-id"]
+                last = last.decode() if isinstance(last, bytes) else last
+                undelivered = await self._r.xrange(self._keys.ingest, min=f"({last}",
+                                                   count=LAG_SCAN_LIMIT)
+                return len(undelivered) + pending
         return 0
 
     def _entry(self, eid: bytes | str, fields: dict[bytes, bytes]) -> Entry:

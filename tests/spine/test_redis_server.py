@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import redis
 from deskgate.queue.redis_server import EmbeddedRedis
 
@@ -32,3 +34,16 @@ def test_data_survives_a_restart_through_the_aof(tmp_path) -> None:
         client = redis.Redis.from_url(server.url)
         assert client.get("counter") == b"42" and client.xlen("s") == 1
         assert client.config_get("appendonly")["appendonly"] == "yes"
+
+
+def test_a_long_lived_owner_waits_for_a_one_shot_holder_then_runs_its_own(tmp_path) -> None:
+    one_shot = EmbeddedRedis(tmp_path)
+    one_shot.start()
+    threading.Timer(0.5, one_shot.stop).start()  # the one-shot command finishes
+    serve = EmbeddedRedis(tmp_path)
+    serve.start(own=True)
+    try:
+        assert serve._proc is not None, "serve must run the server it depends on"
+        assert redis.Redis.from_url(serve.url).ping()
+    finally:
+        serve.stop()

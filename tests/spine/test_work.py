@@ -104,3 +104,22 @@ async def test_replaying_a_message_changes_nothing(redis_url, prefix) -> None:
     assert await client.llen(keys.ticket_msgs(a.ticket_id)) == 1
     assert await client.zcard(keys.queue("general")) == 1
     await client.aclose()
+
+
+async def test_ingest_lag_counts_undelivered_and_unacknowledged_entries(redis_url,
+                                                                        prefix) -> None:
+    from deskgate.models.codec import encode
+    from deskgate.queue.stream import IngestReader
+
+    client = aioredis.Redis.from_url(redis_url)
+    keys = Keys(prefix)
+    reader = IngestReader(client, keys, "c1")
+    await reader.ensure_group()
+    for n in range(5):
+        await client.xadd(keys.ingest, {"id": _msg(n).id, "m": encode(_msg(n))})
+    assert await reader.lag() == 5
+    got = await reader.read(2, 10)
+    assert await reader.lag() == 5, "read but unacknowledged entries still count"
+    await reader.ack([e.entry_id for e in got])
+    assert await reader.lag() == 3
+    await client.aclose()
