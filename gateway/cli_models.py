@@ -305,13 +305,10 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
     from rq import Worker  # noqa: PLC0415
     from rq.serializers import JSONSerializer  # noqa: PLC0415
 
-    from deskgate.gateway.retraining import shared_pipelines  # noqa: PLC0415
-
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
         client = redis.Redis.from_url(url)
         keys = Keys(cfg.redis_prefix)
-        shared_pipelines()   # before forking: every job starts with spaCy and jieba loaded
         worker = Worker([jobs.job_queue(client, keys)], connection=client,
                         serializer=JSONSerializer,
                         name=f"deskgate-jobs:{socket.gethostname()}:{os.getpid()}")
@@ -327,11 +324,14 @@ def _policy_args(p: argparse.ArgumentParser) -> None:
                    help="largest F1 drop the policy tolerates (0.005 = half a point)")
 
 
+JSON_HELP = "print the result as one JSON object"
+
+
 def _job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")
     p.add_argument("--inline", action="store_true",
                    help="run the job in this process instead of a `deskgate jobs` worker")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -343,24 +343,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                          description=__doc__ + "\nPresets: " + ", ".join(PRESETS),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     im.add_argument("file", type=Path)
-    im.add_argument("--preset", choices=sorted(PRESETS), default="plain")
+    im.add_argument("--preset", choices=sorted(PRESETS), default="plain",
+                    help="the export's column layout: zendesk, zohodesk, freshdesk, or plain "
+                         "(id, subject, text, topic, priority, sentiment); default plain")
     im.add_argument("--map", default="", help="FIELD=COLUMN,… with FIELD one of id, subject, "
                                               "text, topic, priority, sentiment")
     im.add_argument("--source", default="", help="name the export's system (dedupe namespace; "
                                                  "default: the preset)")
-    im.add_argument("--show-errors", type=int, default=20)
-    im.add_argument("--json", action="store_true")
+    im.add_argument("--show-errors", type=int, default=20,
+                    help="list at most this many bad rows (default 20)")
+    im.add_argument("--json", action="store_true", help=JSON_HELP)
     add_common(im)
     im.set_defaults(func=cmd_import)
 
     tr = msub.add_parser("train", help="train a candidate and compare it with the current model")
-    tr.add_argument("--task", choices=TASKS, required=True)
+    tr.add_argument("--task", choices=TASKS, required=True, help="which classifier to train")
     tr.add_argument("--source", choices=("tickets", "history", "all"), default="all",
                     help="resolved tickets (agents' corrections win), imported history, or both")
     tr.add_argument("--file", type=Path, help="train on this labelled CSV/JSONL instead")
-    tr.add_argument("--text-col", default="text")
+    tr.add_argument("--text-col", default="text", help="with --file: the text column "
+                                                       "(default: text)")
     tr.add_argument("--label-col", default="", help="with --file (default: the task name)")
-    tr.add_argument("--classifier", choices=("svm", "logreg"))
+    tr.add_argument("--classifier", choices=("svm", "logreg"),
+                    help="linear SVM (the default) or logistic regression")
     tr.add_argument("--auto-promote", action="store_true",
                     help="promote the candidate if the policy holds")
     _policy_args(tr)
@@ -369,8 +374,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tr.set_defaults(func=cmd_train)
 
     ls = msub.add_parser("list", help="versions, manifests, what each worker runs")
-    ls.add_argument("--task", choices=TASKS)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--task", choices=TASKS, help="only this task's versions")
+    ls.add_argument("--json", action="store_true", help=JSON_HELP)
     add_common(ls)
     ls.set_defaults(func=cmd_list)
 
@@ -380,7 +385,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("version")
     cmp_.add_argument("--rerun", action="store_true",
                       help="evaluate again against today's current model")
-    cmp_.add_argument("--source", choices=("tickets", "history", "all"), default="all")
+    cmp_.add_argument("--source", choices=("tickets", "history", "all"), default="all",
+                      help="with --rerun: the labelled rows to evaluate on (default: all)")
     _policy_args(cmp_)
     _job_args(cmp_)
     add_common(cmp_)
@@ -398,9 +404,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rb.set_defaults(func=cmd_rollback)
 
     jb = msub.add_parser("jobs", help="list jobs; one job's status and log; cancel it")
-    jb.add_argument("job", nargs="?")
-    jb.add_argument("--cancel", action="store_true")
-    jb.add_argument("--json", action="store_true")
+    jb.add_argument("job", nargs="?", help="a job id: show its status, progress and log")
+    jb.add_argument("--cancel", action="store_true",
+                    help="cancel the job if queued, stop it if running")
+    jb.add_argument("--json", action="store_true", help=JSON_HELP)
     add_common(jb)
     jb.set_defaults(func=cmd_jobs_list)
 
