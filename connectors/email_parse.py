@@ -51,6 +51,8 @@ _DAEMON = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@",
 _TRACE = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|x-received|"
                     rb"arc-[a-z-]+|authentication-results|x-spam[a-z-]*)\s*:", re.IGNORECASE)
 _MAX_EXTERNAL_ID = 256
+_SURROGATE = re.compile("[\udc80-\udcff]")   # raw 8-bit bytes the parser escaped
+_FOLD = re.compile(r"\s*[\r\n]+\s*")
 _MAX_META = 1000
 
 
@@ -110,6 +112,8 @@ def _codec(charset: str | None) -> str | None:
 def decode_header_value(value: str) -> str:
     """A header as a person reads it: RFC 2047 encoded-words in any charset, and raw 8-bit
     (often GBK) bytes that arrive surrogate-escaped from the parser."""
+    if value.isascii() and "=?" not in value:  # most headers: nothing to decode
+        return _unfold(value)
     raw = value.encode("ascii", "surrogateescape") if _has_surrogates(value) else None
     if raw is not None and b"=?" not in raw:
         return _unfold(decode_bytes(raw, None))
@@ -129,11 +133,13 @@ def decode_header_value(value: str) -> str:
 
 
 def _has_surrogates(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return not value.isascii() and _SURROGATE.search(value) is not None
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\s*[\r\n]+\s*", " ", value).strip()
+    if "\n" not in value and "\r" not in value:
+        return value.strip()
+    return _FOLD.sub(" ", value).strip()
 
 
 def message_ids(value: str) -> list[str]:
@@ -287,11 +293,11 @@ def _thread_refs(h: _Headers) -> list[str]:
     return refs[-50:]  # a long chain's recent ids are the ones that can match an open ticket
 
 
-def _is_attachment(part: Message) -> bool:
+def _is_attachment(part: Message, ctype: str) -> bool:
     disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
     if disposition == "attachment":
         return True
-    if part.get_content_type() in ("text/plain", "text/html"):
+    if ctype in ("text/plain", "text/html"):
         return bool(part.get_filename())
     return True
 
@@ -313,7 +319,7 @@ class _Walk:
         if ctype in ("message/delivery-status", "message/disposition-notification",
                      "text/rfc822-headers"):
             return
-        if part.get_content_maintype() == "message":
+        if ctype.startswith("message/"):
             _attachment(part, related, self)
             return
         if part.is_multipart():
@@ -323,7 +329,7 @@ class _Walk:
             for child in children if isinstance(children, list) else ():
                 self.visit(child, related or ctype == "multipart/related", depth + 1)
             return
-        if _is_attachment(part):
+        if _is_attachment(part, ctype):
             _attachment(part, related, self)
             return
         data = part.get_payload(decode=True) or b""
@@ -366,13 +372,13 @@ def _default_name(part: Message) -> str:
 
 def _classify(msg: Message, h: _Headers, config: EmailConfig, from_addr: str,
               envelope_from: str, subject: str) -> tuple[MessageKind, str]:
-    ctype = msg.get_content_type()
-    report = (msg.get_param("report-type") or "")
-    report = report.lower() if isinstance(report, str) else ""
-    if ctype == "multipart/report" and report == "delivery-status":
-        return MessageKind.BOUNCE, "DSN: multipart/report; report-type=delivery-status"
-    if ctype == "multipart/report" and report == "disposition-notification":
-        return MessageKind.STATUS, "read receipt: multipart/report; disposition-notification"
+    if msg.get_content_type() == "multipart/report":
+        report = msg.get_param("report-type") or ""
+        report = report.lower() if isinstance(report, str) else ""
+        if report == "delivery-status":
+            return MessageKind.BOUNCE, "DSN: multipart/report; report-type=delivery-status"
+        if report == "disposition-notification":
+            return MessageKind.STATUS, "read receipt: multipart/report; disposition-notification"
     if h.has("x-failed-recipients"):
         return MessageKind.BOUNCE, "X-Failed-Recipients header"
     if _DAEMON.match(from_addr) or (envelope_from == "<>" and _BOUNCE_SUBJECT.match(subject)):
