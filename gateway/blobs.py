@@ -3,10 +3,11 @@ their attachments. A blob's name is the SHA-256 of its content ("sha256:<hex>"),
 same bytes twice (an SMTP retry, an IMAP re-fetch) is one file and a retry is idempotent.
 
 Readers never see a partial file (write to a temp file, rename). Durability follows the data
-dir's Redis: with `fsync_each` every file is fsynced before `put` returns ("always"); without,
-`sync()` flushes the file system once a second ("everysec", like Redis' default appendfsync),
-because an fsync per file costs 1-6 ms on a busy disk and would cap mail intake far below the
-stream's own rate. Either way a file is on disk before the ack when the process crashes."""
+dir's Redis: with `fsync_each` every file and its directory entry are fsynced before `put`
+returns ("always"); without, `sync()` flushes the file system once a second ("everysec", like
+Redis' default appendfsync), because an fsync per file costs 1-6 ms on a busy disk and would
+cap mail intake far below the stream's own rate. Either way a file is on disk before the ack
+when the process crashes."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ from pathlib import Path
 REF_PREFIX = "sha256:"
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
 _HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class BlobStore:
@@ -60,14 +69,13 @@ class BlobStore:
         if os.path.exists(target):
             return
         if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
+            self._make_folder(folder)
         tmp = f"{folder}/.tmp-{self._tag}-{next(self._serial)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:  # the folder was removed behind our back: make it again
             self._folders.discard(folder)
-            os.makedirs(folder, exist_ok=True)
+            self._make_folder(folder)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             try:
@@ -83,6 +91,15 @@ class BlobStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        if self.fsync_each:  # the name must survive a crash as well as the bytes
+            _fsync_dir(folder)
+
+    def _make_folder(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        if self.fsync_each:  # so must the entries of folders that may have been made now
+            for parent in (os.path.dirname(self._root), self._root, os.path.dirname(folder)):
+                _fsync_dir(parent)
+        self._folders.add(folder)
 
     def put_many(self, items: Iterable[tuple[str, bytes]]) -> list[str]:
         """Store (sha256, bytes) pairs whose digest the caller already computed."""

@@ -154,6 +154,24 @@ async def test_content_store_failure_gets_451_and_nothing_reaches_the_stream(
     assert ingested(r, prefix) == []
 
 
+async def test_blob_fsync_always_stores_mail_and_attachments_before_the_250(
+        aiohttp_client: AppClient, prefix: str, redis_url: str, data_dir: Path,
+        r: redis.Redis) -> None:
+    config = mail_config(prefix, "  blob_fsync: always\n")
+    _, port = await start(aiohttp_client, config, redis_url, data_dir)
+    small = fixture_bytes("attachments_inline_and_files.eml")
+    large = fixture_bytes("iphone_signature.eml") + (b"z" * 76 + b"\r\n") * 2000
+    for raw in (small, large):
+        assert await asyncio.to_thread(send, port, raw, ["support@example.com"]) == {}
+    blobs = BlobStore(data_dir)
+    stored = {m.subject: m for m in ingested(r, prefix)}
+    assert len(stored) == 2
+    for message, raw in zip(stored.values(), (small, large), strict=True):
+        assert blobs.get(message.meta["raw"]) == raw
+        assert all(blobs.exists(a.ref) for a in message.attachments)
+    assert not list((data_dir / "blobs").rglob(".tmp-*"))
+
+
 async def test_concurrent_connections_are_all_stored(
         aiohttp_client: AppClient, config: Config, redis_url: str, data_dir: Path,
         r: redis.Redis, prefix: str) -> None:
