@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import smtplib
 import ssl
 from collections.abc import Awaitable, Callable
@@ -170,6 +171,17 @@ async def test_blob_fsync_always_stores_mail_and_attachments_before_the_250(
         assert blobs.get(message.meta["raw"]) == raw
         assert all(blobs.exists(a.ref) for a in message.attachments)
     assert not list((data_dir / "blobs").rglob(".tmp-*"))
+
+
+async def test_customer_addresses_stay_out_of_the_info_log(
+        aiohttp_client: AppClient, config: Config, redis_url: str, data_dir: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    _, port = await start(aiohttp_client, config, redis_url, data_dir)
+    await asyncio.to_thread(send, port, fixture_bytes("big5_qp.eml"), ["support@example.com"],
+                            sender="private.person@example.net")
+    assert "private.person" not in caplog.text
+    assert not [rec for rec in caplog.records if rec.name == "mail.log"]
 
 
 async def test_concurrent_connections_are_all_stored(
