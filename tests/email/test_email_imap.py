@@ -15,11 +15,11 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-
 from deskgate.gateway.app import create_app
 from deskgate.gateway.appkeys import METRICS
 from deskgate.gateway.config import Config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.imap import MailboxPoller
+from deskgate.gateway.smtp import MailSink, smtp_port
 from deskgate.queue.keys import Keys
 
 from .conftest import fixture_bytes, ingested, mail_config
@@ -120,6 +120,25 @@ async def test_mail_arriving_during_a_round_is_taken_without_waiting_for_the_nex
     await wait_for(lambda: len(ingested(r, prefix)) == 31, "the newcomer", seconds=15)
     assert "RE: [#DG-1042] Printer error E42" in {m.subject for m in ingested(r, prefix)}
     await client.close()
+
+
+async def test_a_search_answered_from_the_servers_old_view_still_reports_new_mail(
+        aiohttp_client: AppClient, dovecot: Dovecot, user: str, prefix: str, redis_url: str,
+        data_dir: Path) -> None:
+    # Dovecot answers SEARCH from its last sync and announces later mail only in an untagged
+    # EXISTS after the results; IDLE would not announce it again, so the poller must notice.
+    config = imap_config(prefix, dovecot, user)
+    app = create_app(mail_config(prefix), redis_url, data_dir, run_workers=False)
+    await aiohttp_client(app)
+    poller = MailboxPoller(app, config.email.imap[0], MailSink(app), "test")
+    await asyncio.to_thread(poller._connect)
+    try:
+        assert await asyncio.to_thread(poller._search, 0, False) == ([], False)
+        append(dovecot, user, ["big5_qp.eml"])
+        assert await asyncio.to_thread(poller._search, 0, False) == ([], True)
+        assert await asyncio.to_thread(poller._search, 0, False) == ([1], False)
+    finally:
+        await asyncio.to_thread(poller._logout)
 
 
 async def test_seen_flag_only_after_ingest_and_unseen_start(
