@@ -36,6 +36,7 @@ class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     count: int = 1                         # triage workers inside `serve`
     batch: int = 256                       # stream entries read per XREADGROUP
     block_ms: int = 200
+    linger_ms: int = 5                     # after a small read, wait this long for more
     claim_idle_ms: int = 30_000            # a pending entry idle this long is taken over
     lease_seconds: int = 600               # an agent's claim lasts this long unless renewed
 

@@ -66,7 +66,7 @@ class TriageWorker:
         log.info("worker %s reading %s", self.reader.consumer, "the ingest stream")
         while not stop.is_set():
             try:
-                entries, backlog = backlog or await self.reader.read(cfg.batch, cfg.block_ms), []
+                entries, backlog = backlog or await self._read_batch(), []
                 now = time.monotonic()
                 if now >= next_claim:
                     next_claim = now + AUTOCLAIM_EVERY_SECONDS
@@ -81,6 +81,17 @@ class TriageWorker:
                 log.error("Redis unavailable (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
         await ops
+
+    async def _read_batch(self) -> list[Entry]:
+        cfg = self._config.workers
+        entries = await self.reader.read(cfg.batch, cfg.block_ms)
+        if 0 < len(entries) < cfg.batch and cfg.linger_ms:
+            # A trickle (SMTP delivers one message at a time) would be processed one entry per
+            # batch at several times a batch's cost per message; waiting a few milliseconds
+            # for company keeps the worker ahead of the load.
+            await asyncio.sleep(cfg.linger_ms / 1000)
+            entries += await self.reader.read(cfg.batch - len(entries), None)
+        return entries
 
     async def process(self, entries: list[Entry]) -> None:
         now = time.time()

@@ -38,7 +38,8 @@ class IngestReader:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, count: int, block_ms: int) -> list[Entry]:
+    async def read(self, count: int, block_ms: int | None) -> list[Entry]:
+        """Up to `count` new entries, waiting up to `block_ms` for the first (None: no wait)."""
         reply = await self._r.xreadgroup(GROUP, self.consumer, {self._keys.ingest: ">"},
                                          count=count, block=block_ms)
         return [self._entry(eid, fields) for _, entries in reply or [] for eid, fields in entries]

@@ -7,9 +7,12 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
-
 from deskgate.connectors.email_config import EmailConfig
-from deskgate.connectors.email_parse import decode_bytes, decode_header_value, parse_mail
+from deskgate.connectors.email_parse import (
+    decode_bytes,
+    decode_header_value,
+    parse_mail,
+)
 from deskgate.connectors.email_text import html_to_text, strip_reply
 from deskgate.models.enums import IdentityKind, MessageKind
 
