@@ -74,7 +74,7 @@ export function slaView(ctx, root) {
     }
   });
   load();
-  mount(root, section(t("sla.title"), form));
+  mount(root, section(t("sla.admin.title"), form));
 }
 
 function policyRow(p) {

@@ -96,6 +96,13 @@ function customerSection(ctx, tk) {
     h("h3", {}, t("ticket.others")), others);
 }
 
+/** "first_response" -> its translated name, when the dictionary has one. */
+function clockName(kind) {
+  const key = `sla.clock.${kind}`;
+  const name = t(key);
+  return name === key ? kind.replace(/_/g, " ") : name;
+}
+
 /** SLA deadlines are whatever *_due / *_due_at fields (epoch s or ISO time) the ticket has. */
 function slaClock(tk) {
   const source = { ...(tk.sla && typeof tk.sla === "object" ? tk.sla : {}), ...tk };
@@ -108,7 +115,7 @@ function slaClock(tk) {
       const due = typeof v === "number" ? v : Date.parse(v) / 1000;
       const left = due - now;
       return h("span", { class: left < 0 ? "breached" : left < 900 ? "soon" : "ok" },
-        `${k.replace(/_due(_at)?$/, "")} ${left < 0 ? t("sla.breached", { t: duration(-left) }) : t("sla.due", { t: duration(left) })} `);
+        `${clockName(k.replace(/_due(_at)?$/, ""))} ${left < 0 ? t("sla.breached", { t: duration(-left) }) : t("sla.due", { t: duration(left) })} `);
     }));
   };
   tick();
