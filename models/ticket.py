@@ -31,7 +31,7 @@ class SlaState(msgspec.Struct, frozen=True, omit_defaults=True):
     paused: bool = False
 
 
-class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     id: str                             # "DG-1042": short enough to quote in a subject line
     status: Status
     channel: Channel
@@ -49,7 +49,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     sla: SlaState | None = None
 
 
-class Customer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Customer(msgspec.Struct, frozen=True, kw_only=True):
     id: str                             # "c_<n>"
     name: str = ""
     tier: str = "standard"              # "vip" boosts priority and queue position
@@ -57,7 +57,7 @@ class Customer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     created_at: datetime
 
 
-class Agent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Agent(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str = ""
     skills: dict[str, int] = msgspec.field(default_factory=dict)  # skill -> level (1..5)

@@ -21,7 +21,7 @@ class Risk(msgspec.Struct, frozen=True):
     reasons: tuple[str, ...] = ()
 
 
-class Triage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Triage(msgspec.Struct, frozen=True, kw_only=True):
     language: str                       # ISO 639-1 ("zh", "en", …) or "und"
     topic: str
     confidence: float                   # calibrated probability of `topic`

@@ -140,3 +140,19 @@ async def test_concurrent_claims_never_hand_out_a_ticket_twice(live, auth, messa
     claimed = [t for got in results for t in got]
     assert len(claimed) == 12 and len(set(claimed)) == 12
     assert all(len(got) <= 3 for got in results)
+
+
+async def test_api_json_always_carries_every_field(live, auth, message, eventually) -> None:
+    """Clients read fields like `risk`, `assignee`, `status` and `capacity` even when they
+    hold their default values; none may be left out."""
+    resp = await live.post("/api/v1/messages", headers=auth(Role.INTEGRATION),
+                           json=message("calm-1", text="Thanks, all good now!"))
+    mid = (await resp.json())["id"]
+    manager = auth(Role.MANAGER)
+    ticket = await _ticket_of(live, manager, mid, eventually)
+    assert {"assignee", "correction", "sla"} <= set(ticket)
+    assert set(ticket["triage"]["risk"]) == {"high", "score", "reasons"}
+    assert {"sentiment_score", "entities", "priority_reasons"} <= set(ticket["triage"])
+    await live.put("/api/v1/agents/zoe", headers=auth(Role.ADMIN), json={"skills": ["general"]})
+    agent = await (await live.get("/api/v1/agents/zoe", headers=manager)).json()
+    assert agent["status"] == "online" and agent["capacity"] == 5
