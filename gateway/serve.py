@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from deskgate.gateway import model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
 from deskgate.gateway.demo import post_demo, seed_demo
-from deskgate.gateway.worker import TriageWorker, consumer_name, load_triager
+from deskgate.gateway.worker import WORKER_SLOT_ENV, TriageWorker, consumer_name, load_triager
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
 
@@ -48,10 +49,14 @@ class WorkerPool:
         self._next_start = [0.0] * count
 
     def start(self) -> None:
-        self.procs = [self._spawn() for _ in range(self.count)]
+        self.procs = [self._spawn(i) for i in range(self.count)]
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(self._argv, env=self._env, stdin=subprocess.DEVNULL)
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
+        # A replacement keeps its predecessor's consumer name, so it finishes the entries the
+        # dead process had read but not acknowledged at once, instead of after the idle time
+        # XAUTOCLAIM waits for.
+        env = {**self._env, WORKER_SLOT_ENV: f"{socket.gethostname()}:{os.getpid()}:{slot}"}
+        proc = subprocess.Popen(self._argv, env=env, stdin=subprocess.DEVNULL)
         log.info("worker process %d started", proc.pid)
         return proc
 
@@ -61,9 +66,9 @@ class WorkerPool:
             code = proc.poll()
             if code is None or now < self._next_start[i]:
                 continue
-            log.warning("worker process %d exited with %s; restarting (its unacknowledged "
-                        "entries are taken over)", proc.pid, code)
-            self.procs[i] = self._spawn()
+            log.warning("worker process %d exited with %s; restarting it (its replacement "
+                        "finishes the entries it left unacknowledged)", proc.pid, code)
+            self.procs[i] = self._spawn(i)
             self._next_start[i] = now + self._backoff[i]
             self._backoff[i] = min(RESTART_BACKOFF_MAX, self._backoff[i] * 2)
 

@@ -41,8 +41,14 @@ log = logging.getLogger("deskgate.worker")
 AUTOCLAIM_EVERY_SECONDS = 5.0
 
 
+WORKER_SLOT_ENV = "DESKGATE_WORKER_SLOT"
+
+
 def consumer_name(index: int = 0) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{index}"
+    """Our name in the consumer group: the slot `serve` gave this process (stable across
+    restarts of the slot), else host and pid."""
+    slot = os.environ.get(WORKER_SLOT_ENV) or f"{socket.gethostname()}:{os.getpid()}"
+    return f"{slot}:{index}"
 
 
 class TriageWorker:

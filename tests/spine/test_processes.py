@@ -146,3 +146,48 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str, 
     assert len(per_ticket) == 700, "one ticket per conversation"
     if pending:
         assert "took over" in err
+
+
+@pytest.mark.slow
+def test_serve_restarts_a_killed_worker_which_finishes_its_batch(tmp_path: Path) -> None:
+    """The replacement takes over the dead worker's consumer name: its unacknowledged entries
+    are finished at once. claim_idle_ms is ten minutes here, so XAUTOCLAIM cannot be what
+    recovers them within this test's time."""
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
+    data = tmp_path / "data"
+    conf = tmp_path / "conf.yaml"
+    conf.write_text("workers: {batch: 50, block_ms: 50, claim_idle_ms: 600000}\n")
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(_free_port()), "--data-dir",
+                              str(data), "--config", str(conf), "--job-workers", "0"],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        sock = data / "redis" / "redis.sock"
+        _wait(lambda: sock.exists(), 60, "the embedded Redis")
+        r = redis.Redis(unix_socket_path=str(sock))
+        keys = Keys()
+        _wait(lambda: r.exists(keys.ingest) and r.xinfo_groups(keys.ingest), 60,
+              "the worker's consumer group")
+        now = datetime.now(UTC)
+        ids = []
+        pipe = r.pipeline(transaction=False)
+        for i in range(1200):
+            m = InboundMessage(channel=Channel.API, account="default", external_id=f"s{i}",
+                               sender=Sender((Identity(IdentityKind.EMAIL, f"v{i}@x.cn"),)),
+                               received_at=now, text=f"where is order DD{200000 + i}",
+                               thread_key=f"s{i}")
+            ids.append(m.id)
+            pipe.xadd(keys.ingest, {"id": m.id, "m": encode(m)})
+        pipe.execute()
+        _wait(lambda: r.zcard(keys.tickets) > 0, 60, "the worker to start ticketing")
+        [worker] = [p for p in psutil.Process(serve.pid).children()
+                    if "worker" in p.cmdline()]
+        worker.kill()
+        assert r.zcard(keys.tickets) < len(ids), "the worker finished before it was killed"
+        _wait(lambda: r.zcard(keys.tickets) == len(ids), 90, "every message to be ticketed")
+        assert r.xpending(keys.ingest, "triage")["pending"] == 0
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=60)
+    assert "restarting it" in err
