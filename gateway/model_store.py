@@ -22,11 +22,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
-
 from deskgate.models.learning import ModelVersion
 from deskgate.triage import artifacts
 from deskgate.triage.engine import DEFAULT_MODEL_DIR, Triager
-from deskgate.triage.training import Model
+from deskgate.triage.model import Model
 
 TMP_PREFIX = ".tmp-"
 

@@ -20,7 +20,6 @@ from typing import Any
 import msgspec
 import numpy as np
 import redis
-
 from deskgate.gateway import model_store
 from deskgate.gateway.jobs import upload_path
 from deskgate.models.codec import to_builtins
@@ -30,8 +29,9 @@ from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import DEFAULT, ModelRegistry
 from deskgate.triage import evaluation
+from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines
-from deskgate.triage.training import Model, TrainingError, featurize, train
+from deskgate.triage.training import TrainingError, featurize, train
 
 SOURCES = ("tickets", "history", "all", "upload")
 TEST_PERCENT = 20

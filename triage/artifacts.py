@@ -37,9 +37,8 @@ from typing import Any
 import msgspec
 import numpy as np
 import scipy.sparse as sp
-
 from deskgate.triage.features import FEATURIZER_VERSION, N_FEATURES
-from deskgate.triage.training import Model
+from deskgate.triage.model import Model
 
 FORMAT = "deskgate-linear-v1"
 WEIGHTS = "weights.npz"

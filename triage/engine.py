@@ -16,17 +16,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.triage import Triage, TriageInput
 from deskgate.triage import artifacts
 from deskgate.triage.entities import EntityExtractor, EntityPattern
 from deskgate.triage.features import analyze, hash_features
 from deskgate.triage.langid import LanguageDetector
+from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines, doc_text
 from deskgate.triage.rules import RulesConfig, decide, load_rules
 from deskgate.triage.text import clean
-from deskgate.triage.training import Model
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_models"
 TASKS = ("topic", "priority", "sentiment")

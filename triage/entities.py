@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 import phonenumbers
-
 from deskgate.models.triage import Entity
 
 _L = r"(?<![A-Za-z0-9])"

@@ -12,12 +12,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from deskgate.triage.model import Model
+from deskgate.triage.pipeline import Pipelines
+from deskgate.triage.training import featurize, train
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-
-from deskgate.triage.pipeline import Pipelines
-from deskgate.triage.training import Model, featurize, train
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 MAX_ROWS = 2_000_000
 MAX_TEXT = 20_000  # characters kept per row; training and triage look at far less

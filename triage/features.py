@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import mmh3
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.utils import murmurhash3_32
 
 N_FEATURES = 1 << 20
 FEATURIZER_VERSION = "hash20-w12-c14-v1"  # recorded in each manifest; a mismatch refuses to load
 CHAR_MIN, CHAR_MAX = 1, 4
-
-_hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
+_MASK = N_FEATURES - 1
 
 
 def analyze(words: Sequence[str], text: str) -> list[str]:
@@ -38,13 +36,25 @@ def analyze(words: Sequence[str], text: str) -> list[str]:
 
 
 def hash_features(analyzed: Iterable[list[str]]) -> sp.csr_matrix:
-    """Raw counts, sublinear (1 + log tf): one long complaint should not outvote its words."""
-    X = _hasher.transform(analyzed).tocsr()
+    """Raw counts, sublinear (1 + log tf): one long complaint should not outvote its words.
+
+    The columns are scikit-learn's FeatureHasher's (signed MurmurHash3 of the UTF-8 string,
+    seed 0, absolute value modulo the size), computed with mmh3 so that the triage workers
+    need not import scikit-learn (~65 MB of RSS): models trained with either score alike."""
+    hash32 = mmh3.hash
+    indices: list[int] = []
+    indptr = [0]
+    for feats in analyzed:
+        indices += [abs(hash32(f, 0)) & _MASK for f in feats]
+        indptr.append(len(indices))
+    X = sp.csr_matrix((np.ones(len(indices)), np.array(indices, dtype=np.int32),
+                       np.array(indptr, dtype=np.int32)), shape=(len(indptr) - 1, N_FEATURES))
+    X.sum_duplicates()
     np.log(X.data, out=X.data)
     X.data += 1.0
     return X
 
 
 def feature_index(feature: str) -> int:
-    """The column of one feature string (FeatureHasher's own mapping)."""
-    return abs(murmurhash3_32(feature, seed=0)) % N_FEATURES
+    """The column of one feature string (the same mapping as hash_features)."""
+    return abs(mmh3.hash(feature, 0)) & _MASK

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import spacy
-from spacy.language import Language
-from spacy.tokens import Doc
-from spacy.util import filter_spans, get_words_and_spaces
-
 from deskgate.triage.entities import EntityExtractor
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.rules import PhraseMatcher, RulesConfig
 from deskgate.triage.text import has_han
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans, get_words_and_spaces
 
 with warnings.catch_warnings():
     # jieba imports pkg_resources, which warns about our namespace-mapped package on every CLI run.

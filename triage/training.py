@@ -25,22 +25,24 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from deskgate.triage.features import (
+    N_FEATURES,
+    analyze,
+    hash_features,
+)
+from deskgate.triage.model import Model, softmax
+from deskgate.triage.pipeline import Pipelines, doc_text
+from deskgate.triage.text import clean
 from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
-from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from tqdm import tqdm
-
-from deskgate.triage.features import FEATURIZER_VERSION, N_FEATURES, analyze, feature_index, hash_features
-from deskgate.triage.pipeline import Pipelines, doc_text
-from deskgate.triage.text import clean
 
 TASKS = ("topic", "priority", "sentiment")
 CLASSIFIERS = ("svm", "logreg")
@@ -48,72 +50,6 @@ CLASSIFIERS = ("svm", "logreg")
 
 class TrainingError(ValueError):
     """The data cannot train a model (too few rows or classes); the message says why."""
-
-
-@dataclass(frozen=True, eq=False)
-class Model:
-    """A trained linear classifier over the shared hashed features."""
-
-    task: str
-    labels: tuple[str, ...]
-    coef: sp.csr_matrix              # (n_labels, N_FEATURES) float32
-    intercept: np.ndarray            # (n_labels,) float32
-    idf_index: np.ndarray            # int32 columns kept (seen in >= min_df training rows)
-    idf_value: np.ndarray            # float32 their IDF weights
-    temperature: float               # calibrated softmax temperature
-    featurizer: str = FEATURIZER_VERSION
-    info: dict[str, Any] = field(default_factory=dict)  # params, metrics, data: for the manifest
-    _idf: np.ndarray = field(init=False, repr=False)
-    _weights: sp.csr_matrix = field(init=False, repr=False)
-    _rows: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # Dense IDF over the hashed space (4 MB) so that transform is one gather, and the
-        # weights transposed to (N_FEATURES, n_labels) CSR so that scoring allocates per label,
-        # not per hashed column: a product with a (2^20 x 2^20) diagonal costs ~2 ms per call.
-        idf = np.zeros(N_FEATURES, np.float32)
-        idf[self.idf_index] = self.idf_value
-        coef = self.coef.tocsr()
-        coef.sort_indices()
-        rows = [(coef.indices[coef.indptr[r]:coef.indptr[r + 1]], coef.data[coef.indptr[r]:coef.indptr[r + 1]])
-                for r in range(coef.shape[0])]
-        object.__setattr__(self, "_idf", idf)
-        object.__setattr__(self, "_weights", coef.T.tocsr())
-        object.__setattr__(self, "_rows", rows)
-
-    def transform(self, raw: sp.csr_matrix) -> sp.csr_matrix:
-        """Hashed counts (from `featurize`) -> this model's TF-IDF rows."""
-        X = raw.astype(np.float32, copy=True)
-        X.data *= self._idf[X.indices]
-        X.eliminate_zeros()
-        return normalize(X, copy=False)
-
-    def decision(self, X: sp.csr_matrix) -> np.ndarray:
-        return (X @ self._weights).toarray() + self.intercept
-
-    def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
-        return _softmax(self.decision(X) / self.temperature)
-
-    def predict(self, X: sp.csr_matrix) -> list[str]:
-        return [self.labels[i] for i in self.decision(X).argmax(axis=1)]
-
-    def keywords(self, X: sp.csr_matrix, row: int, label: str, words: Sequence[str],
-                 k: int = 5) -> tuple[str, ...]:
-        """The words of message `row` of `X` (from `transform`) that pushed it most towards
-        `label`: each word's TF-IDF weight times the class weight of its unigram feature."""
-        x_idx = X.indices[X.indptr[row]:X.indptr[row + 1]]
-        x_val = X.data[X.indptr[row]:X.indptr[row + 1]]
-        x = dict(zip(x_idx.tolist(), x_val.tolist()))
-        w_idx, w_val = self._rows[self.labels.index(label)]
-        uniq = [w for w in dict.fromkeys(words) if not w.startswith("<")]
-        if not uniq or not len(w_idx):
-            return ()
-        cols = np.array([feature_index("w:" + w) for w in uniq])
-        pos = np.minimum(np.searchsorted(w_idx, cols), len(w_idx) - 1)
-        weight = np.where(w_idx[pos] == cols, w_val[pos], 0.0)
-        scored = {w: x.get(int(j), 0.0) * float(c) for w, j, c in zip(uniq, cols, weight)}
-        best = sorted((s, w) for w, s in scored.items() if s > 0)
-        return tuple(w for _, w in reversed(best[-k:]))
 
 
 def featurize(texts: Sequence[str], pipelines: Pipelines, *, progress: bool = False) -> sp.csr_matrix:
@@ -202,7 +138,7 @@ def train(
             oof[te] = X[te] @ c.T + b
         temperature = _fit_temperature(oof, y)
         pred = oof.argmax(axis=1)
-        probs = _softmax(oof / temperature)
+        probs = softmax(oof / temperature)
         metrics = {
             "cv_folds": folds,
             "cv_accuracy": round(float(accuracy_score(y, pred)), 4),
@@ -227,16 +163,10 @@ def train(
     )
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
     """The T minimizing the negative log-likelihood of softmax(scores / T)."""
     def nll(log_t: float) -> float:
-        p = _softmax(scores / np.exp(log_t))
+        p = softmax(scores / np.exp(log_t))
         return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
     res = minimize_scalar(nll, bounds=(-5.0, 3.0), method="bounded")
     return float(np.exp(res.x))
