@@ -247,7 +247,7 @@ def main() -> int:
         data = Path(tmp)
         port = free_port()
         serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),
-                                  "--workers", str(args.workers)], env=env,
+                                  "--workers", str(args.workers), "--no-smtp"], env=env,
                                  stderr=open(data / "serve.log", "w"))
         sampler = RssSampler(serve.pid)
         try:

@@ -26,7 +26,7 @@ class SmtpConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
 
 
 class InboxConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    address: str                              # "support@example.com" or "@example.com"
+    address: str                              # "support@example.com", "@example.com", or "*"
     account: str                              # InboundMessage.account for mail it receives
     skill: str = ""                           # default skill (InboundMessage.skill_hint)
 
@@ -78,26 +78,32 @@ class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
             raise ValueError("email.imap: mailbox names must be unique")
         if any(m.after_ingest == "move" and not m.move_to for m in self.imap):
             raise ValueError("email.imap: after_ingest 'move' needs move_to")
-        for entry in (*(i.address for i in self.inboxes), *self.own_addresses):
+        for entry in (*(i.address for i in self.inboxes if i.address != "*"),
+                      *self.own_addresses):
             if "@" not in entry:
-                raise ValueError(f"email: {entry!r} is neither an address nor '@domain'")
+                raise ValueError(f"email: {entry!r} is neither an address nor '@domain'"
+                                 " (an inbox may also be '*': every recipient)")
 
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.inboxes) if self.smtp.enabled is None else self.smtp.enabled
 
     def inbox_for(self, address: str) -> InboxConfig | None:
-        """The inbox a recipient belongs to: an exact address wins over its @domain."""
+        """The inbox a recipient belongs to: an exact address wins over its @domain, which
+        wins over a catch-all "*" (for a listener behind a relay that already chose the
+        recipients, and for trying Deskgate out on loopback)."""
         address = normalize_address(address)
         domain = address[address.rfind("@"):] if "@" in address else ""
-        fallback = None
+        by_domain = catch_all = None
         for inbox in self.inboxes:
             wanted = inbox.address.lower()
             if wanted == address:
                 return inbox
-            if wanted.startswith("@") and wanted == domain and fallback is None:
-                fallback = inbox
-        return fallback
+            if wanted.startswith("@") and wanted == domain and by_domain is None:
+                by_domain = inbox
+            if wanted == "*" and catch_all is None and address:
+                catch_all = inbox
+        return by_domain or catch_all
 
     def is_own(self, address: str) -> bool:
         """Our own addresses: the configured ones and every exact inbox address (a support
@@ -107,7 +113,8 @@ class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
             return False
         domain = address[address.rfind("@"):]
         own = {a.lower() for a in self.own_addresses}
-        own.update(i.address.lower() for i in self.inboxes if not i.address.startswith("@"))
+        own.update(i.address.lower() for i in self.inboxes
+                   if not i.address.startswith("@") and i.address != "*")
         return address in own or domain in own
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -56,9 +58,10 @@ def _http(method: str, url: str, token: str = "", body: dict | None = None) -> t
 @pytest.mark.slow
 def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
-    port = _free_port()
+    port, smtp_port = _free_port(), _free_port()
     data = tmp_path / "data"
-    serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data)],
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),
+                              "--smtp-port", str(smtp_port)],
                              env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -85,6 +88,21 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
         status, claimed = _http("POST", f"{base}/api/v1/agents/ann/claim", agent)
         assert status == 200 and claimed["ticket"]["id"] == tid
         assert claimed["ticket"]["triage"]["language"] == "zh"
+
+        # the embedded defaults also take real mail, for any recipient, on loopback
+        mail = EmailMessage()
+        mail["From"], mail["To"] = "陈先生 <chen@example.cn>", "help@shop.example"
+        mail["Subject"], mail["Message-ID"] = "退款还没到账", "<e2e-1@example.cn>"
+        mail.set_content("订单 DD20261118004521 的退款 599 元还没到账，请尽快处理。")
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.send_message(mail)
+
+        def mailed() -> dict | None:
+            _, page = _http("GET", f"{base}/api/v1/tickets?channel=email", manager)
+            return page["tickets"][0] if page.get("tickets") else None
+        mailed_ticket = _wait(mailed, 60, "the email to become a ticket")
+        assert mailed_ticket["subject"] == "退款还没到账"
+        assert mailed_ticket["customer"]["id"] != ticket["customer"]["id"]
     finally:
         serve.send_signal(signal.SIGTERM)
         _, err = serve.communicate(timeout=60)
@@ -160,7 +178,8 @@ def test_serve_restarts_a_killed_worker_which_finishes_its_batch(tmp_path: Path)
     conf = tmp_path / "conf.yaml"
     conf.write_text("workers: {batch: 50, block_ms: 50, claim_idle_ms: 600000}\n")
     serve = subprocess.Popen([*CLI, "serve", "--port", str(_free_port()), "--data-dir",
-                              str(data), "--config", str(conf), "--job-workers", "0"],
+                              str(data), "--config", str(conf), "--job-workers", "0",
+                              "--no-smtp"],
                              env=env, stderr=subprocess.PIPE, text=True)
     try:
         sock = data / "redis" / "redis.sock"
