@@ -61,6 +61,7 @@ class ModelWatcher:
         self.error = ""
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._closing = False
 
     def __call__(self) -> Triager:
         return self._triager
@@ -102,23 +103,28 @@ class ModelWatcher:
         return candidate
 
     async def run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 pubsub = self._async.pubsub()
                 await pubsub.subscribe(self._keys.models_events)
                 await self.reconcile()   # whatever was promoted while we were not listening
                 next_poll = time.monotonic() + self._poll
-                while True:
+                while not self._closing:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True,
                                                    timeout=max(0.1, next_poll - time.monotonic()))
                     if msg is not None or time.monotonic() >= next_poll:
                         await self.reconcile()
                         next_poll = time.monotonic() + self._poll
             except (RedisError, OSError) as exc:
+                if self._closing:
+                    # redis-py can turn the cancellation of a pending read into a
+                    # ConnectionError; without this flag close() would wait forever
+                    return
                 log.warning("model watcher %s lost Redis (%s); retrying in 1 s", self.name, exc)
                 await asyncio.sleep(1.0)
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
