@@ -205,7 +205,11 @@ def test_serve_restarts_a_killed_worker_which_finishes_its_batch(tmp_path: Path)
         worker.kill()
         assert r.zcard(keys.tickets) < len(ids), "the worker finished before it was killed"
         _wait(lambda: r.zcard(keys.tickets) == len(ids), 90, "every message to be ticketed")
-        assert r.xpending(keys.ingest, "triage")["pending"] == 0
+        # the last batch is stored before it is acknowledged: wait for the XACK too
+        _wait(lambda: r.xpending(keys.ingest, "triage")["pending"] == 0, 30,
+              "every entry to be acknowledged")
+        assert sorted(m.decode() for t in r.zrange(keys.tickets, 0, -1)
+                      for m in r.lrange(keys.ticket_msgs(t.decode()), 0, -1)) == sorted(ids)
     finally:
         serve.send_signal(signal.SIGTERM)
         _, err = serve.communicate(timeout=60)
