@@ -34,12 +34,6 @@ class MessageView(msgspec.Struct, frozen=True, omit_defaults=True):
     attachments: tuple[dict[str, Any], ...] = ()
 
 
-class TicketView(msgspec.Struct, frozen=True):
-    ticket: Ticket
-    customer: Customer | None
-    messages: tuple[MessageView, ...]
-
-
 class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
     skills: dict[str, int] | list[str]
     capacity: int = 5

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
 from deskgate.gateway import console
-from deskgate.gateway import api_models, api_review, api_work
+from deskgate.gateway import api_models, api_records, api_review, api_work
 from deskgate.gateway import api_channels, api_sla
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
@@ -70,6 +70,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app.cleanup_ctx.append(redis_ctx)
     health.setup(app)
     api_messages.setup(app)
+    api_records.setup(app)
     api_tickets.setup(app)
     api_work.setup(app)
     api_review.setup(app)

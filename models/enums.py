@@ -31,9 +31,6 @@ class Priority(StrEnum):
     def rank(self) -> int:
         return int(self.value[1])
 
-    def raised(self, steps: int = 1) -> Priority:
-        return Priority(f"P{max(1, self.rank - steps)}")
-
 
 class Sentiment(StrEnum):
     NEGATIVE = "negative"

@@ -91,6 +91,11 @@ class TicketStore:
                                            "reason": message.kind_reason, "m": encode(message)},
                            maxlen=100_000)
 
+    async def recent_noise(self, count: int = 50) -> list[tuple[str, InboundMessage]]:
+        """The newest recorded non-ticket messages, with the time Redis took each."""
+        rows = await self._r.xrevrange(self._k.noise, count=count)
+        return [(_s(eid), decode(f[b"m"], InboundMessage)) for eid, f in rows]
+
     async def get(self, ticket_id: str) -> Ticket | None:
         f = await self._r.hgetall(self._k.ticket(ticket_id))
         if not f:
