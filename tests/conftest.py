@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,31 @@ def run_jobs(r: redis.Redis, keys: Keys) -> Callable[[], Awaitable[None]]:
         worker = ThreadWorker([job_queue(r, keys)], connection=r, serializer=JSONSerializer)
         await asyncio.to_thread(worker.work, burst=True, with_scheduler=False)
     return run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> Callable[[], int]:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    return _free_port
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture() -> Callable[..., Any]:
+    """The synchronous `eventually`, for tests that drive other processes."""
+    return _wait_for

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,9 @@ def sign_in() -> Callable[[Any, str], Awaitable[str]]:
     return login
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-async def server(config: Config, redis_url: str, data_dir: Path) -> AsyncIterator[str]:
+async def server(config: Config, redis_url: str, data_dir: Path,
+                 free_port: Callable[[], int]) -> AsyncIterator[str]:
     """The whole app, triage worker included, on a real loopback port for the browser."""
     app = create_app(config, redis_url, data_dir, run_workers=True)
     runner = web.AppRunner(app, shutdown_timeout=2)

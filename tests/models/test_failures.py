@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,6 @@ from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import ModelRegistry
 from deskgate.triage.artifacts import ArtifactError
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _import(r: redis.Redis, keys: Keys, rows: list[dict[str, str]]) -> None:
@@ -53,7 +42,7 @@ async def _train(r: redis.Redis, keys: Keys, data_dir: Path, run_jobs: Any,
 
 @pytest.mark.slow
 def test_cancelled_job_in_a_real_job_worker_changes_nothing(
-        r: redis.Redis, keys: Keys, data_dir: Path, redis_url: str, tmp_path: Path,
+        wait_for: Any, r: redis.Redis, keys: Keys, data_dir: Path, redis_url: str, tmp_path: Path,
         past_tickets: Any) -> None:
     # Enough rows that training is still running when the cancel arrives.
     _import(r, keys, past_tickets(per_topic=6000))
@@ -70,10 +59,10 @@ def test_cancelled_job_in_a_real_job_worker_changes_nothing(
          "--config", str(conf)], env={**os.environ, "DESKGATE_REDIS_URL": redis_url},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(lambda: job_view(r, keys, running)["progress"].get("stage") == "training", 90,
+        wait_for(lambda: job_view(r, keys, running)["progress"].get("stage") == "training", 90,
               "the job to start training")
         cancel(r, keys, running)
-        view = _wait(lambda: (v := job_view(r, keys, running, logs=True))["status"] in
+        view = wait_for(lambda: (v := job_view(r, keys, running, logs=True))["status"] in
                      ("stopped", "failed", "finished") and v, 60, "the job to stop")
         assert view["status"] == "stopped", view
         assert worker.poll() is None, "the job worker survives a stopped job"

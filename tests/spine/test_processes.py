@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,22 +23,6 @@ from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.queue.keys import Keys
 
 CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _http(method: str, url: str, token: str = "", body: dict | None = None) -> tuple[int, dict]:
@@ -56,16 +39,17 @@ def _http(method: str, url: str, token: str = "", body: dict | None = None) -> t
 
 
 @pytest.mark.slow
-def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
+def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path, free_port: Any,
+                                                     wait_for: Any) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
-    port, smtp_port = _free_port(), _free_port()
+    port, smtp_port = free_port(), free_port()
     data = tmp_path / "data"
     serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),
                               "--smtp-port", str(smtp_port)],
                              env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _ok(f"{base}/healthz"), 60, "serve to answer /healthz")
+        wait_for(lambda: _ok(f"{base}/healthz"), 60, "serve to answer /healthz")
         assert (data / "redis" / "appendonlydir").exists() or (data / "redis").exists()
 
         def cli(*args: str) -> str:
@@ -80,7 +64,7 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
             "text": "快递单号 SF1234567890123 三天没更新了"})
         assert status == 202
         mid = body["id"]
-        tid = _wait(lambda: _http("GET", f"{base}/api/v1/messages/{mid}", manager)[1]
+        tid = wait_for(lambda: _http("GET", f"{base}/api/v1/messages/{mid}", manager)[1]
                     .get("ticket_id"), 60, "the worker to ticket the message")
         _, ticket = _http("GET", f"{base}/api/v1/tickets/{tid}", manager)
         cli("agent", "add", "ann", "--skills", ticket["skill"], "--capacity", "3")
@@ -100,7 +84,7 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path) -> None:
         def mailed() -> dict | None:
             _, page = _http("GET", f"{base}/api/v1/tickets?channel=email", manager)
             return page["tickets"][0] if page.get("tickets") else None
-        mailed_ticket = _wait(mailed, 60, "the email to become a ticket")
+        mailed_ticket = wait_for(mailed, 60, "the email to become a ticket")
         assert mailed_ticket["subject"] == "退款还没到账"
         assert mailed_ticket["customer"]["id"] != ticket["customer"]["id"]
     finally:
@@ -120,8 +104,8 @@ def _ok(url: str) -> bool:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str, prefix: str,
-                                                                tmp_path: Path) -> None:
+def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
+        wait_for: Any, redis_url: str, prefix: str, tmp_path: Path) -> None:
     r = redis.Redis.from_url(redis_url)
     keys = Keys(prefix)
     total = 1500
@@ -142,7 +126,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str, 
     env = {**os.environ, "DESKGATE_REDIS_URL": redis_url}
     argv = [*CLI, "worker", "--config", str(conf), "--data-dir", str(tmp_path)]
     victim = subprocess.Popen(argv, env=env, stderr=subprocess.DEVNULL)
-    _wait(lambda: r.zcard(keys.tickets) > 0, 60, "the first worker to start ticketing")
+    wait_for(lambda: r.zcard(keys.tickets) > 0, 60, "the first worker to start ticketing")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     done_before = sum(1 for mid in ids if r.hexists(keys.msg(mid), "ticket"))
@@ -150,9 +134,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str, 
     assert done_before < total, "the worker finished everything before it was killed"
     heir = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(lambda: all(r.hexists(keys.msg(mid), "ticket") for mid in ids), 120,
+        wait_for(lambda: all(r.hexists(keys.msg(mid), "ticket") for mid in ids), 120,
               "every message to be ticketed")
-        _wait(lambda: r.xpending(keys.ingest, "triage")["pending"] == 0, 30,
+        wait_for(lambda: r.xpending(keys.ingest, "triage")["pending"] == 0, 30,
               "every entry to be acknowledged")
     finally:
         heir.send_signal(signal.SIGTERM)
@@ -167,7 +151,8 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str, 
 
 
 @pytest.mark.slow
-def test_serve_restarts_a_killed_worker_which_finishes_its_batch(tmp_path: Path) -> None:
+def test_serve_restarts_a_killed_worker_which_finishes_its_batch(
+        tmp_path: Path, free_port: Any, wait_for: Any) -> None:
     """The replacement takes over the dead worker's consumer name: its unacknowledged entries
     are finished at once. claim_idle_ms is ten minutes here, so XAUTOCLAIM cannot be what
     recovers them within this test's time."""
@@ -177,16 +162,16 @@ def test_serve_restarts_a_killed_worker_which_finishes_its_batch(tmp_path: Path)
     data = tmp_path / "data"
     conf = tmp_path / "conf.yaml"
     conf.write_text("workers: {batch: 50, block_ms: 50, claim_idle_ms: 600000}\n")
-    serve = subprocess.Popen([*CLI, "serve", "--port", str(_free_port()), "--data-dir",
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(free_port()), "--data-dir",
                               str(data), "--config", str(conf), "--job-workers", "0",
                               "--no-smtp"],
                              env=env, stderr=subprocess.PIPE, text=True)
     try:
         sock = data / "redis" / "redis.sock"
-        _wait(lambda: sock.exists(), 60, "the embedded Redis")
+        wait_for(lambda: sock.exists(), 60, "the embedded Redis")
         r = redis.Redis(unix_socket_path=str(sock))
         keys = Keys()
-        _wait(lambda: r.exists(keys.ingest) and r.xinfo_groups(keys.ingest), 60,
+        wait_for(lambda: r.exists(keys.ingest) and r.xinfo_groups(keys.ingest), 60,
               "the worker's consumer group")
         now = datetime.now(UTC)
         ids = []
@@ -199,14 +184,14 @@ def test_serve_restarts_a_killed_worker_which_finishes_its_batch(tmp_path: Path)
             ids.append(m.id)
             pipe.xadd(keys.ingest, {"id": m.id, "m": encode(m)})
         pipe.execute()
-        _wait(lambda: r.zcard(keys.tickets) > 0, 60, "the worker to start ticketing")
+        wait_for(lambda: r.zcard(keys.tickets) > 0, 60, "the worker to start ticketing")
         [worker] = [p for p in psutil.Process(serve.pid).children()
                     if "worker" in p.cmdline()]
         worker.kill()
         assert r.zcard(keys.tickets) < len(ids), "the worker finished before it was killed"
-        _wait(lambda: r.zcard(keys.tickets) == len(ids), 90, "every message to be ticketed")
+        wait_for(lambda: r.zcard(keys.tickets) == len(ids), 90, "every message to be ticketed")
         # the last batch is stored before it is acknowledged: wait for the XACK too
-        _wait(lambda: r.xpending(keys.ingest, "triage")["pending"] == 0, 30,
+        wait_for(lambda: r.xpending(keys.ingest, "triage")["pending"] == 0, 30,
               "every entry to be acknowledged")
         assert sorted(m.decode() for t in r.zrange(keys.tickets, 0, -1)
                       for m in r.lrange(keys.ticket_msgs(t.decode()), 0, -1)) == sorted(ids)
