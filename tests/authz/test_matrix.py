@@ -428,3 +428,43 @@ async def test_route_by_role_and_scope(route: tuple[str, str], client: Any, acli
             assert_no_leak(text, words, ids, what)
             if case.check and resp.status < 300:
                 case.check(w, role, o, await resp.json())
+
+
+async def test_customer_listing_counts_only_what_the_caller_sees(
+        client: Any, aclient: Any, keys: Keys, token: Callable[..., str]) -> None:
+    w = await build_world(client, aclient, keys, token)
+    # one customer with a ticket in each team: alpha's agent sees one, never a `more`
+    shared = "cust-shared@example.com"
+    for team in ("alpha", "bravo", "bravo"):
+        n = next(_n)
+        now = time.time()
+        m = InboundMessage(channel=Channel.API, account="default", external_id=f"s-{n}",
+                           sender=Sender((Identity(IdentityKind.EMAIL, shared),)),
+                           received_at=datetime.fromtimestamp(now, UTC), text=f"{team} {n}",
+                           thread_key=f"s-{n}")
+        [ctx] = await w.store.resolve_customers([m], now)
+        await w.store.apply([Placement(m, ctx.customer_id, triage(), team, now)], now)
+    url = f"/api/v1/tickets?customer={ctx.customer_id}&limit=1"
+    mine = await (await client.get(url, headers=w.headers["agent"])).json()
+    assert [t["skill"] for t in mine["tickets"]] == ["alpha"] and mine["more"] is False
+    second = await (await client.get(url + "&offset=1", headers=w.headers["agent"])).json()
+    assert second == {"tickets": [], "offset": 1, "limit": 1, "more": False}
+    everyone = await (await client.get(url, headers=w.headers["admin"])).json()
+    assert len(everyone["tickets"]) == 1 and everyone["more"] is True
+
+
+def test_a_route_cannot_be_declared_without_a_policy_or_open_an_admin_policy() -> None:
+    from aiohttp import web
+    from deskgate.gateway.auth import requires
+    from deskgate.gateway.openapi import api_route
+    from deskgate.gateway.scope import ADMIN
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    with pytest.raises(TypeError):
+        requires(Role.MANAGER)(handler)                        # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="admin-only"):
+        requires(Role.MANAGER, policy=ADMIN)(handler)
+    with pytest.raises(ValueError, match="declare roles and a policy"):
+        api_route(web.Application(), "GET", "/api/v1/x", handler)
