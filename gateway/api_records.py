@@ -46,7 +46,7 @@ async def quarantine(request: web.Request) -> web.Response:
     the mailboxes whose skill their teams own)."""
     sees = scope(request)
     mailboxes = None if sees.everything else frozenset(
-        m.name for m in request.app[CONFIG].email.imap if m.skill and sees.sees_skill(m.skill))
+        m.name for m in request.app[CONFIG].email.imap if sees.sees_skill(m.skill))
     rows = await MailboxState(request.app[REDIS], request.app[KEYS]).quarantined(
         _limit(request), mailboxes=mailboxes)
     return web.json_response({"quarantined": [to_builtins(q) for q in rows]})

@@ -28,7 +28,7 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway import work_config
-from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.auth import principal
 from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
@@ -51,20 +51,20 @@ async def scope_of(request: web.Request) -> Scope:
     base = {"actor": actor, "role": who.role, "agent_id": who.agent_id,
             "token_id": who.token_id}
     if who.role is Role.ADMIN or (who.role is Role.MANAGER and not who.agent_id):
-        scope = Scope(**base)
+        found = Scope(**base)
     elif who.role is Role.MANAGER:
         teams = {n: t for n, t in (await work_config.current(request.app)).teams.items()
                  if who.agent_id in t.managers}
         members = await _work(request).team_members(teams) if teams else frozenset()
-        scope = Scope(**base, skills=frozenset(s for t in teams.values() for s in t.skills),
+        found = Scope(**base, skills=frozenset(s for t in teams.values() for s in t.skills),
                       teams=frozenset(teams), team_agents=members)
     elif who.role is Role.AGENT:
         raw = await request.app[REDIS].hget(request.app[KEYS].agent(who.agent_id), "skills")
-        scope = Scope(**base, skills=frozenset(msgspec.json.decode(raw)) if raw else frozenset())
+        found = Scope(**base, skills=frozenset(msgspec.json.decode(raw)) if raw else frozenset())
     else:
-        scope = Scope(**base, skills=frozenset())
-    request[SCOPE] = scope
-    return scope
+        found = Scope(**base, skills=frozenset())
+    request[SCOPE] = found
+    return found
 
 
 def scope(request: web.Request) -> Scope:
@@ -81,8 +81,7 @@ def target(request: web.Request, kind: type[T]) -> T:
 
 
 def _work(request: web.Request) -> Work:
-    return Work(request.app[REDIS], request.app[KEYS],
-                lease_seconds=request.app[CONFIG].workers.lease_seconds)
+    return Work(request.app[REDIS], request.app[KEYS])   # reads only: no lease involved
 
 
 def _tickets(request: web.Request) -> TicketStore:
