@@ -13,6 +13,7 @@ new route fails this test until it gets an entry here."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from deskgate.gateway.api_stats import REVIEW_PAGE
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
@@ -91,7 +93,7 @@ class World:
     def work(self) -> Work:
         return Work(self.c, self.keys, lease_seconds=600)
 
-    async def ticket(self, team: str, *, resolved: bool = False) -> str:
+    async def ticket(self, team: str, *, resolved: bool = False, held: bool = True) -> str:
         n = next(_n)
         now = time.time()
         m = InboundMessage(channel=Channel.API, account="default", external_id=f"{team}-{n}",
@@ -106,9 +108,10 @@ class World:
             m, ctx.customer_id, triage(high_risk=True), team,
             queue_score(now, triage().priority, "standard"))], now)
         tid = applied.ticket_id
-        held = await self.work.act("transfer_agent", tid, "setup", privileged=True,
-                                   arg=f"{team}-agent")
-        assert held.outcome == "ok", held
+        if held:
+            to_agent = await self.work.act("transfer_agent", tid, "setup", privileged=True,
+                                           arg=f"{team}-agent")
+            assert to_agent.outcome == "ok", to_agent
         if resolved:
             assert (await self.work.resolve(tid, "setup", privileged=True)).outcome == "ok"
         (self.alpha_ids if team == "alpha" else self.bravo_ids).update(
@@ -468,3 +471,31 @@ def test_a_route_cannot_be_declared_without_a_policy_or_open_an_admin_policy() -
         requires(Role.MANAGER, policy=ADMIN)(handler)
     with pytest.raises(ValueError, match="declare roles and a policy"):
         api_route(web.Application(), "GET", "/api/v1/x", handler)
+
+
+async def test_the_console_stream_shows_a_team_manager_their_team_only(
+        client: Any, aclient: Any, keys: Keys, token: Callable[..., str]) -> None:
+    w = await build_world(client, aclient, keys, token)
+    # more flagged bravo tickets than the board shows, then alpha's: alpha's still count
+    for _ in range(REVIEW_PAGE):
+        await w.ticket("bravo", held=False)
+    for team in ("alpha", "bravo", "alpha"):
+        await w.ticket(team)
+    everyone = {"alpha-agent", "alpha-mate", "bravo-agent"}
+    for role, agents, shown, flagged in (
+            ("alpha_lead", {"alpha-agent", "alpha-mate"}, 2, 2), ("lone_lead", set(), 0, 0),
+            ("site_manager", everyone, REVIEW_PAGE, REVIEW_PAGE + 3)):
+        session_token = w.headers[role]["Authorization"].removeprefix("Bearer ")
+        assert (await client.post("/console/login", json={"token": session_token})).status == 200
+        stream = await client.get("/console/events")
+        assert stream.status == 200
+        line = ""
+        while not line.startswith("data: "):
+            line = (await stream.content.readline()).decode()
+        board = json.loads(line[6:])
+        stream.close()
+        assert {a["id"] for a in board["agents"]} == agents
+        assert (len(board["review"]), board["review_total"]) == (shown, flagged)
+        if role != "site_manager":
+            words, ids = forbidden(w, role)
+            assert_no_leak(line, words, ids, f"{role} console stream")
