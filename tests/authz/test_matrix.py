@@ -499,3 +499,20 @@ async def test_the_console_stream_shows_a_team_manager_their_team_only(
         if role != "site_manager":
             words, ids = forbidden(w, role)
             assert_no_leak(line, words, ids, f"{role} console stream")
+
+
+async def test_an_integration_follows_its_own_message_onto_its_ticket_only(
+        live: Any, auth: Callable[..., dict[str, str]],
+        eventually: Callable[..., Any]) -> None:
+    mine, other = auth(Role.INTEGRATION), auth(Role.INTEGRATION)
+    post = await live.post("/api/v1/messages", headers=mine, json={
+        "external_id": "followed", "sender": {"email": "li@example.cn"},
+        "text": "my parcel never arrived"})
+    mid = (await post.json())["id"]
+
+    async def ticketed() -> Any:
+        body = await (await live.get(f"/api/v1/messages/{mid}", headers=mine)).json()
+        return body if body["state"] == "ticketed" else None
+    assert (await eventually(ticketed))["ticket_id"].startswith("DG-")
+    refused = await live.get(f"/api/v1/messages/{mid}", headers=other)
+    assert refused.status == 403 and "DG-" not in await refused.text()
