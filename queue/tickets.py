@@ -122,15 +122,16 @@ class TicketStore:
         return out
 
     async def message_place(self, message_id: str) -> MessagePlace | None:
-        """Where an accepted message is, and which integration token posted it; None when
-        no such message was accepted (or its idempotency marker has expired)."""
+        """Where an accepted message is, and which integration token posted it ("" when
+        that is no longer known: its stream entry was trimmed); None when no such message
+        was accepted (or its idempotency marker has expired)."""
         ticket, raw = await self._r.hmget(self._k.msg(message_id), ["ticket", "json"])
         if ticket is None:
             entry = await self._r.get(self._k.seen(message_id))
-            rows = await self._r.xrange(self._k.ingest, entry, entry) if entry else []
-            if not rows:
+            if entry is None:
                 return None
-            raw = rows[0][1].get(b"m")
+            rows = await self._r.xrange(self._k.ingest, entry, entry)
+            raw = rows[0][1].get(b"m") if rows else None
         token = decode(raw, InboundMessage).meta.get("token", "") if raw else ""
         return MessagePlace(id=message_id, ticket_id=_s(ticket), posted_by=token)
 
