@@ -28,7 +28,7 @@ from deskgate.gateway.auth import requires
 from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import scope_of
+from deskgate.gateway.scope import ADMIN, scope
 from deskgate.gateway.webhooks import ACCOUNTS
 from deskgate.models.enums import Role
 from deskgate.queue.channels import MAX_STORED_ACCOUNTS, ChannelStore, StoredAccount
@@ -113,7 +113,7 @@ def account_view(request: web.Request, channel: str, account: str, connector: Co
     return out
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def list_channels(request: web.Request) -> web.Response:
     """Every webhook channel: its settings fields (secrets marked) and its accounts."""
     _, stored = await ChannelStore(request.app[REDIS], request.app[KEYS]).all()
@@ -167,7 +167,7 @@ def _body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def put_account(request: web.Request) -> web.Response:
     """Add or change an account; omitted secrets are kept; live on every gateway within ~1 s."""
     channel, account, connector = _connector(request)
@@ -194,7 +194,7 @@ async def put_account(request: web.Request) -> web.Response:
     if unknown:
         raise ApiError(422, f"unknown field {unknown[0]!r} for {channel}", field=unknown[0])
     validate(connector, settings)
-    actor = (await scope_of(request)).actor
+    actor = scope(request).actor
     detail = ("changed: " + ", ".join(changes)) if changes else "saved unchanged"
     await store.put(channel, account, settings, actor, detail)
     request.app[ACCOUNTS].invalidate()
@@ -203,7 +203,7 @@ async def put_account(request: web.Request) -> web.Response:
                                           in_file is not None))
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def delete_account(request: web.Request) -> web.Response:
     """Remove an admin-added account (or the admin's override: the file's applies again)."""
     channel, account, connector = _connector(request)
@@ -214,7 +214,7 @@ async def delete_account(request: web.Request) -> web.Response:
             raise ApiError(409, f"{channel}/{account} comes from the config file; remove it "
                                 "there (the API can only override it)")
         raise ApiError(404, f"no account {channel}/{account}")
-    await store.delete(channel, account, (await scope_of(request)).actor)
+    await store.delete(channel, account, scope(request).actor)
     request.app[ACCOUNTS].invalidate()
     if in_file is None:
         return web.json_response({"channel": channel, "account": account, "deleted": True})

@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.appkeys import METRICS
 from deskgate.gateway.auth import principal, requires
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import INTAKE, MESSAGE, target
 from deskgate.models.enums import Channel, IdentityKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.phone import normalize_phone
+from deskgate.queue.tickets import MessagePlace
 
 MAX_TEXT = 64 * 1024
 
@@ -73,7 +75,7 @@ def _validate(m: MessageIn) -> None:
             raise ApiError(422, f"{field} is empty or too long", field=field)
 
 
-@requires(Role.INTEGRATION)
+@requires(Role.INTEGRATION, policy=INTAKE)
 async def post_message(request: web.Request) -> web.Response:
     """Accept one customer message; 202 once durable, 200 + duplicate for a retry."""
     if request.content_type != "application/json":
@@ -101,17 +103,14 @@ async def post_message(request: web.Request) -> web.Response:
     return web.json_response(body_out, status=200 if accepted.duplicate else 202)
 
 
-@requires(Role.INTEGRATION, Role.AGENT, Role.MANAGER)
+@requires(Role.INTEGRATION, Role.AGENT, Role.MANAGER, policy=MESSAGE)
 async def get_message(request: web.Request) -> web.Response:
-    """Where an accepted message is: "accepted" (waiting for triage) or its ticket id."""
-    mid = request.match_info["message_id"]
-    keys, client = request.app[KEYS], request.app[REDIS]
-    ticket = await client.hget(keys.msg(mid), "ticket")
-    if ticket is not None:
-        return web.json_response({"id": mid, "state": "ticketed", "ticket_id": ticket.decode()})
-    if await client.exists(keys.seen(mid)):
-        return web.json_response({"id": mid, "state": "accepted"})
-    raise ApiError(404, "no such message")
+    """Where an accepted message is: "accepted" (waiting for triage) or its ticket id
+    (integrations: the messages they posted)."""
+    m = target(request, MessagePlace)
+    if m.ticket_id:
+        return web.json_response({"id": m.id, "state": "ticketed", "ticket_id": m.ticket_id})
+    return web.json_response({"id": m.id, "state": "accepted"})
 
 
 def setup(app: web.Application) -> None:

@@ -36,6 +36,7 @@ from deskgate.gateway.auth import principal, requires
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.importer import PRESETS
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError, UnknownVersion
@@ -118,7 +119,7 @@ async def _enqueue(request: web.Request, kind: str, params: dict[str, Any]) -> w
                               "href": f"/api/v1/models/jobs/{job_id}"}, status=202)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def upload(request: web.Request) -> web.Response:
     """Upload an export (CSV, TSV or JSONL) as the raw request body; ?name= keeps its suffix."""
     name = _SAFE_NAME.sub("_", os.path.basename(request.query.get("name", "upload.csv")))[-80:]
@@ -150,7 +151,7 @@ async def upload(request: web.Request) -> web.Response:
                              status=201)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def start_import(request: web.Request) -> web.Response:
     """Import an uploaded export of past tickets as labelled history (a job)."""
     body = _body(await request.read(), ImportIn)
@@ -159,7 +160,7 @@ async def start_import(request: web.Request) -> web.Response:
     return await _enqueue(request, "import", to_builtins(body))
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def start_training(request: web.Request) -> web.Response:
     """Train a candidate model for a task and compare it with the current one (a job)."""
     body = _body(await request.read(), TrainIn)
@@ -176,7 +177,7 @@ async def start_training(request: web.Request) -> web.Response:
     return await _enqueue(request, "train", params)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def evaluate(request: web.Request) -> web.Response:
     """Compare a version with the current model on the held-out split of a source (a job)."""
     task = _task(request)
@@ -188,14 +189,14 @@ async def evaluate(request: web.Request) -> web.Response:
     return await _enqueue(request, "evaluate", params)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def list_jobs(request: web.Request) -> web.Response:
     """Recent import/train/evaluate jobs, newest first."""
     return web.json_response({"jobs": await asyncio.to_thread(jobs.list_jobs, request.app[SYNC_REDIS],
                                                   request.app[KEYS])})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def get_job(request: web.Request) -> web.Response:
     """A job's status, progress, result or error, and its log."""
     try:
@@ -206,7 +207,7 @@ async def get_job(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def cancel_job(request: web.Request) -> web.Response:
     """Cancel a queued job or stop a running one; the current model is never touched."""
     try:
@@ -230,7 +231,7 @@ def _summary(record: Any) -> dict[str, Any]:
     return out
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def list_models(request: web.Request) -> web.Response:
     """Per task: the current and previous version, every registered version with its manifest,
     and the version each worker runs."""
@@ -243,7 +244,7 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(read))
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def get_model(request: web.Request) -> web.Response:
     """One version: manifest, who trained/promoted it, and the full comparison with the model
     that was current when it was evaluated (per-class scores, confusion, calibration,
@@ -265,7 +266,7 @@ async def routing_gaps(request: web.Request, labels: list[str]) -> list[str]:
     return sorted({t for rule in table.rules for t in rule.topics} - set(labels))
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def promote(request: web.Request) -> web.Response:
     """Make a version the current model of its task; every worker switches without restart."""
     task = _task(request)
@@ -284,7 +285,7 @@ async def promote(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def rollback(request: web.Request) -> web.Response:
     """Return a task to the version that was current before the last promote or rollback."""
     task = _task(request)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from deskgate.gateway.appkeys import KEYS, REDIS
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import FILTERED, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.mailbox_state import MailboxState
@@ -26,10 +27,12 @@ def _limit(request: web.Request) -> int:
         raise ApiError(400, "limit must be an integer", field="limit") from exc
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=FILTERED)
 async def noise(request: web.Request) -> web.Response:
-    """Recorded messages that opened no ticket (auto-reply, bounce, own, status, event)."""
-    rows = await TicketStore(request.app[REDIS], request.app[KEYS]).recent_noise(_limit(request))
+    """Recorded messages that opened no ticket (auto-reply, bounce, own, status, event) of
+    the accounts whose default skill your teams own."""
+    rows = await TicketStore(request.app[REDIS], request.app[KEYS]).recent_noise(
+        _limit(request), scope=scope(request))
     return web.json_response({"messages": [{
         "id": m.id, "kind": m.kind, "reason": m.kind_reason, "channel": m.channel,
         "account": m.account, "sender": to_builtins(m.sender), "subject": m.subject,
@@ -37,11 +40,15 @@ async def noise(request: web.Request) -> web.Response:
         "recorded_at": entry_time(entry_id)} for entry_id, m in rows]})
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=FILTERED)
 async def quarantine(request: web.Request) -> web.Response:
-    """Mail an IMAP poller could not read, with the reason; newest first."""
+    """Mail an IMAP poller could not read, with the reason; newest first (team managers: of
+    the mailboxes whose skill their teams own)."""
+    sees = scope(request)
+    mailboxes = None if sees.everything else frozenset(
+        m.name for m in request.app[CONFIG].email.imap if sees.sees_skill(m.skill))
     rows = await MailboxState(request.app[REDIS], request.app[KEYS]).quarantined(
-        _limit(request))
+        _limit(request), mailboxes=mailboxes)
     return web.json_response({"quarantined": [to_builtins(q) for q in rows]})
 
 

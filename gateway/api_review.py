@@ -7,15 +7,17 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.api_tickets import MAX_PAGE, _json_body, visible_ticket, work
+from deskgate.gateway.api_tickets import MAX_PAGE, _json_body, work
 from deskgate.gateway.api_work import checked, target_queue
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import scope_of
+from deskgate.gateway.scope import (ADMIN, FILTERED, SITE_WIDE, TICKET, scope, target,
+                                    visible_ticket)
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
+from deskgate.models.ticket import Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
 from deskgate.queue.routing import (RoutingError, RoutingStore, RoutingTable,
@@ -39,60 +41,58 @@ def _page(request: web.Request) -> tuple[int, int]:
         raise ApiError(400, "offset and limit must be integers") from exc
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=FILTERED)
 async def list_review(request: web.Request) -> web.Response:
     """High-risk tickets and SLA breaches awaiting a manager, oldest first, with reasons."""
-    scope = await scope_of(request)
     offset, limit = _page(request)
     items, total = await ReviewQueue(request.app[REDIS], request.app[KEYS]).list(
-        skills=scope.skills, offset=offset, limit=limit)
+        scope=scope(request), offset=offset, limit=limit)
     return web.json_response({"items": [to_builtins(i) for i in items], "total": total,
                               "offset": offset, "limit": limit})
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=TICKET)
 async def review_action(request: web.Request) -> web.Response:
     """Acknowledge, reassign, escalate, or mark a false alarm (kept as a training label)."""
     body: ReviewActionIn = _json_body(await request.read(), ReviewActionIn)
-    t = await visible_ticket(request)
-    actor = (await scope_of(request)).actor
+    t = target(request, Ticket)
+    actor = scope(request).actor
     w = work(request)
-    target = ""
+    into = ""
     if body.skill:
-        target = target_queue(body.skill, body.level)
+        into = target_queue(body.skill, body.level)
     if body.action == "false_alarm":
         checked(await w.act("false_alarm", t.id, actor, privileged=True))
         return web.json_response({"ticket": t.id, "outcome": "false_alarm"})
     if body.action == "reassign":
-        if bool(target) == bool(body.agent):
+        if bool(into) == bool(body.agent):
             raise ApiError(422, "reassign needs either `skill` or `agent`")
-        if target:
-            checked(await w.act("transfer_queue", t.id, actor, privileged=True, arg=target))
+        if into:
+            checked(await w.act("transfer_queue", t.id, actor, privileged=True, arg=into))
         else:
             checked(await w.act("transfer_agent", t.id, actor, privileged=True,
                                 arg=body.agent[:64]))
     elif body.action == "escalate":
-        checked(await w.escalate(t.id, actor, target))
+        checked(await w.escalate(t.id, actor, into))
     outcome = {"acknowledge": "acknowledged", "reassign": "reassigned",
                "escalate": "escalated"}[body.action]
     checked(await w.act("review_close", t.id, actor, privileged=True, arg=outcome))
     return web.json_response({"ticket": t.id, "outcome": outcome})
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=FILTERED)
 async def audit(request: web.Request) -> web.Response:
     """The audit trail, newest first; filter by actor, action, ticket; page with `before`."""
     q = request.query
     _, limit = _page(request)
-    page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
-        before=q.get("before", "+")[:40], limit=limit, actor=q.get("actor", "")[:100],
-        action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
-    scope = await scope_of(request)
-    if not scope.everything:
+    if not scope(request).everything:
         if not q.get("ticket"):
             raise ApiError(403, "team managers read the audit trail one ticket at a time "
                                 "(?ticket=DG-…); the whole trail is for site managers and admins")
         await visible_ticket(request, q["ticket"][:40])
+    page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
+        before=q.get("before", "+")[:40], limit=limit, actor=q.get("actor", "")[:100],
+        action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
     return web.json_response({"entries": [to_builtins(e) for e in page], "next": cursor})
 
 
@@ -100,7 +100,7 @@ def _routing(request: web.Request) -> RoutingStore:
     return RoutingStore(request.app[REDIS], request.app[KEYS], request.app[CONFIG].routing)
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=SITE_WIDE)
 async def get_routing(request: web.Request) -> web.Response:
     """The routing table in force, and where it came from (config file or admin API)."""
     store = _routing(request)
@@ -108,7 +108,7 @@ async def get_routing(request: web.Request) -> web.Response:
     return web.json_response({"table": to_builtins(table), **await store.source()})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def put_routing(request: web.Request) -> web.Response:
     """Replace the routing table (JSON or YAML); validated; live in every worker within 1 s."""
     raw = await request.read()
@@ -120,14 +120,14 @@ async def put_routing(request: web.Request) -> web.Response:
         text = str(exc)
         field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
         raise ApiError(422, f"invalid routing table: {text}", field=field) from exc
-    rev = await _routing(request).put(table, (await scope_of(request)).actor)
+    rev = await _routing(request).put(table, scope(request).actor)
     return web.json_response({"table": to_builtins(table), "rev": rev})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def reset_routing(request: web.Request) -> web.Response:
     """Drop the admin's table: the config file's applies again."""
-    await _routing(request).reset((await scope_of(request)).actor)
+    await _routing(request).reset(scope(request).actor)
     return web.json_response({"table": to_builtins(request.app[CONFIG].routing),
                               "source": "config file"})
 

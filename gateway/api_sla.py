@@ -19,7 +19,7 @@ from deskgate.gateway import work_config
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import scope_of
+from deskgate.gateway.scope import ADMIN, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.sla import WorkConfig
@@ -43,7 +43,7 @@ def document(config: WorkConfig) -> dict[str, Any]:
     return doc | {"secrets": secrets}
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def get_sla(request: web.Request) -> web.Response:
     """Teams and SLA policies in force, and where they came from (config file or admin API)."""
     store = _store(request)
@@ -51,7 +51,7 @@ async def get_sla(request: web.Request) -> web.Response:
     return web.json_response({"config": document(config), **await store.source()})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def put_sla(request: web.Request) -> web.Response:
     """Replace teams and SLA policies (JSON or YAML); validated; live everywhere within ~1 s."""
     raw = await request.read()
@@ -64,15 +64,15 @@ async def put_sla(request: web.Request) -> web.Response:
         text = str(exc)
         field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
         raise ApiError(422, f"invalid SLA document: {text}", field=field) from exc
-    rev = await store.put(config, (await scope_of(request)).actor)
+    rev = await store.put(config, scope(request).actor)
     return web.json_response({"config": document(config), "rev": rev})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def reset_sla(request: web.Request) -> web.Response:
     """Drop the admin's teams and policies: the config file's apply again."""
     store = _store(request)
-    await store.reset((await scope_of(request)).actor)
+    await store.reset(scope(request).actor)
     return web.json_response({"config": document(store.fallback), "source": "config file"})
 
 

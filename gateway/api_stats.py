@@ -11,13 +11,15 @@ from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import Scope, scope_of
+from deskgate.gateway.scope import FILTERED, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
+from deskgate.models.scope import Scope
 from deskgate.queue.dashboard import Board, Dashboard
-from deskgate.queue.routing import split_queue
+from deskgate.queue.review import visible_page
 
 BUCKETS = {"hour": 3600, "day": 86400}
+REVIEW_PAGE = 100
 MAX_DAYS = 90
 
 
@@ -25,32 +27,26 @@ def dashboard(app: web.Application) -> Dashboard:
     return Dashboard(app[REDIS], app[KEYS])
 
 
-def visible_board(full: Board, scope: Scope) -> Board:
-    """What one viewer may see, by the same rules as the rest of the API (gateway/scope.py):
-    an agent the queues of their skills and themself, and no review queue (it names customers
-    of every team); a team manager their teams' queues, agents and flagged tickets."""
-    if scope.everything:
-        return full
-    skills = scope.skills or frozenset()
-    if scope.role is Role.AGENT:
-        return Board(at=full.at, queues=tuple(q for q in full.queues if q.skill in skills),
-                     agents=tuple(a for a in full.agents if a.id == scope.agent_id),
-                     review_total=0, review=())
-    review = tuple(i for i in full.review if split_queue(i.skill)[0] in skills)
-    return Board(at=full.at, queues=tuple(q for q in full.queues if q.skill in skills),
-                 agents=tuple(a for a in full.agents if a.team in (scope.teams or ())),
-                 review_total=len(review), review=review)
+def visible_board(full: Board, viewer: Scope) -> Board:
+    """What one viewer may see, by the rule of every route (models/scope.py): the queues of
+    their skills, the agents they see, and (managers) the first REVIEW_PAGE flagged tickets
+    they see with their number. Agents get no review queue: it is the managers' work."""
+    review, total = (visible_page(full.review, full.review_total, viewer, 0, REVIEW_PAGE)
+                     if viewer.role is not Role.AGENT else ([], 0))
+    return Board(at=full.at, queues=tuple(q for q in full.queues if viewer.sees_skill(q.queue)),
+                 agents=tuple(a for a in full.agents if viewer.sees_agent(a.id, a.team)),
+                 review_total=total, review=tuple(review))
 
 
-@requires(Role.AGENT, Role.MANAGER)
+@requires(Role.AGENT, Role.MANAGER, policy=FILTERED)
 async def board(request: web.Request) -> web.Response:
     """Queues (depth, oldest wait), agents (load vs capacity, skills, tickets held) and the
     review queue, in one read: what the console's live boards show."""
     full = await dashboard(request.app).board()
-    return web.json_response(to_builtins(visible_board(full, await scope_of(request))))
+    return web.json_response(to_builtins(visible_board(full, scope(request))))
 
 
-@requires(Role.MANAGER)
+@requires(Role.MANAGER, policy=FILTERED)
 async def volume(request: web.Request) -> web.Response:
     """Tickets created per hour or day by channel, topic, sentiment and priority."""
     bucket = request.query.get("bucket", "day")
@@ -66,7 +62,7 @@ async def volume(request: web.Request) -> web.Response:
     now = time.time()
     # buckets start on whole hours/days (UTC) so that two reloads draw the same bars
     since = (now // size) * size - (days * 86400 - size)
-    result = await dashboard(request.app).volume(since, size, now)
+    result = await dashboard(request.app).volume(since, size, scope=scope(request), now=now)
     return web.json_response(to_builtins(result))
 
 

@@ -9,10 +9,10 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
-from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import check_sees, scope_of, sees
+from deskgate.gateway.scope import ADMIN, AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
 from deskgate.models.message import InboundMessage
@@ -83,23 +83,15 @@ def _json_body(raw: bytes, type_: type[Any]) -> Any:
         raise ApiError(400, f"malformed JSON: {exc}") from exc
 
 
-async def visible_ticket(request: web.Request, ticket_id: str = "") -> Ticket:
-    t = await store(request).get(ticket_id or request.match_info["ticket_id"])
-    if t is None:
-        raise ApiError(404, "no such ticket")
-    await check_sees(request, await scope_of(request), t)
-    return t
-
-
-@requires(Role.AGENT, Role.MANAGER)
+@requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def get_ticket(request: web.Request) -> web.Response:
     """A ticket with its customer, triage and every message of its thread."""
-    t = await visible_ticket(request)
+    t = target(request, Ticket)
     s = store(request)
     return web.json_response(ticket_json(t, await s.customer(t.customer_id), await s.messages(t)))
 
 
-@requires(Role.AGENT, Role.MANAGER)
+@requires(Role.AGENT, Role.MANAGER, policy=FILTERED)
 async def list_tickets(request: web.Request) -> web.Response:
     """Tickets, newest first: filter by status, channel, skill, customer, q (text); page."""
     q = request.query
@@ -111,28 +103,22 @@ async def list_tickets(request: web.Request) -> web.Response:
     if q.get("status") and q["status"] not in Status.__members__.values():
         raise ApiError(400, f"status must be one of {', '.join(s.value for s in Status)}",
                        field="status")
-    scope = await scope_of(request)
     skill = q.get("skill", "")
-    if skill and not scope.everything and skill.partition("@")[0] not in (scope.skills or ()):
+    if skill and not scope(request).sees_skill(skill):
         raise ApiError(403, "you list the tickets of your own skills (managers: your teams')",
                        field="skill")
     page, more = await store(request).list(
-        status=q.get("status", ""), channel=q.get("channel", ""), skill=skill,
-        customer_id=q.get("customer", ""), text=q.get("q", "")[:200],
+        scope=scope(request), status=q.get("status", ""), channel=q.get("channel", ""),
+        skill=skill, customer_id=q.get("customer", ""), text=q.get("q", "")[:200],
         offset=offset, limit=limit)
-    if not scope.everything:
-        page = [t for t in page if await sees(request, scope, t)]
     return web.json_response({"tickets": [ticket_json(t, None) for t in page],
                               "offset": offset, "limit": limit, "more": more})
 
 
-@requires(Role.AGENT)
+@requires(Role.AGENT, policy=AGENT)
 async def claim(request: web.Request) -> web.Response:
     """Take the best open ticket across the agent's skills, under a lease."""
-    agent_id = request.match_info["agent_id"]
-    who = principal(request)
-    if who.role is Role.AGENT and who.agent_id != agent_id:
-        raise ApiError(403, "an agent claims only for themself")
+    agent_id = target(request, Agent).id
     result = await work(request).claim(agent_id)
     if result.outcome == "unknown":
         raise ApiError(404, f"no agent {agent_id}: register it with `deskgate agent add`")
@@ -150,37 +136,36 @@ async def claim(request: web.Request) -> web.Response:
     return web.json_response({"ticket": body})
 
 
-@requires(Role.AGENT, Role.MANAGER)
+@requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def resolve(request: web.Request) -> web.Response:
     """Resolve a ticket, optionally correcting triage's topic, priority and sentiment."""
     body: ResolveIn = _json_body(await request.read(), ResolveIn)
-    await visible_ticket(request)
-    who = principal(request)
     correction = (Correction(topic=body.topic, priority=body.priority, sentiment=body.sentiment)
                   if (body.topic or body.priority or body.sentiment) else None)
-    actor = who.agent_id or f"{who.role}:{who.token_id}"
-    result = await work(request).resolve(request.match_info["ticket_id"], actor,
-                                         privileged=who.role is not Role.AGENT,
-                                         correction=correction)
+    who = scope(request)
+    result = await work(request).resolve(target(request, Ticket).id, who.actor,
+                                         privileged=who.privileged, correction=correction)
     if result.outcome == "missing":
         raise ApiError(404, "no such ticket")
     if result.outcome == "forbidden":
         raise ApiError(403, "only the assigned agent (or a manager) may resolve this ticket")
     if result.outcome == "done":
         raise ApiError(409, f"the ticket is already {result.detail}")
-    t = await store(request).get(request.match_info["ticket_id"])
+    t = await store(request).get(target(request, Ticket).id)
     assert t is not None
     return web.json_response(ticket_json(t, None))
 
 
-@requires(Role.AGENT, Role.MANAGER)
+@requires(Role.AGENT, Role.MANAGER, policy=FILTERED)
 async def queues(request: web.Request) -> web.Response:
-    """Open tickets waiting per queue, with the longest wait at its head."""
-    status = await work(request).queue_status()
+    """Open tickets waiting per queue (of your skills or teams), longest wait at its head."""
+    w = work(request)
+    status = await w.queue_status(queues=[q for q in await w.queue_names()
+                                          if scope(request).sees_skill(q)])
     return web.json_response({"queues": [to_builtins(q) for q in status]})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def put_agent(request: web.Request) -> web.Response:
     """Register or update an agent: skills (list, or skill -> level), capacity, status."""
     body: AgentIn = _json_body(await request.read(), AgentIn)
@@ -189,15 +174,13 @@ async def put_agent(request: web.Request) -> web.Response:
     return web.json_response(to_builtins(agent))
 
 
-@requires(Role.AGENT, Role.MANAGER)
+@requires(Role.AGENT, Role.MANAGER, policy=AGENT)
 async def get_agent(request: web.Request) -> web.Response:
-    """An agent's settings and the tickets they hold."""
-    agent_id = request.match_info["agent_id"]
-    w = work(request)
-    agent = await w.get_agent(agent_id)
-    if agent is None:
-        raise ApiError(404, f"no agent {agent_id}")
-    return web.json_response({**to_builtins(agent), "holding": await w.held_by(agent_id)})
+    """An agent's settings and the tickets they hold (agents: their own; managers: their
+    teams')."""
+    agent = target(request, Agent)
+    holding = await work(request).held_by(agent.id)
+    return web.json_response({**to_builtins(agent), "holding": holding})
 
 
 def agent_from_input(agent_id: str, body: AgentIn) -> Agent:

@@ -13,6 +13,7 @@ from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.tokens import acreate_token, alist_tokens, arevoke_token
@@ -26,14 +27,14 @@ class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     label: str = ""
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def list_tokens(request: web.Request) -> web.Response:
     """Every token's id, role, agent and label (never the token itself)."""
     tokens = await alist_tokens(request.app[REDIS], request.app[KEYS])
     return web.json_response({"tokens": [to_builtins(t) for t in tokens]})
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def create(request: web.Request) -> web.Response:
     """Create a token; the answer is the only time the token is shown."""
     try:
@@ -54,7 +55,7 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response({"token": token, **to_builtins(info)}, status=201)
 
 
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, policy=ADMIN)
 async def revoke(request: web.Request) -> web.Response:
     """Revoke a token by its id (the 12 characters listings show)."""
     token_id = request.match_info["token_id"]

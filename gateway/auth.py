@@ -1,15 +1,20 @@
-"""Bearer-token (or console session) authentication and role checks for every /api/v1 route.
+"""Bearer-token (or console session) authentication, role checks and the object-level policy
+for every /api/v1 route.
 
-Every API handler declares its roles with @requires; a middleware refuses any /api/v1 route
-that forgot to, so a new route is closed until someone decides who may call it. Admin may call
-everything. Token look-ups are cached for a few seconds so the ingest hot path does not pay a
-Redis round trip per request; a revoked token stops working within TOKEN_CACHE_SECONDS."""
+Every API handler declares its roles and its policy with @requires (the policies are in
+gateway/scope.py: which object the route acts on, or how its list is filtered); the policy runs
+after the role check, before the handler. A middleware refuses any /api/v1 route that forgot
+to, and openapi.api_route refuses to add one, so a new route is closed until someone decides
+who may call it and what they may see. Admin may call everything. Token look-ups are cached
+for a few seconds so the ingest hot path does not pay a Redis round trip per request; a
+revoked token stops working within TOKEN_CACHE_SECONDS."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from typing import Protocol
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -79,8 +84,22 @@ async def authenticate(request: web.Request) -> TokenInfo:
     return info
 
 
-def requires(*roles: Role) -> Callable[[Handler], Handler]:
+class Policy(Protocol):
+    """What a route may read or change for the caller (implemented in gateway/scope.py)."""
+
+    name: str
+    rule: str                     # one line for the OpenAPI document and docs
+
+    def check_roles(self, roles: frozenset[Role]) -> None:
+        """Refuse, at declaration, roles this policy cannot serve."""
+
+    async def admit(self, request: web.Request) -> None:
+        """Resolve the caller's scope (and the route's object) or raise ApiError."""
+
+
+def requires(*roles: Role, policy: Policy) -> Callable[[Handler], Handler]:
     allowed = frozenset(roles) | {Role.ADMIN}
+    policy.check_roles(allowed)
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
@@ -91,9 +110,11 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
                 raise ApiError(403, f"role {info.role} may not do this; needs one of "
                                     f"{', '.join(sorted(r.value for r in allowed))}")
             request[PRINCIPAL] = info
+            await policy.admit(request)
             return await handler(request)
 
         checked.__deskgate_roles__ = allowed  # type: ignore[attr-defined]
+        checked.__deskgate_policy__ = policy  # type: ignore[attr-defined]
         return checked
 
     return decorate
@@ -105,3 +126,7 @@ def principal(request: web.Request) -> TokenInfo:
 
 def declared_roles(handler: object) -> frozenset[Role] | None:
     return getattr(handler, "__deskgate_roles__", None)
+
+
+def declared_policy(handler: object) -> Policy | None:
+    return getattr(handler, "__deskgate_policy__", None)

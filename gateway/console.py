@@ -23,7 +23,8 @@ from deskgate.gateway.api_stats import dashboard, visible_board
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.errors import ApiError
-from deskgate.gateway.scope import Scope, scope_of
+from deskgate.gateway.scope import scope_of
+from deskgate.models.scope import Scope
 from deskgate.queue.dashboard import Board
 from deskgate.queue.sessions import (
     ABSOLUTE_SECONDS,

@@ -1,6 +1,7 @@
 """The OpenAPI document, built from the routes themselves: every API route is added through
-`api_route`, which records its method, path, roles, summary and body type, so the document
-cannot drift from what is served."""
+`api_route`, which records its method, path, roles, policy (gateway/scope.py), summary and body
+type, so the document cannot drift from what is served. A handler without declared roles and
+policy cannot be added."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.auth import declared_roles
+from deskgate.gateway.auth import declared_policy, declared_roles
 
 OPERATIONS = web.AppKey("openapi_operations", list)
 
@@ -20,18 +21,23 @@ class Operation(msgspec.Struct, frozen=True):
     path: str
     summary: str
     roles: tuple[str, ...]
+    policy: str
+    scope: str
     body: Any = None
     tag: str = "api"
 
 
 def api_route(app: web.Application, method: str, path: str, handler: Any, *,
               body: Any = None, tag: str = "api") -> None:
+    roles, policy = declared_roles(handler), declared_policy(handler)
+    if roles is None or policy is None:
+        raise ValueError(f"{method} {path}: declare roles and a policy with @requires")
     app.router.add_route(method, path, handler)
-    roles = declared_roles(handler)
     summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else path
     app.setdefault(OPERATIONS, []).append(Operation(
         method=method.lower(), path=path, summary=summary,
-        roles=tuple(sorted(r.value for r in roles or ())), body=body, tag=tag))
+        roles=tuple(sorted(r.value for r in roles)), policy=policy.name,
+        scope=policy.rule, body=body, tag=tag))
 
 
 def document(app: web.Application) -> dict[str, Any]:
@@ -45,6 +51,7 @@ def document(app: web.Application) -> dict[str, Any]:
         item: dict[str, Any] = {
             "summary": op.summary, "tags": [op.tag],
             "description": f"Roles: {', '.join(op.roles)}" if op.roles else "",
+            "x-deskgate-policy": op.policy, "x-deskgate-scope": op.scope,
             "parameters": [{"name": p, "in": "path", "required": True,
                             "schema": {"type": "string"}}
                            for p in re.findall(r"{(\w+)}", op.path)],

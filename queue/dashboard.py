@@ -3,8 +3,10 @@ against capacity, the managers' review queue, and ticket volume over time.
 
 Everything here is a bounded read of keys other modules write (no counters of its own), so it
 cannot drift from the truth: queues and the review queue come from Work.queue_status and
-ReviewQueue.list, the same reads as GET /api/v1/status and /api/v1/review; the bounds
-(MAX_AGENTS, REVIEW_PAGE, VOLUME_SCAN) keep one call cheap however large the installation."""
+ReviewQueue.items, the same reads as GET /api/v1/status and /api/v1/review; the bounds
+(MAX_AGENTS, review.SCAN_LIMIT, VOLUME_SCAN) keep one call cheap however large the
+installation. The board is the whole installation's: each viewer gets the part their scope
+sees (gateway/api_stats.py visible_board); volume is counted for one scope."""
 
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ import time
 import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.models.scope import Scope
 from deskgate.queue.keys import Keys
 from deskgate.queue.review import ReviewItem, ReviewQueue
 from deskgate.queue.work import QueueStatus, Work
 
 MAX_AGENTS = 2000
-REVIEW_PAGE = 100
 VOLUME_SCAN = 50_000
 DIMENSIONS = ("channel", "topic", "sentiment", "priority")
 
@@ -40,7 +42,7 @@ class Board(msgspec.Struct, frozen=True):
     queues: tuple[QueueStatus, ...]
     agents: tuple[AgentRow, ...]
     review_total: int
-    review: tuple[ReviewItem, ...]     # oldest first
+    review: tuple[ReviewItem, ...]     # oldest first (every one scanned: viewers see a page)
 
 
 class Volume(msgspec.Struct, frozen=True):
@@ -89,15 +91,15 @@ class Dashboard:
 
     async def board(self) -> Board:
         now = time.time()
-        review, total = await ReviewQueue(self._r, self._k).list(limit=REVIEW_PAGE)
+        review, total = await ReviewQueue(self._r, self._k).items()
         queues = await Work(self._r, self._k).queue_status(now)
         return Board(at=now, queues=tuple(queues), agents=tuple(await self.agents()),
                      review_total=total, review=tuple(review))
 
-    async def volume(self, since: float, bucket_seconds: int,
+    async def volume(self, since: float, bucket_seconds: int, *, scope: Scope,
                      now: float | None = None) -> Volume:
-        """Tickets created since `since`, counted per bucket by channel, topic, sentiment and
-        priority; an agent's correction counts instead of triage's guess."""
+        """Tickets the scope sees created since `since`, counted per bucket by channel, topic,
+        sentiment and priority; an agent's correction counts instead of triage's guess."""
         now = now or time.time()
         n = max(1, int((now - since) // bucket_seconds) + 1)
         ids = await self._r.zrevrangebyscore(self._k.tickets, "+inf", since, start=0,
@@ -109,10 +111,11 @@ class Dashboard:
             async with self._r.pipeline(transaction=False) as pipe:
                 for tid in ids[chunk:chunk + 1000]:
                     pipe.hmget(self._k.ticket(_s(tid)),
-                               ("created_at", "channel", "priority", "triage", "correction"))
+                               ("created_at", "channel", "priority", "triage", "correction",
+                                "skill", "assignee"))
                 rows = await pipe.execute()
-            for created, channel, priority, triage, correction in rows:
-                if created is None:
+            for created, channel, priority, triage, correction, skill, assignee in rows:
+                if created is None or not scope.sees_ticket(_s(skill), _s(assignee)):
                     continue
                 i = int((float(created) - since) // bucket_seconds)
                 if not 0 <= i < n:

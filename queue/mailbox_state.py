@@ -4,6 +4,7 @@ who polls a mailbox, and the quarantine of mail that could not be ingested."""
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 import redis.asyncio as aioredis
 from msgspec import Struct
@@ -12,6 +13,7 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.scripts import lua
 
 QUARANTINE_MAXLEN = 100_000
+QUARANTINE_SCAN = 10_000
 
 
 class MailboxPosition(Struct, frozen=True):
@@ -56,12 +58,23 @@ class MailboxState:
                                    maxlen=QUARANTINE_MAXLEN, approximate=True)
         return entry.decode() if isinstance(entry, bytes) else entry
 
-    async def quarantined(self, count: int = 100) -> list[Quarantined]:
-        rows = await self._r.xrevrange(self._keys.mail_quarantine, count=count)
-        return [Quarantined(entry_id=_s(eid), mailbox=_s(f[b"mailbox"]), uid=int(f[b"uid"]),
-                            reason=_s(f[b"reason"]), raw=_s(f[b"raw"]), at=float(f[b"at"]))
-                for eid, f in rows]
-
+    async def quarantined(self, count: int, *, mailboxes: Collection[str] | None,
+                          scan_limit: int = QUARANTINE_SCAN) -> list[Quarantined]:
+        """The newest entries of the given mailboxes (None: of every mailbox), filtered while
+        reading at most `scan_limit` entries, so a limit never counts another team's."""
+        out: list[Quarantined] = []
+        end, scanned = "+", 0
+        while scanned < scan_limit and len(out) < count:
+            rows = await self._r.xrevrange(self._keys.mail_quarantine, max=end,
+                                           count=min(500, scan_limit - scanned))
+            if not rows:
+                break
+            scanned += len(rows)
+            end = "(" + _s(rows[-1][0])
+            out += [Quarantined(entry_id=_s(eid), mailbox=_s(f[b"mailbox"]), uid=int(f[b"uid"]),
+                                reason=_s(f[b"reason"]), raw=_s(f[b"raw"]), at=float(f[b"at"]))
+                    for eid, f in rows if mailboxes is None or _s(f[b"mailbox"]) in mailboxes]
+        return out[:count]
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

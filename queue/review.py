@@ -4,14 +4,15 @@ breaches (lua/sla_sweep.lua), oldest first, with their reasons. Actions on an it
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Sequence
 
 import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.models.scope import Scope
 from deskgate.queue.keys import Keys
-from deskgate.queue.routing import split_queue
 
+SCAN_LIMIT = 10_000
 OUTCOMES = ("acknowledged", "reassigned", "escalated", "false_alarm")
 
 
@@ -35,9 +36,8 @@ class ReviewQueue:
         self._r = client
         self._k = keys
 
-    async def list(self, *, skills: Container[str] | None = None, offset: int = 0,
-                   limit: int = 50, scan_limit: int = 10_000) -> tuple[list[ReviewItem], int]:
-        """Oldest first; `skills` limits it to a manager's teams. Returns (page, total)."""
+    async def items(self, scan_limit: int = SCAN_LIMIT) -> tuple[list[ReviewItem], int]:
+        """Every item (the oldest `scan_limit`), oldest first, and how many there are."""
         total = await self._r.zcard(self._k.review)
         entries = await self._r.zrange(self._k.review, 0, scan_limit - 1, withscores=True)
         fields = ["review_reasons", "status", "skill", "priority", "assignee", "subject"]
@@ -45,19 +45,26 @@ class ReviewQueue:
             for tid, _ in entries:
                 pipe.hmget(self._k.ticket(_s(tid)), fields)
             rows = await pipe.execute()
-        out: list[ReviewItem] = []
-        skipped = 0
+        out = []
         for (tid, since), row in zip(entries, rows, strict=True):
             f = dict(zip(fields, map(_s, row), strict=True))
-            if skills is not None and split_queue(f["skill"])[0] not in skills:
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
             out.append(ReviewItem(ticket_id=_s(tid), since=since, reasons=f["review_reasons"],
                                   status=f["status"], skill=f["skill"],
                                   priority=f["priority"], assignee=f["assignee"],
                                   subject=f["subject"]))
-            if len(out) == limit:
-                break
         return out, total
+
+    async def list(self, *, scope: Scope, offset: int = 0,
+                   limit: int = 50) -> tuple[list[ReviewItem], int]:
+        """Oldest first, what the scope sees; returns (page, total seen by the scope)."""
+        return visible_page(*await self.items(), scope, offset, limit)
+
+
+def visible_page(items: Sequence[ReviewItem], total: int, scope: Scope, offset: int,
+                 limit: int) -> tuple[list[ReviewItem], int]:
+    """One page of the items a scope sees, and their number: filtered before paging and
+    counting, so neither reveals an item of another team."""
+    if scope.everything:
+        return list(items[offset:offset + limit]), total
+    seen = [i for i in items if scope.sees_ticket(i.skill, i.assignee)]
+    return seen[offset:offset + limit], len(seen)

@@ -15,12 +15,14 @@ import redis.asyncio as aioredis
 from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Channel, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
+from deskgate.models.scope import Scope
 from deskgate.models.ticket import Correction, Customer, SlaState, Ticket
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.scripts import lua
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
+NOISE_SCAN = 10_000
 RISK_WINDOW_SECONDS = 14 * 24 * 3600
 
 
@@ -38,6 +40,12 @@ class Placement(msgspec.Struct, frozen=True):
     triage: Triage
     skill: str
     queue_score: float
+
+
+class MessagePlace(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    ticket_id: str        # "" while it waits for triage
+    posted_by: str        # the id of the integration token that posted it ("" for channels)
 
 
 class Applied(msgspec.Struct, frozen=True):
@@ -91,10 +99,41 @@ class TicketStore:
                                            "reason": message.kind_reason, "m": encode(message)},
                            maxlen=100_000)
 
-    async def recent_noise(self, count: int = 50) -> list[tuple[str, InboundMessage]]:
-        """The newest recorded non-ticket messages, with the time Redis took each."""
-        rows = await self._r.xrevrange(self._k.noise, count=count)
-        return [(_s(eid), decode(f[b"m"], InboundMessage)) for eid, f in rows]
+    async def recent_noise(self, count: int, *, scope: Scope,
+                           scan_limit: int = NOISE_SCAN) -> list[tuple[str, InboundMessage]]:
+        """The newest recorded non-ticket messages the scope sees (by the account's default
+        skill: a message whose account names none belongs to no team), with the time Redis
+        took each. At most `scan_limit` entries are read, whoever asks."""
+        out: list[tuple[str, InboundMessage]] = []
+        end, scanned = "+", 0
+        while scanned < scan_limit and len(out) < count:
+            rows = await self._r.xrevrange(self._k.noise, max=end,
+                                           count=min(500, scan_limit - scanned))
+            if not rows:
+                break
+            scanned += len(rows)
+            end = "(" + _s(rows[-1][0])
+            for eid, f in rows:
+                m = decode(f[b"m"], InboundMessage)
+                if scope.sees_skill(m.skill_hint):
+                    out.append((_s(eid), m))
+                    if len(out) == count:
+                        break
+        return out
+
+    async def message_place(self, message_id: str) -> MessagePlace | None:
+        """Where an accepted message is, and which integration token posted it ("" when
+        that is no longer known: its stream entry was trimmed); None when no such message
+        was accepted (or its idempotency marker has expired)."""
+        ticket, raw = await self._r.hmget(self._k.msg(message_id), ["ticket", "json"])
+        if ticket is None:
+            entry = await self._r.get(self._k.seen(message_id))
+            if entry is None:
+                return None
+            rows = await self._r.xrange(self._k.ingest, entry, entry)
+            raw = rows[0][1].get(b"m") if rows else None
+        token = decode(raw, InboundMessage).meta.get("token", "") if raw else ""
+        return MessagePlace(id=message_id, ticket_id=_s(ticket), posted_by=token)
 
     async def get(self, ticket_id: str) -> Ticket | None:
         f = await self._r.hgetall(self._k.ticket(ticket_id))
@@ -134,11 +173,13 @@ class TicketStore:
         ids = await self._r.zrevrange(self._k.customer_tickets(customer_id), 0, limit - 1)
         return [_s(x) for x in ids]
 
-    async def list(self, *, status: str = "", channel: str = "", skill: str = "",
-                   customer_id: str = "", text: str = "", offset: int = 0, limit: int = 50,
-                   scan_limit: int = 5000) -> tuple[list[Ticket], bool]:
-        """Newest first. Filters are applied while scanning at most `scan_limit` tickets;
-        returns (page, more) where `more` says another page exists."""
+    async def list(self, *, scope: Scope, status: str = "", channel: str = "",
+                   skill: str = "", customer_id: str = "", text: str = "", offset: int = 0,
+                   limit: int = 50, scan_limit: int = 5000) -> tuple[list[Ticket], bool]:
+        """Newest first. The scope and the filters are applied while scanning at most
+        `scan_limit` tickets (the scope first, so neither `more` nor a text match ever
+        depends on a ticket the caller may not see); returns (page, more) where `more` says
+        another page exists."""
         source = (self._k.customer_tickets(customer_id) if customer_id else self._k.tickets)
         needle = text.casefold()
         page: list[Ticket] = []
@@ -151,6 +192,8 @@ class TicketStore:
                 break
             start += chunk
             for t in await self.get_many(ids):
+                if not scope.sees_ticket(t.skill, t.assignee):
+                    continue
                 if ((status and t.status != status) or (channel and t.channel != channel)
                         or (skill and t.skill != skill)):
                     continue

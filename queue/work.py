@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import msgspec
 import redis.asyncio as aioredis
@@ -122,6 +122,16 @@ class Work:
 
     async def agent_ids(self) -> list[str]:
         return sorted(_s(x) for x in await self._r.smembers(self._k.agents))
+
+    async def team_members(self, teams: Collection[str]) -> frozenset[str]:
+        """The agents whose `team` is one of `teams` (a team manager's agents)."""
+        ids = await self.agent_ids()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for a in ids:
+                pipe.hget(self._k.agent(a), "team")
+            teams_of = await pipe.execute()
+        return frozenset(a for a, t in zip(ids, teams_of, strict=True)
+                         if t is not None and _s(t) in teams)
 
     async def held_by(self, agent_id: str) -> list[str]:
         return sorted(_s(x) for x in await self._r.smembers(self._k.agent_tickets(agent_id)))
