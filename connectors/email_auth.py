@@ -272,6 +272,8 @@ class SenderVerifier:
                 outcome = "pass" if ok else "fail"
             except DnsUnavailable:
                 outcome = "temperror"
+            except dkim.ValidationError:  # e.g. the body hash does not match: altered
+                outcome = "fail"
             except Exception:  # noqa: BLE001 - malformed signature or key: not a pass
                 outcome = "permerror"
             d = checker.domain.decode("ascii", "replace") if checker.domain else "?"
