@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import smtplib
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from deskgate.queue.tickets import TicketStore
 from redis.asyncio import Redis as AsyncRedis
 
 from .conftest import ingested, mail_config
-from .dnszone import DkimKey, Zone
+from .dnszone import DkimKey, DnsStandIn, Zone
+from .dovecot import Dovecot
 
 CUSTOMER = "wang.fang@example.org"
 
@@ -233,17 +235,12 @@ async def test_a_tampered_signed_mail_is_not_verified(
     assert not auth.verified and "dkim=fail d=example.org" in auth.detail
 
 
-def relay_config(prefix: str) -> Config:
-    return mail_config(prefix, """  sender_auth:
-    nameservers: ["%s"]
+def relay_config(prefix: str, dns: DnsStandIn) -> Config:
+    return mail_config(prefix, f"""  sender_auth:
+    nameservers: ["{dns.address}"]
     trusted_authserv_ids: [mx.deskgate.test]
     trusted_relays: [127.0.0.0/8]
-""" % _dns_address())
-
-
-def _dns_address() -> str:
-    from .conftest import _DNS  # noqa: PLC0415 - the session's stand-in
-    return _DNS.address
+""")
 
 
 @pytest.mark.parametrize(("results", "verified"), [
@@ -258,8 +255,8 @@ def _dns_address() -> str:
 ])
 async def test_authentication_results_count_only_from_a_trusted_authserv_id(
         aiohttp_client: Any, redis_url: str, data_dir: Path, r: redis.Redis, prefix: str,
-        zone: Zone, results: str, verified: bool) -> None:
-    port = await smtp_app(aiohttp_client, relay_config(prefix), redis_url, data_dir)
+        dns: DnsStandIn, results: str, verified: bool) -> None:
+    port = await smtp_app(aiohttp_client, relay_config(prefix, dns), redis_url, data_dir)
     raw = mail("Relayed", "ar-1@example.org",
                extra=f"Authentication-Results: {results}\r\n")
     await asyncio.to_thread(send, port, raw)
@@ -270,8 +267,8 @@ async def test_authentication_results_count_only_from_a_trusted_authserv_id(
 
 async def test_a_forged_pass_below_our_mtas_fail_does_not_win(
         aiohttp_client: Any, redis_url: str, data_dir: Path, r: redis.Redis,
-        prefix: str) -> None:
-    port = await smtp_app(aiohttp_client, relay_config(prefix), redis_url, data_dir)
+        prefix: str, dns: DnsStandIn) -> None:
+    port = await smtp_app(aiohttp_client, relay_config(prefix, dns), redis_url, data_dir)
     raw = mail("Relayed", "ar-2@example.org", extra=(
         "Authentication-Results: mx.deskgate.test; dmarc=fail header.from=example.org\r\n"
         "Authentication-Results: mx.deskgate.test; dmarc=pass header.from=example.org\r\n"))
@@ -280,8 +277,8 @@ async def test_a_forged_pass_below_our_mtas_fail_does_not_win(
 
 
 def test_imap_copies_are_judged_by_trusted_results_or_our_own_dkim_check(
-        zone: Zone, key: DkimKey) -> None:
-    cfg = SenderAuthConfig(nameservers=(_dns_address(),),
+        dns: DnsStandIn, zone: Zone, key: DkimKey) -> None:
+    cfg = SenderAuthConfig(nameservers=(dns.address,),
                            trusted_authserv_ids=("mx.deskgate.test",))
     verifier = SenderVerifier(cfg)
     trusted = mail("x", "i-1@example.org", extra=(
@@ -338,3 +335,35 @@ async def test_a_slow_dns_does_not_block_the_event_loop(
     await delivery                                        # accepted once the budget is spent
     auth = _auth_of_last(r, prefix)
     assert not auth.verified and "temperror" in auth.detail
+
+
+@pytest.mark.imap
+async def test_imap_mail_trusts_authentication_results_of_our_mta_only(
+        aiohttp_client: Any, dovecot: Dovecot, prefix: str, redis_url: str, data_dir: Path,
+        r: redis.Redis, dns: DnsStandIn, eventually: Callable[..., Any]) -> None:
+    user = f"auth-{prefix.strip(':')}-{time.time_ns()}"
+    c = dovecot.client(user)
+    try:
+        for n, authserv in enumerate(("mx.deskgate.test", "mx.evil.example")):
+            c.append("INBOX", mail("IMAP", f"imap-{n}@example.org", extra=(
+                f"Authentication-Results: {authserv}; dkim=pass header.d=example.org;"
+                " dmarc=pass header.from=example.org\r\n")))
+    finally:
+        c.logout()
+    config = mail_config(prefix, f"""  sender_auth:
+    nameservers: ["{dns.address}"]
+    trusted_authserv_ids: [mx.deskgate.test]
+  imap:
+    - {{name: auth, host: 127.0.0.1, port: {dovecot.port}, tls: false, user: "{user}",
+       password: "{dovecot.PASSWORD}", account: support, start_from: all, poll_seconds: 1}}
+""")
+    await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
+
+    async def both() -> bool:
+        return len(ingested(r, prefix)) == 2
+    await eventually(both)
+    by_id = {m.external_id: m.sender_auth for m in ingested(r, prefix)}
+    trusted, untrusted = by_id["imap-0@example.org"], by_id["imap-1@example.org"]
+    assert trusted is not None and trusted.verified
+    assert trusted.method == "authentication-results"
+    assert untrusted is not None and not untrusted.verified
