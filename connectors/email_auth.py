@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 import threading
 import time
@@ -35,9 +36,10 @@ import dns.resolver
 import spf
 from publicsuffixlist import PublicSuffixList
 
-from deskgate.connectors.email_config import SenderAuthConfig
+from deskgate.connectors.email_config import SenderAuthConfig, nameserver_address
 from deskgate.models.message import SenderAuth
 
+log = logging.getLogger("deskgate.email_auth")
 NOT_CHECKED = SenderAuth(verified=False, detail="not checked")
 _FOLDING = re.compile(r"\r?\n[ \t]+")
 _MAX_DETAIL = 500
@@ -121,7 +123,12 @@ spf.DNSLookup = _spf_lookup
 
 
 def make_resolver(cfg: SenderAuthConfig) -> dns.resolver.Resolver:
-    resolver = dns.resolver.Resolver(configure=not cfg.nameservers)
+    try:
+        resolver = dns.resolver.Resolver(configure=not cfg.nameservers)
+    except dns.resolver.NoResolverConfiguration:
+        log.warning("no DNS servers in /etc/resolv.conf and none in email.sender_auth."
+                    "nameservers: no mail sender can be verified until one is configured")
+        resolver = dns.resolver.Resolver(configure=False)
     if cfg.nameservers:
         resolver.nameservers = [_nameserver(entry) for entry in cfg.nameservers]
     resolver.timeout = cfg.dns_timeout_seconds
@@ -131,16 +138,7 @@ def make_resolver(cfg: SenderAuthConfig) -> dns.resolver.Resolver:
 
 
 def _nameserver(entry: str) -> dns.nameserver.Nameserver:
-    """"10.0.0.53", "127.0.0.1:5353", "::1", "[::1]:5353"."""
-    host, port = entry.strip(), 53
-    if host.startswith("["):
-        host, _, rest = host[1:].partition("]")
-        port = int(rest.lstrip(":") or 53)
-    elif host.count(":") == 1:
-        host, _, p = host.partition(":")
-        port = int(p)
-    ipaddress.ip_address(host)
-    return dns.nameserver.Do53Nameserver(host, port)
+    return dns.nameserver.Do53Nameserver(*nameserver_address(entry))
 
 
 @cache

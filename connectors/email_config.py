@@ -84,6 +84,8 @@ class SenderAuthConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     trusted_relays: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for entry in self.nameservers:
+            nameserver_address(entry)
         for relay in self.trusted_relays:
             try:
                 ipaddress.ip_network(relay, strict=False)
@@ -150,6 +152,25 @@ class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
         own.update(i.address.lower() for i in self.inboxes
                    if not i.address.startswith("@") and i.address != "*")
         return address in own or domain in own
+
+
+def nameserver_address(entry: str) -> tuple[str, int]:
+    """"10.0.0.53", "127.0.0.1:5353", "::1", "[::1]:5353" -> (IP, port)."""
+    host, port = entry.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+        if not 0 < number < 65536:
+            raise ValueError(port)
+    except ValueError:
+        raise ValueError(f"email.sender_auth.nameservers: {entry!r} is not an IP address with "
+                         "an optional port (e.g. 10.0.0.53 or 127.0.0.1:5353)") from None
+    return host, number
 
 
 def normalize_address(address: str) -> str:

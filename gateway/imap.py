@@ -29,9 +29,9 @@ from imapclient.exceptions import IMAPClientError
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
 from deskgate.connectors.email_auth import SenderVerifier
 from deskgate.connectors.email_parse import ParsedMail, parse_mail, with_sender_auth
-from deskgate.models.enums import MessageKind
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.smtp import MailSink
+from deskgate.models.enums import MessageKind
 from deskgate.queue.mailbox_state import MailboxPosition, MailboxState
 
 log = logging.getLogger("deskgate.imap")
