@@ -41,6 +41,7 @@ from deskgate.models.message import SenderAuth
 
 log = logging.getLogger("deskgate.email_auth")
 NOT_CHECKED = SenderAuth(verified=False, detail="not checked")
+DNS_CACHE_ENTRIES = 20_000
 _FOLDING = re.compile(r"\r?\n[ \t]+")
 _MAX_DETAIL = 500
 
@@ -134,6 +135,8 @@ def make_resolver(cfg: SenderAuthConfig) -> dns.resolver.Resolver:
     resolver.timeout = cfg.dns_timeout_seconds
     resolver.lifetime = cfg.dns_timeout_seconds
     resolver.use_edns(0, 0, 1232)  # 2048-bit DKIM keys do not fit the 512 bytes of plain DNS
+    # the same senders' keys, SPF and DMARC records come again and again; honours their TTLs
+    resolver.cache = dns.resolver.LRUCache(DNS_CACHE_ENTRIES)
     return resolver
 
 

@@ -15,7 +15,8 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
 class Zone(BaseResolver):
-    def __init__(self) -> None:
+    def __init__(self, ttl: int = 0) -> None:
+        self.ttl = ttl           # 0: resolvers cache nothing, each test sees its records
         self._lock = threading.Lock()
         self._txt: dict[str, list[str]] = {}
         self.queries: list[tuple[str, str]] = []
@@ -42,13 +43,13 @@ class Zone(BaseResolver):
             for value in values:
                 raw = value.encode()
                 chunks = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
-                reply.add_answer(RR(name, QTYPE.TXT, rdata=TXT(chunks), ttl=0))
+                reply.add_answer(RR(name, QTYPE.TXT, rdata=TXT(chunks), ttl=self.ttl))
         return reply
 
 
 class DnsStandIn:
-    def __init__(self) -> None:
-        self.zone = Zone()
+    def __init__(self, ttl: int = 0) -> None:
+        self.zone = Zone(ttl)
         self._server = DNSServer(self.zone, address="127.0.0.1", port=0,
                                  logger=DNSLogger("-request,-reply,-truncated", prefix=False))
 
