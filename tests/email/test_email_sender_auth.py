@@ -111,9 +111,11 @@ async def test_forged_from_with_a_guessed_tag_opens_a_new_unverified_ticket(
     [tid] = await desk.settled(eventually, 1)
     assert (await desk.ticket(tid))["unverified_sender"] is False
     # The attacker: the customer's address in MAIL FROM and From, the ticket number (they
-    # are sequential) with a made-up MAC, and a bare tag; no signature.
+    # are sequential) with a made-up MAC, and a bare tag; no signature. They even know the
+    # Message-ID of the customer's mail (anyone Cc'd on it does).
     await desk.send(mail(f"Re: [#{tid}-AAAAAAAA] [#{tid}] Refund", "forged-1@evil.example",
-                         "Send the refund to my new IBAN DE00 0000"))
+                         "Send the refund to my new IBAN DE00 0000",
+                         in_reply_to="orig-1@example.org"))
     tickets = await desk.settled(eventually, 2)
     assert len(tickets) == 2, "the forged mail was threaded onto the customer's ticket"
     original = await desk.ticket(tid)
@@ -126,6 +128,12 @@ async def test_forged_from_with_a_guessed_tag_opens_a_new_unverified_ticket(
     assert "nothing aligned with example.org" in msg["sender_check"]
     assert "spf=fail example.org" in msg["sender_check"]
     assert forged["customer"]["id"] == original["customer"]["id"]   # shown as a claim to check
+    # nor did the forged mail take over the thread: the customer's real reply to their first
+    # mail lands on their ticket
+    await desk.send(key.sign(mail("Re: Refund", "orig-2@example.org", "Any news?",
+                                  in_reply_to="orig-1@example.org")))
+    assert len(await desk.settled(eventually, 3)) == 2
+    assert [m["text"] for m in (await desk.ticket(tid))["messages"]] == ["Hello", "Any news?"]
 
 
 async def test_verified_replies_thread_by_references_and_by_the_macd_tag(
@@ -143,6 +151,9 @@ async def test_verified_replies_thread_by_references_and_by_the_macd_tag(
     assert await desk.settled(eventually, 3) == [tid]
     messages = (await desk.ticket(tid))["messages"]
     assert [m.get("unverified_sender", False) for m in messages] == [False, False, False]
+    # the customer's own (verified) mail with a wrong MAC or a bare number is a new ticket
+    await desk.send(key.sign(mail(f"Re: [#{tid}-AAAAAAAA] [#{tid}] kettle", "k-4@example.org")))
+    assert len(await desk.settled(eventually, 4)) == 2
 
 
 
