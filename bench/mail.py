@@ -12,7 +12,8 @@ free loopback port, one triage worker) and a private Dovecot, then reports email
   gateway while it accepts
 
 Messages are the tests/fixtures/email corpus (Chinese and English, replies, attachments,
-auto-replies, bounces) with a unique Message-ID each.
+auto-replies, bounces) with a unique Message-ID each. The sender checks (SPF, DMARC, DKIM) ask
+the tests' DNS stand-in on 127.0.0.1, never real DNS; the envelope domain's SPF passes.
 Run: .venv/bin/python bench/mail.py [--messages 1000] [--workers 0: intake alone, no routing]
 """
 
@@ -40,6 +41,7 @@ from imapclient import IMAPClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "email"))
+from dnszone import DnsStandIn  # noqa: E402 - the tests' DNS stand-in
 from dovecot import Dovecot  # noqa: E402 - the tests' private Dovecot helper
 
 TARGETS = {"smtp_1_conn": 300, "smtp_4_conn": 800, "imap": 300}
@@ -167,9 +169,10 @@ def imap_phase(dovecot: Dovecot, user: str, r: redis.Redis, gateway: int, triage
     return meter.at_routed(r, triage)
 
 
-def config_text(smtp_port: int, dovecot: Dovecot, user: str) -> str:
+def config_text(smtp_port: int, dovecot: Dovecot, user: str, dns: DnsStandIn) -> str:
     return f"""redis_prefix: "{PREFIX}"
 email:
+  sender_auth: {{nameservers: ["{dns.address}"]}}
   smtp: {{host: 127.0.0.1, port: {smtp_port}}}
   inboxes:
     - {{address: support@example.com, account: support, skill: general}}
@@ -193,12 +196,15 @@ def main() -> int:
     tmp.chmod(0o755)
     dovecot = Dovecot(tmp / "dovecot")
     dovecot.start()
+    dns = DnsStandIn()
+    dns.zone.txt("example.net", "v=spf1 ip4:127.0.0.1 -all")
+    dns.start()
     serve = None
     try:
         user = "bench"
         IMAPClient("127.0.0.1", port=dovecot.port, ssl=False).login(user, dovecot.PASSWORD)
         smtp_port, http_port = free_port(), free_port()
-        (tmp / "config.yaml").write_text(config_text(smtp_port, dovecot, user))
+        (tmp / "config.yaml").write_text(config_text(smtp_port, dovecot, user, dns))
         serve = subprocess.Popen(
             [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--config",
              str(tmp / "config.yaml"), "--data-dir", str(tmp / "data"), "--port",
@@ -234,6 +240,7 @@ def main() -> int:
             serve.terminate()
             serve.wait(60)
         dovecot.stop()
+        dns.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

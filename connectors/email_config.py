@@ -4,6 +4,7 @@ every message. Pure values; gateway/config.py embeds EmailConfig as `Config.emai
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 import msgspec
@@ -61,6 +62,40 @@ class MailLimits(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     max_html_chars: int = 256 * 1024
 
 
+class SenderAuthConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How a sender address is verified (docs/email.md, "Who sent it"). Mail our listener
+    receives straight from the sender's server is checked here: DKIM, SPF and DMARC alignment.
+    Mail that a trusted MTA relayed to us (or put into an IMAP mailbox) is judged by that MTA's
+    Authentication-Results header."""
+
+    # DNS servers for DKIM keys, SPF and DMARC records: "10.0.0.53" or "127.0.0.1:5353";
+    # empty = the system's (/etc/resolv.conf)
+    nameservers: tuple[str, ...] = ()
+    dns_timeout_seconds: float = 2.0          # one query
+    dns_budget_seconds: float = 6.0           # every lookup for one message together
+    max_dns_queries: int = 24                 # per message (SPF alone may use 10 + 2 void)
+    max_dkim_signatures: int = 3              # signatures tried per message
+    checks_in_parallel: int = 8               # messages checked at once (threads)
+    # authserv-ids (RFC 8601) of our own MTAs whose Authentication-Results we believe; that MTA
+    # must remove any header carrying its id from incoming mail, as RFC 8601 section 5 asks
+    trusted_authserv_ids: tuple[str, ...] = ()
+    # SMTP clients (addresses or networks) that are those MTAs relaying to our listener: their
+    # mail is judged by its Authentication-Results, not by SPF against the relay's address
+    trusted_relays: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for entry in self.nameservers:
+            nameserver_address(entry)
+        for relay in self.trusted_relays:
+            try:
+                ipaddress.ip_network(relay, strict=False)
+            except ValueError:
+                raise ValueError(f"email.sender_auth.trusted_relays: {relay!r} is not an IP "
+                                 "address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        if self.dns_timeout_seconds <= 0 or self.dns_budget_seconds <= 0:
+            raise ValueError("email.sender_auth: DNS timeouts must be positive")
+
+
 class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     smtp: SmtpConfig = SmtpConfig()
     inboxes: tuple[InboxConfig, ...] = ()
@@ -68,6 +103,7 @@ class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     own_addresses: tuple[str, ...] = ()
     imap: tuple[ImapConfig, ...] = ()
     limits: MailLimits = MailLimits()
+    sender_auth: SenderAuthConfig = SenderAuthConfig()
     # raw mail and attachments on disk: "always" fsyncs each file before the 250/flag,
     # "everysec" flushes them within a second (as Redis' default AOF does for the stream)
     blob_fsync: Literal["always", "everysec"] = "everysec"
@@ -116,6 +152,25 @@ class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
         own.update(i.address.lower() for i in self.inboxes
                    if not i.address.startswith("@") and i.address != "*")
         return address in own or domain in own
+
+
+def nameserver_address(entry: str) -> tuple[str, int]:
+    """"10.0.0.53", "127.0.0.1:5353", "::1", "[::1]:5353" -> (IP, port)."""
+    host, port = entry.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+        if not 0 < number < 65536:
+            raise ValueError(port)
+    except ValueError:
+        raise ValueError(f"email.sender_auth.nameservers: {entry!r} is not an IP address with "
+                         "an optional port (e.g. 10.0.0.53 or 127.0.0.1:5353)") from None
+    return host, number
 
 
 def normalize_address(address: str) -> str:

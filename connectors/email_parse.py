@@ -23,10 +23,11 @@ from email.utils import getaddresses, parseaddr
 import charset_normalizer
 import msgspec
 
+from deskgate.connectors.email_auth import NOT_CHECKED
 from deskgate.connectors.email_config import EmailConfig, MailLimits, normalize_address
 from deskgate.connectors.email_text import html_to_text, strip_reply
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
-from deskgate.models.message import Attachment, Identity, InboundMessage, Sender
+from deskgate.models.message import Attachment, Identity, InboundMessage, Sender, SenderAuth
 
 # Declared charsets that real mailers use for a superset: decoding with the superset turns the
 # "gb2312" mail full of GBK-only characters (e.g. 镕, 喆) into text instead of U+FFFD.
@@ -36,7 +37,9 @@ _SUPERSET = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn"
              "us-ascii": "utf-8", "ascii": "utf-8", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
              "shift_jis": "cp932", "sjis": "cp932", "iso-2022-jp": "iso2022_jp_ext"}
 _GUESS_MIN_BYTES = 16          # below this, GB vs Big5 statistics are noise
-_TICKET_REF = re.compile(r"\[#?\s*(DG-\d{1,12})\s*\]", re.IGNORECASE)
+# "[#DG-3-K7Q2M4XA]": the ticket number and its MAC (models/ticket.py ticket_tag); a bare
+# "[#DG-3]" is a guess anyone can make and is no reference at all
+_TICKET_REF = re.compile(r"\[#?\s*(DG-\d{1,12}-[A-Z2-7]{8})\s*\]", re.IGNORECASE)
 _MSGID = re.compile(r"<([^<>\s]{1,500})>")
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|out of (?:the )?office|"
@@ -155,6 +158,10 @@ def ticket_ref(subject: str) -> str:
     return m.group(1).upper() if m else ""
 
 
+def with_sender_auth(mail: ParsedMail, auth: SenderAuth) -> ParsedMail:
+    return ParsedMail(msgspec.structs.replace(mail.message, sender_auth=auth), mail.blobs)
+
+
 def parse_mail(raw: bytes, config: EmailConfig, *, account: str, received_at: datetime,
                via: str, skill: str = "", envelope_from: str = "",
                recipients: Sequence[str] = ()) -> ParsedMail:
@@ -232,7 +239,7 @@ def _parse(raw: bytes, raw_sha: str, config: EmailConfig, *, account: str,
         html=markup[:limits.max_html_chars], thread_key=own_ids[0] if own_ids else external_id,
         thread_refs=tuple(refs), ticket_ref=ticket_ref(subject), attachments=tuple(attachments),
         kind=kind, kind_reason=reason, payload_id=external_id[:_MAX_EXTERNAL_ID],
-        skill_hint=skill, meta=meta)
+        skill_hint=skill, meta=meta, sender_auth=NOT_CHECKED)
     return ParsedMail(message, (Blob(raw_sha, raw), *blobs))
 
 
@@ -425,5 +432,6 @@ def _degraded(raw: bytes, raw_sha: str, error: str, *, account: str, received_at
         sender=_sender("", address, account, external_id), received_at=received_at,
         text=text[:64 * 1024] or "(unreadable message; raw kept)", subject=subject[:1000],
         thread_key=external_id, payload_id=external_id, skill_hint=skill,
-        meta={"via": via, "raw": f"sha256:{raw_sha}", "parse_error": error[:_MAX_META]})
+        meta={"via": via, "raw": f"sha256:{raw_sha}", "parse_error": error[:_MAX_META]},
+        sender_auth=NOT_CHECKED)
     return ParsedMail(message, (Blob(raw_sha, raw),))

@@ -32,6 +32,8 @@ class MessageView(msgspec.Struct, frozen=True, omit_defaults=True):
     subject: str = ""
     sender_name: str = ""
     attachments: tuple[dict[str, Any], ...] = ()
+    unverified_sender: bool = False     # email whose From address could not be proven
+    sender_check: str = ""              # what the sender check found (email only)
 
 
 class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,7 +63,9 @@ def work(request: web.Request) -> Work:
 def _message_view(m: InboundMessage) -> MessageView:
     return MessageView(id=m.id, channel=m.channel, received_at=m.received_at, text=m.text,
                        subject=m.subject, sender_name=m.sender.name,
-                       attachments=tuple(to_builtins(a) for a in m.attachments))
+                       attachments=tuple(to_builtins(a) for a in m.attachments),
+                       unverified_sender=not m.sender_verified,
+                       sender_check=m.sender_auth.detail if m.sender_auth else "")
 
 
 def ticket_json(t: Ticket, customer: Customer | None,

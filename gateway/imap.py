@@ -27,9 +27,11 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
-from deskgate.connectors.email_parse import ParsedMail, parse_mail
+from deskgate.connectors.email_auth import SenderVerifier
+from deskgate.connectors.email_parse import ParsedMail, parse_mail, with_sender_auth
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.smtp import MailSink
+from deskgate.models.enums import MessageKind
 from deskgate.queue.mailbox_state import MailboxPosition, MailboxState
 
 log = logging.getLogger("deskgate.imap")
@@ -57,6 +59,7 @@ class MailboxPoller:
         self._sink = sink
         self._blobs = sink.blobs
         self._owner = owner
+        self._verifier = SenderVerifier(self._email.sender_auth)
         self._executor = ThreadPoolExecutor(max_workers=1,
                                             thread_name_prefix=f"imap-{cfg.name}")
         self._client: IMAPClient | None = None
@@ -211,9 +214,14 @@ class MailboxPoller:
             received = (internal.astimezone(UTC) if isinstance(internal, datetime)
                         and internal.tzinfo else datetime.now(UTC))
             try:
-                result.mails[uid] = parse_mail(
+                mail = parse_mail(
                     raw, self._email, account=self.cfg.account, received_at=received,
                     via=f"imap:{self.cfg.name}", skill=self.cfg.skill)
+                if mail.message.kind is MessageKind.MESSAGE:
+                    # our MTA's Authentication-Results, else DKIM alignment checked here
+                    mail = with_sender_auth(mail, self._verifier.check(
+                        raw, mail.message.sender_email))
+                result.mails[uid] = mail
             except Exception as exc:  # noqa: BLE001 - one bad message must not block the rest
                 result.broken[uid] = (f"{type(exc).__name__}: {exc}", raw)
         return result
@@ -266,6 +274,7 @@ class MailboxPoller:
             with contextlib.suppress(OSError):
                 client.socket().shutdown(socket.SHUT_RDWR)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._verifier.close()
 
 
 POLLERS = web.AppKey("imap_pollers", list)

@@ -22,14 +22,16 @@ import msgspec
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from deskgate.connectors.email_auth import SenderVerifier, SmtpPeer
 from deskgate.connectors.email_config import EmailConfig, SmtpConfig
-from deskgate.connectors.email_parse import ParsedMail, parse_mail
+from deskgate.connectors.email_parse import ParsedMail, parse_mail, with_sender_auth
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
 from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.intake import accept_many_or_503, accept_or_503
 from deskgate.gateway.metrics import Metrics
+from deskgate.models.enums import MessageKind
 from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted
 
@@ -104,11 +106,12 @@ class MailSink:
 class SupportInboxHandler:
     """aiosmtpd handler: recipient policy, size policy, parse and durable accept."""
 
-    def __init__(self, app: web.Application, sink: MailSink) -> None:
+    def __init__(self, app: web.Application, sink: MailSink, verifier: SenderVerifier) -> None:
         self._app = app
         self._email: EmailConfig = app[CONFIG].email
         self._metrics: Metrics = app[METRICS]
         self._sink = sink
+        self._verifier = verifier
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
                           address: str, rcpt_options: list[str]) -> str:
@@ -128,6 +131,7 @@ class SupportInboxHandler:
             return f"552 5.3.4 Message larger than {self._email.smtp.max_message_bytes} bytes"
         mails = (await asyncio.to_thread(self._parse, raw, envelope)
                  if len(raw) > PARSE_IN_THREAD_BYTES else self._parse(raw, envelope))
+        mails = await self._verify(raw, mails, session, envelope)
         try:
             accepted = await self._sink.store(mails)
         except StoreFailed as exc:
@@ -138,6 +142,18 @@ class SupportInboxHandler:
             self._metrics.inc("deskgate_email_received_total", via="smtp",
                               kind=str(mail.message.kind), duplicate=str(acc.duplicate).lower())
         return f"250 2.0.0 OK queued as {accepted[0].message_id}"
+
+    async def _verify(self, raw: bytes, mails: list[ParsedMail], session: Session,
+                      envelope: Envelope) -> list[ParsedMail]:
+        """The sender check (DNS, on the verifier's threads): only for mail that can become a
+        ticket; bounces and auto-replies never touch one."""
+        if mails[0].message.kind is not MessageKind.MESSAGE:
+            return mails
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else ""
+        auth = await self._verifier.check_async(
+            raw, mails[0].message.sender_email,
+            SmtpPeer(str(peer), session.host_name or "", envelope.mail_from or ""))
+        return [with_sender_auth(m, auth) for m in mails]
 
     def _parse(self, raw: bytes, envelope: Envelope) -> list[ParsedMail]:
         """One message per distinct receiving account (support@ and billing@ are two teams)."""
@@ -206,10 +222,10 @@ class DeskgateSMTP(SMTP):
         return f"{local}@{m.group(2)}", arg[m.end():]
 
 
-def smtp_factory(app: web.Application, sink: MailSink) -> SMTP:
+def smtp_factory(app: web.Application, sink: MailSink, verifier: SenderVerifier) -> SMTP:
     cfg = app[CONFIG].email.smtp
     tls = _tls_context(cfg)
-    handler = SupportInboxHandler(app, sink)
+    handler = SupportInboxHandler(app, sink, verifier)
     auth: dict[str, Any] = {}
     if cfg.auth_users:
         auth = {"authenticator": _authenticator(cfg.auth_users),
@@ -223,6 +239,7 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: the listener runs exactly as long as the application."""
     cfg = app[CONFIG].email
     sink = MailSink(app)
+    verifier = SenderVerifier(cfg.sender_auth)
     # aiosmtpd logs every command line at INFO, customer addresses included: five records per
     # message cost ~0.1-0.2 ms of CPU and fill the log with personal data. --verbose keeps them.
     if AIOSMTPD_LOG.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):
@@ -230,7 +247,7 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
     if cfg.smtp.auth_users and not (cfg.smtp.tls_cert and cfg.smtp.tls_key):
         log.warning("SMTP AUTH is configured without STARTTLS: passwords travel in clear text")
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: smtp_factory(app, sink), cfg.smtp.host,
+    server = await loop.create_server(lambda: smtp_factory(app, sink, verifier), cfg.smtp.host,
                                       cfg.smtp.port)
     app[SMTP_SERVER] = server
     port = server.sockets[0].getsockname()[1]
@@ -242,6 +259,7 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
         server.close()
         await server.wait_closed()
         await sink.close()
+        verifier.close()
 
 
 def smtp_port(app: web.Application) -> int:

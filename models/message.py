@@ -30,6 +30,18 @@ class Sender(msgspec.Struct, frozen=True):
     name: str = ""
 
 
+class SenderAuth(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What proves (or fails to prove) that an email's sender address is real. A mail header
+    says anything its writer wants; only a DKIM signature or SPF result aligned with the
+    address's domain (DMARC alignment), checked by us or by a trusted upstream MTA, proves it.
+    `method` names the evidence that verified it ("dkim", "spf", "authentication-results");
+    `detail` is the human summary an agent reads ("dkim=pass d=example.com; spf=fail; …")."""
+
+    verified: bool = False
+    method: str = ""
+    detail: str = ""
+
+
 class Attachment(msgspec.Struct, frozen=True, omit_defaults=True):
     """Metadata and a content reference; the bytes never travel through Redis.
 
@@ -69,6 +81,18 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     payload_id: str = ""              # provider delivery id, for support look-ups
     skill_hint: str = ""              # the account's default skill (e.g. the billing@ inbox)
     meta: dict[str, str] = msgspec.field(default_factory=dict)  # small provider extras
+    # email only; None = the channel itself authenticates its senders (signed webhooks, tokens)
+    sender_auth: SenderAuth | None = None
+
+    @property
+    def sender_verified(self) -> bool:
+        return self.sender_auth is None or self.sender_auth.verified
+
+    @property
+    def sender_email(self) -> str:
+        """The email address the sender claims (the first identity), "" if it is none."""
+        ident = self.sender.identities[0] if self.sender.identities else None
+        return ident.value if ident is not None and ident.kind is IdentityKind.EMAIL else ""
 
     @property
     def id(self) -> str:

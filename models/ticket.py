@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 from datetime import datetime
 
 import msgspec
@@ -47,6 +51,8 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     message_ids: tuple[str, ...] = ()
     correction: Correction | None = None
     sla: SlaState | None = None
+    # opened by an email whose sender address could not be verified (models.message.SenderAuth)
+    unverified_sender: bool = False
 
 
 class Customer(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,3 +71,22 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     capacity: int = 5                   # most tickets held at once
     status: AgentStatus = AgentStatus.ONLINE
     team: str = ""
+
+
+_TAG = re.compile(r"(DG-\d{1,12})-([A-Z2-7]{8})")
+
+
+def ticket_tag(ticket_id: str, secret: bytes) -> str:
+    """"DG-3-K7Q2M4XA": the ticket number an agent reads, and 40 bits of HMAC with the
+    deployment's secret, so that a subject tag cannot be guessed from the sequential number."""
+    mac = hmac.new(secret, ticket_id.encode(), hashlib.sha256).digest()[:5]
+    return f"{ticket_id}-{base64.b32encode(mac).decode()}"
+
+
+def tagged_ticket(tag: str, secret: bytes) -> str:
+    """The ticket id of a subject tag whose MAC matches, else ""."""
+    m = _TAG.fullmatch(tag.upper())
+    if m is None:
+        return ""
+    expected = ticket_tag(m.group(1), secret)
+    return m.group(1) if hmac.compare_digest(expected, m.group(0)) else ""

@@ -15,6 +15,8 @@ Key                               Type     What
 {p}cust:{id}:tickets              zset     the customer's ticket ids by creation time
 {p}cust:{id}:ids                  set      the customer's identity keys
 {p}custchan:{cust}:{chan}:{acct}  string   the customer's latest ticket on a channel account
+{p}sent:{address}                 hash     Message-ID of a mail we sent to that address -> ticket id (threads unverified replies)
+{p}secret:tag                     string   per-deployment HMAC secret of the subject tag "[#DG-3-<MAC>]"
 {p}ident                          hash     "<kind>:<value>" -> customer id
 {p}q:{skill}                      zset     open tickets of a skill; score = queue position
 {p}skills                         set      every skill that ever had a queue
@@ -194,6 +196,13 @@ class Keys:
 
     def ticket_notes(self, ticket_id: str) -> str:
         return f"{self.p}ticket:{ticket_id}:notes"
+
+    def sent_to(self, address: str) -> str:
+        return f"{self.p}sent:{address}"
+
+    @property
+    def tag_secret(self) -> str:
+        return f"{self.p}secret:tag"
 
     @property
     def sla_due(self) -> str:

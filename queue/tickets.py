@@ -6,6 +6,7 @@ message's effect is atomic and replaying it after a crash changes nothing."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -16,7 +17,8 @@ from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Channel, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.scope import Scope
-from deskgate.models.ticket import Correction, Customer, SlaState, Ticket
+from deskgate.models.ticket import (Correction, Customer, SlaState, Ticket, tagged_ticket,
+                                    ticket_tag)
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.scripts import lua
@@ -24,6 +26,7 @@ from deskgate.queue.scripts import lua
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 NOISE_SCAN = 10_000
 RISK_WINDOW_SECONDS = 14 * 24 * 3600
+SENT_IDS_TTL_SECONDS = 400 * 24 * 3600   # a reply to a mail older than a year opens a ticket
 
 
 class CustomerContext(msgspec.Struct, frozen=True):
@@ -71,6 +74,29 @@ class TicketStore:
         self._reopen_window = reopen_window
         self._resolve = client.register_script(lua("resolve_customers"))
         self._apply = client.register_script(lua("apply_messages"))
+        self._secret: bytes | None = None
+
+    async def tag_secret(self) -> bytes:
+        """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
+        if self._secret is None:
+            await self._r.set(self._k.tag_secret, secrets.token_hex(32), nx=True)
+            value = await self._r.get(self._k.tag_secret)
+            self._secret = value if isinstance(value, bytes) else str(value).encode()
+        return self._secret
+
+    async def subject_tag(self, ticket_id: str) -> str:
+        """"[#DG-3-K7Q2M4XA]" for the subject of mail about the ticket (outbound, issue 14)."""
+        return f"[#{ticket_tag(ticket_id, await self.tag_secret())}]"
+
+    async def record_sent(self, address: str, message_id: str, ticket_id: str) -> None:
+        """Remember a Message-ID we sent to `address` about a ticket: a reply to it threads onto
+        that ticket even when the sender cannot be verified (the outbound mail path calls this
+        before handing the mail to the relay)."""
+        key = self._k.sent_to(address.strip().lower())
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(key, message_id.strip().strip("<>"), ticket_id)
+            pipe.expire(key, SENT_IDS_TTL_SECONDS)
+            await pipe.execute()
 
     async def resolve_customers(self, messages: Sequence[InboundMessage],
                                 now: float) -> list[CustomerContext]:
@@ -82,13 +108,15 @@ class TicketStore:
     async def apply(self, placements: Sequence[Placement], now: float) -> list[Applied]:
         items: list[list[object]] = []
         blobs: list[bytes] = []
+        secret = await self.tag_secret() if any(p.message.ticket_ref for p in placements) else b""
         for pl in placements:
             m, t = pl.message, pl.triage
             items.append([m.id, m.channel.value, m.account, pl.customer_id,
                           [*m.thread_refs, *([m.thread_key] if m.thread_key else [])],
-                          m.thread_key, m.ticket_ref, m.subject or m.text[:80], pl.skill,
+                          m.thread_key, tagged_ticket(m.ticket_ref, secret) if secret else "",
+                          m.subject or m.text[:80], pl.skill,
                           t.priority.value, pl.queue_score, t.risk.high,
-                          "; ".join(t.risk.reasons)])
+                          "; ".join(t.risk.reasons), m.sender_verified, m.sender_email])
             blobs += [encode(m), encode(t)]
         replies = await self._apply(args=[self._k.p, now, self._reopen_window,
                                           json.dumps(items, ensure_ascii=False), *blobs])
@@ -225,7 +253,8 @@ def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Tic
                   priority=Priority(_s(d.get("priority")) or "P3"), triage=triage,
                   assignee=_s(d.get("assignee")), created_at=_ts(d.get("created_at")),
                   updated_at=_ts(d.get("updated_at")), message_ids=message_ids,
-                  correction=correction, sla=_sla(d))
+                  correction=correction, sla=_sla(d),
+                  unverified_sender=bool(d.get("unverified_sender")))
 
 
 def _sla(d: dict[str, bytes]) -> SlaState | None:

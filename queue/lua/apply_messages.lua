@@ -8,7 +8,12 @@
 --   [message id, channel, account, customer id, [thread keys to look up: references first,
 --    own key last], own thread key ('' = thread by customer + channel + account),
 --    ticket ref from the subject ('' = none), subject, skill, priority, queue score,
---    high risk (true/false), risk reasons (text)]
+--    high risk (true/false), risk reasons (text), sender verified (true/false),
+--    claimed email address ('' = none)]
+-- An unverified sender (email whose From could not be proven) threads only onto the ticket of
+-- a mail we sent to that very address (references looked up in sent:<address>); otherwise it
+-- opens a new ticket marked unverified_sender, and it never moves another message's thread
+-- keys. The ticket ref (already MAC-checked by the caller) counts for verified senders only.
 -- ARGV[5 + 2i], ARGV[6 + 2i] = message JSON and triage JSON of item i (0-based), passed as
 --   separate arguments so they are stored byte for byte, never re-encoded here.
 -- Returns one {outcome, ticket id} per message; outcome is new | append | reopen | replay.
@@ -17,6 +22,14 @@ local out = {}
 
 local function find_ticket(it)
   local channel, account, cid = it[2], it[3], it[4]
+  if not it[14] then
+    if it[15] == '' then return false end
+    for _, k in ipairs(it[5]) do
+      local tid = redis.call('HGET', p .. 'sent:' .. it[15], k)
+      if tid then return tid end
+    end
+    return false
+  end
   local thread_prefix = p .. 'thread:' .. channel .. ':' .. account .. ':'
   for _, k in ipairs(it[5]) do
     local tid = redis.call('GET', thread_prefix .. k)
@@ -61,6 +74,7 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
                  'account', account, 'customer_id', cid, 'subject', it[8], 'skill', skill,
                  'priority', priority, 'triage', triage_json, 'created_at', ARGV[2],
                  'updated_at', ARGV[2], 'queue_score', score)
+      if not it[14] then redis.call('HSET', tkey, 'unverified_sender', '1') end
       redis.call('ZADD', p .. 'tickets', now, tid)
       redis.call('ZADD', p .. 'cust:' .. cid .. ':tickets', now, tid)
       redis.call('ZADD', p .. 'q:' .. skill, score, tid)
@@ -83,8 +97,12 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
     redis.call('HSET', msgkey, 'ticket', tid, 'json', msg_json)
     redis.call('RPUSH', tkey .. ':msgs', mid)
     local thread_prefix = p .. 'thread:' .. channel .. ':' .. account .. ':'
-    for _, k in ipairs(it[5]) do redis.call('SET', thread_prefix .. k, tid) end
-    redis.call('SET', p .. 'custchan:' .. cid .. ':' .. channel .. ':' .. account, tid)
+    if it[14] then
+      for _, k in ipairs(it[5]) do redis.call('SET', thread_prefix .. k, tid) end
+      redis.call('SET', p .. 'custchan:' .. cid .. ':' .. channel .. ':' .. account, tid)
+    elseif it[6] ~= '' then
+      redis.call('SET', thread_prefix .. it[6], tid, 'NX')
+    end
     if it[12] and redis.call('ZSCORE', p .. 'review', tid) == false then
       redis.call('ZADD', p .. 'review', now, tid)
       redis.call('HSET', tkey, 'review_reasons', it[13])

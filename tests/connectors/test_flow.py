@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from deskgate.gateway.app import create_app
@@ -17,6 +19,7 @@ from deskgate.gateway.config import Config
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import create_token
+from twilio.request_validator import RequestValidator
 
 META = {"app_secret": "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "verify_token": "v"}
 TG_SECRET = "tg_secret-0123456789abcdef"
@@ -88,3 +91,42 @@ async def test_redis_down_answers_503_with_retry_after(aiohttp_client, payload,
     resp = await client.post(f"/webhooks/wechat/main?signature={sig}&timestamp={ts}&nonce=n",
                              data=payload("wechat", "text.xml"))
     assert resp.status == 503 and "Retry-After" in resp.headers
+
+
+TWILIO_TOKEN = "12345678901234567890123456789012"
+TWILIO_PUBLIC = "https://desk.example.com"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("wa_id", "sms_from", "e164"), [
+    ("5215512345678", "+525512345678", "+525512345678"),      # Mexico: WhatsApp keeps the 1
+    ("5491123456789", "+541123456789", "+541123456789"),      # Argentina: the mobile 9
+    ("551187654321", "+5511987654321", "+5511987654321"),     # Brazil: no ninth digit
+])
+async def test_whatsapp_id_and_sms_number_of_one_mobile_are_one_customer(
+        hook_client, payload_json, ingested, r, prefix, wa_id: str, sms_from: str, e164: str) -> None:
+    """Issue 11 §8: the WhatsApp id and the number the carrier shows Twilio SMS differ for
+    Mexican, Argentinian and (older accounts) Brazilian mobiles; both are one customer."""
+    client = await hook_client({"whatsapp": {"waba": META}, "twilio": {"sms": {
+        "auth_token": TWILIO_TOKEN}}}, public_url=TWILIO_PUBLIC, run_workers=True)
+    headers = {"Authorization": f"Bearer {create_token(r, Keys(prefix), Role.MANAGER)[0]}"}
+    wa = payload_json("whatsapp", "text.json")
+    value = wa["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = wa_id
+    body = json.dumps(wa).encode()
+    assert (await client.post("/webhooks/whatsapp/waba", data=body,
+                              headers=meta_headers(body))).status == 200
+    sms = {k: str(v) for k, v in payload_json("twilio", "sms.json").items()}
+    sms["From"] = sms_from
+    resp = await client.post("/webhooks/twilio/sms", data=urlencode(sms), headers={
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(
+            f"{TWILIO_PUBLIC}/webhooks/twilio/sms", sms),
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 200
+    wa_msg, sms_msg = (m.id for m in ingested())
+    wa_ticket = await ticket_of(client, headers, wa_msg)
+    sms_ticket = await ticket_of(client, headers, sms_msg)
+    assert (wa_ticket["channel"], sms_ticket["channel"]) == ("whatsapp", "sms")
+    assert sms_ticket["customer"]["id"] == wa_ticket["customer"]["id"]
+    assert {"kind": "phone", "value": e164} in wa_ticket["customer"]["identities"]
+

@@ -15,6 +15,7 @@ from deskgate.models.codec import decode
 from deskgate.models.message import InboundMessage
 from deskgate.queue.keys import Keys
 
+from .dnszone import DnsStandIn, Zone
 from .dovecot import Dovecot
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
@@ -24,10 +25,14 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+_DNS = DnsStandIn()   # started by the session fixture `dns` below, before any test runs
+
+
 def mail_config(prefix: str, extra: str = "") -> Config:
     return parse_config(f"""
 redis_prefix: "{prefix}"
 email:
+  sender_auth: {{nameservers: ["{_DNS.address}"], dns_timeout_seconds: 5}}
   smtp: {{host: 127.0.0.1, port: 0, max_message_bytes: 200000}}
   inboxes:
     - {{address: support@example.com, account: support, skill: general}}
@@ -41,6 +46,22 @@ email:
 def ingested(r: redis.Redis, prefix: str) -> list[InboundMessage]:
     return [decode(fields[b"m"], InboundMessage)
             for _, fields in r.xrange(Keys(prefix).ingest)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dns() -> Iterator[DnsStandIn]:
+    """The DNS every sender check of these tests asks (never the Internet)."""
+    _DNS.start()
+    yield _DNS
+    _DNS.stop()
+
+
+@pytest.fixture
+def zone(dns: DnsStandIn) -> Iterator[Zone]:
+    """The stand-in's records, empty at the start of each test."""
+    dns.zone.clear()
+    yield dns.zone
+    dns.zone.clear()
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from deskgate.connectors.email_config import EmailConfig
+from deskgate.connectors.email_config import EmailConfig, nameserver_address
+from deskgate.gateway.config import ConfigError, parse_config
 
 
 def _config(*inboxes: dict) -> EmailConfig:
@@ -31,3 +32,16 @@ def test_without_a_catch_all_unknown_recipients_have_no_inbox() -> None:
 def test_an_inbox_that_is_no_address_is_refused() -> None:
     with pytest.raises(msgspec.ValidationError, match="neither an address"):
         _config({"address": "support", "account": "s"})
+
+
+@pytest.mark.parametrize("entry", ["dns.example.com", "127.0.0.1:99999", "1.2.3.4:x", ""])
+def test_a_bad_nameserver_is_a_clear_config_error(entry: str) -> None:
+    with pytest.raises(ConfigError, match="nameservers"):
+        parse_config(f'email: {{sender_auth: {{nameservers: ["{entry}"]}}}}')
+
+
+def test_nameservers_with_and_without_ports() -> None:
+    cfg = parse_config('email: {sender_auth: {nameservers: ["10.0.0.53", "127.0.0.1:5353", '
+                       '"[::1]:53"], trusted_relays: ["10.0.0.0/24"]}}')
+    assert [nameserver_address(n) for n in cfg.email.sender_auth.nameservers] == [
+        ("10.0.0.53", 53), ("127.0.0.1", 5353), ("::1", 53)]

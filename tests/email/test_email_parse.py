@@ -12,6 +12,7 @@ from deskgate.connectors.email_parse import (
     decode_bytes,
     decode_header_value,
     parse_mail,
+    ticket_ref,
 )
 from deskgate.connectors.email_text import html_to_text, strip_reply
 from deskgate.models.enums import IdentityKind, MessageKind
@@ -93,8 +94,11 @@ def test_threading_keys_come_from_headers_and_ticket_ref_from_subject() -> None:
     assert m.external_id == m.thread_key == (
         "BY5PR11MB4040C3B2E1D2F3A4B5C6D7E8F9A0@BY5PR11MB4040.namprd11.prod.outlook.com")
     assert m.thread_refs == ("dg-1042-1@example.com", "dg-1042-2@example.com")
-    assert m.ticket_ref == "DG-1042"
-    assert parse("foxmail_reply_zh.eml").message.ticket_ref == "DG-2077"
+    # A bare "[#DG-1042]" is a guess anyone can make: only a tag with its MAC is a reference.
+    assert m.subject == "RE: [#DG-1042] Printer error E42" and m.ticket_ref == ""
+    assert parse("foxmail_reply_zh.eml").message.ticket_ref == ""
+    assert ticket_ref("回复：[#dg-2077-k7q2m4xa] 空调不制冷") == "DG-2077-K7Q2M4XA"
+    assert ticket_ref("Re: [#DG-2077-K7Q2M4X] short MAC") == ""
     # Never thread on subject text: a bare "Re:" subject carries no ticket reference.
     assert parse("gmail_reply_en.eml").message.ticket_ref == ""
 

@@ -28,6 +28,7 @@ from deskgate.models.enums import MessageKind
 from deskgate.queue.keys import Keys
 
 from .conftest import FIXTURES, fixture_bytes, ingested, mail_config
+from .dnszone import DkimKey, Zone
 
 AppClient = Callable[[web.Application], Awaitable[TestClient]]
 
@@ -263,7 +264,10 @@ async def test_auth_and_starttls_when_configured(
 
 async def test_with_workers_a_reply_threads_onto_its_ticket_and_noise_opens_none(
         aiohttp_client: AppClient, config: Config, redis_url: str, data_dir: Path,
-        r: redis.Redis, prefix: str) -> None:
+        r: redis.Redis, prefix: str, zone: Zone) -> None:
+    # a reply threads by its references when its sender is proven (test_email_sender_auth)
+    key = DkimKey("foxmail.com")
+    key.publish(zone)
     app = create_app(config, redis_url, data_dir, run_workers=True)
     await aiohttp_client(app)
     port = smtp_port(app)
@@ -277,7 +281,7 @@ async def test_with_workers_a_reply_threads_onto_its_ticket_and_noise_opens_none
              b"References: <thread-root-1@foxmail.com>\r\n"
              b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
              + "还是没有收到。\r\n\r\n在 2024年3月15日 写道：\r\n> 我的订单\r\n".encode())
-    for raw in (first, reply, fixture_bytes("bounce_dsn.eml"),
+    for raw in (key.sign(first), key.sign(reply), fixture_bytes("bounce_dsn.eml"),
                 fixture_bytes("auto_reply_outlook_oof.eml")):
         await asyncio.to_thread(send, port, raw, ["support@example.com"])
     keys = Keys(prefix)

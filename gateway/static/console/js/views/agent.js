@@ -58,6 +58,7 @@ export function ticketRow(tk) {
   return h("li", {}, h("a", { href: `#/ticket/${enc(tk.id)}`, class: "ticket-row" },
     h("span", { class: "tid" }, tk.id), priorityBadge(tk.priority), channelBadge(tk.channel),
     h("span", { class: "subject" }, tk.subject || t("common.none")),
+    tk.unverified_sender ? h("span", { class: "badge unverified", title: t("ticket.unverified.help") }, t("ticket.unverified")) : null,
     h("span", { class: "muted" }, tk.skill)));
 }
 

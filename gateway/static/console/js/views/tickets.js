@@ -25,7 +25,8 @@ export function ticketsView(ctx, root, params) {
       offset += page.tickets.length;
       rows.push(...page.tickets.map((tk) => h("tr", {},
         h("td", {}, h("a", { href: `#/ticket/${encodeURIComponent(tk.id)}` }, tk.id)),
-        h("td", { class: "subject" }, tk.subject || t("common.none")),
+        h("td", { class: "subject" }, tk.subject || t("common.none"),
+          tk.unverified_sender ? h("span", { class: "badge unverified", title: t("ticket.unverified.help") }, t("ticket.unverified")) : null),
         h("td", {}, statusBadge(tk.status)), h("td", {}, priorityBadge(tk.priority)),
         h("td", {}, channelBadge(tk.channel)), h("td", {}, tk.skill),
         h("td", {}, tk.assignee || t("common.none")), h("td", {}, when(tk.created_at)))));
