@@ -6,7 +6,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from deskgate.gateway import model_watch
-from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
 from deskgate.gateway.metrics import describe
 from deskgate.gateway.openapi import document
 from deskgate.queue.stats import E2E_BUCKETS, SharedStats
@@ -23,6 +23,9 @@ async def healthz(request: web.Request) -> web.Response:
         await request.app[REDIS].ping()
     except (RedisError, OSError) as exc:
         return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
+    refusal = request.app[PERSISTENCE].refusal
+    if refusal:  # this gateway refuses new messages: a balancer should send them elsewhere
+        return web.json_response({"status": "unavailable", "persistence": refusal}, status=503)
     return web.json_response({"status": "ok"})
 
 
