@@ -1,0 +1,180 @@
+"""Durability against a real full disk: a small tmpfs mounted by the test (the suite runs as root
+in CI; elsewhere these tests are skipped with the reason), the embedded redis-server writing its
+AOF there, and the app over real loopback HTTP and SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import smtplib
+import subprocess
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from deskgate.gateway.app import create_app
+from deskgate.gateway.config import Config, ConfigError, parse_config
+from deskgate.gateway.smtp import smtp_port
+from deskgate.models.enums import Role
+from deskgate.queue.keys import Keys
+from deskgate.queue.persistence import DurabilityConfig, PersistenceMisconfigured
+from deskgate.queue.redis_server import EmbeddedRedis
+from deskgate.queue.tokens import create_token
+
+MiB = 2**20
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """mount(size_bytes) -> a fresh tmpfs of that size, unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: int) -> Path:
+        where = tmp_path / f"fs{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(where)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(where: Path, leave: int) -> Path:
+    """Fill the filesystem of `where` until `leave` bytes are free."""
+    st = os.statvfs(where)
+    filler = where / "filler"
+    with filler.open("wb") as f:
+        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler
+
+
+def durable(prefix: str, **durability: Any) -> Config:
+    return Config(redis_prefix=prefix, durability=DurabilityConfig(**durability))
+
+
+def api_message(i: int) -> dict[str, Any]:
+    return {"external_id": f"full-{i}", "sender": {"email": f"u{i}@example.com"},
+            "text": f"message {i}: " + "where is my parcel? " * 20}
+
+
+async def test_an_ack_is_never_sent_for_an_aof_write_that_failed(
+        aiohttp_client: Any, small_fs: Callable[[int], Path], prefix: str,
+        tmp_path: Path, eventually: Any) -> None:
+    # Redis with appendfsync everysec answers OK to the write whose AOF write failed (the reply
+    # was queued before the write); that message was lost by a crash. The disk check is off
+    # here so that Redis's own failure is what must be caught.
+    fs = small_fs(4 * MiB)
+    server = EmbeddedRedis(fs)
+    server.start()
+    r = redis.Redis.from_url(server.url)
+    keys = Keys(prefix)
+    try:
+        headers = {"Authorization": "Bearer "
+                   + create_token(r, keys, Role.INTEGRATION)[0]}
+        c = await aiohttp_client(create_app(durable(prefix, min_free_mb=0), server.url,
+                                            tmp_path, run_workers=False))
+        filler = fill(fs, 24 * 1024)
+        acked, refused = [], 0
+        for i in range(400):
+            resp = await c.post("/api/v1/messages", json=api_message(i), headers=headers)
+            if resp.status == 202:
+                acked.append((await resp.json())["id"])
+            else:
+                assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
+                refused += 1
+                if refused == 5:
+                    break
+        assert acked and refused == 5, "the disk never filled up"
+        assert r.info("persistence")["aof_last_write_status"] == "err"
+        server._proc.kill()  # a crash while the disk is full: what only Redis's memory held is gone
+        server._proc.wait()
+        server.stop()
+        filler.unlink()
+        server = EmbeddedRedis(fs)
+        server.start()
+        lost = [mid for mid in acked if not r.exists(keys.seen(mid))]
+        assert lost == [], f"{len(lost)} of {len(acked)} acknowledged messages lost"
+
+        async def accepted_again() -> bool:  # and with room again, messages are taken again
+            resp = await c.post("/api/v1/messages", json=api_message(1000), headers=headers)
+            return resp.status == 202
+        await eventually(accepted_again)
+    finally:
+        server.stop()
+
+
+async def test_below_the_free_space_threshold_http_and_smtp_are_told_to_retry(
+        aiohttp_client: Any, small_fs: Callable[[int], Path], prefix: str,
+        eventually: Any) -> None:
+    fs = small_fs(8 * MiB)
+    data = fs / "data"
+    data.mkdir()
+    with EmbeddedRedis(data) as server:
+        r = redis.Redis.from_url(server.url)
+        headers = {"Authorization": "Bearer "
+                   + create_token(r, Keys(prefix), Role.INTEGRATION)[0]}
+        cfg = parse_config(f"""
+redis_prefix: "{prefix}"
+durability: {{min_free_mb: 4}}
+email:
+  smtp: {{host: 127.0.0.1, port: 0}}
+  inboxes: [{{address: support@example.com, account: support}}]
+""")
+        app = create_app(cfg, server.url, data, run_workers=False)
+        c = await aiohttp_client(app)
+        resp = await c.post("/api/v1/messages", json=api_message(1), headers=headers)
+        assert resp.status == 202
+
+        filler = fill(fs, 3 * MiB)  # Redis could still write: the threshold refuses first
+
+        async def refused() -> bool:
+            resp = await c.post("/api/v1/messages", json=api_message(2), headers=headers)
+            return resp.status == 503 and resp.headers["Retry-After"].isdigit()
+        await eventually(refused)  # within one check interval
+        before = r.xlen(Keys(prefix).ingest)
+        health = await c.get("/healthz")
+        assert health.status == 503
+        assert "free" in (await health.json())["persistence"]
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = "a@example.org", "support@example.com", "hi"
+        mail.set_content("where is my order?")
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", smtp_port(app), timeout=10) as s:
+                s.send_message(mail)
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            await asyncio.to_thread(send)
+        assert err.value.smtp_code == 451
+        assert r.xlen(Keys(prefix).ingest) == before, "nothing refused may reach the stream"
+
+        filler.unlink()
+
+        async def healthy() -> bool:
+            return (await c.get("/healthz")).status == 200
+        await eventually(healthy)
+        await asyncio.to_thread(send)
+        assert r.xlen(Keys(prefix).ingest) == before + 1
+
+
+async def test_a_redis_that_cannot_keep_the_mode_s_promise_stops_the_start(
+        aiohttp_client: Any, redis_url: str, prefix: str, data_dir: Path) -> None:
+    # the test Redis runs appendfsync everysec: "always" would promise more than it does
+    with pytest.raises(PersistenceMisconfigured, match="appendfsync always"):
+        await aiohttp_client(create_app(durable(prefix, mode="always"), redis_url, data_dir,
+                                        run_workers=False))
+
+
+def test_the_durability_mode_has_a_short_form_and_unknown_modes_are_refused() -> None:
+    assert parse_config("durability: always").durability.mode == "always"
+    assert parse_config("durability: {mode: replica, replicas: 2}").durability.replicas == 2
+    assert parse_config("").durability.mode == "everysec"
+    with pytest.raises(ConfigError, match="durability"):
+        parse_config("durability: sometimes")
