@@ -30,6 +30,8 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from deskgate.queue.redis_server import RedisUnavailable
+
 log = logging.getLogger("deskgate.persistence")
 
 Mode = Literal["everysec", "always", "replica"]
@@ -54,7 +56,7 @@ class DurabilityConfig(msgspec.Struct, kw_only=True, frozen=True):
         return "always" if self.mode == "always" else "everysec"
 
 
-class PersistenceMisconfigured(RuntimeError):
+class PersistenceMisconfigured(RedisUnavailable):
     """The Redis cannot keep the configured durability mode's promise: do not start."""
 
 

@@ -5,9 +5,14 @@ AOF there, and the app over real loopback HTTP and SMTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import smtplib
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,6 +30,7 @@ from deskgate.queue.redis_server import EmbeddedRedis
 from deskgate.queue.tokens import create_token
 
 MiB = 2**20
+CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
 
 
 @pytest.fixture
@@ -178,3 +184,70 @@ def test_the_durability_mode_has_a_short_form_and_unknown_modes_are_refused() ->
     assert parse_config("").durability.mode == "everysec"
     with pytest.raises(ConfigError, match="durability"):
         parse_config("durability: sometimes")
+
+
+def _post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+    except OSError:
+        return 0, {}
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+@pytest.mark.slow
+def test_serve_restarts_its_killed_redis_and_nothing_acknowledged_is_lost(
+        tmp_path: Path, free_port: Any, wait_for: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
+    port, data = free_port(), tmp_path / "data"
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),
+                              "--workers", "0", "--job-workers", "0", "--no-smtp"],
+                             env=env, stderr=(tmp_path / "serve.log").open("w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _status(f"{base}/healthz") == 200, 60, "serve to answer /healthz")
+        token = subprocess.run([*CLI, "token", "create", "--role", "integration",
+                                "--data-dir", str(data)], env=env, capture_output=True,
+                               text=True, timeout=60, check=True).stdout.strip()
+        acked = []
+        for i in range(50):
+            status, body = _post(f"{base}/api/v1/messages", token, api_message(i))
+            assert status == 202
+            acked.append(body["id"])
+        pidfile = data / "redis" / "redis.pid"
+        killed = int(pidfile.read_text())
+        os.kill(killed, signal.SIGKILL)
+
+        def accepted_again() -> bool:
+            status, body = _post(f"{base}/api/v1/messages", token, api_message(100))
+            if status == 202:
+                acked.append(body["id"])
+            return status == 202
+        wait_for(accepted_again, 60, "serve to restart Redis and accept again")
+        assert int(pidfile.read_text()) != killed
+        assert _status(f"{base}/healthz") == 200
+        r = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"))
+        lost = [mid for mid in acked if not r.exists(Keys("dg:").seen(mid))]
+        assert lost == [], f"{len(lost)} acknowledged messages lost"
+        assert serve.poll() is None
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
