@@ -43,7 +43,8 @@ class Ingest:
     batch, never per message: everysec sends PING after the batch's reply (Redis refuses it
     with MISCONF when the batch's AOF write failed, and would otherwise have said OK);
     replica appends WAIT and PING to the batch's own pipeline (WAIT counts the replicas that
-    have this connection's last write; the PING behind it runs after the batch's AOF write);
+    have this connection's last write - the script writes even for a duplicate, see
+    ingest.lua; the PING behind it runs after the batch's AOF write);
     always needs nothing (Redis fsyncs before it replies, and exits rather than reply after a
     failed write). The guard's standing reason to refuse is read before anything is written."""
 

