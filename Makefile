@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test install bench bench-ingest bench-triage bench-mail bench-claims bench-webhooks \
-	bench-retrain demo clean
+	bench-retrain bench-durability demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -37,7 +37,8 @@ demo: $(RUN_STAMP)
 	$(BIN)/deskgate demo $(ARGS)
 
 # Each benchmark starts what it measures (its own serve / Redis) and prints figures and targets.
-bench: bench-ingest bench-triage bench-mail bench-claims bench-webhooks bench-retrain
+bench: bench-ingest bench-triage bench-mail bench-claims bench-webhooks bench-retrain \
+	bench-durability
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
@@ -56,6 +57,9 @@ bench-webhooks: $(RUN_STAMP)
 
 bench-retrain: $(RUN_STAMP)
 	$(BIN)/python bench/retrain.py $(ARGS)
+
+bench-durability: $(RUN_STAMP)
+	$(BIN)/python bench/durability.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
