@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
+from aiohttp import web
 from deskgate.gateway.app import create_app
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR
 from deskgate.gateway.config import Config, ConfigError, parse_config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.smtp import MailSink, smtp_port
 from deskgate.models.codec import decode
 from deskgate.models.enums import Role
 from deskgate.models.message import InboundMessage
@@ -358,3 +360,11 @@ async def test_replica_mode_acknowledges_only_what_a_replica_has(
     resp = await other.post("/api/v1/messages", json=api_message(3), headers=headers)
     assert resp.status == 503
     master.close()
+
+
+async def test_durability_always_fsyncs_the_mail_content_too(
+        redis_url: str, prefix: str, data_dir: Path) -> None:
+    for mode, fsync_each in (("everysec", False), ("always", True)):
+        app = web.Application()
+        app[CONFIG], app[DATA_DIR] = durable(prefix, mode=mode), data_dir
+        assert MailSink(app).blobs.fsync_each is fsync_each
