@@ -141,34 +141,35 @@ class EmbeddedRedis:
             return self.url
         if self.running_elsewhere():  # an owner that died left its server running
             log.info("using the embedded Redis already running at %s", self.socket_path)
-            redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5).config_set(
-                "appendfsync", self.appendfsync)  # it may have been started for another mode
+            with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5) as client:
+                client.config_set("appendfsync", self.appendfsync)  # started for another mode?
             return self.url
-        self._launch()
-        assert self._proc is not None
+        proc = self._launch()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 log_tail = _tail(self.redis_dir / "redis.log")
                 self._release_ownership()
                 raise RedisUnavailable(f"redis-server exited at start: {err or log_tail}")
             if self.running_elsewhere():
                 log.info("embedded Redis started (pid %d) at %s, AOF appendfsync=%s",
-                         self._proc.pid, self.socket_path, self.appendfsync)
+                         proc.pid, self.socket_path, self.appendfsync)
                 return self.url
             time.sleep(0.02)
         self.stop()
         raise RedisUnavailable(f"redis-server did not answer within {timeout:.0f}s")
 
-    def _launch(self) -> None:
+    def _launch(self) -> subprocess.Popen[bytes]:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         conf = self.redis_dir / "redis.conf"
-        conf.write_text(self._config())
+        if not conf.exists() or conf.read_text() != self._config():  # a full disk may refuse
+            conf.write_text(self._config())
         self._proc = subprocess.Popen([redis_binary(), str(conf)], stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._started_at = time.monotonic()
+        return self._proc
 
     def supervise(self) -> None:
         """Called periodically by the owner (`serve`): restart a server that died, at once the
@@ -195,7 +196,10 @@ class EmbeddedRedis:
                       proc.returncode, _tail(self.redis_dir / "redis.log"))
         else:
             log.error("the embedded Redis at %s stopped answering; starting one", self.socket_path)
-        self._launch()
+        try:
+            self._launch()
+        except OSError as exc:
+            log.error("cannot start the embedded Redis again (will retry): %s", exc)
         self._next_start = now + self._backoff
         self._backoff = min(RESTART_BACKOFF_MAX, self._backoff * 2)
 
