@@ -368,3 +368,22 @@ async def test_durability_always_fsyncs_the_mail_content_too(
         app = web.Application()
         app[CONFIG], app[DATA_DIR] = durable(prefix, mode=mode), data_dir
         assert MailSink(app).blobs.fsync_each is fsync_each
+
+
+async def test_a_redis_without_aof_is_refused_at_start_and_when_turned_off_later(
+        aiohttp_client: Any, tmp_path: Path, prefix: str, eventually: Any) -> None:
+    with EmbeddedRedis(tmp_path / "r") as server:
+        r = redis.Redis.from_url(server.url)
+        headers = {"Authorization": "Bearer " + create_token(r, Keys(prefix), Role.INTEGRATION)[0]}
+        c = await aiohttp_client(create_app(durable(prefix), server.url, tmp_path,
+                                            run_workers=False))
+        r.config_set("appendonly", "no")  # an operator's change under a running gateway
+
+        async def refused() -> bool:
+            resp = await c.post("/api/v1/messages", json=api_message(1), headers=headers)
+            return resp.status == 503
+        await eventually(refused)
+        assert "AOF" in (await (await c.get("/healthz")).json())["persistence"]
+        with pytest.raises(PersistenceMisconfigured, match="appendonly yes"):
+            await aiohttp_client(create_app(durable(prefix), server.url, tmp_path,
+                                            run_workers=False))
