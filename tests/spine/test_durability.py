@@ -110,7 +110,8 @@ async def test_an_ack_is_never_sent_for_an_aof_write_that_failed(
             assert r.info("persistence")["aof_last_write_status"] == "err"
         else:
             assert server._proc.wait(10) == 1, "Redis exits rather than reply unsynced"
-        server._proc.kill()  # a crash while the disk is full: what only Redis's memory held is gone
+        # a crash while the disk is full: what only Redis's memory held is gone
+        server._proc.kill()
         server._proc.wait()
         server.stop()
         filler.unlink()
@@ -274,8 +275,8 @@ def _redis7() -> str | None:
 
 
 @pytest.fixture
-def master_and_replica(tmp_path: Path, free_port: Any,
-                       wait_for: Any) -> Iterator[tuple[str, redis.Redis, subprocess.Popen[bytes]]]:
+def master_and_replica(tmp_path: Path, free_port: Any, wait_for: Any,
+                       ) -> Iterator[tuple[str, redis.Redis, subprocess.Popen[bytes]]]:
     """A real Redis 7 master (loopback port) with one replica (unix socket), both with AOF:
     yields the master's URL, a client of the replica, and the replica's process."""
     binary = _redis7()
