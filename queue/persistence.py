@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 import msgspec
@@ -45,10 +45,12 @@ class DurabilityConfig(msgspec.Struct, kw_only=True, frozen=True):
     # Below this much free space in the data directory or the AOF directory, new messages are
     # refused (503 / 451) so that Redis never reaches a full disk with acknowledged data.
     # 0 turns this check off (Redis's own AOF errors are still caught).
-    min_free_mb: int = 256
-    check_interval_ms: int = 250
-    replicas: int = 1                    # replica mode: replicas that must have each batch
-    replica_timeout_ms: int = 1000       # replica mode: WAIT this long, then 503
+    min_free_mb: Annotated[int, msgspec.Meta(ge=0)] = 256
+    check_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=10_000)] = 250
+    # replica mode: replicas that must have each batch, and how long WAIT waits for them
+    # before the sender gets 503 (below the gateway's 5 s Redis socket timeout)
+    replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
+    replica_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=4000)] = 1000
 
     @property
     def appendfsync(self) -> str:

@@ -195,6 +195,8 @@ def test_the_durability_mode_has_a_short_form_and_unknown_modes_are_refused() ->
     assert parse_config("").durability.mode == "everysec"
     with pytest.raises(ConfigError, match="durability"):
         parse_config("durability: sometimes")
+    with pytest.raises(ConfigError, match="replica_timeout_ms"):
+        parse_config("durability: {mode: replica, replica_timeout_ms: 60000}")
 
 
 def _post(url: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
