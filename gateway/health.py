@@ -16,6 +16,8 @@ from deskgate.queue.work import Work
 describe("deskgate_queue_depth", "Open tickets waiting in a skill queue")
 describe("deskgate_ingest_lag", "Ingest stream entries not yet triaged and acknowledged")
 describe("deskgate_messages_accepted_total", "Messages durably accepted, by channel")
+describe("deskgate_persistence_refusing",
+         "1 while new messages are refused because persistence is failing or the disk is low")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -32,7 +34,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     client, keys = app[REDIS], app[KEYS]
-    gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {
+        "deskgate_persistence_refusing": {(): float(app[PERSISTENCE].refusal is not None)}}
     try:
         depths = await Work(client, keys).queue_depths()
         gauges["deskgate_queue_depth"] = {(("skill", s),): n for s, n in depths.items()}

@@ -160,6 +160,7 @@ email:
         health = await c.get("/healthz")
         assert health.status == 503
         assert "free" in (await health.json())["persistence"]
+        assert "deskgate_persistence_refusing 1" in await (await c.get("/metrics")).text()
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = "a@example.org", "support@example.com", "hi"
         mail.set_content("where is my order?")
