@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install bench bench-ingest bench-triage bench-mail bench-sender-auth bench-claims bench-webhooks \
-	bench-retrain demo clean
+.PHONY: run test install bench bench-ingest bench-triage bench-mail bench-sender-auth bench-claims \
+	bench-webhooks bench-retrain bench-durability demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -37,7 +37,8 @@ demo: $(RUN_STAMP)
 	$(BIN)/deskgate demo $(ARGS)
 
 # Each benchmark starts what it measures (its own serve / Redis) and prints figures and targets.
-bench: bench-ingest bench-triage bench-mail bench-sender-auth bench-claims bench-webhooks bench-retrain
+bench: bench-ingest bench-triage bench-mail bench-sender-auth bench-claims bench-webhooks \
+	bench-retrain bench-durability
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
@@ -60,6 +61,9 @@ bench-webhooks: $(RUN_STAMP)
 
 bench-retrain: $(RUN_STAMP)
 	$(BIN)/python bench/retrain.py $(ARGS)
+
+bench-durability: $(RUN_STAMP)
+	$(BIN)/python bench/durability.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -3,6 +3,8 @@ background parts (triage workers, lease sweeper, mail listeners) through cleanup
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,13 +17,14 @@ from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webh
 from deskgate.gateway import console
 from deskgate.gateway import api_models, api_records, api_review, api_work
 from deskgate.gateway import api_channels, api_sla
-from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, PERSISTENCE, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config
 from deskgate.gateway.errors import ApiError, json_error
 from deskgate.gateway.metrics import Metrics
 from deskgate.queue.ingest import Ingest
 from deskgate.queue.keys import Keys
+from deskgate.queue.persistence import PersistenceGuard
 
 log = logging.getLogger("deskgate.http")
 
@@ -63,8 +66,15 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
         client = aioredis.Redis.from_url(redis_url, socket_timeout=5,
                                          health_check_interval=30)
         app[REDIS] = client
-        app[INGEST] = Ingest(client, app[KEYS])
+        guard = PersistenceGuard(client, config.durability, redis_url, data_dir)
+        await guard.start()
+        app[PERSISTENCE] = guard
+        app[INGEST] = Ingest(client, app[KEYS], durability=config.durability, guard=guard)
+        checks = asyncio.create_task(guard.run())
         yield
+        checks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checks
         await client.aclose()
 
     app.cleanup_ctx.append(redis_ctx)

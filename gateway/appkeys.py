@@ -11,10 +11,12 @@ from deskgate.gateway.config import Config
 from deskgate.gateway.metrics import Metrics
 from deskgate.queue.ingest import Ingest
 from deskgate.queue.keys import Keys
+from deskgate.queue.persistence import PersistenceGuard
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", aioredis.Redis)
 KEYS = web.AppKey("keys", Keys)
 INGEST = web.AppKey("ingest", Ingest)
+PERSISTENCE = web.AppKey("persistence", PersistenceGuard)
 METRICS = web.AppKey("metrics", Metrics)
 DATA_DIR = web.AppKey("data_dir", Path)

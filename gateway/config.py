@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.queue.persistence import DurabilityConfig
 from deskgate.queue.routing import RoutingTable
 from deskgate.queue.sla import WorkConfig
 
@@ -50,6 +51,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     # channel -> account -> that connector's own settings (validated by the connector)
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
+    durability: DurabilityConfig = DurabilityConfig()  # what an acknowledgement promises
 
 
 def _expand(value: Any) -> Any:
@@ -72,6 +74,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if isinstance(raw, dict) and isinstance(raw.get("durability"), str):
+        raw["durability"] = {"mode": raw["durability"]}  # `durability: always`, the short form
     try:
         return msgspec.convert(_expand(raw), type=Config)
     except msgspec.ValidationError as exc:

@@ -6,7 +6,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from deskgate.gateway import model_watch
-from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
 from deskgate.gateway.metrics import describe
 from deskgate.gateway.openapi import document
 from deskgate.queue.stats import E2E_BUCKETS, SharedStats
@@ -16,6 +16,8 @@ from deskgate.queue.work import Work
 describe("deskgate_queue_depth", "Open tickets waiting in a skill queue")
 describe("deskgate_ingest_lag", "Ingest stream entries not yet triaged and acknowledged")
 describe("deskgate_messages_accepted_total", "Messages durably accepted, by channel")
+describe("deskgate_persistence_refusing",
+         "1 while new messages are refused because persistence is failing or the disk is low")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -23,13 +25,17 @@ async def healthz(request: web.Request) -> web.Response:
         await request.app[REDIS].ping()
     except (RedisError, OSError) as exc:
         return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
+    refusal = request.app[PERSISTENCE].refusal
+    if refusal:  # this gateway refuses new messages: a balancer should send them elsewhere
+        return web.json_response({"status": "unavailable", "persistence": refusal}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     client, keys = app[REDIS], app[KEYS]
-    gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {
+        "deskgate_persistence_refusing": {(): float(app[PERSISTENCE].refusal is not None)}}
     try:
         depths = await Work(client, keys).queue_depths()
         gauges["deskgate_queue_depth"] = {(("skill", s),): n for s, n in depths.items()}

@@ -25,11 +25,11 @@ from aiohttp import web
 from deskgate.gateway.app import create_app
 from deskgate.gateway import model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
-from deskgate.gateway.config import Config
+from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.demo import post_demo, seed_demo
 from deskgate.gateway.worker import WORKER_SLOT_ENV, TriageWorker, consumer_name, load_triager
 from deskgate.queue.keys import Keys
-from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
+from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis, redis_for, redis_url_for
 
 log = logging.getLogger("deskgate.serve")
 
@@ -87,7 +87,8 @@ class WorkerPool:
                 proc.wait()
 
 
-async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Path) -> None:
+async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Path,
+                 server: EmbeddedRedis | None) -> None:
     cfg = smtp.with_cli_options(cfg, args.smtp_port, args.no_smtp)
     app = create_app(cfg, redis_url, ddir, run_workers=False)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -112,6 +113,8 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
                                       Keys(cfg.redis_prefix))) if args.demo else None)
     try:
         while not stop.is_set():
+            if server is not None:
+                await asyncio.to_thread(server.supervise)
             pool.check()
             job_pool.check()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -145,8 +148,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = config(args)
     ddir = data_dir(args)
     ddir.mkdir(parents=True, exist_ok=True)
-    with redis_url_for(ddir, own=True) as redis_url:
-        asyncio.run(_serve(args, cfg, redis_url, ddir))
+    if cfg.durability.mode == "replica" and not os.environ.get(REDIS_URL_ENV):
+        raise ConfigError("durability mode replica needs a Redis master with replicas: set "
+                          f"{REDIS_URL_ENV} to it (the embedded Redis has none)")
+    with redis_for(ddir, own=True, appendfsync=cfg.durability.appendfsync) as (redis_url, server):
+        asyncio.run(_serve(args, cfg, redis_url, ddir, server))
     log.info("stopped")
     return 0
 

@@ -55,7 +55,8 @@ class MailSink:
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
-        self._always = app[CONFIG].email.blob_fsync == "always"
+        cfg = app[CONFIG]  # durability always promises the mail's content as much as its entry
+        self._always = cfg.email.blob_fsync == "always" or cfg.durability.mode == "always"
         self.blobs = BlobStore(app[DATA_DIR], fsync_each=self._always)
         self._sync_task: asyncio.Task[None] | None = None
 

@@ -16,6 +16,7 @@ from redis.exceptions import NoScriptError, RedisError
 from deskgate.models.codec import encode
 from deskgate.models.message import InboundMessage
 from deskgate.queue.keys import Keys
+from deskgate.queue.persistence import DurabilityConfig, PersistenceGuard
 from deskgate.queue.scripts import lua
 
 DEDUPE_TTL_SECONDS = 30 * 24 * 3600  # longer than any provider keeps retrying
@@ -36,14 +37,27 @@ class Ingest:
 
     Concurrent `accept` calls are coalesced: those that arrive in the same event-loop turn
     share one pipelined round trip (group commit). Each caller still returns only after its
-    own message is durably in the stream, and each message keeps its own idempotency check."""
+    own message is durably in the stream, and each message keeps its own idempotency check.
+
+    What "durably" means is the durability mode's (queue/persistence.py), confirmed once per
+    batch, never per message: everysec sends PING after the batch's reply (Redis refuses it
+    with MISCONF when the batch's AOF write failed, and would otherwise have said OK);
+    replica appends WAIT and PING to the batch's own pipeline (WAIT counts the replicas that
+    have this connection's last write - the script writes even for a duplicate, see
+    ingest.lua; the PING behind it runs after the batch's AOF write);
+    always needs nothing (Redis fsyncs before it replies, and exits rather than reply after a
+    failed write). The guard's standing reason to refuse is read before anything is written."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, *,
-                 dedupe_ttl: int = DEDUPE_TTL_SECONDS, maxlen: int = 0) -> None:
+                 dedupe_ttl: int = DEDUPE_TTL_SECONDS, maxlen: int = 0,
+                 durability: DurabilityConfig = DurabilityConfig(),
+                 guard: PersistenceGuard | None = None) -> None:
         self._r = client
         self._keys = keys
         self._ttl = dedupe_ttl
         self._maxlen = maxlen
+        self._durability = durability
+        self._guard = guard
         self._script = client.register_script(lua("ingest"))
         self._waiting: list[tuple[InboundMessage, asyncio.Future[Accepted]]] = []
         self._flush_scheduled = False
@@ -84,6 +98,8 @@ class Ingest:
         """One round trip for several messages (a coalesced batch, or a webhook delivery
         carrying several). All-or-error: on a Redis failure nothing is acknowledged, and a retry
         is safe because whatever did get in is recognised as a duplicate."""
+        if self._guard is not None and self._guard.refusal:
+            raise IngestUnavailable(self._guard.refusal)
         try:
             try:
                 replies = await self._evalsha_all(messages)
@@ -95,7 +111,6 @@ class Ingest:
         return [Accepted(message_id=m.id, entry_id=_s(entry), duplicate=not added)
                 for m, (added, entry) in zip(messages, replies, strict=True)]
 
-
     async def _evalsha_all(self, messages: Sequence[InboundMessage]) -> list[list[object]]:
         # Plain EVALSHA: redis-py's Script-in-pipeline path sends SCRIPT EXISTS before every
         # batch, doubling the round trips of the hot path; and a lone message (the common case
@@ -106,12 +121,26 @@ class Ingest:
             return (self._script.sha, 2, self._keys.seen(mid), self._keys.ingest, mid, encode(m),
                     self._ttl, self._maxlen)
 
-        if len(messages) == 1:
-            return [await self._r.evalsha(*args(messages[0]))]
-        async with self._r.pipeline(transaction=False) as pipe:
-            for m in messages:
-                pipe.evalsha(*args(m))
-            return await pipe.execute(raise_on_error=True)
+        cfg = self._durability
+        if len(messages) == 1 and cfg.mode != "replica":
+            replies = [await self._r.evalsha(*args(messages[0]))]
+        else:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for m in messages:
+                    pipe.evalsha(*args(m))
+                if cfg.mode == "replica":
+                    pipe.wait(cfg.replicas, cfg.replica_timeout_ms)
+                    pipe.ping()
+                replies = await pipe.execute(raise_on_error=True)
+            if cfg.mode == "replica":
+                replies, (confirmed, _) = replies[:-2], replies[-2:]
+                if int(confirmed) < cfg.replicas:
+                    raise IngestUnavailable(
+                        f"only {confirmed} of {cfg.replicas} replica(s) confirmed the write "
+                        f"within {cfg.replica_timeout_ms} ms")
+        if cfg.mode == "everysec":
+            await self._r.ping()
+        return replies
 
 
 def _s(value: bytes | str) -> str:

@@ -24,6 +24,9 @@ log = logging.getLogger("deskgate.redis")
 REDIS_URL_ENV = "DESKGATE_REDIS_URL"
 OWNERSHIP_WAIT_SECONDS = 30.0
 SOCKET_NAME = "redis.sock"
+RESTART_BACKOFF_FIRST = 0.5     # seconds before a second restart; doubles while it keeps dying
+RESTART_BACKOFF_MAX = 30.0
+STABLE_SECONDS = 60.0           # up this long: the next death is restarted at once again
 
 
 class RedisUnavailable(RuntimeError):
@@ -59,6 +62,9 @@ class EmbeddedRedis:
         self.appendfsync = appendfsync
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
+        self._started_at = 0.0
+        self._next_start = 0.0
+        self._backoff = RESTART_BACKOFF_FIRST
 
     @property
     def url(self) -> str:
@@ -135,28 +141,67 @@ class EmbeddedRedis:
             return self.url
         if self.running_elsewhere():  # an owner that died left its server running
             log.info("using the embedded Redis already running at %s", self.socket_path)
+            with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5) as client:
+                client.config_set("appendfsync", self.appendfsync)  # started for another mode?
             return self.url
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        conf = self.redis_dir / "redis.conf"
-        conf.write_text(self._config())
-        binary = redis_binary()
-        self._proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = self._launch()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 log_tail = _tail(self.redis_dir / "redis.log")
                 self._release_ownership()
                 raise RedisUnavailable(f"redis-server exited at start: {err or log_tail}")
             if self.running_elsewhere():
                 log.info("embedded Redis started (pid %d) at %s, AOF appendfsync=%s",
-                         self._proc.pid, self.socket_path, self.appendfsync)
+                         proc.pid, self.socket_path, self.appendfsync)
                 return self.url
             time.sleep(0.02)
         self.stop()
         raise RedisUnavailable(f"redis-server did not answer within {timeout:.0f}s")
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        conf = self.redis_dir / "redis.conf"
+        if not conf.exists() or conf.read_text() != self._config():  # a full disk may refuse
+            conf.write_text(self._config())
+        self._proc = subprocess.Popen([redis_binary(), str(conf)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._started_at = time.monotonic()
+        return self._proc
+
+    def supervise(self) -> None:
+        """Called periodically by the owner (`serve`): restart a server that died, at once the
+        first time and then with doubling back-off while it keeps dying. It reloads the AOF, so
+        what was acknowledged before the death is back; meanwhile clients get errors, so
+        senders are told to retry (503 / 451). Non-blocking, except a PING of a server this
+        process found running instead of starting."""
+        if self._lock_fd is None:
+            return  # a guest: the process that owns the directory supervises
+        proc, now = self._proc, time.monotonic()
+        if proc is not None and proc.poll() is None:
+            if now - self._started_at > STABLE_SECONDS:
+                self._backoff = RESTART_BACKOFF_FIRST
+            return
+        if proc is None and self.running_elsewhere():
+            return  # left running by a previous owner: nothing of ours to restart yet
+        if now < self._next_start:
+            return
+        if proc is not None:
+            if proc.stderr is not None:
+                proc.stderr.close()
+            log.error("embedded redis-server (pid %d) exited with %s; restarting it (its AOF "
+                      "brings back what was acknowledged). Its log ends: %s", proc.pid,
+                      proc.returncode, _tail(self.redis_dir / "redis.log"))
+        else:
+            log.error("the embedded Redis at %s stopped answering; starting one", self.socket_path)
+        try:
+            self._launch()
+        except OSError as exc:
+            log.error("cannot start the embedded Redis again (will retry): %s", exc)
+        self._next_start = now + self._backoff
+        self._backoff = min(RESTART_BACKOFF_MAX, self._backoff * 2)
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self._proc = self._proc, None
@@ -194,17 +239,25 @@ def default_data_dir() -> Path:
 
 
 @contextlib.contextmanager
-def redis_url_for(data_dir: Path | None, *, own: bool = False) -> Iterator[str]:
-    """Yield the Redis URL every command uses: DESKGATE_REDIS_URL, else the embedded server of
-    `data_dir` (reusing one that a running `serve` already started, else starting our own;
-    `own` as in EmbeddedRedis.start)."""
+def redis_for(data_dir: Path | None, *, own: bool = False, appendfsync: str = "everysec",
+              ) -> Iterator[tuple[str, EmbeddedRedis | None]]:
+    """Yield the Redis URL every command uses, and the embedded server when it is ours:
+    DESKGATE_REDIS_URL (no server), else the embedded server of `data_dir` (reusing one that a
+    running `serve` already started, else starting our own; `own` as in EmbeddedRedis.start)."""
     url = os.environ.get(REDIS_URL_ENV)
     if url:
-        yield url
+        yield url, None
         return
-    server = EmbeddedRedis(data_dir or default_data_dir())
+    server = EmbeddedRedis(data_dir or default_data_dir(), appendfsync)
     server.start(own=own)
     try:
-        yield server.url
+        yield server.url, server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def redis_url_for(data_dir: Path | None) -> Iterator[str]:
+    """redis_for's URL, for one-shot commands."""
+    with redis_for(data_dir) as (url, _):
+        yield url

@@ -5,6 +5,11 @@
 -- Returns {1, entry id} when added, {0, entry id of the first delivery} for a duplicate.
 local existing = redis.call('GET', KEYS[1])
 if existing then
+  -- Renewing the marker is a write: it makes a duplicate's answer wait for the AOF and the
+  -- replicas like a first delivery's (WAIT waits for the replication offset of this
+  -- connection's last command in Redis 6.2/7.0 as measured here, of its last write in later
+  -- versions), and a sender that keeps retrying keeps being recognised.
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
   return {0, existing}
 end
 local entry

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
+from deskgate.queue import redis_server
 from deskgate.queue.redis_server import EmbeddedRedis
 
 
@@ -47,3 +49,32 @@ def test_a_long_lived_owner_waits_for_a_one_shot_holder_then_runs_its_own(tmp_pa
         assert redis.Redis.from_url(serve.url).ping()
     finally:
         serve.stop()
+
+
+def test_the_owner_restarts_a_dead_server_at_once_then_backs_off(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(redis_server, "RESTART_BACKOFF_FIRST", 3600.0)  # no second chance here
+    server = EmbeddedRedis(tmp_path)
+    server.start(own=True)
+    try:
+        redis.Redis.from_url(server.url).set("k", "v")
+        first = server._proc
+        first.kill()
+        first.wait()
+        server.supervise()  # the first death: restarted at once, from the AOF
+        second = server._proc
+        assert second is not first and second.poll() is None
+        client = redis.Redis.from_url(server.url)
+        for _ in range(200):
+            try:
+                assert client.get("k") == b"v"
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("the restarted server never answered")
+        second.kill()
+        second.wait()
+        server.supervise()  # dying again at once: it waits its back-off
+        assert server._proc is second
+    finally:
+        server.stop()
