@@ -30,6 +30,12 @@ class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
     port: int = 8080
     max_body_bytes: int = 1 << 20          # webhook/API request bodies; larger → 413
     public_url: str = ""                   # as providers see us (Twilio signs the full URL)
+    # A connection must send a complete request head within this long of connecting or of
+    # its previous response (also the idle keep-alive limit); else it is closed.
+    header_timeout_seconds: float = 20.0
+    # A request body must arrive within this long (streamed uploads: between two chunks).
+    body_timeout_seconds: float = 30.0
+    max_connections: int = 2048            # open HTTP connections; past it a new one gets 503
 
 
 class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
