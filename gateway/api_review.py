@@ -16,6 +16,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import scope_of
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
+from deskgate.models.ids import CURSOR, TICKET_ID
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
 from deskgate.queue.routing import (RoutingError, RoutingStore, RoutingTable,
@@ -85,14 +86,14 @@ async def audit(request: web.Request) -> web.Response:
     q = request.query
     _, limit = _page(request)
     page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
-        before=q.get("before", "+")[:40], limit=limit, actor=q.get("actor", "")[:100],
-        action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
+        before=CURSOR.check(q.get("before", "+"), "before"), limit=limit,
+        actor=q.get("actor", "")[:100], action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
     scope = await scope_of(request)
     if not scope.everything:
         if not q.get("ticket"):
             raise ApiError(403, "team managers read the audit trail one ticket at a time "
                                 "(?ticket=DG-…); the whole trail is for site managers and admins")
-        await visible_ticket(request, q["ticket"][:40])
+        await visible_ticket(request, TICKET_ID.check(q["ticket"], "ticket"))
     return web.json_response({"entries": [to_builtins(e) for e in page], "next": cursor})
 
 

@@ -15,6 +15,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import check_sees, scope_of, sees
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
+from deskgate.models.ids import AGENT_ID
 from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Agent, Correction, Customer, Ticket
 from deskgate.queue.routing import MAX_LEVEL, check_skill
@@ -201,10 +202,7 @@ async def get_agent(request: web.Request) -> web.Response:
 
 
 def agent_from_input(agent_id: str, body: AgentIn) -> Agent:
-    if not agent_id or len(agent_id) > 64 or not agent_id.replace("-", "").replace("_", "")\
-            .replace(".", "").isalnum():
-        raise ApiError(422, "agent ids are 1-64 letters, digits, '-', '_' or '.'",
-                       field="agent_id")
+    AGENT_ID.check(agent_id, "agent_id")
     skills = body.skills if isinstance(body.skills, dict) else dict.fromkeys(body.skills, 1)
     if not skills:
         raise ApiError(422, "an agent needs at least one skill", field="skills")

@@ -4,8 +4,6 @@ stops working within auth.TOKEN_CACHE_SECONDS, and the console sessions made fro
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 from aiohttp import web
 
@@ -15,10 +13,8 @@ from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.openapi import api_route
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
+from deskgate.models.ids import AGENT_ID
 from deskgate.queue.tokens import acreate_token, alist_tokens, arevoke_token
-
-AGENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
@@ -44,9 +40,8 @@ async def create(request: web.Request) -> web.Response:
         raise ApiError(400, f"malformed JSON: {exc}") from exc
     if body.role is Role.AGENT and not body.agent_id:
         raise ApiError(422, "an agent token needs agent_id", field="agent_id")
-    if body.agent_id and not AGENT_ID.match(body.agent_id):
-        raise ApiError(422, "agent ids are 1-64 letters, digits, '-', '_' or '.'",
-                       field="agent_id")
+    if body.agent_id:
+        AGENT_ID.check(body.agent_id, "agent_id")
     if len(body.label) > 100 or not body.label.isprintable():
         raise ApiError(422, "label: at most 100 printable characters", field="label")
     token, info = await acreate_token(request.app[REDIS], request.app[KEYS], body.role,

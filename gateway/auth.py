@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
+from deskgate.models.errors import Unavailable
 from deskgate.queue.sessions import load_session
 from deskgate.queue.tokens import TokenInfo, lookup_token
 
@@ -38,8 +39,7 @@ async def session_principal(request: web.Request, session_id: str) -> TokenInfo:
     try:
         session = await load_session(request.app[REDIS], request.app[KEYS], session_id)
     except (RedisError, OSError) as exc:
-        raise ApiError(503, "storage unavailable, retry later",
-                       headers={"Retry-After": "5"}) from exc
+        raise Unavailable() from exc
     if session is None:
         request.app[METRICS].inc("deskgate_auth_failures_total", reason="bad_session")
         raise ApiError(401, "session expired or signed out: sign in again")
@@ -68,8 +68,7 @@ async def authenticate(request: web.Request) -> TokenInfo:
         try:
             info = await lookup_token(request.app[REDIS], request.app[KEYS], token.strip())
         except (RedisError, OSError) as exc:
-            raise ApiError(503, "storage unavailable, retry later",
-                           headers={"Retry-After": "5"}) from exc
+            raise Unavailable() from exc
         if len(cache) > 10_000:
             cache.clear()
         cache[token] = (now + TOKEN_CACHE_SECONDS, info)

@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.models.errors import Invalid
 from deskgate.queue.routing import RoutingTable
 from deskgate.queue.sla import WorkConfig
 
@@ -21,8 +22,8 @@ DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(Invalid):
+    """The configuration file cannot be used as it is (the message says where)."""
 
 
 class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):

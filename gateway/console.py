@@ -24,6 +24,7 @@ from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.scope import Scope, scope_of
+from deskgate.models.errors import DeskgateError
 from deskgate.queue.dashboard import Board
 from deskgate.queue.sessions import (
     ABSOLUTE_SECONDS,
@@ -217,7 +218,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             data, watcher.pending = watcher.pending, None
             await resp.write(b"event: board\ndata: " + data + b"\n\n")
             watcher.sent = data
-    except ApiError:
+    except DeskgateError:       # signed out, revoked, or storage gone: the page signs in again
         await resp.write(b"event: signed-out\ndata: {}\n\n")
     except ConnectionResetError:
         pass
