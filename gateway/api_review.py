@@ -87,7 +87,8 @@ async def audit(request: web.Request) -> web.Response:
     _, limit = _page(request)
     page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
         before=CURSOR.check(q.get("before", "+"), "before"), limit=limit,
-        actor=q.get("actor", "")[:100], action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
+        actor=q.get("actor", "")[:100], action=q.get("action", "")[:40],
+        ticket=q.get("ticket", "")[:40])
     scope = await scope_of(request)
     if not scope.everything:
         if not q.get("ticket"):
