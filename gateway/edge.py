@@ -36,6 +36,7 @@ log = logging.getLogger("deskgate.edge")
 
 FD_RESERVE = 256                 # Redis clients, worker pipes, blob files, the listeners
 LOG_LINES_PER_MINUTE = 20
+LINGER_SECONDS = 2.0
 STREAMS_BODY = "__deskgate_streams_body__"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -85,6 +86,8 @@ class RequestErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 def handler_args(config: Config) -> dict[str, Any]:
     """aiohttp request-handler settings (web.Application(handler_args=...))."""
     return {"keepalive_timeout": config.http.header_timeout_seconds,
+            # after an early answer (408, 413) the unread rest of a body is drained this long
+            "lingering_time": LINGER_SECONDS,
             "logger": RequestErrorLog(logging.getLogger("deskgate.http"))}
 
 
@@ -160,9 +163,23 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         quiet = QuietLog(log)
+        # Counted from the protocol's creation (a batch of accepts creates every protocol
+        # before the first is registered in server.connections) to aiohttp's connection_lost,
+        # which the server is told of exactly once per connection.
+        open_count = 0
+        forget = server.connection_lost
+
+        def lost(handler: Any, exc: BaseException | None = None) -> None:
+            nonlocal open_count
+            open_count -= 1
+            forget(handler, exc)
+
+        server.connection_lost = lost  # type: ignore[method-assign]
 
         def protocol() -> asyncio.BaseProtocol:
-            if len(server.connections) < self._max:
+            nonlocal open_count
+            if open_count < self._max:
+                open_count += 1
                 return server()
             quiet.log(logging.WARNING, "HTTP connection cap (%d) reached: answering 503",
                       self._max)
@@ -225,12 +242,13 @@ def _nr_open() -> int:
 def fit_to_file_limit(config: Config, limit: int) -> Config:
     """The config with its HTTP and SMTP connection caps scaled down to fit `limit` open
     files (keeping FD_RESERVE for everything else)."""
-    http_cap, smtp_cap = config.http.max_connections, config.email.smtp.max_connections
+    http_cap = config.http.max_connections
+    smtp_cap = config.email.smtp.max_connections if config.email.smtp_enabled else 0
     room = max(32, limit - FD_RESERVE)
     if http_cap + smtp_cap <= room:
         return config
     http_new = max(16, room * http_cap // (http_cap + smtp_cap))
-    smtp_new = max(16, room - http_new)
+    smtp_new = max(16, room - http_new) if smtp_cap else config.email.smtp.max_connections
     log.warning("%d open files allowed: HTTP connections capped at %d (not %d), SMTP at %d "
                 "(not %d); raise the hard limit (ulimit -Hn, LimitNOFILE=) for more",
                 limit, http_new, http_cap, smtp_new, smtp_cap)
