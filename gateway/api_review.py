@@ -85,16 +85,16 @@ async def audit(request: web.Request) -> web.Response:
     """The audit trail, newest first; filter by actor, action, ticket; page with `before`."""
     q = request.query
     _, limit = _page(request)
+    ticket = TICKET_ID.check(q["ticket"], "ticket") if q.get("ticket") else ""
     page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
         before=CURSOR.check(q.get("before", "+"), "before"), limit=limit,
-        actor=q.get("actor", "")[:100], action=q.get("action", "")[:40],
-        ticket=q.get("ticket", "")[:40])
+        actor=q.get("actor", "")[:100], action=q.get("action", "")[:40], ticket=ticket)
     scope = await scope_of(request)
     if not scope.everything:
-        if not q.get("ticket"):
+        if not ticket:
             raise ApiError(403, "team managers read the audit trail one ticket at a time "
                                 "(?ticket=DG-…); the whole trail is for site managers and admins")
-        await visible_ticket(request, TICKET_ID.check(q["ticket"], "ticket"))
+        await visible_ticket(request, ticket)
     return web.json_response({"entries": [to_builtins(e) for e in page], "next": cursor})
 
 
