@@ -1,6 +1,6 @@
 """API tokens over the REST API, for admins (the same operations as `deskgate token …`).
 A token is shown once, in the answer to its creation; only its hash is stored. A revoked token
-stops working within auth.TOKEN_CACHE_SECONDS, and the console sessions made from it at once."""
+stops working at once in every gateway process (auth.py), and so do its console sessions."""
 
 from __future__ import annotations
 

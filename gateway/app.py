@@ -15,7 +15,8 @@ from deskgate.gateway import console
 from deskgate.gateway import api_models, api_records, api_review, api_work
 from deskgate.gateway import api_channels, api_sla
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
-from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
+from deskgate.gateway import auth
+from deskgate.gateway.auth import declared_roles
 from deskgate.gateway.config import Config
 from deskgate.gateway import edge
 from deskgate.gateway.errors import as_deskgate_error, error_response, json_error
@@ -78,7 +79,6 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app[DATA_DIR] = data_dir
     app[KEYS] = Keys(config.redis_prefix)
     app[METRICS] = Metrics()
-    app[TOKEN_CACHE] = {}
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(redis_url, socket_timeout=5,
@@ -89,6 +89,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
         await client.aclose()
 
     app.cleanup_ctx.append(redis_ctx)
+    auth.setup(app)
     health.setup(app)
     api_messages.setup(app)
     api_records.setup(app)

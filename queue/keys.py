@@ -24,6 +24,7 @@ Key                               Type     What
 {p}agents                         set      agent ids
 {p}token:{sha256}                 hash     API token: role, agent id, created_at, label
 {p}tokens                         set      every token hash (for listing and revoking)
+{p}tokens:revoked                 channel  pub/sub: the hash of each revoked token (gateways drop it from cache)
 {p}review                         zset     high-risk tickets awaiting a manager; score = time
 {p}noise                          stream   non-ticket messages (auto-replies, bounces, statuses)
 {p}audit                          stream   every ticket state change (who, what, before/after)
@@ -145,6 +146,10 @@ class Keys:
     @property
     def token_ids(self) -> str:
         return f"{self.p}tokens"
+
+    @property
+    def token_revocations(self) -> str:
+        return f"{self.p}tokens:revoked"
 
     @property
     def review(self) -> str:
