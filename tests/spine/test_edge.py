@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import resource
+import signal
+import smtplib
 import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -105,3 +114,63 @@ async def test_malformed_requests_are_a_few_warning_lines_not_tracebacks(
     lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
     assert 1 <= len(lines) <= LOG_LINES_PER_MINUTE
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in lines)
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _small_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (300, 400))
+
+
+@pytest.mark.slow
+def test_serve_under_a_small_file_limit_meets_a_flood_with_its_caps_not_emfile(
+        tmp_path: Path, free_port: Any, wait_for: Any) -> None:
+    """`ulimit -n 300` (hard 400), 600 idle HTTP and 40 idle SMTP connections: serve raises its
+    soft limit, fits its caps under it, answers the excess 503 / 421, keeps serving, and
+    recovers once the idle ones reach their timeouts."""
+    env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
+    port, smtp_port = free_port(), free_port()
+    conf = tmp_path / "deskgate.yaml"
+    conf.write_text("http: {header_timeout_seconds: 2}\n"
+                    "email:\n  smtp: {timeout_seconds: 2}\n"
+                    "  inboxes: [{address: '*', account: support}]\n")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--port", str(port),
+         "--smtp-port", str(smtp_port), "--workers", "0", "--job-workers", "0",
+         "--data-dir", str(tmp_path / "data"), "--config", str(conf)],
+        env=env, stderr=subprocess.PIPE, text=True, preexec_fn=_small_file_limit)
+    base = f"http://127.0.0.1:{port}"
+    held: list[socket.socket] = []
+    try:
+        wait_for(lambda: _status(f"{base}/healthz") == 200, 60, "serve to answer /healthz")
+        smtp_answers = []
+        for _ in range(40):
+            sock = socket.create_connection(("127.0.0.1", smtp_port), timeout=30)
+            held.append(sock)
+            smtp_answers.append(sock.recv(200))
+        assert any(a.startswith(b"220 ") for a in smtp_answers)
+        assert b"421 4.7.0" in smtp_answers[-1] and b"too many connections" in smtp_answers[-1]
+        assert _status(f"{base}/healthz") == 200          # SMTP at its cap, HTTP serves
+        http_held = [socket.create_connection(("127.0.0.1", port), timeout=30)
+                     for _ in range(600)]
+        held.extend(http_held)
+        assert http_held[-1].recv(200).startswith(b"HTTP/1.1 503 ")
+        # The idle ones are closed at their timeouts; then both listeners serve again.
+        wait_for(lambda: _status(f"{base}/healthz") == 200, 60, "HTTP to recover")
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as s:
+            assert s.noop()[0] == 250
+    finally:
+        for sock in held:
+            sock.close()
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=60)
+    assert "Too many open files" not in err and "out of system resource" not in err
+    assert "400 open files allowed" in err                # raised from 300, caps fitted
