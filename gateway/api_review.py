@@ -16,7 +16,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import scope_of
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.models.ids import CURSOR, TICKET_ID
+from deskgate.models.ids import AGENT_ID, CURSOR, TICKET_ID
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
 from deskgate.queue.routing import (RoutingError, RoutingStore, RoutingTable,
@@ -71,7 +71,7 @@ async def review_action(request: web.Request) -> web.Response:
             checked(await w.act("transfer_queue", t.id, actor, privileged=True, arg=target))
         else:
             checked(await w.act("transfer_agent", t.id, actor, privileged=True,
-                                arg=body.agent[:64]))
+                                arg=AGENT_ID.check(body.agent, "agent")))
     elif body.action == "escalate":
         checked(await w.escalate(t.id, actor, target))
     outcome = {"acknowledge": "acknowledged", "reassign": "reassigned",

@@ -15,7 +15,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import check_sees, scope_of, sees
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
-from deskgate.models.ids import AGENT_ID
+from deskgate.models.ids import AGENT_ID, CUSTOMER_ID
 from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Agent, Correction, Customer, Ticket
 from deskgate.queue.routing import MAX_LEVEL, check_skill
@@ -119,7 +119,8 @@ async def list_tickets(request: web.Request) -> web.Response:
                        field="skill")
     page, more = await store(request).list(
         status=q.get("status", ""), channel=q.get("channel", ""), skill=skill,
-        customer_id=q.get("customer", ""), text=q.get("q", "")[:200],
+        customer_id=CUSTOMER_ID.check(q["customer"], "customer") if q.get("customer") else "",
+        text=q.get("q", "")[:200],
         offset=offset, limit=limit)
     if not scope.everything:
         page = [t for t in page if await sees(request, scope, t)]

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import msgspec
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from deskgate.models.errors import (
     Conflict,
@@ -22,6 +22,10 @@ from deskgate.models.errors import (
     Unauthorized,
     Unavailable,
 )
+
+# Redis answers that mean our command was wrong (a bug to fix), not that Redis cannot serve:
+# LOADING, READONLY, MISCONF (persistence failing), OOM and lost connections are "unavailable".
+REDIS_BUGS = ("WRONGTYPE", "ERR ")
 
 # Most specific first: TooLarge and Malformed are kinds of Invalid.
 HTTP_STATUS: tuple[tuple[type[DeskgateError], int], ...] = (
@@ -71,6 +75,8 @@ def as_deskgate_error(exc: BaseException) -> DeskgateError | None:
     this, so a Redis that is down, loading or refusing writes is "unavailable" everywhere."""
     if isinstance(exc, DeskgateError):
         return exc
+    if isinstance(exc, ResponseError) and str(exc).startswith(REDIS_BUGS):
+        return None
     if isinstance(exc, RedisError):
         return Unavailable("storage unavailable, retry later")
     if isinstance(exc, msgspec.ValidationError):

@@ -30,6 +30,7 @@ TICKET_ID = IdRule("ticket id", re.compile(r"DG-[0-9]{1,18}"), "DG- and a number
 # never ':' or '/' (key and path separators), blanks or control characters.
 AGENT_ID = IdRule("agent id", re.compile(r"\w[\w.-]{0,63}"),
                   "1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+CUSTOMER_ID = IdRule("customer id", re.compile(r"c_[0-9]{1,18}"), "c_ and a number, e.g. c_42")
 MESSAGE_ID = IdRule("message id", re.compile(r"m_[0-9a-f]{24}"), "m_ and 24 hex digits")
 TOKEN_ID = IdRule("token id", re.compile(r"[0-9a-f]{8,64}"),
                   "8-64 hex digits, as token listings show")

@@ -27,6 +27,7 @@ from deskgate.queue.tokens import create_token
     ("GET", "/api/v1/agents/bo:tickets/tickets", None, "agent_id"),
     ("POST", "/api/v1/tickets/DG-1/transfer", {"agent": "bo:tickets"}, "agent"),
     ("GET", "/api/v1/audit?before=garbage", None, "before"),
+    ("GET", "/api/v1/tickets?customer=c_1:ids", None, "customer"),
     ("GET", "/api/v1/audit?ticket=DG-1:history", None, "ticket"),
     ("GET", "/api/v1/models/jobs/..%2F..%2Fx", None, "job_id"),
     ("GET", "/api/v1/models/topic/..%2F..%2Fx", None, "version"),
