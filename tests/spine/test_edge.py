@@ -139,8 +139,8 @@ def test_serve_under_a_small_file_limit_meets_a_flood_with_its_caps_not_emfile(
     env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
     port, smtp_port = free_port(), free_port()
     conf = tmp_path / "deskgate.yaml"
-    conf.write_text("http: {header_timeout_seconds: 2}\n"
-                    "email:\n  smtp: {timeout_seconds: 2}\n"
+    conf.write_text("http: {header_timeout_seconds: 5}\n"
+                    "email:\n  smtp: {timeout_seconds: 5}\n"
                     "  inboxes: [{address: '*', account: support}]\n")
     serve = subprocess.Popen(
         [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--port", str(port),
@@ -157,12 +157,17 @@ def test_serve_under_a_small_file_limit_meets_a_flood_with_its_caps_not_emfile(
             held.append(sock)
             smtp_answers.append(sock.recv(200))
         assert any(a.startswith(b"220 ") for a in smtp_answers)
-        assert b"421 4.7.0" in smtp_answers[-1] and b"too many connections" in smtp_answers[-1]
+        assert any(a.startswith(b"421 4.7.0") and b"too many connections" in a
+                   for a in smtp_answers)
         assert _status(f"{base}/healthz") == 200          # SMTP at its cap, HTTP serves
         http_held = [socket.create_connection(("127.0.0.1", port), timeout=30)
                      for _ in range(600)]
         held.extend(http_held)
-        assert http_held[-1].recv(200).startswith(b"HTTP/1.1 503 ")
+        # Each gets 503 at once (past the cap) or is closed at its header timeout: nothing
+        # else, no reset, no connection left hanging.
+        answers = [sock.recv(200) for sock in http_held]
+        assert {a[:13] for a in answers} <= {b"HTTP/1.1 503 ", b""}
+        assert answers.count(b"") < len(answers)
         # The idle ones are closed at their timeouts; then both listeners serve again.
         wait_for(lambda: _status(f"{base}/healthz") == 200, 60, "HTTP to recover")
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as s:
