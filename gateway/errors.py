@@ -50,9 +50,6 @@ class ApiError(DeskgateError):
         super().__init__(message, field=field or "")
         self.status, self.headers = status, headers
 
-    def response(self) -> web.Response:
-        return error_response(self)
-
 
 def http_status(exc: DeskgateError) -> int:
     if isinstance(exc, ApiError):
