@@ -24,6 +24,15 @@ class SmtpConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     tls_cert: str = ""                        # PEM files; both set = STARTTLS offered
     tls_key: str = ""
     require_starttls: bool = False
+    # As Postfix: smtpd_timeout (idle time allowed between commands; RFC 5321 asks for 5
+    # minutes), shortened to stress_timeout_seconds while the listener is 3/4 full; the whole
+    # DATA phase has its own deadline; total and per-client-address connection caps
+    # (smtpd_client_connection_count_limit). A timeout or a refused connection gets 421.
+    timeout_seconds: float = 300.0
+    stress_timeout_seconds: float = 10.0
+    data_timeout_seconds: float = 600.0
+    max_connections: int = 200
+    max_connections_per_client: int = 50
 
 
 class InboxConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

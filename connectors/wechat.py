@@ -12,12 +12,13 @@ messages be deduplicated on MsgId (events on FromUserName + CreateTime).
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 
 from deskgate.connectors.base import (
     DEFAULT_MAX_SKEW,
@@ -75,14 +76,16 @@ class Account(msgspec.Struct, frozen=True):
 
 
 def parse_xml(data: bytes) -> dict[str, str]:
-    """A WeChat packet: one <xml> element with flat children. Document type declarations are
-    refused before parsing, so entity expansion ("billion laughs") cannot happen."""
+    """A WeChat packet: one <xml> element with flat children. The parser itself refuses any
+    document type declaration or entity, whatever the declared encoding (a byte search for
+    "<!DOCTYPE" misses UTF-16), so entity expansion ("billion laughs") cannot happen."""
     require(len(data) <= MAX_XML, "XML packet too large")
-    require(b"<!DOCTYPE" not in data.upper() and b"<!ENTITY" not in data.upper(),
-            "XML with a document type declaration is not accepted")
     try:
-        root = ET.fromstring(data)
-    except (ET.ParseError, LookupError, ValueError) as exc:  # bad or unsupported encoding
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise BadPayload("XML with a document type declaration or entities is not "
+                         "accepted") from exc
+    except (ParseError, LookupError, ValueError) as exc:  # bad or unsupported encoding
         raise BadPayload(f"malformed XML: {exc}") from exc
     require(root.tag == "xml", "the packet's root element must be <xml>")
     return {child.tag: (child.text or "").strip() for child in root}
@@ -121,16 +124,17 @@ class _WeChatBase:
         q = request.query
         timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
         check_fresh(timestamp, settings.max_skew)
-        outer = parse_xml(request.body)
         if settings.key is not None:
-            encrypted = outer.get("Encrypt", "")
+            # The signature covers the Encrypt element, so the envelope must be read first;
+            # the message inside is parsed only once it is proven to be Tencent's.
+            encrypted = parse_xml(request.body).get("Encrypt", "")
             require(bool(encrypted), "safe mode is configured but the packet is not encrypted")
             check_equal(sha1_signature(settings.token, timestamp, nonce, encrypted),
                         q.get("msg_signature", ""))
             fields = parse_xml(decrypt(settings.key, settings.receive_id, encrypted))
         else:
             check_equal(sha1_signature(settings.token, timestamp, nonce), q.get("signature", ""))
-            fields = outer
+            fields = parse_xml(request.body)
         require(bool(nonce), "nonce is missing")
         msg = to_message(self.channel, account, fields, request.received_at, settings.skill)
         return Delivery((msg,), Reply(200, self.reply_body),

@@ -33,6 +33,7 @@ from aiohttp import web
 from deskgate.gateway import jobs
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.edge import read_chunks, streams_body
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.importer import PRESETS
 from deskgate.gateway.openapi import api_route
@@ -120,6 +121,7 @@ async def _enqueue(request: web.Request, kind: str, params: dict[str, Any]) -> w
 
 
 @requires(Role.ADMIN, policy=ADMIN)
+@streams_body
 async def upload(request: web.Request) -> web.Response:
     """Upload an export (CSV, TSV or JSONL) as the raw request body; ?name= keeps its suffix."""
     name = _SAFE_NAME.sub("_", os.path.basename(request.query.get("name", "upload.csv")))[-80:]
@@ -135,7 +137,7 @@ async def upload(request: web.Request) -> web.Response:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
-            async for chunk in request.content.iter_chunked(1 << 16):
+            async for chunk in read_chunks(request):
                 size += len(chunk)
                 if size > MAX_UPLOAD_BYTES:
                     raise ApiError(413, f"uploads are limited to {MAX_UPLOAD_BYTES >> 20} MiB")

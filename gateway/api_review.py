@@ -17,6 +17,7 @@ from deskgate.gateway.scope import (ADMIN, FILTERED, SITE_WIDE, TICKET, scope, t
                                     visible_ticket)
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
+from deskgate.models.ids import AGENT_ID, CURSOR, TICKET_ID
 from deskgate.models.ticket import Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
@@ -71,7 +72,7 @@ async def review_action(request: web.Request) -> web.Response:
             checked(await w.act("transfer_queue", t.id, actor, privileged=True, arg=into))
         else:
             checked(await w.act("transfer_agent", t.id, actor, privileged=True,
-                                arg=body.agent[:64]))
+                                arg=AGENT_ID.check(body.agent, "agent")))
     elif body.action == "escalate":
         checked(await w.escalate(t.id, actor, into))
     outcome = {"acknowledge": "acknowledged", "reassign": "reassigned",
@@ -85,14 +86,15 @@ async def audit(request: web.Request) -> web.Response:
     """The audit trail, newest first; filter by actor, action, ticket; page with `before`."""
     q = request.query
     _, limit = _page(request)
+    ticket = TICKET_ID.check(q["ticket"], "ticket") if q.get("ticket") else ""
     if not scope(request).everything:
-        if not q.get("ticket"):
+        if not ticket:
             raise ApiError(403, "team managers read the audit trail one ticket at a time "
                                 "(?ticket=DG-…); the whole trail is for site managers and admins")
-        await visible_ticket(request, q["ticket"][:40])
+        await visible_ticket(request, ticket)
     page, cursor = await AuditLog(request.app[REDIS], request.app[KEYS]).recent(
-        before=q.get("before", "+")[:40], limit=limit, actor=q.get("actor", "")[:100],
-        action=q.get("action", "")[:40], ticket=q.get("ticket", "")[:40])
+        before=CURSOR.check(q.get("before", "+"), "before"), limit=limit,
+        actor=q.get("actor", "")[:100], action=q.get("action", "")[:40], ticket=ticket)
     return web.json_response({"entries": [to_builtins(e) for e in page], "next": cursor})
 
 

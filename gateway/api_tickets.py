@@ -15,6 +15,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN, AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
+from deskgate.models.ids import AGENT_ID, CUSTOMER_ID
 from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Agent, Correction, Customer, Ticket
 from deskgate.queue.routing import MAX_LEVEL, check_skill
@@ -113,7 +114,9 @@ async def list_tickets(request: web.Request) -> web.Response:
                        field="skill")
     page, more = await store(request).list(
         scope=scope(request), status=q.get("status", ""), channel=q.get("channel", ""),
-        skill=skill, customer_id=q.get("customer", ""), text=q.get("q", "")[:200],
+        skill=skill,
+        customer_id=CUSTOMER_ID.check(q["customer"], "customer") if q.get("customer") else "",
+        text=q.get("q", "")[:200],
         offset=offset, limit=limit)
     return web.json_response({"tickets": [ticket_json(t, None) for t in page],
                               "offset": offset, "limit": limit, "more": more})
@@ -188,10 +191,7 @@ async def get_agent(request: web.Request) -> web.Response:
 
 
 def agent_from_input(agent_id: str, body: AgentIn) -> Agent:
-    if not agent_id or len(agent_id) > 64 or not agent_id.replace("-", "").replace("_", "")\
-            .replace(".", "").isalnum():
-        raise ApiError(422, "agent ids are 1-64 letters, digits, '-', '_' or '.'",
-                       field="agent_id")
+    AGENT_ID.check(agent_id, "agent_id")
     skills = body.skills if isinstance(body.skills, dict) else dict.fromkeys(body.skills, 1)
     if not skills:
         raise ApiError(422, "an agent needs at least one skill", field="skills")

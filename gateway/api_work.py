@@ -18,6 +18,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Role
+from deskgate.models.ids import AGENT_ID
 from deskgate.models.ticket import Agent, Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.routing import MAX_LEVEL, RoutingStore, check_skill, queue_name
@@ -112,7 +113,7 @@ async def transfer(request: web.Request) -> web.Response:
     if body.skill:
         await _act(request, "transfer_queue", arg=target_queue(body.skill, body.level))
     else:
-        await _act(request, "transfer_agent", arg=body.agent[:64])
+        await _act(request, "transfer_agent", arg=AGENT_ID.check(body.agent, "agent"))
     return await _ticket_response(request)
 
 

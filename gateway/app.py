@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -17,50 +16,72 @@ from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webh
 from deskgate.gateway import console
 from deskgate.gateway import api_models, api_records, api_review, api_work
 from deskgate.gateway import api_channels, api_sla
+from deskgate.gateway import auth
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, PERSISTENCE, REDIS
-from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
+from deskgate.gateway.auth import declared_roles
 from deskgate.gateway.config import Config
-from deskgate.gateway.errors import ApiError, json_error
+from deskgate.gateway import edge
+from deskgate.gateway.errors import as_deskgate_error, error_response, json_error
 from deskgate.gateway.metrics import Metrics
+from deskgate.models.errors import Unavailable
+from deskgate.models.ids import PATH_IDS
 from deskgate.queue.ingest import Ingest
 from deskgate.queue.keys import Keys
 from deskgate.queue.persistence import PersistenceGuard
 
 log = logging.getLogger("deskgate.http")
+UNAVAILABLE_LOG = edge.QuietLog(log)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place where failures become answers: a DeskgateError (or what as_deskgate_error
+    makes of a Redis failure) becomes its status and the JSON error shape; every id in the
+    path is checked against its pattern (models/ids.py) before any handler sees it."""
     if request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.json":
         route_handler = request.match_info.route.handler
         if request.match_info.http_exception is None and declared_roles(route_handler) is None:
             log.error("route %s declares no roles; refusing it", request.path)
             return json_error(403, "this route declares no roles and is closed")
     try:
+        for name, value in request.match_info.items():
+            if (rule := PATH_IDS.get(name)) is not None:
+                rule.check(value, name)
+        await edge.read_body(request)
         return await handler(request)
-    except ApiError as exc:
-        return exc.response()
     except web.HTTPRequestEntityTooLarge:
         return json_error(413, f"body larger than {request.app[CONFIG].http.max_body_bytes} bytes")
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith(("/api/", "/webhooks/")):
             return json_error(exc.status, exc.reason)
         raise
-    except msgspec.ValidationError as exc:
-        return json_error(422, str(exc))
+    except Exception as exc:
+        error = as_deskgate_error(exc)
+        if error is None:
+            raise
+        if isinstance(error, Unavailable) and error is not exc:
+            UNAVAILABLE_LOG.log(logging.WARNING, "%s %s: %s: %s", request.method, request.path,
+                                type(exc).__name__, exc)
+        return error_response(error)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # Every answer, API JSON or a provider handshake's echo, is only what it says it is.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 def create_app(config: Config, redis_url: str, data_dir: Path, *,
                run_workers: bool = True) -> web.Application:
     app = web.Application(middlewares=[error_middleware],
-                          client_max_size=config.http.max_body_bytes)
+                          client_max_size=config.http.max_body_bytes,
+                          handler_args=edge.handler_args(config))
+    app.on_response_prepare.append(_security_headers)
     app[CONFIG] = config
     app[DATA_DIR] = data_dir
     app[KEYS] = Keys(config.redis_prefix)
     app[METRICS] = Metrics()
-    app[TOKEN_CACHE] = {}
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(redis_url, socket_timeout=5,
@@ -78,6 +99,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
         await client.aclose()
 
     app.cleanup_ctx.append(redis_ctx)
+    auth.setup(app)
     health.setup(app)
     api_messages.setup(app)
     api_records.setup(app)

@@ -6,13 +6,18 @@ gateway/scope.py: which object the route acts on, or how its list is filtered); 
 after the role check, before the handler. A middleware refuses any /api/v1 route that forgot
 to, and openapi.api_route refuses to add one, so a new route is closed until someone decides
 who may call it and what they may see. Admin may call everything. Token look-ups are cached
-for a few seconds so the ingest hot path does not pay a Redis round trip per request; a
-revoked token stops working within TOKEN_CACHE_SECONDS."""
+for a few seconds so the ingest hot path does not pay a Redis round trip per request. A
+revocation is published (queue/tokens.py) and every process drops the token from its cache as
+it hears it; while a process is not subscribed (Redis lost, the subscription dropped) it does
+not use its cache at all: every request asks Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import Protocol
 
@@ -22,14 +27,52 @@ from redis.exceptions import RedisError
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
+from deskgate.models.errors import Unavailable
 from deskgate.queue.sessions import load_session
-from deskgate.queue.tokens import TokenInfo, lookup_token
+from deskgate.queue.tokens import TokenInfo, lookup_token, token_hash
+
+log = logging.getLogger("deskgate.auth")
 
 TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_MAX = 10_000
 PRINCIPAL = web.RequestKey("principal", TokenInfo)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-TOKEN_CACHE = web.AppKey("token_cache", dict)
+
+
+class TokenCache:
+    """Token look-ups (hit or miss) kept TOKEN_CACHE_SECONDS, used only while `live`: while
+    this process hears every revocation. `generation` moves with every revocation heard, so
+    a look-up that raced with one is not cached."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, TokenInfo | None]] = {}
+        self.live = False
+        self.generation = 0
+
+    def get(self, digest: str, now: float) -> tuple[bool, TokenInfo | None]:
+        hit = self._entries.get(digest) if self.live else None
+        return (True, hit[1]) if hit is not None and hit[0] > now else (False, None)
+
+    def put(self, digest: str, now: float, info: TokenInfo | None, generation: int) -> None:
+        if not self.live or generation != self.generation:
+            return
+        if len(self._entries) >= TOKEN_CACHE_MAX:
+            self._entries.clear()
+        self._entries[digest] = (now + TOKEN_CACHE_SECONDS, info)
+
+    def forget(self, digest: str) -> None:
+        self.generation += 1
+        self._entries.pop(digest, None)
+
+    def set_live(self, live: bool) -> None:
+        """Entering or leaving the subscription: anything cached may have missed a revocation."""
+        self.generation += 1
+        self._entries.clear()
+        self.live = live
+
+
+TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
 
 
 SESSION_COOKIE = "dg_session"
@@ -43,8 +86,7 @@ async def session_principal(request: web.Request, session_id: str) -> TokenInfo:
     try:
         session = await load_session(request.app[REDIS], request.app[KEYS], session_id)
     except (RedisError, OSError) as exc:
-        raise ApiError(503, "storage unavailable, retry later",
-                       headers={"Retry-After": "5"}) from exc
+        raise Unavailable() from exc
     if session is None:
         request.app[METRICS].inc("deskgate_auth_failures_total", reason="bad_session")
         raise ApiError(401, "session expired or signed out: sign in again")
@@ -65,19 +107,17 @@ async def authenticate(request: web.Request) -> TokenInfo:
                             "(create one with `deskgate token create --role ...`)",
                        headers={"WWW-Authenticate": "Bearer"})
     now = time.monotonic()
-    cache: dict[str, tuple[float, TokenInfo | None]] = request.app[TOKEN_CACHE]
-    hit = cache.get(token)
-    if hit and hit[0] > now:
-        info = hit[1]
-    else:
+    cache = request.app[TOKEN_CACHE]
+    token = token.strip()
+    digest = token_hash(token)
+    cached, info = cache.get(digest, now)
+    if not cached:
+        generation = cache.generation
         try:
-            info = await lookup_token(request.app[REDIS], request.app[KEYS], token.strip())
+            info = await lookup_token(request.app[REDIS], request.app[KEYS], token)
         except (RedisError, OSError) as exc:
-            raise ApiError(503, "storage unavailable, retry later",
-                           headers={"Retry-After": "5"}) from exc
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[token] = (now + TOKEN_CACHE_SECONDS, info)
+            raise Unavailable() from exc
+        cache.put(digest, now, info, generation)
     if info is None:
         request.app[METRICS].inc("deskgate_auth_failures_total", reason="bad_token")
         raise ApiError(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
@@ -130,3 +170,50 @@ def declared_roles(handler: object) -> frozenset[Role] | None:
 
 def declared_policy(handler: object) -> Policy | None:
     return getattr(handler, "__deskgate_policy__", None)
+
+
+async def _hear_revocations(app: web.Application, stop: asyncio.Event) -> None:
+    cache, channel = app[TOKEN_CACHE], app[KEYS].token_revocations
+    backoff = 0.5
+    while not stop.is_set():
+        pubsub = app[REDIS].pubsub()
+        try:
+            await pubsub.subscribe(channel)
+            while (await pubsub.get_message(timeout=5.0) or {}).get("type") != "subscribe":
+                pass
+            cache.set_live(True)
+            backoff = 0.5
+            while not stop.is_set():
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if msg is not None:
+                    cache.forget(msg["data"].decode())
+        except (RedisError, OSError) as exc:
+            # redis-py may turn the cancellation at shutdown into a ConnectionError: `stop`
+            # tells the two apart
+            if cache.live and not stop.is_set():
+                log.warning("not hearing token revocations (%s): every request asks Redis "
+                            "until they are heard again", exc)
+            cache.set_live(False)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        backoff = min(5.0, backoff * 2)
+
+
+async def _revocations_ctx(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(_hear_revocations(app, stop))
+    yield
+    stop.set()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    app[TOKEN_CACHE].set_live(False)
+
+
+def setup(app: web.Application) -> None:
+    """The token cache and its revocation listener (after the Redis client's context)."""
+    app[TOKEN_CACHE] = TokenCache()
+    app.cleanup_ctx.append(_revocations_ctx)

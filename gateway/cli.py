@@ -10,9 +10,19 @@ import os
 import sys
 from collections.abc import Callable
 
+from redis.exceptions import RedisError
+
 from deskgate.gateway import cli_admin, cli_models, cli_triage, demo, serve
 from deskgate.gateway.cli_common import LOG_FORMAT
-from deskgate.gateway.config import ConfigError
+from deskgate.gateway.errors import as_deskgate_error
+from deskgate.models.errors import (
+    DeskgateError,
+    Forbidden,
+    Invalid,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 from deskgate.queue.redis_server import RedisUnavailable
 
 # Each module adds its subcommands; adding a command group is one line here.
@@ -36,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The CLI face of the error tree; 75 is sysexits' EX_TEMPFAIL ("try again later").
+EXIT_CODES: tuple[tuple[type[DeskgateError], int], ...] = (
+    (Invalid, 2), (Unauthorized, 77), (Forbidden, 77), (Unavailable, 75), (RateLimited, 75))
+
+
+def exit_code(error: DeskgateError) -> int:
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -43,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                         format=LOG_FORMAT, stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, RedisUnavailable) as exc:
-        print(f"deskgate: {exc}", file=sys.stderr)
-        return 2
+    except (DeskgateError, RedisError, RedisUnavailable) as exc:
+        error = as_deskgate_error(exc) or Unavailable(str(exc))
+        print(f"deskgate: {error.message}", file=sys.stderr)
+        return exit_code(error)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from deskgate.gateway.cli_common import add_common, config, data_dir, sync_redis
+from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sync_redis
 from deskgate.models.enums import AgentStatus, Role
+from deskgate.models.ids import AGENT_ID, TOKEN_ID
 from deskgate.models.ticket import Agent
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import redis_url_for
@@ -113,7 +114,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     create = tsub.add_parser("create", help="print a new token (only its hash is stored)")
     create.add_argument("--role", required=True, choices=[r.value for r in Role],
                         help="what the token may do")
-    create.add_argument("--agent-id", help="the agent this token acts as (role agent)")
+    create.add_argument("--agent-id", type=id_arg(AGENT_ID),
+                        help="the agent this token acts as (role agent)")
     create.add_argument("--label", default="", help="a note to recognise the token by")
     add_common(create)
     create.set_defaults(func=cmd_token_create)
@@ -121,14 +123,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_common(lst)
     lst.set_defaults(func=cmd_token_list)
     rev = tsub.add_parser("revoke", help="revoke a token by the id `token list` shows")
-    rev.add_argument("token_id", help="the 12-character token id")
+    rev.add_argument("token_id", type=id_arg(TOKEN_ID), help="the 12-character token id")
     add_common(rev)
     rev.set_defaults(func=cmd_token_revoke)
 
     agent = sub.add_parser("agent", help="register and list agents")
     asub = agent.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
     add = asub.add_parser("add", help="register or update an agent")
-    add.add_argument("agent_id", help="the agent's id (letters, digits, - _ .)")
+    add.add_argument("agent_id", type=id_arg(AGENT_ID),
+                     help="the agent's id: 1-64 letters (any script), digits, - _ .")
     add.add_argument("--skills", required=True, type=parse_skills,
                      help="comma-separated skills, each NAME or NAME:LEVEL, e.g. billing,tech:3")
     add.add_argument("--capacity", type=int, default=5, help="most tickets held at once")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 
 from deskgate.gateway.config import Config, load_config
+from deskgate.models.errors import Invalid
+from deskgate.models.ids import IdRule
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import default_data_dir, redis_url_for
 
@@ -44,3 +46,14 @@ def sync_redis(args: argparse.Namespace) -> Iterator[tuple[redis.Redis, Keys]]:
             yield client, Keys(cfg.redis_prefix)
         finally:
             client.close()
+
+
+def id_arg(rule: IdRule) -> Callable[[str], str]:
+    """An argparse `type` that checks an id with the same rule as the API (models/ids.py)."""
+    def check(value: str) -> str:
+        try:
+            return rule.check(value)
+        except Invalid as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+    check.__name__ = rule.kind          # argparse names the type in its error message
+    return check

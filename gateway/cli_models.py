@@ -31,9 +31,10 @@ import redis
 from tqdm import tqdm
 
 from deskgate.gateway import jobs
-from deskgate.gateway.cli_common import add_common, config, data_dir, sync_redis
+from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sync_redis
 from deskgate.gateway.importer import PRESETS, ImportFileError, import_file, parse_mapping
 from deskgate.models.codec import to_builtins
+from deskgate.models.ids import MODEL_VERSION
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError
@@ -382,7 +383,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cmp_ = msub.add_parser("compare", help="a candidate against the current model: scores, "
                                            "confusion, calibration, disagreements, policy")
     cmp_.add_argument("task", choices=TASKS)
-    cmp_.add_argument("version")
+    cmp_.add_argument("version", type=id_arg(MODEL_VERSION),
+                      help="the candidate version, as `deskgate models list` shows it")
     cmp_.add_argument("--rerun", action="store_true",
                       help="evaluate again against today's current model")
     cmp_.add_argument("--source", choices=("tickets", "history", "all"), default="all",
@@ -394,7 +396,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     pr = msub.add_parser("promote", help="make a version current; workers switch live")
     pr.add_argument("task", choices=TASKS)
-    pr.add_argument("version")
+    pr.add_argument("version", type=id_arg(MODEL_VERSION),
+                    help="the version to make current, as `deskgate models list` shows it")
     add_common(pr)
     pr.set_defaults(func=cmd_promote)
 

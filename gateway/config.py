@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.models.errors import Invalid
 from deskgate.queue.persistence import DurabilityConfig
 from deskgate.queue.routing import RoutingTable
 from deskgate.queue.sla import WorkConfig
@@ -22,8 +23,8 @@ DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(Invalid):
+    """The configuration file cannot be used as it is (the message says where)."""
 
 
 class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -31,6 +32,12 @@ class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
     port: int = 8080
     max_body_bytes: int = 1 << 20          # webhook/API request bodies; larger → 413
     public_url: str = ""                   # as providers see us (Twilio signs the full URL)
+    # A connection must send a complete request head within this long of connecting or of
+    # its previous response (also the idle keep-alive limit); else it is closed.
+    header_timeout_seconds: float = 20.0
+    # A request body must arrive within this long (streamed uploads: between two chunks).
+    body_timeout_seconds: float = 30.0
+    max_connections: int = 2048            # open HTTP connections; past it a new one gets 503
 
 
 class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):

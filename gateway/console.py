@@ -24,6 +24,7 @@ from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.scope import scope_of
+from deskgate.models.errors import DeskgateError, RateLimited, Unavailable
 from deskgate.models.scope import Scope
 from deskgate.queue.dashboard import Board
 from deskgate.queue.sessions import (
@@ -31,7 +32,10 @@ from deskgate.queue.sessions import (
     Session,
     create_session,
     end_session,
+    give_back_login_attempt,
     load_session,
+    login_source,
+    take_login_attempt,
 )
 
 log = logging.getLogger("deskgate.console")
@@ -152,11 +156,19 @@ async def login(request: web.Request) -> web.Response:
         body = msgspec.json.decode(await request.read(), type=LoginIn)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ApiError(400, "send {\"token\": \"dgt_...\"}") from exc
+    client, keys = request.app[REDIS], request.app[KEYS]
+    source = login_source(request.remote or "")
     try:
-        made = await create_session(request.app[REDIS], request.app[KEYS], body.token.strip())
+        wait = await take_login_attempt(client, keys, source)
+        if wait:
+            request.app[METRICS].inc("deskgate_auth_failures_total", reason="login_limited")
+            raise RateLimited(f"too many failed sign-ins from your address; try again in "
+                              f"{wait} s", retry_after=wait)
+        made = await create_session(client, keys, body.token.strip())
+        if made is not None:
+            await give_back_login_attempt(client, keys, source)
     except (RedisError, OSError) as exc:
-        raise ApiError(503, "storage unavailable, retry later",
-                       headers={"Retry-After": "5"}) from exc
+        raise Unavailable() from exc
     if made is None:
         request.app[METRICS].inc("deskgate_auth_failures_total", reason="console_login")
         raise ApiError(401, "unknown or revoked token")
@@ -218,7 +230,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             data, watcher.pending = watcher.pending, None
             await resp.write(b"event: board\ndata: " + data + b"\n\n")
             watcher.sent = data
-    except ApiError:
+    except DeskgateError:       # signed out, revoked, or storage gone: the page signs in again
         await resp.write(b"event: signed-out\ndata: {}\n\n")
     except ConnectionResetError:
         pass

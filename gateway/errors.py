@@ -1,4 +1,6 @@
-"""One shape for every API error: {"error": {"status", "message", "field"?}}."""
+"""The HTTP face of the error tree (models/errors.py): one status per kind of DeskgateError,
+one JSON shape for every API error, {"error": {"status", "message", "field"?}}, and the one
+place where Redis failures become Unavailable (503 + Retry-After)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,29 @@ from typing import NoReturn
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError, ResponseError
+
+from deskgate.models.errors import (
+    Conflict,
+    DeskgateError,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
+
+# Redis answers that mean our command was wrong (a bug to fix), not that Redis cannot serve:
+# LOADING, READONLY, MISCONF (persistence failing), OOM and lost connections are "unavailable".
+REDIS_BUGS = ("WRONGTYPE", "ERR ")
+
+# Most specific first: TooLarge and Malformed are kinds of Invalid.
+HTTP_STATUS: tuple[tuple[type[DeskgateError], int], ...] = (
+    (Malformed, 400), (TooLarge, 413), (Invalid, 422), (Unauthorized, 401), (Forbidden, 403),
+    (NotFound, 404), (Conflict, 409), (RateLimited, 429), (Unavailable, 503))
 
 
 def json_error(status: int, message: str, *, field: str | None = None,
@@ -16,20 +41,51 @@ def json_error(status: int, message: str, *, field: str | None = None,
     return web.json_response({"error": body}, status=status, headers=headers)
 
 
-class ApiError(Exception):
-    """Raised anywhere in a handler; the error middleware turns it into json_error."""
+class ApiError(DeskgateError):
+    """A handler's error given directly as an HTTP status: the thin adapter for statuses the
+    tree has no kind for; new code raises the tree's kinds (NotFound, Conflict, ...)."""
 
     def __init__(self, status: int, message: str, *, field: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field, self.headers = status, message, field, headers
+        super().__init__(message, field=field or "")
+        self.status, self.headers = status, headers
 
-    def response(self) -> web.Response:
-        return json_error(self.status, self.message, field=self.field, headers=self.headers)
+
+def http_status(exc: DeskgateError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    return next((status for kind, status in HTTP_STATUS if isinstance(exc, kind)), 500)
+
+
+def error_response(exc: DeskgateError) -> web.Response:
+    headers = dict(exc.headers or {}) if isinstance(exc, ApiError) else {}
+    if exc.retry_after:
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return json_error(http_status(exc), exc.message, field=exc.field or None,
+                      headers=headers or None)
+
+
+def as_deskgate_error(exc: BaseException) -> DeskgateError | None:
+    """What a failure means to a client, or None for a bug. Every edge (HTTP, SMTP, CLI) asks
+    this, so a Redis that is down, loading or refusing writes is "unavailable" everywhere."""
+    if isinstance(exc, DeskgateError):
+        return exc
+    if isinstance(exc, ResponseError) and str(exc).startswith(REDIS_BUGS):
+        return None
+    if isinstance(exc, RedisError):
+        return Unavailable("storage unavailable, retry later")
+    if isinstance(exc, msgspec.ValidationError):
+        return Invalid(str(exc), field=validation_field(exc))
+    return None
+
+
+def validation_field(exc: msgspec.ValidationError) -> str:
+    """msgspec says e.g. "Expected `str`, got `int` - at `$.sender.email`": keep the path."""
+    text = str(exc)
+    return text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else ""
 
 
 def raise_validation(exc: msgspec.ValidationError) -> NoReturn:
-    """msgspec says e.g. "Expected `str`, got `int` - at `$.sender.email`": keep the path."""
-    text = str(exc)
-    field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
-    raise ApiError(422, text, field=field) from exc
+    raise Invalid(str(exc), field=validation_field(exc)) from exc

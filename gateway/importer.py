@@ -41,6 +41,7 @@ MAX_TEXT = 20_000
 MAX_LABEL = 64
 MAX_ROWS = 2_000_000
 MAX_REPORTED_ERRORS = 1000
+MAX_KEY_DEPTH = 8            # nested JSONL keys offered as columns (a.b.c)
 BATCH = 1000
 
 # The columns of each help desk's ticket CSV export. Topic usually lives in a custom field the
@@ -151,31 +152,33 @@ def _records(path: Path, text: str) -> tuple[list[str], Iterator[tuple[int, Any]
     if suffix in (".jsonl", ".ndjson"):
         lines = text.splitlines()
         header = sorted({k for line in lines[:50] if line.strip().startswith("{")
-                         for k in _flat_keys(_try_json(line))})
+                         for k in _flat_keys(_json_record(line))})
 
         def records() -> Iterator[tuple[int, Any]]:
             for n, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                obj = _try_json(line)
-                yield n, (obj if isinstance(obj, dict)
-                       else "not valid JSON" if obj is None else "not a JSON object")
+                if line.strip():
+                    yield n, _json_record(line)
         return header, records()
     raise ImportFileError(f"{path.name}: expected a .csv, .tsv or .jsonl file")
 
 
-def _try_json(line: str) -> Any:
+def _json_record(line: str) -> dict[str, Any] | str:
+    """The line's object, or why it is a bad row. One hostile line nested thousands deep
+    makes the parser raise RecursionError: that is that row's error, not the file's."""
     try:
-        return json.loads(line)
+        obj = json.loads(line)
     except json.JSONDecodeError:
-        return None
+        return "not valid JSON"
+    except RecursionError:
+        return "nested too deeply"
+    return obj if isinstance(obj, dict) else "not a JSON object"
 
 
-def _flat_keys(obj: Any, prefix: str = "") -> Iterator[str]:
-    if isinstance(obj, dict):
+def _flat_keys(obj: Any, prefix: str = "", depth: int = 0) -> Iterator[str]:
+    if isinstance(obj, dict) and depth < MAX_KEY_DEPTH:
         for k, v in obj.items():
             yield prefix + k
-            yield from _flat_keys(v, prefix + k + ".")
+            yield from _flat_keys(v, prefix + k + ".", depth + 1)
 
 
 def _get(record: Mapping[str, Any], column: str) -> str:
@@ -298,10 +301,11 @@ def import_file(path: Path, history: History, *, preset: str = "plain",
                 if isinstance(record, str):
                     raise ValueError(record)
                 ticket = to_past_ticket(record, columns, source)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:   # a mapped value too deep to print
                 n_errors += 1
                 if len(errors) < MAX_REPORTED_ERRORS:
-                    errors.append(RowError(n, str(exc)))
+                    errors.append(RowError(n, "nested too deeply"
+                                           if isinstance(exc, RecursionError) else str(exc)))
                 continue
             if ticket.key in seen_in_file:
                 duplicates += 1

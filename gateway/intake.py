@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from deskgate.gateway.appkeys import INGEST, METRICS
-from deskgate.gateway.errors import ApiError
+from deskgate.models.errors import Unavailable
 from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted, IngestUnavailable
 
@@ -32,8 +32,7 @@ async def accept_many_or_503(app: web.Application,
         raise _unavailable(app, exc) from exc
 
 
-def _unavailable(app: web.Application, exc: IngestUnavailable) -> ApiError:
+def _unavailable(app: web.Application, exc: IngestUnavailable) -> Unavailable:
     app[METRICS].inc("deskgate_ingest_unavailable_total")
     log.warning("ingest unavailable, asking the sender to retry: %s", exc)
-    return ApiError(503, "storage unavailable, retry later",
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return Unavailable(retry_after=RETRY_AFTER_SECONDS)

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from deskgate.gateway.app import create_app
-from deskgate.gateway import model_watch, smtp
+from deskgate.gateway import edge, model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.demo import post_demo, seed_demo
@@ -90,12 +90,14 @@ class WorkerPool:
 async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Path,
                  server: EmbeddedRedis | None) -> None:
     cfg = smtp.with_cli_options(cfg, args.smtp_port, args.no_smtp)
+    cfg = edge.fit_to_file_limit(cfg, edge.raise_file_limit())
     app = create_app(cfg, redis_url, ddir, run_workers=False)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     host = args.host or cfg.http.host
     port = args.port if args.port is not None else cfg.http.port
-    site = web.TCPSite(runner, host, port, reuse_port=args.reuse_port)
+    site = edge.GuardedSite(runner, host, port, max_connections=cfg.http.max_connections,
+                            reuse_port=args.reuse_port)
     await site.start()
     tail = ["--data-dir", str(ddir)] + (["--config", args.config] if args.config else [])
     pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,

@@ -28,15 +28,26 @@ from deskgate.connectors.email_parse import ParsedMail, parse_mail, with_sender_
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
 from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
-from deskgate.gateway.errors import ApiError
+from deskgate.gateway.edge import ConnectionCounter, QuietLog
 from deskgate.gateway.intake import accept_many_or_503, accept_or_503
 from deskgate.gateway.metrics import Metrics
+from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.enums import MessageKind
+from deskgate.models.errors import (
+    DeskgateError,
+    Forbidden,
+    Invalid,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted
 
 log = logging.getLogger("deskgate.smtp")
 AIOSMTPD_LOG = logging.getLogger("mail.log")
+REFUSALS_LOG = QuietLog(log)
 
 SMTP_SERVER = web.AppKey("smtp_server", asyncio.Server)
 PARSE_IN_THREAD_BYTES = 256 * 1024   # larger mail is parsed off the event loop
@@ -44,7 +55,7 @@ INLINE_WRITE_BYTES = 256 * 1024      # larger content (or "always" fsync) is wri
 INLINE_WRITE_FILES = 4               # so is an IMAP batch: one hand-off for the whole batch
 
 
-class StoreFailed(RuntimeError):
+class StoreFailed(Unavailable):
     """The message could not be made durable; the sender must retry (451)."""
 
 
@@ -69,7 +80,7 @@ class MailSink:
             if len(messages) == 1:
                 return [await accept_or_503(self._app, messages[0])]
             return await accept_many_or_503(self._app, messages)
-        except ApiError as exc:
+        except Unavailable as exc:
             raise StoreFailed(exc.message) from exc
 
     async def _put_blobs(self, blobs: dict[str, bytes]) -> None:
@@ -138,7 +149,7 @@ class SupportInboxHandler:
         except StoreFailed as exc:
             self._metrics.inc("deskgate_email_rejected_total", reason="store_unavailable")
             log.warning("451 to %s: %s", session.peer, exc)
-            return "451 4.3.0 Cannot store the message right now, try again later"
+            return smtp_reply(exc)
         for mail, acc in zip(mails, accepted, strict=True):
             self._metrics.inc("deskgate_email_received_total", via="smtp",
                               kind=str(mail.message.kind), duplicate=str(acc.duplicate).lower())
@@ -156,6 +167,14 @@ class SupportInboxHandler:
             SmtpPeer(str(peer), session.host_name or "", envelope.mail_from or ""))
         return [with_sender_auth(m, auth) for m in mails]
 
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd's hook for a command that raised: the reply comes from the error tree,
+        never from the exception's text (upstream answers "500 Error: (Type) detail")."""
+        reply = smtp_reply(as_deskgate_error(error))
+        if reply.startswith("451 4.3.0 Internal"):
+            log.error("SMTP command failed", exc_info=error)
+        return reply
+
     def _parse(self, raw: bytes, envelope: Envelope) -> list[ParsedMail]:
         """One message per distinct receiving account (support@ and billing@ are two teams)."""
         received = datetime.now(UTC)
@@ -169,6 +188,23 @@ class SupportInboxHandler:
         return [mail] + [
             ParsedMail(_for_account(mail.message, i.account, i.skill), mail.blobs)
             for i in others]
+
+
+# The SMTP face of the error tree: 4xx asks the sending server to retry, 5xx bounces.
+SMTP_REPLIES: tuple[tuple[type[DeskgateError], str], ...] = (
+    (TooLarge, "552 5.3.4 Message too large"),
+    (Unavailable, "451 4.3.0 Cannot store the message right now, try again later"),
+    (RateLimited, "450 4.7.1 Too many messages, try again later"),
+    (Invalid, "550 5.6.0 Message refused: {message}"),
+    (Forbidden, "550 5.7.1 Not allowed: {message}"),
+    (Unauthorized, "535 5.7.8 Authentication credentials invalid"))
+
+
+def smtp_reply(error: DeskgateError | None) -> str:
+    for kind, reply in SMTP_REPLIES:
+        if isinstance(error, kind):
+            return reply.format(message=error.message.replace("\r", " ").replace("\n", " ")[:200])
+    return "451 4.3.0 Internal error, try again later"
 
 
 def _for_account(message: InboundMessage, account: str, skill: str) -> InboundMessage:
@@ -207,11 +243,79 @@ _PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9-]+(?:\.[A-Za-
 
 
 class DeskgateSMTP(SMTP):
-    """aiosmtpd's SMTP with a fast path for plain addresses in MAIL/RCPT. Upstream parses each
-    with email's RFC 5322 header parser and defines a typing.Protocol class per call: ~90 µs,
-    twice per message, a sixth of our CPU per message. Anything else (null sender, quoted or
-    non-ASCII local parts, domain literals, comments, routes) still takes upstream's parser;
-    tests/email compare both on such inputs."""
+    """aiosmtpd's SMTP with Postfix's defences against slow and greedy clients, a banner that
+    names only the host, and a fast path for plain addresses in MAIL/RCPT.
+
+    Connections are counted in total and per client address (421 past either cap, before the
+    banner); the idle time between commands is `timeout_seconds`, or `stress_timeout_seconds`
+    while the listener is 3/4 full; the whole DATA phase has `data_timeout_seconds`. A timeout
+    is answered 421 and the connection closed.
+
+    The address fast path: upstream parses each address with email's RFC 5322 header parser
+    and defines a typing.Protocol class per call: ~90 µs, twice per message, a sixth of our CPU
+    per message. Anything else (null sender, quoted or non-ASCII local parts, domain literals,
+    comments, routes) still takes upstream's parser; tests/email compare both on such inputs."""
+
+    def __init__(self, handler: Any, *, cfg: SmtpConfig = SmtpConfig(),
+                 limits: ConnectionCounter | None = None, **kwargs: Any) -> None:
+        super().__init__(handler, ident="ESMTP", timeout=cfg.timeout_seconds, **kwargs)
+        self._cfg = cfg
+        self._limits = limits or ConnectionCounter(cfg.max_connections,
+                                                   cfg.max_connections_per_client)
+        self._client = ""          # counted against the caps while set
+        self._data_deadline = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._client or self.transport is not None:   # STARTTLS: the same client
+            super().connection_made(transport)
+            return
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        refusal = self._limits.refusal(client)
+        if refusal:
+            REFUSALS_LOG.log(logging.WARNING, "SMTP connection from %s refused: %s", client,
+                             refusal)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(f"421 4.7.0 {self.hostname} Error: {refusal}\r\n".encode())
+            transport.close()
+            return
+        self._client = client
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if not self._client:      # refused before it began: aiosmtpd never saw it
+            return
+        self._limits.release(self._client)
+        self._client = ""
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return super().eof_received() if self._client else False
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        if self._data_deadline:       # the DATA deadline is not extended line by line
+            return
+        if duration is None and self._limits.busy():
+            duration = self._cfg.stress_timeout_seconds
+        super()._reset_timeout(duration)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is None:    # the timer outlived the connection
+            return
+        if not self.transport.is_closing():
+            self.transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n"
+                                 .encode())
+        super()._timeout_cb()
+
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+        self._reset_timeout(self._cfg.data_timeout_seconds)
+        self._data_deadline = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._data_deadline = False
+            if self.transport is not None:
+                self._reset_timeout()     # back to the idle limit for the next command
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         m = _PLAIN_PATH.match(arg)
@@ -223,7 +327,8 @@ class DeskgateSMTP(SMTP):
         return f"{local}@{m.group(2)}", arg[m.end():]
 
 
-def smtp_factory(app: web.Application, sink: MailSink, verifier: SenderVerifier) -> SMTP:
+def smtp_factory(app: web.Application, sink: MailSink, verifier: SenderVerifier,
+                 limits: ConnectionCounter) -> SMTP:
     cfg = app[CONFIG].email.smtp
     tls = _tls_context(cfg)
     handler = SupportInboxHandler(app, sink, verifier)
@@ -231,9 +336,10 @@ def smtp_factory(app: web.Application, sink: MailSink, verifier: SenderVerifier)
     if cfg.auth_users:
         auth = {"authenticator": _authenticator(cfg.auth_users),
                 "auth_required": cfg.auth_required, "auth_require_tls": tls is not None}
-    return DeskgateSMTP(handler, data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
-                hostname=cfg.hostname or socket.gethostname(), tls_context=tls,
-                require_starttls=cfg.require_starttls and tls is not None, **auth)
+    return DeskgateSMTP(handler, limits=limits, cfg=cfg, data_size_limit=cfg.max_message_bytes,
+                        enable_SMTPUTF8=True, hostname=cfg.hostname or socket.gethostname(),
+                        tls_context=tls, require_starttls=cfg.require_starttls and tls is not None,
+                        **auth)
 
 
 async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
@@ -248,7 +354,9 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
     if cfg.smtp.auth_users and not (cfg.smtp.tls_cert and cfg.smtp.tls_key):
         log.warning("SMTP AUTH is configured without STARTTLS: passwords travel in clear text")
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: smtp_factory(app, sink, verifier), cfg.smtp.host,
+    limits = ConnectionCounter(cfg.smtp.max_connections, cfg.smtp.max_connections_per_client)
+    server = await loop.create_server(lambda: smtp_factory(app, sink, verifier, limits),
+                                      cfg.smtp.host,
                                       cfg.smtp.port)
     app[SMTP_SERVER] = server
     port = server.sockets[0].getsockname()[1]

@@ -24,6 +24,7 @@ from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.errors import ApiError, json_error
 from deskgate.gateway.intake import RETRY_AFTER_SECONDS, accept_many_or_503
 from deskgate.gateway.metrics import describe
+from deskgate.models.errors import Unavailable
 from deskgate.queue import replay
 from deskgate.queue.ingest import IngestUnavailable
 
@@ -71,8 +72,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                     fresh = await replay.first_use(request.app[REDIS], request.app[KEYS],
                                                    channel, account, n.value, n.digest, n.ttl)
                 except IngestUnavailable as exc:
-                    raise ApiError(503, "storage unavailable, retry later",
-                                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+                    raise Unavailable(retry_after=RETRY_AFTER_SECONDS) from exc
                 if not fresh:
                     raise Unauthorized("replayed_nonce", "this nonce was already used")
             accepted = await accept_many_or_503(request.app, delivery.messages)

@@ -26,6 +26,7 @@ Key                               Type     What
 {p}agents                         set      agent ids
 {p}token:{sha256}                 hash     API token: role, agent id, created_at, label
 {p}tokens                         set      every token hash (for listing and revoking)
+{p}tokens:revoked                 channel  pub/sub: the hash of each revoked token (gateways drop it from cache)
 {p}review                         zset     high-risk tickets awaiting a manager; score = time
 {p}noise                          stream   non-ticket messages (auto-replies, bounces, statuses)
 {p}audit                          stream   every ticket state change (who, what, before/after)
@@ -35,6 +36,7 @@ Key                               Type     What
 {p}mail:quarantine                 stream   mail that could not be ingested: mailbox, uid, reason, raw
 {p}replay:{chan}:{acct}:{nonce}  string   webhook nonce -> body digest, TTL 2x clock skew (queue/replay.py)
 {p}session:{sha256}               hash     console session: token hash, csrf, created_at; idle TTL (queue/sessions.py)
+{p}login:{address}                string   console sign-in attempts from one address (or IPv6 /64); TTL = window
 {p}q:{skill}@{level}              zset     open tickets that need that skill level or more (queue/routing.py)
 {p}skill:{skill}:agents           set      agents having the skill (load, push mode; queue/work.py)
 {p}routing                        hash     admin routing table: json, rev, updated_by/at (overrides the file)
@@ -149,6 +151,10 @@ class Keys:
         return f"{self.p}tokens"
 
     @property
+    def token_revocations(self) -> str:
+        return f"{self.p}tokens:revoked"
+
+    @property
     def review(self) -> str:
         return f"{self.p}review"
 
@@ -179,6 +185,9 @@ class Keys:
 
     def session(self, session_hash: str) -> str:
         return f"{self.p}session:{session_hash}"
+
+    def login_attempts(self, source: str) -> str:
+        return f"{self.p}login:{source}"
 
     def skill_agents(self, skill: str) -> str:
         return f"{self.p}skill:{skill}:agents"

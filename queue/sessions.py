@@ -4,12 +4,19 @@ itself never sits in the page's storage where injected script could read it.
 Only a SHA-256 of the session id is stored (a copy of Redis cannot be replayed as a cookie).
 The session points at the token's hash, not a copy of its role: revoking the token ends every
 session made from it. Sessions expire after IDLE_SECONDS without use and ABSOLUTE_SECONDS after
-login whatever happens."""
+login whatever happens.
+
+Sign-in attempts are counted per client address (an IPv6 address by its /64) in Redis, so
+the limit holds across gateway processes: LOGIN_FAILURES_MAX failed attempts per
+LOGIN_WINDOW_SECONDS. Each attempt takes a slot atomically before the token is checked and a
+successful one gives it back, so concurrent guesses cannot slip past the limit while an
+office behind one address signs in freely."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 
@@ -21,6 +28,8 @@ from deskgate.queue.tokens import TokenInfo, lookup_token, token_info_from_hash
 
 IDLE_SECONDS = 8 * 3600
 ABSOLUTE_SECONDS = 24 * 3600
+LOGIN_FAILURES_MAX = 10
+LOGIN_WINDOW_SECONDS = 600
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,3 +88,32 @@ async def load_session(client: aioredis.Redis, keys: Keys, session_id: str) -> S
 
 async def end_session(client: aioredis.Redis, keys: Keys, session_id: str) -> None:
     await client.delete(keys.session(_digest(session_id)))
+
+
+def login_source(address: str) -> str:
+    """The unit the sign-in limit counts: the address, or an IPv6 address's /64 (one host
+    usually has a whole /64 to pick from)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+async def take_login_attempt(client: aioredis.Redis, keys: Keys, source: str) -> int:
+    """Counts one sign-in attempt from `source`: 0 when it may go ahead, else the seconds
+    until it may try again."""
+    key = keys.login_attempts(source)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=LOGIN_WINDOW_SECONDS, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+        _, count, ttl = await pipe.execute()
+    return max(1, int(ttl)) if int(count) > LOGIN_FAILURES_MAX else 0
+
+
+async def give_back_login_attempt(client: aioredis.Redis, keys: Keys, source: str) -> None:
+    """A successful sign-in does not count against its address."""
+    await client.decr(keys.login_attempts(source))

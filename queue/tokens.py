@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from typing import Any
 
 import msgspec
 import redis
@@ -74,13 +75,21 @@ def list_tokens(client: redis.Redis, keys: Keys) -> list[TokenInfo]:
     return out
 
 
+def _revoke(pipe: Any, keys: Keys, digest: str) -> None:
+    """Delete the token and tell every gateway at once (they drop it from their caches)."""
+    pipe.delete(keys.token(digest))
+    pipe.srem(keys.token_ids, digest)
+    pipe.publish(keys.token_revocations, digest)
+
+
 def revoke_token(client: redis.Redis, keys: Keys, token_id: str) -> bool:
     """Revoke by the 12-character id that `token list` shows."""
     for digest in client.smembers(keys.token_ids):
         d = digest.decode()
         if d.startswith(token_id) and len(token_id) >= 8:
-            client.delete(keys.token(d))
-            client.srem(keys.token_ids, d)
+            with client.pipeline(transaction=True) as pipe:
+                _revoke(pipe, keys, d)
+                pipe.execute()
             return True
     return False
 
@@ -114,8 +123,7 @@ async def arevoke_token(client: aioredis.Redis, keys: Keys, token_id: str) -> bo
         d = digest.decode()
         if d.startswith(token_id):
             async with client.pipeline(transaction=True) as pipe:
-                pipe.delete(keys.token(d))
-                pipe.srem(keys.token_ids, d)
+                _revoke(pipe, keys, d)
                 await pipe.execute()
             return True
     return False

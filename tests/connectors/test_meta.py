@@ -137,6 +137,7 @@ async def test_subscription_handshake_returns_the_challenge(meta) -> None:
     q = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
     resp = await meta.get(f"/webhooks/whatsapp/waba?{urlencode(q)}")
     assert resp.status == 200 and await resp.text() == "1158201444"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"    # the echo is not a page
     q["hub.verify_token"] = "guess"
     assert (await meta.get(f"/webhooks/messenger/page?{urlencode(q)}")).status == 403
 

@@ -202,3 +202,34 @@ def test_parse_xml_refuses_entities_and_oversize() -> None:
     with pytest.raises(BadPayload):
         parse_xml(b"<xml>" + b"a" * 300_000 + b"</xml>")
     assert parse_xml("<xml><A><![CDATA[ 退款 ]]></A><B>2</B></xml>".encode()) == {"A": "退款", "B": "2"}
+
+
+UTF16_ENTITY = ('<?xml version="1.0" encoding="UTF-16"?>'
+                '<!DOCTYPE xml [<!ENTITY e "EXPANDED">]>'
+                '<xml><ToUserName>gh_1</ToUserName><FromUserName>oU16</FromUserName>'
+                '<CreateTime>1700000000</CreateTime><MsgType>text</MsgType>'
+                '<Content>&e;</Content><MsgId>16161616</MsgId></xml>').encode("utf-16")
+
+
+async def test_a_signed_utf16_packet_with_an_entity_is_refused_in_both_modes(
+        hook_client, ingested) -> None:
+    client = await hook_client({"wechat": {
+        "main": {"token": TOKEN},
+        "secure": {"token": TOKEN, "app_id": APP_ID, "encoding_aes_key": AES_KEY}}})
+    plain_resp = await client.post(f"/webhooks/wechat/main?{plain_query('u16-1')}",
+                                   data=UTF16_ENTITY)
+    query, body = sealed(UTF16_ENTITY, APP_ID, "u16-2", "gh_1")
+    safe_resp = await client.post(f"/webhooks/wechat/secure?{query}", data=body)
+    for resp in (plain_resp, safe_resp):
+        assert resp.status == 400
+        assert "document type declaration" in (await resp.json())["error"]["message"]
+    assert ingested() == []
+
+
+async def test_an_unsigned_packet_is_refused_before_its_xml_is_read(plain, ingested,
+                                                                    rejected) -> None:
+    query = plain_query("unsigned-1").replace("signature=", "signature=0")
+    resp = await plain.post(f"/webhooks/wechat/main?{query}", data=b"<xml><unclosed")
+    assert resp.status == 403          # the signature decides, not the (malformed) body
+    assert await rejected(plain, "wechat", "bad_signature") == 1
+    assert ingested() == []

@@ -87,9 +87,10 @@ async def test_prefilled_mailbox_then_idle_then_restart_without_reingest(
     # new mail while the poller idles
     append(dovecot, user, ["outlook_reply_en.eml"])
     await wait_for(lambda: len(ingested(r, prefix)) == 6, "mail appended while idling")
+    # the UID is saved just after the ingest returns: wait for it rather than race the close
+    await wait_for(lambda: int(r.hget(Keys(prefix).imap_state("inbox1"), "last_uid") or 0) == 6,
+                   "the poller's saved UID")
     await client.close()
-    state = r.hgetall(Keys(prefix).imap_state("inbox1"))
-    assert int(state[b"last_uid"]) == 6
     # down for a while: two arrive; the restart takes exactly those (nothing was flagged, so
     # only the saved UID tells old from new)
     append(dovecot, user, ["outlook_reply_zh.eml", "iphone_signature.eml"])

@@ -88,3 +88,18 @@ def test_files_that_cannot_be_imported(cli: Any, tmp_path: Path) -> None:
 
     with pytest.raises(ImportFileError, match="no column 'Kategorie'"):
         import_file(no_text, History.__new__(History), mapping={"topic": "Kategorie"})
+
+
+def test_a_deeply_nested_jsonl_line_is_one_bad_row_and_the_rest_is_imported(
+        r: redis.Redis, keys: Keys, tmp_path: Path) -> None:
+    deep = '{"text": "x", "topic": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    deep_value = json.dumps({"text": "y", "topic": "billing"})[:-1] + ', "d": ' + \
+        '{"a": ' * 900 + "1" + "}" * 900 + "}"
+    jl = tmp_path / "nested.jsonl"
+    jl.write_text("\n".join([json.dumps({"text": "Screen broke", "topic": "warranty"}), deep,
+                             json.dumps({"text": "发票开错了", "topic": "billing"}), deep_value]),
+                  encoding="utf-8")
+    report = import_file(jl, History(r, keys), preset="plain",
+                         mapping={"text": "text", "topic": "topic"}, source="deep")
+    assert report.imported == 3
+    assert [(e.row, e.message) for e in report.error_rows] == [(2, "nested too deeply")]
