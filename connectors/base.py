@@ -167,13 +167,16 @@ def event_id(*parts: object) -> str:
 
 def decode_json(body: bytes, type_: type[S], what: str) -> S:
     """Typed JSON decode where every way a body can be wrong is a BadPayload (msgspec raises
-    UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string)."""
+    UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string, and RecursionError
+    for nesting deeper than the interpreter's limit, even inside a field it skips)."""
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise BadPayload(f"not {what}: {exc}") from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BadPayload(f"malformed JSON: {exc}") from exc
+    except RecursionError:
+        raise BadPayload("malformed JSON: nested too deeply") from None
 
 
 def require(cond: bool, reason: str) -> None:
