@@ -74,7 +74,8 @@ class TicketStore:
 
     async def resolve_customers(self, messages: Sequence[InboundMessage],
                                 now: float) -> list[CustomerContext]:
-        items = [[m.sender.name, [i.key for i in m.sender.identities]] for m in messages]
+        items = [[m.sender.name, [i.key for i in m.sender.identities if i.verified],
+                  [i.key for i in m.sender.identities if not i.verified]] for m in messages]
         replies = await self._resolve(args=[self._k.p, now, now - RISK_WINDOW_SECONDS,
                                             json.dumps(items, ensure_ascii=False)])
         return [CustomerContext(_s(cid), _s(tier), int(recent)) for cid, tier, recent in replies]
@@ -162,9 +163,13 @@ class TicketStore:
         f = await self._r.hgetall(self._k.customer(customer_id))
         if not f:
             return None
-        ids = sorted(_s(x) for x in await self._r.smembers(self._k.customer_ids(customer_id)))
-        identities = tuple(Identity(kind, value) for kind, _, value in
-                           (i.partition(":") for i in ids))
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.smembers(self._k.customer_ids(customer_id))
+            pipe.smembers(self._k.customer_claims(customer_id))
+            ids, claims = await pipe.execute()
+        identities = tuple(Identity(kind, value, verified=verified)
+                           for keys, verified in ((ids, True), (claims, False))
+                           for kind, _, value in sorted(_s(i).partition(":") for i in keys))
         d = {k.decode(): v.decode() for k, v in f.items()}
         return Customer(id=d["id"], name=d.get("name", ""), tier=d.get("tier", "standard"),
                         identities=identities, created_at=_ts(d.get("created_at")))
