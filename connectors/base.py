@@ -25,6 +25,9 @@ from deskgate.models.message import InboundMessage
 MAX_TEXT = 64 * 1024         # characters kept of one message's text; more is cut, not refused
 MAX_ATTACHMENTS = 20
 DEFAULT_MAX_SKEW = 300       # seconds a signed timestamp may differ from our clock
+# Above this, the nonce TTL (2 x max_skew) overflows what Redis can expire: every delivery
+# would answer 503. (Tests verify providers' years-old signed vectors, hence not an hour.)
+MAX_SKEW_LIMIT = 10**10
 
 S = TypeVar("S")
 
@@ -98,9 +101,14 @@ class Connector(Protocol):
 
 def load_settings(raw: Mapping[str, Any], type_: type[S], where: str) -> S:
     try:
-        return msgspec.convert(dict(raw), type=type_)
+        settings = msgspec.convert(dict(raw), type=type_)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"{where}: {exc}") from exc
+    # Every channel that signs a timestamp has max_skew; out of range it refuses every delivery.
+    skew = getattr(settings, "max_skew", DEFAULT_MAX_SKEW)
+    if not 1 <= skew <= MAX_SKEW_LIMIT:
+        raise SettingsError(f"{where}: max_skew must be 1-{MAX_SKEW_LIMIT} seconds, not {skew}")
+    return settings
 
 
 def no_handshake(request: WebhookRequest) -> Reply:

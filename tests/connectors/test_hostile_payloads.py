@@ -9,6 +9,10 @@ import json
 import time
 
 import pytest
+from deskgate.gateway.config import ConfigError
+from deskgate.models.enums import Role
+from deskgate.queue.keys import Keys
+from deskgate.queue.tokens import create_token
 
 WEB_SECRET = "site-secret-0123456789abcdef"
 META_SECRET = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -60,3 +64,21 @@ async def test_deeply_nested_json_is_a_clear_400_not_a_500(hooks, ingested, chan
     assert ingested() == []
     health = await hooks.get("/healthz")
     assert health.status == 200 and json.loads(await health.text())["status"] == "ok"
+
+
+@pytest.mark.parametrize("skew", [-5, 0, 2**63 - 1])
+async def test_a_clock_window_out_of_range_is_refused_where_it_is_set(
+        hook_client, r, prefix, skew) -> None:
+    # Before: 2**63-1 was stored and every WeChat delivery then answered 503 (Redis refused
+    # the nonce's expiry); -5 refused every delivery as stale.
+    with pytest.raises(ConfigError, match="max_skew"):
+        await hook_client({"wechat": {"oa": {"token": "wx-token-0123", "max_skew": skew}}})
+    client = await hook_client({})
+    admin = {"Authorization": f"Bearer {create_token(r, Keys(prefix), Role.ADMIN)[0]}"}
+    resp = await client.put("/api/v1/channels/wechat/oa", headers=admin,
+                            json={"token": "wx-token-0123", "max_skew": skew})
+    assert resp.status == 422
+    assert (await resp.json())["error"]["field"] == "max_skew"
+    resp = await client.put("/api/v1/channels/webchat/shop", headers=admin,
+                            json={"secret": WEB_SECRET, "max_skew": skew})
+    assert resp.status == 422
