@@ -126,6 +126,20 @@ class TicketStore:
         """Where an accepted message is, and which integration token posted it ("" when
         that is no longer known: its stream entry was trimmed); None when no such message
         was accepted (or its idempotency marker has expired)."""
+        found = await self._accepted(message_id)
+        if found is None:
+            return None
+        ticket, message = found
+        token = message.meta.get("token", "") if message is not None else ""
+        return MessagePlace(id=message_id, ticket_id=ticket, posted_by=token)
+
+    async def accepted_message(self, message_id: str) -> InboundMessage | None:
+        """The message as it was accepted under this id; None when unknown, or when it still
+        waits for triage and its stream entry was trimmed."""
+        found = await self._accepted(message_id)
+        return found[1] if found is not None else None
+
+    async def _accepted(self, message_id: str) -> tuple[str, InboundMessage | None] | None:
         ticket, raw = await self._r.hmget(self._k.msg(message_id), ["ticket", "json"])
         if ticket is None:
             entry = await self._r.get(self._k.seen(message_id))
@@ -133,8 +147,7 @@ class TicketStore:
                 return None
             rows = await self._r.xrange(self._k.ingest, entry, entry)
             raw = rows[0][1].get(b"m") if rows else None
-        token = decode(raw, InboundMessage).meta.get("token", "") if raw else ""
-        return MessagePlace(id=message_id, ticket_id=_s(ticket), posted_by=token)
+        return _s(ticket), decode(raw, InboundMessage) if raw else None
 
     async def get(self, ticket_id: str) -> Ticket | None:
         f = await self._r.hgetall(self._k.ticket(ticket_id))
