@@ -9,6 +9,7 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.openapi import api_route
@@ -68,11 +69,14 @@ def _validate(m: MessageIn) -> None:
     checks = (("external_id", 1 <= len(m.external_id) <= 256),
               ("text", 0 < len(m.text.strip()) and len(m.text) <= MAX_TEXT),
               ("subject", len(m.subject) <= 1000), ("html", len(m.html) <= 4 * MAX_TEXT),
-              ("thread_key", len(m.thread_key) <= 512),
-              ("account", 1 <= len(m.account) <= 64 and m.account.isprintable()))
+              ("thread_key", len(m.thread_key) <= 512))
     for field, ok in checks:
         if not ok:
             raise ApiError(422, f"{field} is empty or too long", field=field)
+    # the account is part of every thread and customer key: a ':' would reach another's
+    if not ACCOUNT_NAME.match(m.account):
+        raise ApiError(422, "account is 1-64 letters, digits, _ or - (like channel accounts)",
+                       field="account")
 
 
 @requires(Role.INTEGRATION, policy=INTAKE)

@@ -39,3 +39,18 @@ async def test_a_different_message_under_ones_own_used_id_is_a_409(client, auth,
                              headers=crm)
     assert resp.status == 409
     assert "different message" in (await resp.json())["error"]["message"]
+
+
+async def test_an_account_name_cannot_reach_into_another_accounts_keys(client, auth,
+                                                                       message) -> None:
+    # Thread keys and customer ids are "<account>:<key>": account "a:b" with thread "c" was
+    # account "a" with thread "b:c" — another integration's conversation and customer.
+    crm = auth(Role.INTEGRATION)
+    for account in ("a:b", "a b", "{tag}", ""):
+        resp = await client.post("/api/v1/messages", headers=crm,
+                                 json=message(f"acct-{account}", account=account))
+        assert resp.status == 422, account
+        assert (await resp.json())["error"]["field"] == "account"
+    ok = await client.post("/api/v1/messages", json=message("acct-ok", account="shop_2-cn"),
+                           headers=crm)
+    assert ok.status == 202
