@@ -84,7 +84,10 @@ class Notifier:
                            "at": float(event.get("ts") or 0)}, ensure_ascii=False).encode()
         ts = str(int(time.time()))
         try:
-            async with session.post(team.webhook_url, data=body, timeout=TIMEOUT, headers={
+            # A redirect is not followed: the receiver could steer our signed POST to an
+            # address of our network it cannot reach itself (an internal service, metadata).
+            async with session.post(team.webhook_url, data=body, timeout=TIMEOUT,
+                                    allow_redirects=False, headers={
                     "Content-Type": "application/json", "X-Deskgate-Timestamp": ts,
                     "X-Deskgate-Signature": sign(team.webhook_secret, ts, body)}) as resp:
                 ok = 200 <= resp.status < 300
