@@ -29,7 +29,8 @@ class Identity(msgspec.Struct, frozen=True, omit_defaults=True):
 
 class Sender(msgspec.Struct, frozen=True):
     """Who wrote. The first identity is the one the channel authenticated; the others are
-    what the customer told us on that channel (e.g. a web-chat visitor's email)."""
+    what the customer told us on that channel (e.g. a web-chat visitor's email), marked
+    unverified unless the channel vouches for them."""
 
     identities: tuple[Identity, ...]
     name: str = ""
