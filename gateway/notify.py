@@ -6,7 +6,7 @@ team's webhook, signed with HMAC-SHA256 so the receiver can trust them:
 
 The stream is read as a consumer group and an entry is acknowledged only after a 2xx; a failed
 delivery is retried after RETRY_IDLE_MS (by any worker), and after MAX_ATTEMPTS it is moved to
-{p}notify:dead rather than dropped."""
+{p}notify:dead rather than dropped. A redirect (3xx) is a failed delivery, never followed."""
 
 from __future__ import annotations
 
