@@ -25,6 +25,9 @@ from deskgate.models.message import InboundMessage
 MAX_TEXT = 64 * 1024         # characters kept of one message's text; more is cut, not refused
 MAX_ATTACHMENTS = 20
 DEFAULT_MAX_SKEW = 300       # seconds a signed timestamp may differ from our clock
+# Above this, the nonce TTL (2 x max_skew) overflows what Redis can expire: every delivery
+# would answer 503. (Tests verify providers' years-old signed vectors, hence not an hour.)
+MAX_SKEW_LIMIT = 10**10
 
 S = TypeVar("S")
 
@@ -98,9 +101,14 @@ class Connector(Protocol):
 
 def load_settings(raw: Mapping[str, Any], type_: type[S], where: str) -> S:
     try:
-        return msgspec.convert(dict(raw), type=type_)
+        settings = msgspec.convert(dict(raw), type=type_)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"{where}: {exc}") from exc
+    # Every channel that signs a timestamp has max_skew; out of range it refuses every delivery.
+    skew = getattr(settings, "max_skew", DEFAULT_MAX_SKEW)
+    if not 1 <= skew <= MAX_SKEW_LIMIT:
+        raise SettingsError(f"{where}: max_skew must be 1-{MAX_SKEW_LIMIT} seconds, not {skew}")
+    return settings
 
 
 def no_handshake(request: WebhookRequest) -> Reply:
@@ -167,13 +175,16 @@ def event_id(*parts: object) -> str:
 
 def decode_json(body: bytes, type_: type[S], what: str) -> S:
     """Typed JSON decode where every way a body can be wrong is a BadPayload (msgspec raises
-    UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string)."""
+    UnicodeDecodeError, not DecodeError, for invalid UTF-8 inside a string, and RecursionError
+    for nesting deeper than the interpreter's limit, even inside a field it skips)."""
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise BadPayload(f"not {what}: {exc}") from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BadPayload(f"malformed JSON: {exc}") from exc
+    except RecursionError:
+        raise BadPayload("malformed JSON: nested too deeply") from None
 
 
 def require(cond: bool, reason: str) -> None:

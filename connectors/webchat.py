@@ -6,6 +6,11 @@ Signing (both): headers `X-Deskgate-Timestamp: <unix seconds>` and
 timestamp is inside the MAC and must be within `max_skew` seconds, so a captured request can
 only be replayed briefly, and then it carries the same message id and is recognised as a
 duplicate.
+
+The visitor id is the site's own, under its signature. The email and phone a visitor types are
+claims: unless the account says its site has verified them (`verified_contacts`, e.g. only
+signed-in users reach the widget), they are sent as unverified identities, which are shown to
+agents but never join the visitor to the customer who owns that address.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class WebSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     default_region: str = "CN"
     media_hosts: tuple[str, ...] = ()     # where the site keeps uploads (suffixes)
     skill: str = ""
+    verified_contacts: bool = False       # the site vouches for the visitor's email and phone
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:
@@ -71,7 +77,7 @@ def _verify(settings: WebSettings, request: WebhookRequest) -> None:
 
 
 def _identities(channel: Channel, account: str, visitor_id: str, email: str, phone: str,
-                region: str) -> tuple[Identity, ...]:
+                settings: WebSettings) -> tuple[Identity, ...]:
     ids: list[Identity] = []
     if visitor_id:
         require(bool(_ID.match(visitor_id)), "visitor id: 1-128 letters, digits or ._:@-")
@@ -79,11 +85,12 @@ def _identities(channel: Channel, account: str, visitor_id: str, email: str, pho
     if email:
         email = email.strip().lower()
         require(bool(_EMAIL.match(email)), f"not an email address: {email[:80]!r}")
-        ids.append(Identity(IdentityKind.EMAIL, email))
+        ids.append(Identity(IdentityKind.EMAIL, email, settings.verified_contacts))
     if phone:
-        e164 = normalize_phone(phone, region)
+        e164 = normalize_phone(phone, settings.default_region)
         require(e164 is not None, f"not a phone number: {phone[:40]!r}")
-        ids.append(Identity(IdentityKind.PHONE, e164))  # type: ignore[arg-type]
+        ids.append(Identity(IdentityKind.PHONE, e164,  # type: ignore[arg-type]
+                            settings.verified_contacts))
     return tuple(ids)
 
 
@@ -144,7 +151,7 @@ class WebChatConnector:
         msg = InboundMessage(
             channel=Channel.WEBCHAT, account=account, external_id=chat.message_id,
             sender=Sender(_identities(Channel.WEBCHAT, account, v.id, v.email, v.phone,
-                                      settings.default_region), name=v.name[:200]),
+                                      settings), name=v.name[:200]),
             received_at=_aware(chat.sent_at) or request.received_at, text=clip(chat.text),
             thread_key=chat.conversation_id, skill_hint=settings.skill,
             attachments=tuple(Attachment(name=a.name[:255] or "attachment",
@@ -186,7 +193,7 @@ class WebFormConnector:
             channel=Channel.WEBFORM, account=account, external_id=submission,
             sender=Sender(_identities(Channel.WEBFORM, account, fields.get("visitor_id", ""),
                                       fields.get("email", ""), fields.get("phone", ""),
-                                      settings.default_region),
+                                      settings),
                           name=fields.get("name", "")[:200]),
             received_at=request.received_at, text=clip(text),
             subject=fields.get("subject", "")[:1000], thread_key=f"form:{submission}",

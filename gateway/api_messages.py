@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.appkeys import METRICS
+from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.errors import ApiError, raise_validation
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.openapi import api_route
@@ -16,7 +17,7 @@ from deskgate.gateway.scope import INTAKE, MESSAGE, target
 from deskgate.models.enums import Channel, IdentityKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.phone import normalize_phone
-from deskgate.queue.tickets import MessagePlace
+from deskgate.queue.tickets import MessagePlace, TicketStore
 
 MAX_TEXT = 64 * 1024
 
@@ -68,11 +69,14 @@ def _validate(m: MessageIn) -> None:
     checks = (("external_id", 1 <= len(m.external_id) <= 256),
               ("text", 0 < len(m.text.strip()) and len(m.text) <= MAX_TEXT),
               ("subject", len(m.subject) <= 1000), ("html", len(m.html) <= 4 * MAX_TEXT),
-              ("thread_key", len(m.thread_key) <= 512),
-              ("account", 1 <= len(m.account) <= 64 and m.account.isprintable()))
+              ("thread_key", len(m.thread_key) <= 512))
     for field, ok in checks:
         if not ok:
             raise ApiError(422, f"{field} is empty or too long", field=field)
+    # the account is part of every thread and customer key: a ':' would reach another's
+    if not ACCOUNT_NAME.match(m.account):
+        raise ApiError(422, "account is 1-64 letters, digits, _ or - (like channel accounts)",
+                       field="account")
 
 
 @requires(Role.INTEGRATION, policy=INTAKE)
@@ -97,10 +101,34 @@ async def post_message(request: web.Request) -> web.Response:
                          text=m.text, subject=m.subject, html=m.html, thread_key=m.thread_key,
                          meta={"token": principal(request).token_id})
     accepted = await accept_or_503(request.app, msg)
+    if accepted.duplicate:
+        await _check_retry(request, msg, client_time=m.received_at is not None)
     request.app[METRICS].inc("deskgate_messages_accepted_total", channel="api",
                              duplicate=str(accepted.duplicate).lower())
     body_out = {"id": accepted.message_id, "duplicate": accepted.duplicate}
     return web.json_response(body_out, status=200 if accepted.duplicate else 202)
+
+
+_RETRY_FIELDS = ("sender", "text", "subject", "html", "thread_key")
+
+
+async def _check_retry(request: web.Request, msg: InboundMessage, *, client_time: bool) -> None:
+    """An external_id already taken is a retry only when it is the same message from the same
+    integration; anything else would be dropped silently behind "duplicate": true, so it is a
+    409. (A first delivery whose stream entry was trimmed before triage cannot be compared:
+    then it counts as a retry.)"""
+    first = await TicketStore(request.app[REDIS], request.app[KEYS]).accepted_message(msg.id)
+    if first is None:
+        return
+    if first.meta.get("token", "") != msg.meta["token"]:
+        raise ApiError(409, f"external_id {msg.external_id[:80]!r} is already used by another "
+                            f"integration's message on account {msg.account!r}: use ids unique "
+                            "to your system, or your own account", field="external_id")
+    same = all(getattr(first, f) == getattr(msg, f) for f in _RETRY_FIELDS)
+    if not same or (client_time and first.received_at != msg.received_at):
+        raise ApiError(409, f"external_id {msg.external_id[:80]!r} was already used for a "
+                            "different message: a retry must repeat the message unchanged; a "
+                            "new message needs a new id", field="external_id")
 
 
 @requires(Role.INTEGRATION, Role.AGENT, Role.MANAGER, policy=MESSAGE)

@@ -4,7 +4,8 @@ from an API token, and a server-sent-event stream of the live boards.
 The page talks to the same /api/v1 routes as every other client (auth.py accepts the session
 cookie there, with a CSRF header on every state change), so the console can do nothing the API
 does not allow. Every console response carries a strict Content-Security-Policy: scripts only
-from this origin, no inline script, no eval, no framing."""
+from this origin, no inline script, no eval, no framing; it and every /api/ answer the page
+reads are marked no-store."""
 
 from __future__ import annotations
 
@@ -256,6 +257,11 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
         if request.path.startswith("/console/static/"):
             # revalidate on every load (ETag/Last-Modified make it a 304): an upgrade is seen
             response.headers.setdefault("Cache-Control", "no-cache")
+    if request.path.startswith(("/console", "/api/")):
+        # The page reads /api/v1 with its cookie: customers' messages, the CSRF token and
+        # token listings must not stay in the cache of a shared desk PC (or a proxy's).
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 def setup(app: web.Application) -> None:

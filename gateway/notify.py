@@ -6,7 +6,7 @@ team's webhook, signed with HMAC-SHA256 so the receiver can trust them:
 
 The stream is read as a consumer group and an entry is acknowledged only after a 2xx; a failed
 delivery is retried after RETRY_IDLE_MS (by any worker), and after MAX_ATTEMPTS it is moved to
-{p}notify:dead rather than dropped."""
+{p}notify:dead rather than dropped. A redirect (3xx) is a failed delivery, never followed."""
 
 from __future__ import annotations
 
@@ -84,7 +84,10 @@ class Notifier:
                            "at": float(event.get("ts") or 0)}, ensure_ascii=False).encode()
         ts = str(int(time.time()))
         try:
-            async with session.post(team.webhook_url, data=body, timeout=TIMEOUT, headers={
+            # A redirect is not followed: the receiver could steer our signed POST to an
+            # address of our network it cannot reach itself (an internal service, metadata).
+            async with session.post(team.webhook_url, data=body, timeout=TIMEOUT,
+                                    allow_redirects=False, headers={
                     "Content-Type": "application/json", "X-Deskgate-Timestamp": ts,
                     "X-Deskgate-Signature": sign(team.webhook_secret, ts, body)}) as resp:
                 ok = 200 <= resp.status < 300

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("deskgate.worker")
 
-AUTOCLAIM_EVERY_SECONDS = 5.0
+AUTOCLAIM_EVERY_SECONDS = 5.0      # also how often acknowledged entries are trimmed
 
 
 WORKER_SLOT_ENV = "DESKGATE_WORKER_SLOT"
@@ -81,6 +81,8 @@ class TriageWorker:
                         log.warning("took over %d entries left pending by another worker",
                                     len(stale))
                     entries += stale
+                    await self.reader.trim_acknowledged(cfg.keep_acked_seconds * 1000,
+                                                        int(time.time() * 1000))
                 if entries:
                     await self.process(entries)
             except (RedisError, OSError) as exc:

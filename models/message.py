@@ -10,12 +10,17 @@ import msgspec
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 
 
-class Identity(msgspec.Struct, frozen=True):
+class Identity(msgspec.Struct, frozen=True, omit_defaults=True):
     """One way to recognise a customer. `value` is already normalized by the connector
-    (lower-cased email, E.164 phone, "<channel>:<account>:<id>" platform id)."""
+    (lower-cased email, E.164 phone, "<channel>:<account>:<id>" platform id).
+
+    `verified` is False for what a customer typed and nobody checked (a web-chat visitor's
+    email): it is kept on their customer record for agents to read, but it never finds or
+    joins another customer — anyone can type anyone's address."""
 
     kind: IdentityKind
     value: str
+    verified: bool = True
 
     @property
     def key(self) -> str:
@@ -24,7 +29,8 @@ class Identity(msgspec.Struct, frozen=True):
 
 class Sender(msgspec.Struct, frozen=True):
     """Who wrote. The first identity is the one the channel authenticated; the others are
-    what the customer told us on that channel (e.g. a web-chat visitor's email)."""
+    what the customer told us on that channel (e.g. a web-chat visitor's email), marked
+    unverified unless the channel vouches for them."""
 
     identities: tuple[Identity, ...]
     name: str = ""

@@ -11,6 +11,7 @@ Key                               Type     What
 {p}tickets                        zset     every ticket id by creation time (listing, paging)
 {p}thread:{channel}:{account}:{k} string   thread key -> ticket id
 {p}cust:seq                       string   INCR counter for customer numbers
+{p}cust:{id}:claims               set      identity keys the customer typed, unverified: shown, never matched
 {p}cust:{id}                      hash     customer fields
 {p}cust:{id}:tickets              zset     the customer's ticket ids by creation time
 {p}cust:{id}:ids                  set      the customer's identity keys
@@ -117,6 +118,9 @@ class Keys:
 
     def customer_ids(self, customer_id: str) -> str:
         return f"{self.p}cust:{customer_id}:ids"
+
+    def customer_claims(self, customer_id: str) -> str:
+        return f"{self.p}cust:{customer_id}:claims"
 
     @property
     def identities(self) -> str:

@@ -70,6 +70,29 @@ class IngestReader:
             pipe.xack(self._keys.ingest, GROUP, entry.entry_id)
             await pipe.execute()
 
+    async def trim_acknowledged(self, keep_ms: int, now_ms: int) -> None:
+        """Drop the entries the group has acknowledged that are older than `keep_ms`: once a
+        message is on its ticket its entry is a second copy, and an untrimmed stream keeps
+        every message ever received in memory (and in the AOF). Nothing pending (a crashed
+        worker's batch) and nothing not yet delivered is touched: the group's last delivered
+        id is read before the pending summary, so an entry delivered in between is newer than
+        that id, and every older one still unacknowledged is in the summary."""
+        try:
+            groups = await self._r.xinfo_groups(self._keys.ingest)
+        except ResponseError:
+            return
+        last = next((_s(g["last-delivered-id"]) for g in groups
+                     if g["name"] in (GROUP, GROUP.encode())), None)
+        if last is None:
+            return
+        pending = await self._r.xpending(self._keys.ingest, GROUP)
+        bounds = [last, f"{max(now_ms - keep_ms, 0)}-0"]
+        if pending["pending"]:
+            bounds.append(_s(pending["min"]))
+        # exact, not "~": a small stream is one macro node, which "~" never removes
+        await self._r.xtrim(self._keys.ingest, minid=min(bounds, key=_stream_id),
+                            approximate=False)
+
     async def lag(self) -> int:
         """Entries not yet delivered to any consumer plus those delivered and unacknowledged.
         Redis 7 reports the undelivered count itself; on 6.2 (the embedded server) they are
@@ -98,3 +121,12 @@ class IngestReader:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.error("ingest entry %s is not a valid message (%s)", entry_id, exc)
             return Entry(entry_id, None, raw)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _stream_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)

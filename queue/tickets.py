@@ -100,7 +100,8 @@ class TicketStore:
 
     async def resolve_customers(self, messages: Sequence[InboundMessage],
                                 now: float) -> list[CustomerContext]:
-        items = [[m.sender.name, [i.key for i in m.sender.identities]] for m in messages]
+        items = [[m.sender.name, [i.key for i in m.sender.identities if i.verified],
+                  [i.key for i in m.sender.identities if not i.verified]] for m in messages]
         replies = await self._resolve(args=[self._k.p, now, now - RISK_WINDOW_SECONDS,
                                             json.dumps(items, ensure_ascii=False)])
         return [CustomerContext(_s(cid), _s(tier), int(recent)) for cid, tier, recent in replies]
@@ -153,6 +154,20 @@ class TicketStore:
         """Where an accepted message is, and which integration token posted it ("" when
         that is no longer known: its stream entry was trimmed); None when no such message
         was accepted (or its idempotency marker has expired)."""
+        found = await self._accepted(message_id)
+        if found is None:
+            return None
+        ticket, message = found
+        token = message.meta.get("token", "") if message is not None else ""
+        return MessagePlace(id=message_id, ticket_id=ticket, posted_by=token)
+
+    async def accepted_message(self, message_id: str) -> InboundMessage | None:
+        """The message as it was accepted under this id; None when unknown, or when it still
+        waits for triage and its stream entry was trimmed."""
+        found = await self._accepted(message_id)
+        return found[1] if found is not None else None
+
+    async def _accepted(self, message_id: str) -> tuple[str, InboundMessage | None] | None:
         ticket, raw = await self._r.hmget(self._k.msg(message_id), ["ticket", "json"])
         if ticket is None:
             entry = await self._r.get(self._k.seen(message_id))
@@ -160,8 +175,7 @@ class TicketStore:
                 return None
             rows = await self._r.xrange(self._k.ingest, entry, entry)
             raw = rows[0][1].get(b"m") if rows else None
-        token = decode(raw, InboundMessage).meta.get("token", "") if raw else ""
-        return MessagePlace(id=message_id, ticket_id=_s(ticket), posted_by=token)
+        return _s(ticket), decode(raw, InboundMessage) if raw else None
 
     async def get(self, ticket_id: str) -> Ticket | None:
         f = await self._r.hgetall(self._k.ticket(ticket_id))
@@ -190,9 +204,13 @@ class TicketStore:
         f = await self._r.hgetall(self._k.customer(customer_id))
         if not f:
             return None
-        ids = sorted(_s(x) for x in await self._r.smembers(self._k.customer_ids(customer_id)))
-        identities = tuple(Identity(kind, value) for kind, _, value in
-                           (i.partition(":") for i in ids))
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.smembers(self._k.customer_ids(customer_id))
+            pipe.smembers(self._k.customer_claims(customer_id))
+            ids, claims = await pipe.execute()
+        identities = tuple(Identity(kind, value, verified=verified)
+                           for keys, verified in ((ids, True), (claims, False))
+                           for kind, _, value in sorted(_s(i).partition(":") for i in keys))
         d = {k.decode(): v.decode() for k, v in f.items()}
         return Customer(id=d["id"], name=d.get("name", ""), tier=d.get("tier", "standard"),
                         identities=identities, created_at=_ts(d.get("created_at")))

@@ -94,7 +94,8 @@ function customerSection(ctx, tk) {
   }).catch(() => mount(others, h("p", { class: "empty" }, t("ticket.noothers"))));
   return section(t("ticket.customer"),
     h("p", {}, h("strong", {}, c.name || c.id || tk.customer_id), c.tier ? h("span", { class: ["badge", `tier-${c.tier}`] }, c.tier) : null),
-    h("ul", { class: "identities" }, (c.identities || []).map((i) => h("li", {}, h("span", { class: "muted" }, `${i.kind} `), i.value))),
+    h("ul", { class: "identities" }, (c.identities || []).map((i) => h("li", {}, h("span", { class: "muted" }, `${i.kind} `), i.value,
+      i.verified === false ? h("span", { class: "badge unverified", title: t("identity.unverified.help") }, t("identity.unverified")) : null))),
     h("h3", {}, t("ticket.others")), others);
 }
 
