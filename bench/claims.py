@@ -26,8 +26,8 @@ import redis.asyncio as aioredis
 from deskgate.models.ticket import Agent
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis
-from deskgate.queue.routing import queue_name
-from deskgate.queue.sla import Sla, WorkConfig
+from deskgate.models.routing import queue_name
+from deskgate.models.sla import Sla, WorkConfig
 from deskgate.queue.work import Work
 
 TARGETS = {"claims_per_s": 2000, "claim_p99_ms": 10.0, "sweep_s": 2.0}

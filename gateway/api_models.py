@@ -40,7 +40,7 @@ from deskgate.gateway.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError, UnknownVersion
-from deskgate.queue.routing import RoutingStore
+from deskgate.models.routing import RoutingStore
 
 MAX_UPLOAD_BYTES = 512 << 20
 SYNC_REDIS = web.AppKey("models_sync_redis", redis.Redis)

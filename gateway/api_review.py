@@ -20,7 +20,7 @@ from deskgate.models.enums import Role
 from deskgate.models.ticket import Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
-from deskgate.queue.routing import (RoutingError, RoutingStore, RoutingTable,
+from deskgate.models.routing import (RoutingError, RoutingStore, RoutingTable,
                                     parse_table)
 
 MAX_ROUTING_BYTES = 256 * 1024

@@ -22,7 +22,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.queue.sla import WorkConfig
+from deskgate.models.sla import WorkConfig
 from deskgate.queue.sla_store import WorkError, WorkStore, parse_work
 
 MAX_WORK_BYTES = 256 * 1024

@@ -13,8 +13,8 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
-from deskgate.queue.routing import RoutingTable
-from deskgate.queue.sla import WorkConfig
+from deskgate.models.routing import RoutingTable
+from deskgate.models.sla import WorkConfig
 
 CONFIG_ENV = "DESKGATE_CONFIG"
 DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from deskgate.queue.keys import Keys
-from deskgate.queue.sla import WorkConfig
+from deskgate.models.sla import WorkConfig
 
 log = logging.getLogger("deskgate.notify")
 

@@ -28,7 +28,7 @@ from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.triage import TriageInput
 from deskgate.queue.keys import Keys
-from deskgate.queue.scoring import queue_score
+from deskgate.models.scoring import queue_score
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore

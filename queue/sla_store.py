@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import LiveDocument
-from deskgate.queue.sla import WorkConfig
+from deskgate.models.sla import WorkConfig
 
 class WorkError(ValueError):
     pass

@@ -18,8 +18,8 @@ from deskgate.models.enums import AgentStatus
 from deskgate.models.ticket import Agent, Correction
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
-from deskgate.queue.routing import split_queue
-from deskgate.queue.scoring import PRIORITY_BOOST_SECONDS
+from deskgate.models.routing import split_queue
+from deskgate.models.scoring import PRIORITY_BOOST_SECONDS
 
 MAX_NOTE_CHARS = 10_000
 

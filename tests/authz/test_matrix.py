@@ -29,8 +29,8 @@ from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.queue.keys import Keys
 from deskgate.queue.mailbox_state import MailboxState
-from deskgate.queue.scoring import queue_score
-from deskgate.queue.sla import SlaPolicy, Team, WorkConfig
+from deskgate.models.scoring import queue_score
+from deskgate.models.sla import SlaPolicy, Team, WorkConfig
 from deskgate.queue.tickets import Placement, TicketStore
 from deskgate.queue.work import Work
 from deskgate.connectors.email_config import EmailConfig, ImapConfig

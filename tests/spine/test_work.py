@@ -11,7 +11,7 @@ from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.ticket import Agent
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
-from deskgate.queue.scoring import queue_score
+from deskgate.models.scoring import queue_score
 from deskgate.queue.tickets import Placement, TicketStore
 from deskgate.queue.work import Work
 

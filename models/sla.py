@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from deskgate.models.enums import Priority
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
-from deskgate.queue.routing import check_skill, split_queue
+from deskgate.models.routing import check_skill, split_queue
 from deskgate.queue.scripts import lua
 from deskgate.queue.work import BOOSTS_JSON
 
