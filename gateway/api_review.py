@@ -20,8 +20,8 @@ from deskgate.models.enums import Role
 from deskgate.models.ticket import Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
-from deskgate.models.routing import (RoutingError, RoutingStore, RoutingTable,
-                                    parse_table)
+from deskgate.models.routing import RoutingError, RoutingTable, parse_table
+from deskgate.queue.routing import RoutingStore
 
 MAX_ROUTING_BYTES = 256 * 1024
 

@@ -1,4 +1,4 @@
-"""Admin API for teams and SLA policies (the `work:` document: queue/sla.py WorkConfig).
+"""Admin API for teams and SLA policies (the `work:` document: models/sla.py WorkConfig).
 
     GET    /api/v1/sla     the document in force and where it came from
     PUT    /api/v1/sla     replace it (JSON or YAML); validated, the offending field named

@@ -20,6 +20,7 @@ from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config
 from deskgate.gateway.errors import ApiError, json_error
 from deskgate.gateway.metrics import Metrics
+from deskgate.queue import connection
 from deskgate.queue.ingest import Ingest
 from deskgate.queue.keys import Keys
 
@@ -60,8 +61,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app[TOKEN_CACHE] = {}
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(redis_url, socket_timeout=5,
-                                         health_check_interval=30)
+        client = connection.async_client(redis_url)
         app[REDIS] = client
         app[INGEST] = Ingest(client, app[KEYS])
         yield

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 
 from deskgate.gateway.config import Config, load_config
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import default_data_dir, redis_url_for
 
@@ -39,7 +40,7 @@ def sync_redis(args: argparse.Namespace) -> Iterator[tuple[redis.Redis, Keys]]:
     """A Redis client for one-shot commands, found the way every command finds it."""
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
-        client = redis.Redis.from_url(url)
+        client = connection.sync_client(url)
         try:
             yield client, Keys(cfg.redis_prefix)
         finally:

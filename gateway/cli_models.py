@@ -34,6 +34,7 @@ from deskgate.gateway import jobs
 from deskgate.gateway.cli_common import add_common, config, data_dir, sync_redis
 from deskgate.gateway.importer import PRESETS, ImportFileError, import_file, parse_mapping
 from deskgate.models.codec import to_builtins
+from deskgate.queue import connection
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError
@@ -307,7 +308,7 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
 
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
-        client = redis.Redis.from_url(url)
+        client = connection.sync_client(url)
         keys = Keys(cfg.redis_prefix)
         worker = Worker([jobs.job_queue(client, keys)], connection=client,
                         serializer=JSONSerializer,

@@ -46,7 +46,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     http: HttpConfig = HttpConfig()
     workers: WorkerConfig = WorkerConfig()
     routing: RoutingTable = RoutingTable()
-    work: WorkConfig = WorkConfig()       # teams, SLA policies, sweeper (queue/sla.py)
+    work: WorkConfig = WorkConfig()       # teams, SLA policies, sweeper (models/sla.py)
     # channel -> account -> that connector's own settings (validated by the connector)
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes

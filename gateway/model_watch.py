@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway.metrics import describe
 from deskgate.models.triage import TriageInput
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry, parse_running
 
@@ -52,8 +53,8 @@ class ModelWatcher:
         self.name = name
         self._keys = keys
         self._data_dir = Path(data_dir)
-        self._sync = redis.Redis.from_url(redis_url, socket_timeout=10)
-        self._async = aioredis.Redis.from_url(redis_url)
+        self._sync = connection.sync_client(redis_url)
+        self._async = connection.async_client(redis_url)
         self._registry = ModelRegistry(self._sync, keys)
         self._poll = poll_seconds
         self._triager = base

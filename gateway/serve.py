@@ -28,6 +28,7 @@ from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
 from deskgate.gateway.demo import post_demo, seed_demo
 from deskgate.gateway.worker import WORKER_SLOT_ENV, TriageWorker, consumer_name, load_triager
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
 
@@ -152,7 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
-    client = aioredis.Redis.from_url(redis_url)
+    client = connection.async_client(redis_url)
     keys = Keys(cfg.redis_prefix)
     triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()

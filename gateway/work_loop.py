@@ -22,8 +22,9 @@ from deskgate.gateway.notify import Notifier
 from deskgate.models.message import InboundMessage
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
-from deskgate.models.routing import Route, RoutingStore, split_queue
-from deskgate.models.sla import Sla
+from deskgate.models.routing import Route, split_queue
+from deskgate.queue.routing import RoutingStore
+from deskgate.queue.sla import Sla
 from deskgate.queue.sla_store import WorkStore
 from deskgate.queue.tickets import Applied
 from deskgate.queue.work import Work

@@ -27,6 +27,7 @@ from deskgate.gateway.config import Config
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.triage import TriageInput
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.models.scoring import queue_score
 from deskgate.queue.stats import SharedStats
@@ -152,7 +153,7 @@ def setup(app: web.Application, redis_url: str) -> None:
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
-        client = aioredis.Redis.from_url(redis_url)
+        client = connection.async_client(redis_url)
         triager = await model_watch.start(redis_url, app[KEYS], app[DATA_DIR], consumer_name(),
                                           load_triager())
         stop = asyncio.Event()

@@ -13,8 +13,9 @@ from aiohttp import web
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
-from deskgate.models.routing import RoutingStore, RoutingTable
+from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaPolicy, Team, WorkConfig
+from deskgate.queue.routing import RoutingStore
 from deskgate.queue.work import Work
 
 from tests.work.conftest import triage
