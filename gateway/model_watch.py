@@ -28,7 +28,6 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from deskgate.gateway.metrics import describe
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
@@ -43,9 +42,6 @@ POLL_SECONDS = 30.0
 VERIFY_INPUTS = (TriageInput(text="我的订单还没到，已经一周了，请尽快处理"),
                  TriageInput(text="I was charged twice for my order, please refund me",
                              subject="Refund"))
-
-describe("deskgate_model_version", "1 for the model version each triage worker runs")
-
 
 class ModelWatcher:
     def __init__(self, redis_url: str, keys: Keys, data_dir: Path, name: str,
@@ -145,12 +141,3 @@ async def start(redis_url: str, keys: Keys, data_dir: Path, name: str, base: Tri
         await watcher.reconcile()
     watcher._task = asyncio.create_task(watcher.run())
     return watcher
-
-
-async def version_gauges(client: aioredis.Redis,
-                         keys: Keys) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    """deskgate_model_version{task,version,worker} = 1 for every worker heard from recently."""
-    running = parse_running(await client.hgetall(keys.models_running), time.time())
-    return {"deskgate_model_version": {
-        (("task", task), ("version", version), ("worker", worker)): 1.0
-        for worker, info in running.items() for task, version in info["versions"].items()}}

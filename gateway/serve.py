@@ -22,6 +22,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from deskgate.gateway import access_log
 from deskgate.gateway.app import create_app
 from deskgate.gateway import model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
@@ -91,7 +92,9 @@ class WorkerPool:
 async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Path) -> None:
     cfg = smtp.with_cli_options(cfg, args.smtp_port, args.no_smtp)
     app = create_app(cfg, redis_url, ddir, run_workers=False)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log_class=access_log.AccessLogger,
+                           access_log=access_log.LOGGER,
+                           handle_signals=False)
     await runner.setup()
     host = args.host or cfg.http.host
     port = args.port if args.port is not None else cfg.http.port

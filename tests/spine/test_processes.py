@@ -100,6 +100,13 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path, free_port: A
     assert serve.returncode == 0, err[-2000:]
     assert "embedded Redis stopped" in err
     assert not (data / "redis" / "redis.sock").exists()
+    # the access log names route templates, never the ids, query strings or tokens
+    access = [line for line in err.splitlines() if "route=" in line]
+    assert any("method=GET route=/api/v1/tickets/{ticket_id} status=200" in line
+               for line in access)
+    assert any("route=/api/v1/tickets status=200" in line for line in access)
+    assert not [line for line in access
+                if tid in line or "channel=email" in line or integration in line]
 
 
 def _ok(url: str) -> bool:
