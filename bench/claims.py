@@ -23,12 +23,12 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from deskgate.models.routing import queue_name
+from deskgate.models.sla import WorkConfig
 from deskgate.models.ticket import Agent
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis
-from deskgate.models.routing import queue_name
-from deskgate.models.sla import WorkConfig
 from deskgate.queue.sla import Sla
 from deskgate.queue.work import Work
 

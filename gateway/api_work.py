@@ -18,9 +18,9 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Role
+from deskgate.models.routing import MAX_LEVEL, check_skill, queue_name
 from deskgate.models.ticket import Agent, Ticket
 from deskgate.queue.audit import AuditLog
-from deskgate.models.routing import MAX_LEVEL, check_skill, queue_name
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
 from deskgate.queue.work import MAX_NOTE_CHARS, ActionResult

@@ -8,13 +8,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
-from deskgate.gateway import console
-from deskgate.gateway import api_models, api_records, api_review, api_work
-from deskgate.gateway import api_channels, api_sla
+from deskgate.gateway import (
+    api_channels,
+    api_messages,
+    api_models,
+    api_records,
+    api_review,
+    api_sla,
+    api_tickets,
+    api_work,
+    console,
+    health,
+    imap,
+    smtp,
+    webhooks,
+    worker,
+)
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import TOKEN_CACHE, declared_roles
 from deskgate.gateway.config import Config

@@ -7,8 +7,6 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
-
 from deskgate.gateway.cli_common import add_common, config, data_dir, sync_redis
 from deskgate.models.enums import AgentStatus, Role
 from deskgate.models.ticket import Agent

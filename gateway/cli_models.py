@@ -119,7 +119,7 @@ def _run_job(args: argparse.Namespace, kind: str, params: dict[str, Any],
 
 
 def _workers_listening(client: redis.Redis, keys: Keys) -> bool:
-    from rq import Worker  # noqa: PLC0415 - only here
+    from rq import Worker  # only here
 
     return bool(Worker.all(queue=jobs.job_queue(client, keys)))
 
@@ -235,7 +235,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def show_comparison(ev: dict[str, Any]) -> None:
-    from deskgate.triage.evaluation import format_report  # noqa: PLC0415 - loads sklearn
+    from deskgate.triage.evaluation import format_report  # loads sklearn
 
     print(f"held-out rows: {ev['test_rows']} ({ev['split']})")
     for side in ("current", "candidate"):
@@ -303,8 +303,8 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
 def cmd_jobs_worker(args: argparse.Namespace) -> int:
     """The rq worker for retraining/import jobs (forking: a stopped job's horse is killed)."""
-    from rq import Worker  # noqa: PLC0415
-    from rq.serializers import JSONSerializer  # noqa: PLC0415
+    from rq import Worker
+    from rq.serializers import JSONSerializer
 
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:

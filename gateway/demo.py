@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis
-import redis.asyncio as aioredis
 
 from deskgate.gateway.cli_common import add_common, sync_redis
 from deskgate.models.enums import Role

@@ -24,14 +24,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import redis
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry, parse_running
+from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry
 
 if TYPE_CHECKING:   # the gateway process renders /metrics from here without loading spaCy
     from deskgate.triage.engine import Triager
@@ -83,7 +81,7 @@ class ModelWatcher:
             return bool(changed) and not self.error
 
     def _prepare(self, changed: dict[str, str]) -> Triager:
-        from deskgate.gateway import model_store  # noqa: PLC0415 - loads triage (see above)
+        from deskgate.gateway import model_store  # loads triage (see above)
 
         records = {}
         for task, version in changed.items():

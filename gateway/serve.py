@@ -19,12 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway import access_log
+from deskgate.gateway import access_log, model_watch, smtp
 from deskgate.gateway.app import create_app
-from deskgate.gateway import model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config
 from deskgate.gateway.demo import post_demo, seed_demo

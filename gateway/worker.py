@@ -26,10 +26,10 @@ from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
+from deskgate.models.scoring import queue_score
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
-from deskgate.models.scoring import queue_score
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore
@@ -139,7 +139,7 @@ def load_triager() -> Triager:
     # Imported here, not at the top: spaCy, jieba and the models cost ~150 MB and a second of
     # start-up, which a gateway-only process (`serve --workers 0`, or serve's HTTP process,
     # whose workers are child processes) must not pay.
-    from deskgate.triage.engine import Triager  # noqa: PLC0415
+    from deskgate.triage.engine import Triager
 
     started = time.perf_counter()
     triager = Triager.load()

@@ -17,8 +17,7 @@ from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Channel, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.scope import Scope
-from deskgate.models.ticket import (Correction, Customer, SlaState, Ticket, tagged_ticket,
-                                    ticket_tag)
+from deskgate.models.ticket import Correction, Customer, SlaState, Ticket, tagged_ticket, ticket_tag
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.scripts import lua

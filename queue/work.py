@@ -15,11 +15,11 @@ import redis.asyncio as aioredis
 
 from deskgate.models.codec import encode
 from deskgate.models.enums import AgentStatus
+from deskgate.models.routing import split_queue
+from deskgate.models.scoring import PRIORITY_BOOST_SECONDS
 from deskgate.models.ticket import Agent, Correction
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
-from deskgate.models.routing import split_queue
-from deskgate.models.scoring import PRIORITY_BOOST_SECONDS
 
 MAX_NOTE_CHARS = 10_000
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.models.enums import Role
 from deskgate.models.routing import RoutingRule, RoutingTable

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway.config import DEFAULT_CONFIG
 from deskgate.models.codec import encode
 from deskgate.models.enums import Channel, IdentityKind
@@ -47,8 +48,8 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path, free_port: A
     # The defaults, but the mail sender check asks a closed loopback port, never real DNS.
     config = tmp_path / "deskgate.yaml"
     config.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
-        "\nemail:\n", '\nemail:\n  sender_auth: {nameservers: ["127.0.0.1:%d"], '
-        "dns_budget_seconds: 0.5}\n" % free_port(), 1), encoding="utf-8")
+        "\nemail:\n", '\nemail:\n  sender_auth: {nameservers: ["127.0.0.1:'
+        f'{free_port()}"], dns_budget_seconds: 0.5}}\n', 1), encoding="utf-8")
     env["DESKGATE_CONFIG"] = str(config)
     data = tmp_path / "data"
     serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import redis
+
 from deskgate.queue.redis_server import EmbeddedRedis
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
@@ -17,7 +18,6 @@ from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaPolicy, Team, WorkConfig
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.work import Work
-
 from tests.work.conftest import triage
 
 SECRET = "s3cret-for-the-webhook-0123"
