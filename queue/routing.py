@@ -16,6 +16,7 @@ from deskgate.models.routing import Pressure, Route, RoutingTable
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import LiveDocument
+from deskgate.queue.replies import text_hash
 from deskgate.queue.scripts import lua
 
 PRESSURE_CACHE_SECONDS = 1.0
@@ -66,4 +67,5 @@ class RoutingStore(LiveDocument[RoutingTable]):
 
     async def overflowing(self) -> dict[str, float]:
         """Skills currently spilling to their backup -> since when."""
-        return {k.decode(): float(v) for k, v in (await self._r.hgetall(self._k.overflow)).items()}
+        overflow = text_hash(await self._r.hgetall(self._k.overflow))
+        return {k: float(v) for k, v in overflow.items()}

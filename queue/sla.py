@@ -18,14 +18,13 @@ import redis.asyncio as aioredis
 from deskgate.models.sla import SlaPolicy, Team, WorkConfig, clock, timers
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import fields
+from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 from deskgate.queue.work import BOOSTS_JSON
 
 SWEEP_BATCH = 1000                   # timers per script call (Lua unpack stays small)
 
-
-def _s(v: bytes | str | None) -> str:
-    return "" if v is None else v.decode() if isinstance(v, bytes) else v
 
 
 # as lua/sla_facts.lua returns them
@@ -133,7 +132,7 @@ class Sla:
                                                   json.dumps(members)]))
             if outcome == "resumed":
                 if dues:
-                    await self._r.hset(self._k.ticket(tid), mapping=dues)
+                    await self._r.hset(self._k.ticket(tid), mapping=fields(dues))
                 resumed.append(tid)
         return resumed
 
