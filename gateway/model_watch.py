@@ -31,7 +31,7 @@ from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry
 
-if TYPE_CHECKING:   # the gateway process renders /metrics from here without loading spaCy
+if TYPE_CHECKING:   # importing this module (serve, worker setup) must not load spaCy
     from deskgate.triage.engine import Triager
 
 log = logging.getLogger("deskgate.models")
