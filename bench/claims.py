@@ -23,11 +23,13 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from deskgate.models.routing import queue_name
+from deskgate.models.sla import WorkConfig
 from deskgate.models.ticket import Agent
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis
-from deskgate.queue.routing import queue_name
-from deskgate.queue.sla import Sla, WorkConfig
+from deskgate.queue.sla import Sla
 from deskgate.queue.work import Work
 
 TARGETS = {"claims_per_s": 2000, "claim_p99_ms": 10.0, "sweep_s": 2.0}
@@ -60,7 +62,7 @@ async def populate(client: aioredis.Redis, keys: Keys, n_tickets: int, n_agents:
 
 async def bench_claims(redis_url: str, keys: Keys, n_agents: int, claims: int,
                        concurrency: int, rng: random.Random) -> dict[str, float]:
-    clients = [aioredis.Redis.from_url(redis_url) for _ in range(concurrency)]
+    clients = [connection.async_client(redis_url) for _ in range(concurrency)]
     works = [Work(c, keys, lease_seconds=600) for c in clients]
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
@@ -121,7 +123,7 @@ async def main(args: argparse.Namespace) -> None:
         server = EmbeddedRedis(Path(tmp))
         server.start()
         try:
-            client = aioredis.Redis.from_url(server.url)
+            client = connection.async_client(server.url)
             keys = Keys("bench:")
             t0 = time.perf_counter()
             await populate(client, keys, args.tickets, args.agents, rng)

@@ -36,9 +36,10 @@ from pathlib import Path
 import psutil
 import redis
 import redis.asyncio as aioredis
+from ingest import CLI, free_port, wrk_phase  # bench/ is sys.path[0]
+
 from deskgate.queue.persistence import DurabilityConfig, PersistenceGuard
 from deskgate.queue.redis_server import EmbeddedRedis
-from ingest import CLI, free_port, wrk_phase  # bench/ is sys.path[0]
 
 MODES = ("everysec", "always", "replica", "everysec-7")
 TICK = os.sysconf("SC_CLK_TCK")

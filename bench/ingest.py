@@ -20,9 +20,9 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,7 +103,7 @@ async def e2e_histogram(http: aiohttp.ClientSession) -> dict[str, float]:
 
 def hist_quantile(before: dict[str, float], after: dict[str, float], q: float) -> float:
     """Prometheus-style histogram_quantile over the delta of two scrapes."""
-    bounds = sorted((float(k) for k in after if k not in ("count", "+Inf")))
+    bounds = sorted(float(k) for k in after if k not in ("count", "+Inf"))
     total = after.get("count", 0) - before.get("count", 0)
     if total <= 0:
         return float("nan")

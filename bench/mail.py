@@ -84,7 +84,7 @@ def stream_len(r: redis.Redis) -> int:
     return int(r.xlen(f"{PREFIX}ingest"))
 
 
-def wait(check, timeout: float = 600) -> float:  # noqa: ANN001 - a predicate
+def wait(check, timeout: float = 600) -> float:  # check: a predicate
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -209,7 +209,7 @@ def main() -> int:
             [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--config",
              str(tmp / "config.yaml"), "--data-dir", str(tmp / "data"), "--port",
              str(http_port), "--workers", str(args.workers)],
-            stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))
         wait(lambda: _port_open(smtp_port), timeout=120)
         r = redis.Redis(unix_socket_path=str(tmp / "data" / "redis" / "redis.sock"),
                         decode_responses=True)

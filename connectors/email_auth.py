@@ -218,7 +218,7 @@ class SenderVerifier:
             return SenderAuth(verified=False, detail="no sender address")
         try:
             headers, _ = dkim.rfc822_parse(raw)
-        except Exception:  # noqa: BLE001 - unparseable headers prove nothing
+        except Exception:  # unparseable headers prove nothing
             return SenderAuth(verified=False, detail="unreadable headers")
         relayed = peer is None or self._is_relay(peer.ip)
         if relayed and self._trusted_ids:
@@ -263,7 +263,7 @@ class SenderVerifier:
         passed: list[str] = []
         try:
             checker = dkim.DKIM(raw, timeout=int(self._cfg.dns_timeout_seconds) or 1)
-        except Exception:  # noqa: BLE001 - a message dkimpy cannot read has no valid signature
+        except Exception:  # a message dkimpy cannot read has no valid signature
             notes.append("dkim=permerror")
             return []
         for idx in range(min(count, self._cfg.max_dkim_signatures)):
@@ -275,7 +275,7 @@ class SenderVerifier:
                 outcome = "temperror"
             except dkim.ValidationError:  # e.g. the body hash does not match: altered
                 outcome = "fail"
-            except Exception:  # noqa: BLE001 - malformed signature or key: not a pass
+            except Exception:  # malformed signature or key: not a pass
                 outcome = "permerror"
             d = checker.domain.decode("ascii", "replace") if checker.domain else "?"
             notes.append(f"dkim={outcome} d={d}")
@@ -298,7 +298,7 @@ class SenderVerifier:
         try:
             result, _, _ = spf.query(i=peer.ip, s=sender, h=helo or domain,
                                      timeout=self._cfg.dns_timeout_seconds).check()
-        except Exception as exc:  # noqa: BLE001 - pyspf raising on odd input is not a pass
+        except Exception as exc:  # pyspf raising on odd input is not a pass
             result = f"permerror ({type(exc).__name__})"
         finally:
             _bound.budget = None
@@ -317,7 +317,7 @@ class SenderVerifier:
             text = _FOLDING.sub(" ", value.decode("utf-8", "replace")).strip()
             try:
                 parsed = authres.AuthenticationResultsHeader.parse_value(text)
-            except Exception:  # noqa: BLE001 - a malformed header is no evidence
+            except Exception:  # a malformed header is no evidence
                 continue
             if str(parsed.authserv_id).lower() in self._trusted_ids:
                 results += parsed.results

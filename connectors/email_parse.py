@@ -170,7 +170,7 @@ def parse_mail(raw: bytes, config: EmailConfig, *, account: str, received_at: da
     try:
         return _parse(raw, raw_sha, config, account=account, received_at=received_at, via=via,
                       skill=skill, envelope_from=envelope_from, recipients=recipients)
-    except Exception as exc:  # noqa: BLE001 - any parser bug must degrade, not drop the mail
+    except Exception as exc:  # any parser bug must degrade, not drop the mail
         return _degraded(raw, raw_sha, f"{type(exc).__name__}: {exc}", account=account,
                          received_at=received_at, via=via, skill=skill,
                          envelope_from=envelope_from)

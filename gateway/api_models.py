@@ -40,6 +40,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
+from deskgate.queue import connection
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError, UnknownVersion
 from deskgate.queue.routing import RoutingStore
 
@@ -300,7 +301,7 @@ async def rollback(request: web.Request) -> web.Response:
 
 def setup(app: web.Application, redis_url: str) -> None:
     async def sync_redis_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[SYNC_REDIS] = redis.Redis.from_url(redis_url, socket_timeout=10)
+        app[SYNC_REDIS] = connection.sync_client(redis_url)
         yield
         app[SYNC_REDIS].close()
 

@@ -13,16 +13,15 @@ from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import (ADMIN, FILTERED, SITE_WIDE, TICKET, scope, target,
-                                    visible_ticket)
+from deskgate.gateway.scope import ADMIN, FILTERED, SITE_WIDE, TICKET, scope, target, visible_ticket
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.models.ids import AGENT_ID, CURSOR, TICKET_ID
+from deskgate.models.routing import RoutingError, RoutingTable, parse_table
 from deskgate.models.ticket import Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
-from deskgate.queue.routing import (RoutingError, RoutingStore, RoutingTable,
-                                    parse_table)
+from deskgate.queue.routing import RoutingStore
 
 MAX_ROUTING_BYTES = 256 * 1024
 

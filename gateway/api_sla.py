@@ -1,4 +1,4 @@
-"""Admin API for teams and SLA policies (the `work:` document: queue/sla.py WorkConfig).
+"""Admin API for teams and SLA policies (the `work:` document: models/sla.py WorkConfig).
 
     GET    /api/v1/sla     the document in force and where it came from
     PUT    /api/v1/sla     replace it (JSON or YAML); validated, the offending field named
@@ -22,7 +22,7 @@ from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.queue.sla import WorkConfig
+from deskgate.models.sla import WorkConfig
 from deskgate.queue.sla_store import WorkError, WorkStore, parse_work
 
 MAX_WORK_BYTES = 256 * 1024

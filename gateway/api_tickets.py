@@ -17,8 +17,8 @@ from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
 from deskgate.models.ids import AGENT_ID, CUSTOMER_ID
 from deskgate.models.message import InboundMessage
+from deskgate.models.routing import MAX_LEVEL, check_skill
 from deskgate.models.ticket import Agent, Correction, Customer, Ticket
-from deskgate.queue.routing import MAX_LEVEL, check_skill
 from deskgate.queue.tickets import TicketStore
 from deskgate.queue.work import Work
 

@@ -19,9 +19,10 @@ from deskgate.gateway.scope import AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Role
 from deskgate.models.ids import AGENT_ID
+from deskgate.models.routing import MAX_LEVEL, check_skill, queue_name
 from deskgate.models.ticket import Agent, Ticket
 from deskgate.queue.audit import AuditLog
-from deskgate.queue.routing import MAX_LEVEL, RoutingStore, check_skill, queue_name
+from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
 from deskgate.queue.work import MAX_NOTE_CHARS, ActionResult
 

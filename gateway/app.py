@@ -9,22 +9,34 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway import api_messages, api_tickets, health, imap, smtp, webhooks, worker
-from deskgate.gateway import console
-from deskgate.gateway import api_models, api_records, api_review, api_work
-from deskgate.gateway import api_channels, api_sla
-from deskgate.gateway import auth
+from deskgate.gateway import (
+    api_channels,
+    api_messages,
+    api_models,
+    api_records,
+    api_review,
+    api_sla,
+    api_tickets,
+    api_work,
+    auth,
+    console,
+    edge,
+    health,
+    imap,
+    smtp,
+    webhooks,
+    worker,
+)
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, PERSISTENCE, REDIS
 from deskgate.gateway.auth import declared_roles
 from deskgate.gateway.config import Config
-from deskgate.gateway import edge
 from deskgate.gateway.errors import as_deskgate_error, error_response, json_error
 from deskgate.gateway.metrics import Metrics
 from deskgate.models.errors import Unavailable
 from deskgate.models.ids import PATH_IDS
+from deskgate.queue import connection
 from deskgate.queue.ingest import Ingest
 from deskgate.queue.keys import Keys
 from deskgate.queue.persistence import PersistenceGuard
@@ -84,8 +96,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app[METRICS] = Metrics()
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(redis_url, socket_timeout=5,
-                                         health_check_interval=30)
+        client = connection.async_client(redis_url)
         app[REDIS] = client
         guard = PersistenceGuard(client, config.durability, redis_url, data_dir)
         await guard.start()

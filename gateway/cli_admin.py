@@ -7,12 +7,11 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
-
 from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sync_redis
 from deskgate.models.enums import AgentStatus, Role
 from deskgate.models.ids import AGENT_ID, TOKEN_ID
 from deskgate.models.ticket import Agent
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import redis_url_for
 from deskgate.queue.tokens import create_token, list_tokens, revoke_token
@@ -77,7 +76,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
                   capacity=args.capacity, status=AgentStatus(args.status), team=args.team)
 
     async def put(url: str) -> None:
-        client = aioredis.Redis.from_url(url)
+        client = connection.async_client(url)
         await Work(client, Keys(config(args).redis_prefix)).put_agent(agent)
         await client.aclose()
 
@@ -91,7 +90,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
 def cmd_agent_list(args: argparse.Namespace) -> int:
 
     async def show(url: str) -> None:
-        client = aioredis.Redis.from_url(url)
+        client = connection.async_client(url)
         w = Work(client, Keys(config(args).redis_prefix))
         print(f"{'AGENT':<16} {'STATUS':<8} {'LOAD':<6} SKILLS")
         for aid in await w.agent_ids():

@@ -12,6 +12,7 @@ import redis
 from deskgate.gateway.config import Config, load_config
 from deskgate.models.errors import Invalid
 from deskgate.models.ids import IdRule
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import default_data_dir, redis_url_for
 
@@ -41,7 +42,7 @@ def sync_redis(args: argparse.Namespace) -> Iterator[tuple[redis.Redis, Keys]]:
     """A Redis client for one-shot commands, found the way every command finds it."""
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
-        client = redis.Redis.from_url(url)
+        client = connection.sync_client(url)
         try:
             yield client, Keys(cfg.redis_prefix)
         finally:

@@ -35,6 +35,7 @@ from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sy
 from deskgate.gateway.importer import PRESETS, ImportFileError, import_file, parse_mapping
 from deskgate.models.codec import to_builtins
 from deskgate.models.ids import MODEL_VERSION
+from deskgate.queue import connection
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError
@@ -119,7 +120,7 @@ def _run_job(args: argparse.Namespace, kind: str, params: dict[str, Any],
 
 
 def _workers_listening(client: redis.Redis, keys: Keys) -> bool:
-    from rq import Worker  # noqa: PLC0415 - only here
+    from rq import Worker  # only here
 
     return bool(Worker.all(queue=jobs.job_queue(client, keys)))
 
@@ -235,7 +236,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def show_comparison(ev: dict[str, Any]) -> None:
-    from deskgate.triage.evaluation import format_report  # noqa: PLC0415 - loads sklearn
+    from deskgate.triage.evaluation import format_report  # loads sklearn
 
     print(f"held-out rows: {ev['test_rows']} ({ev['split']})")
     for side in ("current", "candidate"):
@@ -303,12 +304,12 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
 def cmd_jobs_worker(args: argparse.Namespace) -> int:
     """The rq worker for retraining/import jobs (forking: a stopped job's horse is killed)."""
-    from rq import Worker  # noqa: PLC0415
-    from rq.serializers import JSONSerializer  # noqa: PLC0415
+    from rq import Worker
+    from rq.serializers import JSONSerializer
 
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
-        client = redis.Redis.from_url(url)
+        client = connection.sync_client(url)
         keys = Keys(cfg.redis_prefix)
         worker = Worker([jobs.job_queue(client, keys)], connection=client,
                         serializer=JSONSerializer,

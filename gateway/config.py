@@ -14,9 +14,9 @@ import yaml
 
 from deskgate.connectors.email_config import EmailConfig
 from deskgate.models.errors import Invalid
+from deskgate.models.routing import RoutingTable
+from deskgate.models.sla import WorkConfig
 from deskgate.queue.persistence import DurabilityConfig
-from deskgate.queue.routing import RoutingTable
-from deskgate.queue.sla import WorkConfig
 
 CONFIG_ENV = "DESKGATE_CONFIG"
 DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
@@ -55,7 +55,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     http: HttpConfig = HttpConfig()
     workers: WorkerConfig = WorkerConfig()
     routing: RoutingTable = RoutingTable()
-    work: WorkConfig = WorkConfig()       # teams, SLA policies, sweeper (queue/sla.py)
+    work: WorkConfig = WorkConfig()       # teams, SLA policies, sweeper (models/sla.py)
     # channel -> account -> that connector's own settings (validated by the connector)
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import redis
-import redis.asyncio as aioredis
 
 from deskgate.gateway.cli_common import add_common, sync_redis
 from deskgate.models.enums import Role
 from deskgate.models.ticket import Agent
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import create_token
 from deskgate.queue.work import Work
@@ -86,14 +85,14 @@ DEMO_AGENTS = (
 
 async def seed_demo(redis_url: str, keys: Keys) -> dict[str, str]:
     """Demo agents and one token per role, for trying the console and the API at once."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = connection.async_client(redis_url)
     work = Work(client, keys)
     for agent in DEMO_AGENTS:
         await work.put_agent(agent)
     await client.aclose()
 
     def tokens() -> dict[str, str]:
-        sync = redis.Redis.from_url(redis_url)
+        sync = connection.sync_client(redis_url)
         made = {role.value: create_token(sync, keys, role, label="demo")[0]
                 for role in (Role.ADMIN, Role.MANAGER, Role.INTEGRATION)}
         made["agent ann"] = create_token(sync, keys, Role.AGENT, agent_id="ann",

@@ -26,8 +26,8 @@ from aiohttp import web
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from deskgate.connectors.email_config import EmailConfig, ImapConfig
 from deskgate.connectors.email_auth import SenderVerifier
+from deskgate.connectors.email_config import EmailConfig, ImapConfig
 from deskgate.connectors.email_parse import ParsedMail, parse_mail, with_sender_auth
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.smtp import MailSink

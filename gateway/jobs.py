@@ -172,7 +172,8 @@ def upload_path(data_dir: Path, upload_id: str) -> Path:
 
 def train_job(prefix: str, data_dir: str, params: dict[str, Any],
               requested_by: str) -> dict[str, Any]:
-    from deskgate.gateway import model_store, retraining as rt  # noqa: PLC0415 - heavy
+    from deskgate.gateway import model_store  # heavy
+    from deskgate.gateway import retraining as rt
 
     run = _Run(prefix, data_dir)
     task = check_task(params.get("task", ""))
@@ -219,7 +220,8 @@ def evaluate_job(prefix: str, data_dir: str, params: dict[str, Any],
                  requested_by: str) -> dict[str, Any]:
     """Compare a registered version with the current model on the held-out split of a source
     (after the current model or the data changed since it was trained)."""
-    from deskgate.gateway import model_store, retraining as rt  # noqa: PLC0415 - heavy
+    from deskgate.gateway import model_store  # heavy
+    from deskgate.gateway import retraining as rt
 
     run = _Run(prefix, data_dir)
     task = check_task(params.get("task", ""))

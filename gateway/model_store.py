@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
+
 from deskgate.models.learning import ModelVersion
 from deskgate.triage import artifacts
 from deskgate.triage.engine import DEFAULT_MODEL_DIR, Triager

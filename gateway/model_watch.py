@@ -24,16 +24,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import redis
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from deskgate.gateway.metrics import describe
 from deskgate.models.triage import TriageInput
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry, parse_running
+from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry
 
-if TYPE_CHECKING:   # the gateway process renders /metrics from here without loading spaCy
+if TYPE_CHECKING:   # importing this module (serve, worker setup) must not load spaCy
     from deskgate.triage.engine import Triager
 
 log = logging.getLogger("deskgate.models")
@@ -43,17 +41,14 @@ VERIFY_INPUTS = (TriageInput(text="我的订单还没到，已经一周了，请
                  TriageInput(text="I was charged twice for my order, please refund me",
                              subject="Refund"))
 
-describe("deskgate_model_version", "1 for the model version each triage worker runs")
-
-
 class ModelWatcher:
     def __init__(self, redis_url: str, keys: Keys, data_dir: Path, name: str,
                  base: Triager, *, poll_seconds: float = POLL_SECONDS) -> None:
         self.name = name
         self._keys = keys
         self._data_dir = Path(data_dir)
-        self._sync = redis.Redis.from_url(redis_url, socket_timeout=10)
-        self._async = aioredis.Redis.from_url(redis_url)
+        self._sync = connection.sync_client(redis_url)
+        self._async = connection.async_client(redis_url)
         self._registry = ModelRegistry(self._sync, keys)
         self._poll = poll_seconds
         self._triager = base
@@ -86,7 +81,7 @@ class ModelWatcher:
             return bool(changed) and not self.error
 
     def _prepare(self, changed: dict[str, str]) -> Triager:
-        from deskgate.gateway import model_store  # noqa: PLC0415 - loads triage (see above)
+        from deskgate.gateway import model_store  # loads triage (see above)
 
         records = {}
         for task, version in changed.items():
@@ -144,12 +139,3 @@ async def start(redis_url: str, keys: Keys, data_dir: Path, name: str, base: Tri
         await watcher.reconcile()
     watcher._task = asyncio.create_task(watcher.run())
     return watcher
-
-
-async def version_gauges(client: aioredis.Redis,
-                         keys: Keys) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    """deskgate_model_version{task,version,worker} = 1 for every worker heard from recently."""
-    running = parse_running(await client.hgetall(keys.models_running), time.time())
-    return {"deskgate_model_version": {
-        (("task", task), ("version", version), ("worker", worker)): 1.0
-        for worker, info in running.items() for task, version in info["versions"].items()}}

@@ -20,8 +20,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from deskgate.models.sla import WorkConfig
 from deskgate.queue.keys import Keys
-from deskgate.queue.sla import WorkConfig
 
 log = logging.getLogger("deskgate.notify")
 

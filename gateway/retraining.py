@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import redis
+
 from deskgate.gateway import model_store
 from deskgate.gateway.jobs import upload_path
 from deskgate.models.codec import to_builtins
@@ -48,6 +49,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
 
     min_support: int = 20
     max_drop: float = 0.005
+
+
+DEFAULT_POLICY = Policy()
 
 
 @cache
@@ -130,7 +134,7 @@ def calibration(probs: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict[
 
 
 def compare(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str]],
-            pipelines: Pipelines, policy: Policy = Policy()) -> dict[str, Any]:
+            pipelines: Pipelines, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
     """Both models on the same held-out rows (featurized once): accuracy, macro-F1, per-class
     precision/recall/F1, confusion matrix, calibration, the rows where they disagree, and
     whether the policy allows promoting the candidate."""
@@ -195,7 +199,7 @@ def current_model(registry: ModelRegistry, data_dir: Path, task: str) -> Model:
 
 def retrain(task: str, rows: Sequence[tuple[str, str]], current: Model, pipelines: Pipelines,
             *, stage: Callable[[str, int, str], None] = lambda *_: None,
-            policy: Policy = Policy(), source: str = "",
+            policy: Policy = DEFAULT_POLICY, source: str = "",
             params: dict[str, Any] | None = None) -> tuple[Model, dict[str, Any]]:
     """Split, train a candidate on the train part, compare it with `current` on the test part."""
     train_rows, test_rows = split(rows)

@@ -19,15 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
+from deskgate.gateway import access_log, edge, model_watch, smtp
 from deskgate.gateway.app import create_app
-from deskgate.gateway import edge, model_watch, smtp
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.demo import post_demo, seed_demo
 from deskgate.gateway.worker import WORKER_SLOT_ENV, TriageWorker, consumer_name, load_triager
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis, redis_for, redis_url_for
 
@@ -92,7 +92,9 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     cfg = smtp.with_cli_options(cfg, args.smtp_port, args.no_smtp)
     cfg = edge.fit_to_file_limit(cfg, edge.raise_file_limit())
     app = create_app(cfg, redis_url, ddir, run_workers=False)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log_class=access_log.AccessLogger,
+                           access_log=access_log.LOGGER,
+                           handle_signals=False)
     await runner.setup()
     host = args.host or cfg.http.host
     port = args.port if args.port is not None else cfg.http.port
@@ -160,7 +162,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
-    client = aioredis.Redis.from_url(redis_url)
+    client = connection.async_client(redis_url)
     keys = Keys(cfg.redis_prefix)
     triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()

@@ -29,9 +29,9 @@ from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
 from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
 from deskgate.gateway.edge import ConnectionCounter, QuietLog
+from deskgate.gateway.errors import as_deskgate_error
 from deskgate.gateway.intake import accept_many_or_503, accept_or_503
 from deskgate.gateway.metrics import Metrics
-from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.enums import MessageKind
 from deskgate.models.errors import (
     DeskgateError,

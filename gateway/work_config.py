@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
-from deskgate.queue.sla import WorkConfig
+from deskgate.models.sla import WorkConfig
 from deskgate.queue.sla_store import WorkStore
 
 WORK_STORE = web.AppKey("work_store", WorkStore)

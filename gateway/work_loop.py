@@ -20,9 +20,10 @@ from redis.exceptions import RedisError
 from deskgate.gateway.config import Config
 from deskgate.gateway.notify import Notifier
 from deskgate.models.message import InboundMessage
+from deskgate.models.routing import Route, split_queue
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
-from deskgate.queue.routing import Route, RoutingStore, split_queue
+from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
 from deskgate.queue.sla_store import WorkStore
 from deskgate.queue.tickets import Applied

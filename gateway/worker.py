@@ -26,9 +26,10 @@ from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
+from deskgate.models.scoring import queue_score
 from deskgate.models.triage import TriageInput
+from deskgate.queue import connection
 from deskgate.queue.keys import Keys
-from deskgate.queue.scoring import queue_score
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore
@@ -140,7 +141,7 @@ def load_triager() -> Triager:
     # Imported here, not at the top: spaCy, jieba and the models cost ~150 MB and a second of
     # start-up, which a gateway-only process (`serve --workers 0`, or serve's HTTP process,
     # whose workers are child processes) must not pay.
-    from deskgate.triage.engine import Triager  # noqa: PLC0415
+    from deskgate.triage.engine import Triager
 
     started = time.perf_counter()
     triager = Triager.load()
@@ -154,7 +155,7 @@ def setup(app: web.Application, redis_url: str) -> None:
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
-        client = aioredis.Redis.from_url(redis_url)
+        client = connection.async_client(redis_url)
         triager = await model_watch.start(redis_url, app[KEYS], app[DATA_DIR], consumer_name(),
                                           load_triager())
         stop = asyncio.Event()

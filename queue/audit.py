@@ -12,6 +12,8 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import hash_reply
+from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
 MAX_SCAN = 20_000      # stream entries looked at for one filtered page
@@ -32,9 +34,6 @@ def work_script(client: aioredis.Redis, name: str) -> AsyncScript:
     """A work script with lua/_lib.lua (audit, assign, escalate, ...) in front of it."""
     return client.register_script(lua("_lib") + "\n" + lua(name))
 
-
-def _s(v: bytes | str | None) -> str:
-    return "" if v is None else v.decode() if isinstance(v, bytes) else v
 
 
 def _entry(entry_id: bytes | str, f: dict[bytes, bytes]) -> AuditEntry:
@@ -70,7 +69,7 @@ class AuditLog:
             for eid, fields in chunk:
                 scanned += 1
                 cursor = _s(eid)
-                e = _entry(eid, fields)
+                e = _entry(_s(eid), hash_reply(fields))
                 if ((actor and e.actor != actor) or (action and e.action != action)
                         or (ticket and e.ticket != ticket)):
                     continue

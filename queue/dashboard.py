@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from deskgate.models.scope import Scope
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import text as _s
 from deskgate.queue.review import ReviewItem, ReviewQueue
 from deskgate.queue.work import QueueStatus, Work
 
@@ -59,9 +60,6 @@ class _Labels(msgspec.Struct):
     sentiment: str = ""
     priority: str | None = None
 
-
-def _s(v: bytes | str | None) -> str:
-    return "" if v is None else v.decode() if isinstance(v, bytes) else v
 
 
 class Dashboard:

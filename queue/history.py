@@ -15,6 +15,7 @@ from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Correction
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import texts
 
 SCAN_CHUNK = 1000
 RESOLVED = (b"resolved", b"closed")
@@ -43,8 +44,7 @@ class History:
         """Resolved/closed tickets with their first message's text, newest first."""
         start = 0
         while start < limit:
-            ids = [x.decode() for x in self._r.zrevrange(self._k.tickets, start,
-                                                         start + SCAN_CHUNK - 1)]
+            ids = texts(self._r.zrevrange(self._k.tickets, start, start + SCAN_CHUNK - 1))
             if not ids:
                 return
             start += SCAN_CHUNK

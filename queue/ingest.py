@@ -12,11 +12,13 @@ from collections.abc import Sequence
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
+from redis.typing import EncodableT
 
 from deskgate.models.codec import encode
 from deskgate.models.message import InboundMessage
 from deskgate.queue.keys import Keys
 from deskgate.queue.persistence import DurabilityConfig, PersistenceGuard
+from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
 DEDUPE_TTL_SECONDS = 30 * 24 * 3600  # longer than any provider keeps retrying
@@ -116,18 +118,19 @@ class Ingest:
         # batch, doubling the round trips of the hot path; and a lone message (the common case
         # at low load) skips the pipeline machinery. A replay after NOSCRIPT is safe because
         # the script is idempotent per message id.
-        def args(m: InboundMessage) -> tuple[object, ...]:
+        def args(m: InboundMessage) -> tuple[EncodableT, ...]:
             mid = m.id
-            return (self._script.sha, 2, self._keys.seen(mid), self._keys.ingest, mid, encode(m),
-                    self._ttl, self._maxlen)
+            return (self._keys.seen(mid), self._keys.ingest, mid, encode(m), self._ttl,
+                    self._maxlen)
 
         cfg = self._durability
+        sha = self._script.sha
         if len(messages) == 1 and cfg.mode != "replica":
-            replies = [await self._r.evalsha(*args(messages[0]))]
+            replies = [await self._r.evalsha(sha, 2, *args(messages[0]))]
         else:
             async with self._r.pipeline(transaction=False) as pipe:
                 for m in messages:
-                    pipe.evalsha(*args(m))
+                    pipe.evalsha(sha, 2, *args(m))
                 if cfg.mode == "replica":
                     pipe.wait(cfg.replicas, cfg.replica_timeout_ms)
                     pipe.ping()
@@ -142,6 +145,3 @@ class Ingest:
             await self._r.ping()
         return replies
 
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

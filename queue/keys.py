@@ -38,7 +38,7 @@ Key                               Type     What
 {p}replay:{chan}:{acct}:{nonce}  string   webhook nonce -> body digest, TTL 2x clock skew (queue/replay.py)
 {p}session:{sha256}               hash     console session: token hash, csrf, created_at; idle TTL (queue/sessions.py)
 {p}login:{address}                string   console sign-in attempts from one address (or IPv6 /64); TTL = window
-{p}q:{skill}@{level}              zset     open tickets that need that skill level or more (queue/routing.py)
+{p}q:{skill}@{level}              zset     open tickets that need that skill level or more (models/routing.py)
 {p}skill:{skill}:agents           set      agents having the skill (load, push mode; queue/work.py)
 {p}routing                        hash     admin routing table: json, rev, updated_by/at (overrides the file)
 {p}overflow                       hash     skills spilling to their backup -> since (queue/routing.py)

@@ -13,6 +13,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import optional_bytes, text_hash
 
 REFRESH_SECONDS = 1.0
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class LiveDocument(Generic[T]):
         if not fresh and now - self._checked < REFRESH_SECONDS:
             return self._doc
         self._checked = now
-        rev, raw = await self._r.hmget(self._key, ["rev", "json"])
+        rev, raw = map(optional_bytes, await self._r.hmget(self._key, ["rev", "json"]))
         if rev != self._rev:
             self._doc = msgspec.json.decode(raw, type=self._type) if raw else self.fallback
             self._rev = rev
@@ -46,7 +47,7 @@ class LiveDocument(Generic[T]):
     async def source(self) -> dict[str, str]:
         """Who stored the live document and when, or that the config file applies."""
         f = await self._r.hgetall(self._key)
-        d = {k.decode(): v.decode() for k, v in f.items() if k != b"json"}
+        d = {k: v for k, v in text_hash(f).items() if k != "json"}
         return d or {"source": "config file"}
 
     async def put(self, doc: T, actor: str) -> int:

@@ -10,6 +10,8 @@ import redis.asyncio as aioredis
 from msgspec import Struct
 
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import stream_entries
+from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
 QUARANTINE_MAXLEN = 100_000
@@ -65,8 +67,8 @@ class MailboxState:
         out: list[Quarantined] = []
         end, scanned = "+", 0
         while scanned < scan_limit and len(out) < count:
-            rows = await self._r.xrevrange(self._keys.mail_quarantine, max=end,
-                                           count=min(500, scan_limit - scanned))
+            rows = stream_entries(await self._r.xrevrange(
+                self._keys.mail_quarantine, max=end, count=min(500, scan_limit - scanned)))
             if not rows:
                 break
             scanned += len(rows)
@@ -75,6 +77,3 @@ class MailboxState:
                                 reason=_s(f[b"reason"]), raw=_s(f[b"raw"]), at=float(f[b"at"]))
                     for eid, f in rows if mailboxes is None or _s(f[b"mailbox"]) in mailboxes]
         return out[:count]
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -23,6 +23,8 @@ import redis
 
 from deskgate.models.learning import EMPTY, ModelVersion
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import hash_reply
+from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
 TASKS = ("topic", "priority", "sentiment")
@@ -45,9 +47,6 @@ class Switch(msgspec.Struct, frozen=True):
     previous: str
     current: str
 
-
-def _s(v: bytes | str | None) -> str:
-    return "" if v is None else v.decode() if isinstance(v, bytes) else v
 
 
 def check_task(task: str) -> str:
@@ -89,7 +88,7 @@ class ModelRegistry:
         f = self._r.hgetall(self._k.model(task, version))
         if not f:
             return None
-        return self._record(f, self.current(), self.previous())
+        return self._record(hash_reply(f), self.current(), self.previous())
 
     def list(self, task: str, limit: int = 100) -> list[ModelVersion]:
         """Newest first."""
@@ -151,7 +150,7 @@ class ModelRegistry:
         self._r.hdel(self._k.models_running, worker)
 
     def running(self) -> dict[str, dict[str, Any]]:
-        return parse_running(self._r.hgetall(self._k.models_running), time.time())
+        return parse_running(hash_reply(self._r.hgetall(self._k.models_running)), time.time())
 
 
 def parse_running(raw: Mapping[bytes, bytes], now: float) -> dict[str, dict[str, Any]]:

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from deskgate.queue.redis_server import RedisUnavailable
+from deskgate.queue.replies import text_hash
 
 log = logging.getLogger("deskgate.persistence")
 
@@ -125,7 +126,7 @@ class PersistenceGuard:
         try:
             found: dict[str, str] = {}
             for name in names:  # one name per call: Redis 6.2 takes only one pattern
-                found.update(await self._r.config_get(name))
+                found.update(text_hash(await self._r.config_get(name)))
             return found
         except ResponseError:
             return None

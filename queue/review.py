@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 
 from deskgate.models.scope import Scope
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import scored
+from deskgate.queue.replies import text as _s
 
 SCAN_LIMIT = 10_000
 OUTCOMES = ("acknowledged", "reassigned", "escalated", "false_alarm")
@@ -27,9 +29,6 @@ class ReviewItem(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
 
 
-def _s(v: bytes | str | None) -> str:
-    return "" if v is None else v.decode() if isinstance(v, bytes) else v
-
 
 class ReviewQueue:
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
@@ -39,7 +38,8 @@ class ReviewQueue:
     async def items(self, scan_limit: int = SCAN_LIMIT) -> tuple[list[ReviewItem], int]:
         """Every item (the oldest `scan_limit`), oldest first, and how many there are."""
         total = await self._r.zcard(self._k.review)
-        entries = await self._r.zrange(self._k.review, 0, scan_limit - 1, withscores=True)
+        entries = scored(await self._r.zrange(self._k.review, 0, scan_limit - 1,
+                                              withscores=True))
         fields = ["review_reasons", "status", "skill", "priority", "assignee", "subject"]
         async with self._r.pipeline(transaction=False) as pipe:
             for tid, _ in entries:

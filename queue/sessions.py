@@ -24,6 +24,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import hash_reply
 from deskgate.queue.tokens import TokenInfo, lookup_token, token_info_from_hash
 
 IDLE_SECONDS = 8 * 3600
@@ -82,7 +83,7 @@ async def load_session(client: aioredis.Redis, keys: Keys, session_id: str) -> S
     token_fields = await client.hgetall(keys.token(f["token"]))
     if not token_fields:
         return None
-    return Session(principal=token_info_from_hash(f["token"], token_fields), csrf=f["csrf"],
+    return Session(principal=token_info_from_hash(f["token"], hash_reply(token_fields)), csrf=f["csrf"],
                    created_at=created)
 
 

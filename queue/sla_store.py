@@ -8,9 +8,10 @@ from __future__ import annotations
 import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.models.sla import WorkConfig
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import LiveDocument
-from deskgate.queue.sla import WorkConfig
+
 
 class WorkError(ValueError):
     pass

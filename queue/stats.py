@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import text_hash
 
 # accepted -> stored and routed, in seconds
 E2E_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -45,4 +46,4 @@ class SharedStats:
 
     async def read(self) -> dict[str, float]:
         raw = await self._r.hgetall(self._k.metrics)
-        return {k.decode(): float(v) for k, v in raw.items()}
+        return {k: float(v) for k, v in text_hash(raw).items()}

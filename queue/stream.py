@@ -12,6 +12,7 @@ from redis.exceptions import ResponseError
 from deskgate.models.codec import decode
 from deskgate.models.message import InboundMessage
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import group_entries
 
 log = logging.getLogger("deskgate.stream")
 GROUP = "triage"
@@ -42,14 +43,13 @@ class IngestReader:
         """Up to `count` new entries, waiting up to `block_ms` for the first (None: no wait)."""
         reply = await self._r.xreadgroup(GROUP, self.consumer, {self._keys.ingest: ">"},
                                          count=count, block=block_ms)
-        return [self._entry(eid, fields) for _, entries in reply or [] for eid, fields in entries]
+        return [self._entry(eid, fields) for eid, fields in group_entries(reply)]
 
     async def own_pending(self, count: int) -> list[Entry]:
         """Entries delivered to this consumer name but never acknowledged (a restart)."""
         reply = await self._r.xreadgroup(GROUP, self.consumer, {self._keys.ingest: "0"},
                                          count=count)
-        return [self._entry(eid, fields) for _, entries in reply or [] for eid, fields in entries
-                if fields]
+        return [self._entry(eid, fields) for eid, fields in group_entries(reply) if fields]
 
     async def claim_stale(self, min_idle_ms: int, count: int) -> list[Entry]:
         """Take over entries another consumer read and never acknowledged (it crashed)."""
@@ -110,7 +110,7 @@ class IngestReader:
                 last = last.decode() if isinstance(last, bytes) else last
                 undelivered = await self._r.xrange(self._keys.ingest, min=f"({last}",
                                                    count=LAG_SCAN_LIMIT)
-                return len(undelivered) + pending
+                return len(undelivered or ()) + pending
         return 0
 
     def _entry(self, eid: bytes | str, fields: dict[bytes, bytes]) -> Entry:

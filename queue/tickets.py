@@ -14,13 +14,14 @@ import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.models.codec import decode, encode
-from deskgate.models.enums import Channel, Priority, Status
+from deskgate.models.enums import Channel, IdentityKind, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.scope import Scope
-from deskgate.models.ticket import (Correction, Customer, SlaState, Ticket, tagged_ticket,
-                                    ticket_tag)
+from deskgate.models.ticket import Correction, Customer, SlaState, Ticket, tagged_ticket, ticket_tag
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import hash_reply, stream_entries, text_hash
+from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
@@ -59,11 +60,6 @@ class Applied(msgspec.Struct, frozen=True):
 def _ts(value: bytes | str | None) -> datetime:
     return datetime.fromtimestamp(float(value or 0), UTC)
 
-
-def _s(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class TicketStore:
@@ -136,8 +132,8 @@ class TicketStore:
         out: list[tuple[str, InboundMessage]] = []
         end, scanned = "+", 0
         while scanned < scan_limit and len(out) < count:
-            rows = await self._r.xrevrange(self._k.noise, max=end,
-                                           count=min(500, scan_limit - scanned))
+            rows = stream_entries(await self._r.xrevrange(
+                self._k.noise, max=end, count=min(500, scan_limit - scanned)))
             if not rows:
                 break
             scanned += len(rows)
@@ -173,7 +169,7 @@ class TicketStore:
             entry = await self._r.get(self._k.seen(message_id))
             if entry is None:
                 return None
-            rows = await self._r.xrange(self._k.ingest, entry, entry)
+            rows = stream_entries(await self._r.xrange(self._k.ingest, entry, entry))
             raw = rows[0][1].get(b"m") if rows else None
         return _s(ticket), decode(raw, InboundMessage) if raw else None
 
@@ -182,7 +178,7 @@ class TicketStore:
         if not f:
             return None
         msg_ids = await self._r.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
-        return ticket_from_hash(f, tuple(_s(x) for x in msg_ids))
+        return ticket_from_hash(hash_reply(f), tuple(_s(x) for x in msg_ids))
 
     async def get_many(self, ticket_ids: Sequence[str]) -> list[Ticket]:
         async with self._r.pipeline(transaction=False) as pipe:
@@ -208,10 +204,10 @@ class TicketStore:
             pipe.smembers(self._k.customer_ids(customer_id))
             pipe.smembers(self._k.customer_claims(customer_id))
             ids, claims = await pipe.execute()
-        identities = tuple(Identity(kind, value, verified=verified)
+        identities = tuple(Identity(IdentityKind(kind), value, verified=verified)
                            for keys, verified in ((ids, True), (claims, False))
                            for kind, _, value in sorted(_s(i).partition(":") for i in keys))
-        d = {k.decode(): v.decode() for k, v in f.items()}
+        d = text_hash(f)
         return Customer(id=d["id"], name=d.get("name", ""), tier=d.get("tier", "standard"),
                         identities=identities, created_at=_ts(d.get("created_at")))
 

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
+from deskgate.queue.replies import fields, hash_reply, texts
 
 TOKEN_PREFIX = "dgt_"
 
@@ -33,7 +34,7 @@ def create_token(client: redis.Redis, keys: Keys, role: Role, *, agent_id: str =
                  label: str = "") -> tuple[str, TokenInfo]:
     """Returns the token (shown once, never stored) and what is stored about it."""
     token, digest, info = _mint(role, agent_id, label)
-    client.hset(keys.token(digest), mapping=_fields(info))
+    client.hset(keys.token(digest), mapping=fields(_fields(info)))
     client.sadd(keys.token_ids, digest)
     return token, info
 
@@ -63,15 +64,14 @@ async def lookup_token(client: aioredis.Redis, keys: Keys, token: str) -> TokenI
         return None
     digest = token_hash(token)
     fields = await client.hgetall(keys.token(digest))
-    return token_info_from_hash(digest, fields) if fields else None
+    return token_info_from_hash(digest, hash_reply(fields)) if fields else None
 
 
 def list_tokens(client: redis.Redis, keys: Keys) -> list[TokenInfo]:
     out = []
-    for digest in sorted(client.smembers(keys.token_ids)):
-        d = digest.decode()
+    for d in sorted(texts(client.smembers(keys.token_ids))):
         if f := client.hgetall(keys.token(d)):
-            out.append(token_info_from_hash(d, f))
+            out.append(token_info_from_hash(d, hash_reply(f)))
     return out
 
 
@@ -84,8 +84,7 @@ def _revoke(pipe: Any, keys: Keys, digest: str) -> None:
 
 def revoke_token(client: redis.Redis, keys: Keys, token_id: str) -> bool:
     """Revoke by the 12-character id that `token list` shows."""
-    for digest in client.smembers(keys.token_ids):
-        d = digest.decode()
+    for d in texts(client.smembers(keys.token_ids)):
         if d.startswith(token_id) and len(token_id) >= 8:
             with client.pipeline(transaction=True) as pipe:
                 _revoke(pipe, keys, d)
@@ -100,14 +99,14 @@ async def acreate_token(client: aioredis.Redis, keys: Keys, role: Role, *, agent
                         label: str = "") -> tuple[str, TokenInfo]:
     token, digest, info = _mint(role, agent_id, label)
     async with client.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.token(digest), mapping=_fields(info))
+        pipe.hset(keys.token(digest), mapping=fields(_fields(info)))
         pipe.sadd(keys.token_ids, digest)
         await pipe.execute()
     return token, info
 
 
 async def alist_tokens(client: aioredis.Redis, keys: Keys) -> list[TokenInfo]:
-    digests = sorted(d.decode() for d in await client.smembers(keys.token_ids))
+    digests = sorted(texts(await client.smembers(keys.token_ids)))
     async with client.pipeline(transaction=False) as pipe:
         for d in digests:
             pipe.hgetall(keys.token(d))
@@ -119,8 +118,7 @@ async def arevoke_token(client: aioredis.Redis, keys: Keys, token_id: str) -> bo
     """Revoke by the 12-character id that listings show (at least 8 characters of it)."""
     if len(token_id) < 8:
         return False
-    for digest in await client.smembers(keys.token_ids):
-        d = digest.decode()
+    for d in texts(await client.smembers(keys.token_ids)):
         if d.startswith(token_id):
             async with client.pipeline(transaction=True) as pipe:
                 _revoke(pipe, keys, d)

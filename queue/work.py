@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.models.codec import encode
 from deskgate.models.enums import AgentStatus
+from deskgate.models.routing import split_queue
+from deskgate.models.scoring import PRIORITY_BOOST_SECONDS
 from deskgate.models.ticket import Agent, Correction
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
-from deskgate.queue.routing import split_queue
-from deskgate.queue.scoring import PRIORITY_BOOST_SECONDS
+from deskgate.queue.replies import text as _s
+from deskgate.queue.replies import text_hash
 
 MAX_NOTE_CHARS = 10_000
 
@@ -60,9 +63,6 @@ class AgentLoad(msgspec.Struct, frozen=True):
     capacity: int
 
 
-def _s(v: bytes | str | None) -> str:
-    return "" if v is None else v.decode() if isinstance(v, bytes) else v
-
 
 BOOSTS_JSON = json.dumps({p.value: s for p, s in PRIORITY_BOOST_SECONDS.items()})
 
@@ -96,7 +96,7 @@ class Work:
             await pipe.execute()
 
     async def get_agent(self, agent_id: str) -> Agent | None:
-        f = {k.decode(): v.decode() for k, v in (await self._r.hgetall(self._k.agent(agent_id))).items()}
+        f = text_hash(await self._r.hgetall(self._k.agent(agent_id)))
         if not f:
             return None
         return Agent(id=f["id"], name=f.get("name", ""), skills=json.loads(f["skills"]),
@@ -190,7 +190,7 @@ class Work:
         return ResolveResult(_s(outcome), _s(detail))
 
     async def act(self, op: str, ticket_id: str, actor: str, *, privileged: bool,
-                  arg: str = "", extra: dict | None = None,
+                  arg: str = "", extra: dict[str, object] | None = None,
                   now: float | None = None) -> ActionResult:
         """One of the ops of lua/ticket_action.lua (renew, release, transfer_queue, ...)."""
         outcome, detail = await self._action(args=[
@@ -203,7 +203,7 @@ class Work:
         return await self.act("escalate", ticket_id, actor, privileged=True, arg=to_queue,
                               extra={"boosts": json.loads(BOOSTS_JSON)}, now=now)
 
-    async def notes(self, ticket_id: str) -> list[dict]:
+    async def notes(self, ticket_id: str) -> list[dict[str, Any]]:
         return [json.loads(n) for n in await self._r.lrange(self._k.ticket_notes(ticket_id), 0, -1)]
 
     async def expire_leases(self, now: float | None = None, batch: int = 500) -> list[str]:

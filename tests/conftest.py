@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.jobs import job_queue
@@ -23,9 +27,6 @@ from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis
 from deskgate.queue.tokens import create_token
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty
 
 _prefixes = itertools.count(1)
 

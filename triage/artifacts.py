@@ -37,6 +37,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import scipy.sparse as sp
+
 from deskgate.triage.features import FEATURIZER_VERSION, N_FEATURES
 from deskgate.triage.model import Model
 

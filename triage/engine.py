@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.triage import Triage, TriageInput
 from deskgate.triage import artifacts
@@ -100,7 +101,7 @@ class Triager:
         P = {t: self.models[t].predict_proba(X[t]) for t in TASKS}
         topic_m, prio_m, sent_m = (self.models[t] for t in TASKS)
         out: list[Triage] = []
-        for i, (item, doc) in enumerate(zip(inputs, docs)):
+        for i, (item, doc) in enumerate(zip(inputs, docs, strict=True)):
             detected = doc._.dg_language
             entities = doc._.dg_entities
             if not doc._.dg_words:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 import phonenumbers
+
 from deskgate.models.triage import Entity
 
 _L = r"(?<![A-Za-z0-9])"

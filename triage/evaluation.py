@@ -12,9 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from deskgate.triage.model import Model
-from deskgate.triage.pipeline import Pipelines
-from deskgate.triage.training import featurize, train
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -23,6 +20,10 @@ from sklearn.metrics import (
     f1_score,
     precision_recall_fscore_support,
 )
+
+from deskgate.triage.model import Model
+from deskgate.triage.pipeline import Pipelines
+from deskgate.triage.training import featurize, train
 
 MAX_ROWS = 2_000_000
 MAX_TEXT = 20_000  # characters kept per row; training and triage look at far less
@@ -172,7 +173,7 @@ def format_report(rep: dict[str, Any], *, line: Callable[[str], None] = print) -
         line("confusion (rows: true, columns: predicted)")
         short = [lab[:7] for lab in labels]
         line(" " * (width + 2) + " ".join(f"{s:>7}" for s in short))
-        for lab, row in zip(labels, rep["confusion"]["matrix"]):
+        for lab, row in zip(labels, rep["confusion"]["matrix"], strict=True):
             line(f"{lab:<{width}}  " + " ".join(f"{v:7d}" for v in row))
     else:
         line(f"confusion matrix: {len(labels)} classes, see --json")

@@ -26,7 +26,7 @@ def analyze(words: Sequence[str], text: str) -> list[str]:
     """The feature strings of one message. `words` are its normalized tokens (lower-case, no
     punctuation), `text` its cleaned text."""
     feats = ["w:" + w for w in words]
-    feats += ["b:" + a + " " + b for a, b in zip(words, words[1:])]
+    feats += ["b:" + a + " " + b for a, b in zip(words, words[1:], strict=False)]
     for chunk in text.lower().split():
         padded = f" {chunk} "
         n_chars = len(padded)

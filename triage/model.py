@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
 from deskgate.triage.features import FEATURIZER_VERSION, N_FEATURES, feature_index
 
 
@@ -66,7 +67,7 @@ class Model:
         `label`: each word's TF-IDF weight times the class weight of its unigram feature."""
         x_idx = X.indices[X.indptr[row]:X.indptr[row + 1]]
         x_val = X.data[X.indptr[row]:X.indptr[row + 1]]
-        x = dict(zip(x_idx.tolist(), x_val.tolist()))
+        x = dict(zip(x_idx.tolist(), x_val.tolist(), strict=True))
         w_idx, w_val = self._rows[self.labels.index(label)]
         uniq = [w for w in dict.fromkeys(words) if not w.startswith("<")]
         if not uniq or not len(w_idx):
@@ -74,7 +75,7 @@ class Model:
         cols = np.array([feature_index("w:" + w) for w in uniq])
         pos = np.minimum(np.searchsorted(w_idx, cols), len(w_idx) - 1)
         weight = np.where(w_idx[pos] == cols, w_val[pos], 0.0)
-        scored = {w: x.get(int(j), 0.0) * float(c) for w, j, c in zip(uniq, cols, weight)}
+        scored = {w: x.get(int(j), 0.0) * float(c) for w, j, c in zip(uniq, cols, weight, strict=True)}
         best = sorted((s, w) for w, s in scored.items() if s > 0)
         return tuple(w for _, w in reversed(best[-k:]))
 

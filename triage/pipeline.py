@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans, get_words_and_spaces
+
 from deskgate.triage.entities import EntityExtractor
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.rules import PhraseMatcher, RulesConfig
 from deskgate.triage.text import has_han
-from spacy.language import Language
-from spacy.tokens import Doc
-from spacy.util import filter_spans, get_words_and_spaces
 
 with warnings.catch_warnings():
     # jieba imports pkg_resources, which warns about our namespace-mapped package on every CLI run.
@@ -194,6 +195,6 @@ class Pipelines:
                 made = [cleanup_component(d) for d in made]
             else:
                 made = list(nlp.pipe(made, batch_size=256))
-            for i, doc in zip(idx, made):
+            for i, doc in zip(idx, made, strict=True):
                 out[i] = doc
         return [d for d in out if d is not None]

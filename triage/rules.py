@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 import yaml
+
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.triage import Entity, Risk, TriageInput
 from deskgate.triage.entities import money_value

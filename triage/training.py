@@ -28,6 +28,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import normalize
+from sklearn.svm import LinearSVC
+from tqdm import tqdm
+
 from deskgate.triage.features import (
     N_FEATURES,
     analyze,
@@ -36,13 +44,6 @@ from deskgate.triage.features import (
 from deskgate.triage.model import Model, softmax
 from deskgate.triage.pipeline import Pipelines, doc_text
 from deskgate.triage.text import clean
-from scipy.optimize import minimize_scalar
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import normalize
-from sklearn.svm import LinearSVC
-from tqdm import tqdm
 
 TASKS = ("topic", "priority", "sentiment")
 CLASSIFIERS = ("svm", "logreg")
@@ -67,7 +68,7 @@ def featurize(texts: Sequence[str], pipelines: Pipelines, *, progress: bool = Fa
 def fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
     """sha256 of the training data in order: the same rows give the same model."""
     h = hashlib.sha256()
-    for t, y in zip(texts, labels):
+    for t, y in zip(texts, labels, strict=True):
         h.update(f"{y}\t{t}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
@@ -178,7 +179,7 @@ def _ece(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     correct = probs.argmax(axis=1) == y
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             total += m.mean() * abs(conf[m].mean() - correct[m].mean())

@@ -45,7 +45,7 @@ end
 
 -- Raise the priority one step (its queue position moves by the boost difference) and, when
 -- `to_queue` is given, take it from its agent into that queue.
--- boosts: {P1 = seconds, ...} from queue/scoring.py
+-- boosts: {P1 = seconds, ...} from models/scoring.py
 local function escalate(p, tid, ts, actor, to_queue, boosts, detail)
   local tkey = p .. 'ticket:' .. tid
   local t = redis.call('HMGET', tkey, 'status', 'skill', 'queue_score', 'priority', 'assignee')

@@ -1,7 +1,7 @@
 -- An agent takes the best open ticket across all their skills, under a lease, atomically:
 -- two agents can never get the same ticket and an agent never exceeds their capacity.
 -- "Best" = lowest queue score (priority boost and waiting time folded into one number by
--- queue/scoring.py), so old low-priority tickets age upward instead of starving. An agent
+-- models/scoring.py), so old low-priority tickets age upward instead of starving. An agent
 -- with level L on a skill also serves the queues "<skill>@2" .. "<skill>@L".
 -- ARGV[1] prefix, ARGV[2] agent id, ARGV[3] now (epoch s), ARGV[4] lease seconds
 -- Returns {'ok', ticket id} | {'full', held} | {'empty', ''} | {'unknown', ''} |

@@ -23,18 +23,18 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+
+from deskgate.connectors.email_config import EmailConfig, ImapConfig
 from deskgate.gateway.api_stats import REVIEW_PAGE
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
+from deskgate.models.scoring import queue_score
+from deskgate.models.sla import SlaPolicy, Team, WorkConfig
 from deskgate.queue.keys import Keys
 from deskgate.queue.mailbox_state import MailboxState
-from deskgate.queue.scoring import queue_score
-from deskgate.queue.sla import SlaPolicy, Team, WorkConfig
 from deskgate.queue.tickets import Placement, TicketStore
 from deskgate.queue.work import Work
-from deskgate.connectors.email_config import EmailConfig, ImapConfig
-
 from tests.work.conftest import triage
 
 ROLES = ("integration", "agent", "alpha_lead", "lone_lead", "site_manager", "admin")
@@ -458,6 +458,7 @@ async def test_customer_listing_counts_only_what_the_caller_sees(
 
 def test_a_route_cannot_be_declared_without_a_policy_or_open_an_admin_policy() -> None:
     from aiohttp import web
+
     from deskgate.gateway.auth import requires
     from deskgate.gateway.openapi import api_route
     from deskgate.gateway.scope import ADMIN

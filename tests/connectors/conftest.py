@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, HttpConfig
 from deskgate.models.codec import decode

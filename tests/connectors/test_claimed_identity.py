@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import create_token

@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import create_token
-from twilio.request_validator import RequestValidator
 
 META = {"app_secret": "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "verify_token": "v"}
 TG_SECRET = "tg_secret-0123456789abcdef"

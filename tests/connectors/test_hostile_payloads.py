@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+
 from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys

@@ -8,6 +8,7 @@ import hmac
 from urllib.parse import urlencode
 
 import pytest
+
 from deskgate.models.enums import IdentityKind, MessageKind
 
 SECRET = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"

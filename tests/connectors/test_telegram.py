@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import IdentityKind, MessageKind
 

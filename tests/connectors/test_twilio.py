@@ -6,10 +6,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
+
 from deskgate.connectors.media import MediaPolicy, fetchable
 from deskgate.connectors.twilio import MEDIA
 from deskgate.models.enums import IdentityKind, MessageKind
-from twilio.request_validator import RequestValidator
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://desk.example.com"

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+
 from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import IdentityKind
 
@@ -69,7 +70,7 @@ async def test_form_post_in_chinese(site, payload, ingested) -> None:
 
 async def test_form_without_submission_id_is_deduplicated_on_its_content(site,
                                                                          ingested) -> None:
-    body = "email=a%40example.com&message=hello+%F0%9F%91%8B".encode()
+    body = b"email=a%40example.com&message=hello+%F0%9F%91%8B"
     for _ in range(2):
         assert (await form(site, body)).status == 200
     [msg] = ingested()

@@ -7,6 +7,7 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+
 from deskgate.connectors.base import BadPayload
 from deskgate.connectors.wechat import parse_xml
 from deskgate.connectors.wechat_crypto import aes_key, encrypt, sha1_signature
@@ -83,7 +84,7 @@ async def test_bad_signature_is_403_and_counted(plain, payload, ingested, reject
     query = plain_query("n-2", token="not-the-token")
     resp = await plain.post(f"/webhooks/wechat/main?{query}", data=payload("wechat", "text.xml"))
     assert resp.status == 403
-    missing = await plain.post("/webhooks/wechat/main?timestamp=%d&nonce=x" % time.time(),
+    missing = await plain.post(f"/webhooks/wechat/main?timestamp={int(time.time())}&nonce=x",
                                data=payload("wechat", "text.xml"))
     assert missing.status == 401
     assert ingested() == []

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
 from deskgate.models.enums import Role

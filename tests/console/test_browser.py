@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+
 from deskgate.models.enums import Role
 
 pytestmark = pytest.mark.browser

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+
 from deskgate.connectors.wechat_crypto import sha1_signature
 from deskgate.models.enums import Role
 

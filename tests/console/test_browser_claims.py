@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.models.enums import Role
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from deskgate.gateway.config import Config, parse_config
 from deskgate.models.enums import Role
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from deskgate.gateway.config import Config, parse_config
 from deskgate.models.codec import decode
 from deskgate.models.message import InboundMessage

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 import redis
+from msgspec.structs import replace
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.appkeys import METRICS
 from deskgate.gateway.config import Config
 from deskgate.queue.persistence import DurabilityConfig
-from msgspec.structs import replace
 
 from .conftest import ingested
 from .dovecot import Dovecot
-from .test_email_imap import (AppClient, append, flags_by_subject, imap_config,  # noqa: F401
-                              user, wait_for)
+from .test_email_imap import AppClient, append, flags_by_subject, imap_config, user, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.imap
 

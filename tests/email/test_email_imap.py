@@ -15,6 +15,7 @@ import pytest
 import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.appkeys import METRICS
 from deskgate.gateway.config import Config

@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+
 from deskgate.connectors.email_config import EmailConfig
 from deskgate.connectors.email_parse import (
     decode_bytes,

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
+
 from deskgate.connectors.email_auth import SenderVerifier, SmtpPeer
 from deskgate.connectors.email_config import SenderAuthConfig
 from deskgate.gateway.app import create_app
@@ -24,7 +26,6 @@ from deskgate.gateway.smtp import smtp_port
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tickets import TicketStore
-from redis.asyncio import Redis as AsyncRedis
 
 from .conftest import ingested, mail_config
 from .dnszone import DkimKey, DnsStandIn, Zone

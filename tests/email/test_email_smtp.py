@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, parse_config
 from deskgate.gateway.smtp import smtp_port

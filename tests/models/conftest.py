@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.models.enums import Role
-from deskgate.queue.routing import RoutingRule, RoutingTable
+from deskgate.models.routing import RoutingRule, RoutingTable
 
 TEMPLATES: dict[str, tuple[list[str], str]] = {
     "order_status": (["我的订单{n}什么时候发货？", "订单{n}一直显示待发货，请查一下",

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway import model_store
 from deskgate.gateway.jobs import cancel, enqueue, job_view
 from deskgate.gateway.model_watch import start

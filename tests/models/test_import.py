@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway.cli import main
 from deskgate.gateway.importer import ImportFileError, import_file
 from deskgate.queue.history import History

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.cli import main
 from deskgate.gateway.config import Config

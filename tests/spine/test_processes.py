@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway.config import DEFAULT_CONFIG
 from deskgate.models.codec import encode
 from deskgate.models.enums import Channel, IdentityKind
@@ -47,8 +48,8 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path, free_port: A
     # The defaults, but the mail sender check asks a closed loopback port, never real DNS.
     config = tmp_path / "deskgate.yaml"
     config.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
-        "\nemail:\n", '\nemail:\n  sender_auth: {nameservers: ["127.0.0.1:%d"], '
-        "dns_budget_seconds: 0.5}\n" % free_port(), 1), encoding="utf-8")
+        "\nemail:\n", '\nemail:\n  sender_auth: {nameservers: ["127.0.0.1:'
+        f'{free_port()}"], dns_budget_seconds: 0.5}}\n', 1), encoding="utf-8")
     env["DESKGATE_CONFIG"] = str(config)
     data = tmp_path / "data"
     serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),
@@ -100,6 +101,13 @@ def test_serve_runs_everything_on_embedded_defaults(tmp_path: Path, free_port: A
     assert serve.returncode == 0, err[-2000:]
     assert "embedded Redis stopped" in err
     assert not (data / "redis" / "redis.sock").exists()
+    # the access log names route templates, never the ids, query strings or tokens
+    access = [line for line in err.splitlines() if "route=" in line]
+    assert any("method=GET route=/api/v1/tickets/{ticket_id} status=200" in line
+               for line in access)
+    assert any("route=/api/v1/tickets status=200" in line for line in access)
+    assert not [line for line in access
+                if tid in line or "channel=email" in line or integration in line]
 
 
 def _ok(url: str) -> bool:

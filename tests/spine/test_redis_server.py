@@ -6,6 +6,7 @@ import threading
 import time
 
 import redis
+
 from deskgate.queue import redis_server
 from deskgate.queue.redis_server import EmbeddedRedis
 

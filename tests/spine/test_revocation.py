@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.auth import TOKEN_CACHE, TokenCache
 from deskgate.gateway.config import Config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from deskgate.triage.engine import Triager
 from deskgate.triage.pipeline import Pipelines
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from deskgate.triage import artifacts
 from deskgate.triage.pipeline import Pipelines
 from deskgate.triage.training import featurize, train
@@ -89,10 +90,10 @@ def _deskgate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_eval_cli_json(tmp_path: Path) -> None:
-    train_csv = _csv(tmp_path / "train.csv", list(zip(TEXTS, LABELS)))
+    train_csv = _csv(tmp_path / "train.csv", list(zip(TEXTS, LABELS, strict=True)))
     test_jsonl = tmp_path / "test.jsonl"
     test_jsonl.write_text("".join(json.dumps({"message": t, "y": y}, ensure_ascii=False) + "\n"
-                                  for t, y in zip(TEXTS[:6], LABELS[:6])), encoding="utf-8")
+                                  for t, y in zip(TEXTS[:6], LABELS[:6], strict=True)), encoding="utf-8")
     proc = _deskgate("triage", "eval", "--train", str(train_csv), "--test", str(test_jsonl),
                      "--text-col", "message", "--label-col", "y", "--json", "--baseline")
     assert proc.returncode == 0, proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Sentiment
 from deskgate.models.triage import Triage, TriageInput
@@ -22,11 +23,11 @@ def test_default_topic_model_on_heldout_messages(triager: Triager) -> None:
     texts, labels = read_labelled(HELDOUT)
     results = triager.triage([TriageInput(text=t) for t in texts])
     assert {r.topic for r in results} <= TAXONOMY
-    accuracy = np.mean([r.topic == y for r, y in zip(results, labels)])
+    accuracy = np.mean([r.topic == y for r, y in zip(results, labels, strict=True)])
     # 36 messages written apart from the seed set, 4 per topic, half Chinese, half English.
-    assert accuracy >= 0.7, [(t, r.topic, y) for t, r, y in zip(texts, results, labels) if r.topic != y]
-    zh = [r.topic == y for t, r, y in zip(texts, results, labels) if not t.isascii()]
-    en = [r.topic == y for t, r, y in zip(texts, results, labels) if t.isascii()]
+    assert accuracy >= 0.7, [(t, r.topic, y) for t, r, y in zip(texts, results, labels, strict=True) if r.topic != y]
+    zh = [r.topic == y for t, r, y in zip(texts, results, labels, strict=True) if not t.isascii()]
+    en = [r.topic == y for t, r, y in zip(texts, results, labels, strict=True) if t.isascii()]
     assert np.mean(zh) >= 0.6 and np.mean(en) >= 0.6
 
 

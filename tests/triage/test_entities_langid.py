@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from deskgate.triage.entities import EntityExtractor, EntityPattern
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.pipeline import Pipelines

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from deskgate.models.enums import Priority
 from deskgate.models.triage import TriageInput
 from deskgate.triage.engine import Triager
@@ -19,9 +20,9 @@ def test_risk_flag_precision_and_recall(triager: Triager) -> None:
     items = [TriageInput(text=r["text"], customer_tier=r["tier"], recent_contacts=int(r["contacts"]))
              for r in rows]
     results = triager.triage(items)
-    tp = sum(1 for r, t in zip(rows, results) if r["high"] == "1" and t.risk.high)
-    fp = [r["text"] for r, t in zip(rows, results) if r["high"] == "0" and t.risk.high]
-    fn = [r["text"] for r, t in zip(rows, results) if r["high"] == "1" and not t.risk.high]
+    tp = sum(1 for r, t in zip(rows, results, strict=True) if r["high"] == "1" and t.risk.high)
+    fp = [r["text"] for r, t in zip(rows, results, strict=True) if r["high"] == "0" and t.risk.high]
+    fn = [r["text"] for r, t in zip(rows, results, strict=True) if r["high"] == "1" and not t.risk.high]
     precision = tp / (tp + len(fp))
     recall = tp / (tp + len(fn))
     assert precision >= 0.9, fp

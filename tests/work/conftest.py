@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
 from deskgate.models.enums import Channel, IdentityKind, Priority, Sentiment
 from deskgate.models.message import Identity, InboundMessage, Sender
+from deskgate.models.scoring import queue_score
 from deskgate.models.triage import Entity, Risk, Triage
 from deskgate.queue.keys import Keys
-from deskgate.queue.scoring import queue_score
 from deskgate.queue.tickets import Placement, TicketStore
 
 _n = itertools.count(1)

@@ -10,13 +10,14 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
-from deskgate.queue.routing import RoutingStore, RoutingTable
-from deskgate.queue.sla import SlaPolicy, Team, WorkConfig
+from deskgate.models.routing import RoutingTable
+from deskgate.models.sla import SlaPolicy, Team, WorkConfig
+from deskgate.queue.routing import RoutingStore
 from deskgate.queue.work import Work
-
 from tests.work.conftest import triage
 
 SECRET = "s3cret-for-the-webhook-0123"
@@ -201,7 +202,7 @@ def test_the_example_routing_file_is_valid() -> None:
     from pathlib import Path
 
     import deskgate.gateway.config as gateway_config
-    from deskgate.queue.routing import parse_table
+    from deskgate.models.routing import parse_table
 
     text = (Path(gateway_config.__file__).parent / "config" / "routing.example.yaml").read_bytes()
     table = parse_table(text)

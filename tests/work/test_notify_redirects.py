@@ -8,8 +8,8 @@ import time
 
 import aiohttp
 from aiohttp import web
-from deskgate.gateway.work_loop import WorkLoop
 
+from deskgate.gateway.work_loop import WorkLoop
 from tests.work.test_api import _config
 
 

@@ -8,11 +8,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
+
 from deskgate.models.enums import AgentStatus, Priority
+from deskgate.models.routing import Overflow, Route, RoutingTable
+from deskgate.models.sla import Calendar, SlaPolicy, Team, WorkConfig
 from deskgate.models.ticket import Agent
 from deskgate.queue.audit import AuditLog
-from deskgate.queue.routing import Overflow, Route, RoutingStore, RoutingTable
-from deskgate.queue.sla import Calendar, Sla, SlaPolicy, SweepResult, Team, WorkConfig
+from deskgate.queue.routing import RoutingStore
+from deskgate.queue.sla import Sla, SweepResult
 from deskgate.queue.tickets import TicketStore
 from deskgate.queue.work import Work
 
