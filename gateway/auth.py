@@ -65,6 +65,11 @@ class TokenCache:
         self.generation += 1
         self._entries.pop(digest, None)
 
+    async def reconnected(self, _connection: object) -> None:
+        """redis-py's connect callback (it keeps a weak reference: a bound method it must be)."""
+        log.warning("the revocation subscription was cut and is back: token cache emptied")
+        self.set_live(True)
+
     def set_live(self, live: bool) -> None:
         """Entering or leaving the subscription: anything cached may have missed a revocation."""
         self.generation += 1
@@ -182,6 +187,11 @@ async def _hear_revocations(app: web.Application, stop: asyncio.Event) -> None:
             while (await pubsub.get_message(timeout=5.0) or {}).get("type") != "subscribe":
                 pass
             cache.set_live(True)
+            # The client's retry policy (queue/connection.py) heals a cut connection and
+            # resubscribes without raising here; revocations published while it was cut were
+            # never heard, so the cache starts again empty on every reconnect.
+            assert pubsub.connection is not None
+            pubsub.connection.register_connect_callback(cache.reconnected)
             backoff = 0.5
             while not stop.is_set():
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -195,6 +205,8 @@ async def _hear_revocations(app: web.Application, stop: asyncio.Event) -> None:
                             "until they are heard again", exc)
             cache.set_live(False)
         finally:
+            if pubsub.connection is not None:
+                pubsub.connection.deregister_connect_callback(cache.reconnected)
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()
         with contextlib.suppress(asyncio.TimeoutError):
