@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +38,10 @@ log = logging.getLogger("deskgate.smtp")
 AIOSMTPD_LOG = logging.getLogger("mail.log")
 
 SMTP_SERVER = web.AppKey("smtp_server", asyncio.Server)
-PARSE_IN_THREAD_BYTES = 256 * 1024   # larger mail is parsed off the event loop
+# Mail is parsed in these threads, never on the event loop: parsing is bounded (MailLimits),
+# not cheap, and a handful of threads keeps a burst of hostile mail from taking every slot of
+# the default executor that the blob writes use.
+PARSE_THREADS = 2
 INLINE_WRITE_BYTES = 256 * 1024      # larger content (or "always" fsync) is written by a thread
 INLINE_WRITE_FILES = 4               # so is an IMAP batch: one hand-off for the whole batch
 
@@ -49,13 +53,15 @@ class StoreFailed(RuntimeError):
 class MailSink:
     """Durable hand-over shared by the SMTP and IMAP paths: blobs to disk, then the messages to
     the ingest stream. The batching is the ingest's own: concurrent SMTP sessions' accepts are
-    group-committed by Ingest.accept, an IMAP batch goes as one accept_many."""
+    group-committed by Ingest.accept, an IMAP batch goes as one accept_many. It also owns the
+    threads the SMTP path parses in."""
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
         self._always = app[CONFIG].email.blob_fsync == "always"
         self.blobs = BlobStore(app[DATA_DIR], fsync_each=self._always)
         self._sync_task: asyncio.Task[None] | None = None
+        self.parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="mail-parse")
 
     async def store(self, mails: Sequence[ParsedMail]) -> list[Accepted]:
         """Accepted for every message of every mail, in order; StoreFailed if nothing could
@@ -99,6 +105,7 @@ class MailSink:
         if self._sync_task is not None:
             self._sync_task.cancel()
         await self.sync()
+        self.parsers.shutdown(wait=False, cancel_futures=True)
 
 
 class SupportInboxHandler:
@@ -126,8 +133,8 @@ class SupportInboxHandler:
         if len(raw) > self._email.smtp.max_message_bytes:
             self._metrics.inc("deskgate_email_rejected_total", reason="too_large")
             return f"552 5.3.4 Message larger than {self._email.smtp.max_message_bytes} bytes"
-        mails = (await asyncio.to_thread(self._parse, raw, envelope)
-                 if len(raw) > PARSE_IN_THREAD_BYTES else self._parse(raw, envelope))
+        mails = await asyncio.get_running_loop().run_in_executor(
+            self._sink.parsers, self._parse, raw, envelope)
         try:
             accepted = await self._sink.store(mails)
         except StoreFailed as exc:
