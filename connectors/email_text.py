@@ -17,11 +17,13 @@ _BLOCK = frozenset("address article aside blockquote dd div dl dt fieldset figca
                    "footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table "
                    "tbody thead tfoot tr ul".split())
 _SKIP = frozenset(("script", "style", "head", "title", "template", "noscript", "svg"))
-# Containers that mail clients put the quoted earlier message in: Gmail, Apple Mail/Thunderbird
-# (blockquote type=cite), Outlook (divRplyFwdMsg, appendonsend), Yahoo, QQ Mail / Foxmail.
-_QUOTE_MARKERS = ("gmail_quote", "gmail_extra", "divrplyfwdmsg", "appendonsend", "yahoo_quoted",
-                  "moz-cite-prefix", "ntes-mailmaster-quote", "qqmail_quote", "foxmail_quote",
-                  "mail-quote")
+# Containers that mail clients put the quoted earlier message (or its attribution, or a
+# forwarded message) in: Gmail (gmail_attr; its div.gmail_quote is not one, since inline
+# answers are written inside it between blockquotes), Apple Mail/Thunderbird (blockquote
+# type=cite), Outlook (divRplyFwdMsg, appendonsend), Yahoo, QQ Mail / Foxmail, NetEase.
+_QUOTE_MARKERS = ("gmail_attr", "gmail_extra", "divrplyfwdmsg", "appendonsend", "yahoo_quoted",
+                  "moz-cite-prefix", "moz-forward-container", "ntes-mailmaster-quote",
+                  "qqmail_quote", "foxmail_quote", "mail-quote")
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 
 
@@ -143,17 +145,17 @@ def html_to_text(markup: str, *, subject: str = "") -> MailText:
     forwarded = False
     depth, keep_quote, rest = 0, False, False
     for i, line in enumerate(lines):
-        if line == _Q_OPEN:
-            if depth == 0:
-                keep_quote = _forward_start(lines, i + 1, subject)
-                forwarded = forwarded or keep_quote
-            depth += 1
-        elif line == _Q_CLOSE:
+        if line == _Q_CLOSE:
             depth = max(depth - 1, 0)
-        elif line == _Q_REST:
-            rest = True
+        elif line == _Q_OPEN and depth:
+            depth += 1
+        elif line in (_Q_OPEN, _Q_REST):  # a quote container starts at the top level
+            depth += line == _Q_OPEN
+            rest = rest or line == _Q_REST
             keep_quote = _forward_start(lines, i + 1, subject)
             forwarded = forwarded or keep_quote
+            if not keep_quote:
+                _drop_attribution(kept)  # "On … wrote:" written outside its container
         elif (depth == 0 and not rest) or keep_quote:
             kept.append(line)
     text = _tidy("\n".join(kept))
@@ -162,11 +164,25 @@ def html_to_text(markup: str, *, subject: str = "") -> MailText:
     return MailText(text, forwarded)
 
 
+def _drop_attribution(kept: list[str]) -> None:
+    while kept and not kept[-1].strip():
+        kept.pop()
+    for span in (1, 2, 3):
+        if len(kept) >= span and _attribution_span(kept, len(kept) - span) == span:
+            del kept[-span:]
+            return
+
+
 def _forward_start(lines: list[str], i: int, subject: str) -> bool:
     """Whether the quote container opening at line i holds a forwarded message: its first
     line is a forward marker, or (Outlook, QQ Mail) the mail's subject says forward and the
     container starts with a separator or a From:/Sent: header block."""
-    first = [s.strip() for s in lines[i:i + 8] if s.strip() and not _MARKS.fullmatch(s.strip())]
+    first: list[str] = []
+    for line in lines[i:i + 200]:  # a bounded look past the blank lines of block elements
+        if line.strip() and not _MARKS.fullmatch(line.strip()):
+            first.append(line.strip())
+            if len(first) == 6:
+                break
     if not first:
         return False
     if _FORWARD.match(first[0]):
