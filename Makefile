@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install bench bench-ingest bench-triage bench-mail bench-claims bench-webhooks \
+.PHONY: run test install bench bench-ingest bench-triage bench-mail bench-hostile-mail bench-claims bench-webhooks \
 	bench-retrain demo clean
 
 $(BIN)/python:
@@ -47,6 +47,9 @@ bench-triage: $(RUN_STAMP)
 
 bench-mail: $(RUN_STAMP)
 	$(BIN)/python bench/mail.py $(ARGS)
+
+bench-hostile-mail: $(RUN_STAMP)
+	$(BIN)/python bench/hostile_mail.py $(ARGS)
 
 bench-claims: $(RUN_STAMP)
 	$(BIN)/python bench/claims.py $(ARGS)
