@@ -78,8 +78,9 @@ def send_one(port: int, raw: bytes) -> bool:
         return False
 
 
-def hostile_sender(port: int, rate: float, seconds: float, out: multiprocessing.Queue) -> None:
-    shapes = [make() for make in SHAPES.values()]
+def hostile_sender(port: int, rate: float, seconds: float, names: list[str],
+                   out: multiprocessing.Queue) -> None:
+    shapes = [SHAPES[name]() for name in names]
     # A unique first line per mail: the same bytes twice would be deduplicated, not parsed.
     start = time.perf_counter()
     futures = []
@@ -153,7 +154,8 @@ email:
         results: multiprocessing.Queue = multiprocessing.Queue()
         senders = [
             multiprocessing.Process(target=hostile_sender,
-                                    args=(smtp_port, args.rate, args.seconds, results)),
+                                    args=(smtp_port, args.rate, args.seconds, args.shapes,
+                                          results)),
             multiprocessing.Process(target=normal_sender,
                                     args=(smtp_port, args.normal_rate, args.seconds, run,
                                           results)),
@@ -194,10 +196,15 @@ def main() -> int:
     ap.add_argument("--normal-rate", type=float, default=20.0,
                     help="normal corpus mails per second, over one connection")
     ap.add_argument("--runs", type=int, default=3, help="runs, each with a fresh serve")
+    ap.add_argument("--without", action="append", default=[], metavar="SHAPE",
+                    help="leave out a hostile shape (repeatable); shapes: " + "; ".join(SHAPES))
     args = ap.parse_args()
+    args.shapes = [name for name in SHAPES if name not in args.without]
+    if len(args.shapes) + len(args.without) != len(SHAPES):
+        raise SystemExit(f"--without: unknown shape; known: {'; '.join(SHAPES)}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                             capture_output=True, check=False).stdout.strip() or "?"
-    print(f"commit {commit}, {os.cpu_count()} cores, {len(SHAPES)} hostile shapes at "
+    print(f"commit {commit}, {os.cpu_count()} cores, {len(args.shapes)} hostile shapes at "
           f"{args.rate:g}/s + normal mail at {args.normal_rate:g}/s for {args.seconds:g} s")
     runs = []
     for i in range(args.runs):
