@@ -15,9 +15,7 @@ import logging
 import re
 import socket
 import ssl
-import sys
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,12 +24,13 @@ from aiohttp import web
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
 from deskgate.connectors.email_config import EmailConfig, SmtpConfig
-from deskgate.connectors.email_parse import ParsedMail, parse_mail
+from deskgate.connectors.email_parse import ParsedMail
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
 from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.intake import accept_many_or_503, accept_or_503
+from deskgate.gateway.mail_parse import MailParser, ParserGone
 from deskgate.gateway.metrics import Metrics
 from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted
@@ -40,11 +39,6 @@ log = logging.getLogger("deskgate.smtp")
 AIOSMTPD_LOG = logging.getLogger("mail.log")
 
 SMTP_SERVER = web.AppKey("smtp_server", asyncio.Server)
-# Mail is parsed in these threads, never on the event loop: parsing is bounded (MailLimits),
-# not cheap, and a handful of threads keeps a burst of hostile mail from taking every slot of
-# the default executor that the blob writes use.
-PARSE_THREADS = 2
-PARSE_SWITCH_INTERVAL = 0.0005  # seconds
 INLINE_WRITE_BYTES = 256 * 1024      # larger content (or "always" fsync) is written by a thread
 INLINE_WRITE_FILES = 4               # so is an IMAP batch: one hand-off for the whole batch
 
@@ -57,14 +51,14 @@ class MailSink:
     """Durable hand-over shared by the SMTP and IMAP paths: blobs to disk, then the messages to
     the ingest stream. The batching is the ingest's own: concurrent SMTP sessions' accepts are
     group-committed by Ingest.accept, an IMAP batch goes as one accept_many. It also owns the
-    threads the SMTP path parses in."""
+    processes the SMTP path parses in."""
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
         self._always = app[CONFIG].email.blob_fsync == "always"
         self.blobs = BlobStore(app[DATA_DIR], fsync_each=self._always)
         self._sync_task: asyncio.Task[None] | None = None
-        self.parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="mail-parse")
+        self.parser = MailParser()
 
     async def store(self, mails: Sequence[ParsedMail]) -> list[Accepted]:
         """Accepted for every message of every mail, in order; StoreFailed if nothing could
@@ -108,7 +102,7 @@ class MailSink:
         if self._sync_task is not None:
             self._sync_task.cancel()
         await self.sync()
-        self.parsers.shutdown(wait=False, cancel_futures=True)
+        self.parser.close()
 
 
 class SupportInboxHandler:
@@ -136,12 +130,12 @@ class SupportInboxHandler:
         if len(raw) > self._email.smtp.max_message_bytes:
             self._metrics.inc("deskgate_email_rejected_total", reason="too_large")
             return f"552 5.3.4 Message larger than {self._email.smtp.max_message_bytes} bytes"
-        mails = await asyncio.get_running_loop().run_in_executor(
-            self._sink.parsers, self._parse, raw, envelope)
         try:
+            mails = await self._parse(raw, envelope)
             accepted = await self._sink.store(mails)
-        except StoreFailed as exc:
-            self._metrics.inc("deskgate_email_rejected_total", reason="store_unavailable")
+        except (StoreFailed, ParserGone) as exc:
+            reason = "parser_died" if isinstance(exc, ParserGone) else "store_unavailable"
+            self._metrics.inc("deskgate_email_rejected_total", reason=reason)
             log.warning("451 to %s: %s", session.peer, exc)
             return "451 4.3.0 Cannot store the message right now, try again later"
         for mail, acc in zip(mails, accepted, strict=True):
@@ -149,16 +143,17 @@ class SupportInboxHandler:
                               kind=str(mail.message.kind), duplicate=str(acc.duplicate).lower())
         return f"250 2.0.0 OK queued as {accepted[0].message_id}"
 
-    def _parse(self, raw: bytes, envelope: Envelope) -> list[ParsedMail]:
-        """One message per distinct receiving account (support@ and billing@ are two teams)."""
+    async def _parse(self, raw: bytes, envelope: Envelope) -> list[ParsedMail]:
+        """One message per distinct receiving account (support@ and billing@ are two teams);
+        parsed in a parse process, never on the event loop."""
         received = datetime.now(UTC)
         inboxes = [self._email.inbox_for(a) for a in envelope.rcpt_tos]
         by_account = {i.account: i for i in inboxes if i is not None}
         first, *others = by_account.values()
-        mail = parse_mail(raw, self._email, account=first.account, received_at=received,
-                          via="smtp", skill=first.skill,
-                          envelope_from=envelope.mail_from or "<>",
-                          recipients=envelope.rcpt_tos)
+        mail = await self._sink.parser.parse(
+            raw, self._email, account=first.account, received_at=received, via="smtp",
+            skill=first.skill, envelope_from=envelope.mail_from or "<>",
+            recipients=tuple(envelope.rcpt_tos))
         return [mail] + [
             ParsedMail(_for_account(mail.message, i.account, i.skill), mail.blobs)
             for i in others]
@@ -306,11 +301,6 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: the listener runs exactly as long as the application."""
     cfg = app[CONFIG].email
     sink = MailSink(app)
-    # A busy parse thread gives the GIL back only every switch interval: at the default 5 ms,
-    # each of the event loop's many GIL hand-backs per request (one per system call) waited
-    # that long, and /healthz took seconds while hostile mail was parsed (bench/hostile_mail.py:
-    # 28 probes answered in a run instead of 91, p99 5.6 s instead of 1.3 s).
-    sys.setswitchinterval(min(sys.getswitchinterval(), PARSE_SWITCH_INTERVAL))
     # aiosmtpd logs every command line at INFO, customer addresses included: five records per
     # message cost ~0.1-0.2 ms of CPU and fill the log with personal data. --verbose keeps them.
     if AIOSMTPD_LOG.level == logging.NOTSET and not log.isEnabledFor(logging.DEBUG):

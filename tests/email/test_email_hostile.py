@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import smtplib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -148,3 +149,23 @@ def test_smtp_data_is_read_in_blocks_with_upstreams_replies() -> None:
     assert results[3][1].startswith("500 Line too long")
     assert results[4][1] == "552 Error: Too much mail data"
     assert results[5][1] == "552 Error: Too much mail data"
+
+
+async def test_a_dead_parse_process_gets_451_and_the_next_mail_fresh_processes(
+        aiohttp_client: AppClient, redis_url: str, data_dir: Path, r: redis.Redis,
+        prefix: str) -> None:
+    app = create_app(mail_config(prefix), redis_url, data_dir, run_workers=False)
+    await aiohttp_client(app)
+    port = smtp_port(app)
+    assert await asyncio.to_thread(send, port, fixture_bytes("gmail_reply_en.eml")) == {}
+    parsers = multiprocessing.active_children()  # the parse processes this test's app spawned
+    assert parsers
+    for process in parsers:
+        process.kill()
+        process.join()
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await asyncio.to_thread(send, port, fixture_bytes("iphone_signature.eml"))
+    assert refused.value.smtp_code == 451  # the sending server retries: nothing is lost
+    assert await asyncio.to_thread(send, port, fixture_bytes("iphone_signature.eml")) == {}
+    assert {m.subject for m in ingested(r, prefix)} == {"Re: Refund for order A-77812",
+                                                        "Cancel my subscription"}
