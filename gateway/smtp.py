@@ -9,7 +9,6 @@ cannot be. Concurrent DATA commands are written to Redis in one batch (Ingest's 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import logging
 import re
@@ -261,13 +260,11 @@ class DeskgateSMTP(SMTP):
         if error:
             return b"", error
         body = b"".join(blocks)[:-3]  # from the restored CRLF to the last line's CRLF
-        if self._long_line.search(body):
+        # Lines as upstream counts them (CRLF-separated); a split is linear where a regex for
+        # "a run of 1,000 non-CRLF bytes" retries at every byte (170 ms for 330 KB).
+        if max(map(len, body.split(b"\r\n"))) > self.line_length_limit - 2:
             return b"", "500 Line too long (see RFC5321 4.5.3.1.6)"
         return body.replace(b"\r\n.", b"\r\n")[2:], ""
-
-    @property
-    def _long_line(self) -> re.Pattern[bytes]:
-        return _long_line(self.line_length_limit)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         m = _PLAIN_PATH.match(arg)
@@ -277,11 +274,6 @@ class DeskgateSMTP(SMTP):
         if self.local_part_limit and len(local) > self.local_part_limit:
             return None, None
         return f"{local}@{m.group(2)}", arg[m.end():]
-
-
-@functools.cache
-def _long_line(limit: int) -> re.Pattern[bytes]:
-    return re.compile(rb"[^\r\n]{%d}" % (limit - 1))
 
 
 def smtp_factory(app: web.Application, sink: MailSink) -> SMTP:
