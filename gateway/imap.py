@@ -27,8 +27,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
-from deskgate.connectors.email_parse import ParsedMail, parse_mail
+from deskgate.connectors.email_parse import ParsedMail
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
+from deskgate.gateway.mail_parse import ParserGone
 from deskgate.gateway.smtp import MailSink
 from deskgate.queue.mailbox_state import MailboxPosition, MailboxState
 
@@ -40,9 +41,11 @@ QUARANTINE_FLAG = "$DeskgateQuarantine"
 
 
 class _Round:
-    """What one fetch produced: parsed mail by UID, and UIDs to quarantine with a reason."""
+    """What one fetch produced: raw mail and its INTERNALDATE by UID (then the parsed mail),
+    and UIDs to quarantine with a reason."""
 
     def __init__(self) -> None:
+        self.raw: dict[int, tuple[bytes, datetime]] = {}
         self.mails: dict[int, ParsedMail] = {}
         self.broken: dict[int, tuple[str, bytes | None]] = {}
 
@@ -130,6 +133,7 @@ class MailboxPoller:
 
     async def _ingest(self, uids: list[int]) -> None:
         fetched = await self._call(self._fetch, uids)
+        await self._parse(fetched)
         if fetched.mails:
             ordered = sorted(fetched.mails)
             accepted = await self._sink.store([fetched.mails[u] for u in ordered])
@@ -145,6 +149,23 @@ class MailboxPoller:
             log.warning("mailbox %s: UID %d quarantined: %s", self.cfg.name, uid, reason)
         if fetched.broken:
             await self._call(self._mark_quarantined, sorted(fetched.broken))
+
+    async def _parse(self, fetched: _Round) -> None:
+        """In the SMTP listener's parse processes, as SMTP mail is. A dead parse process
+        (ParserGone) aborts the round before anything is flagged: the batch is fetched again."""
+        uids = sorted(fetched.raw)
+        results = await asyncio.gather(*(
+            self._sink.parser.parse(raw, self._email, account=self.cfg.account,
+                                    received_at=received, via=f"imap:{self.cfg.name}",
+                                    skill=self.cfg.skill)
+            for raw, received in (fetched.raw[u] for u in uids)), return_exceptions=True)
+        for uid, result in zip(uids, results, strict=True):
+            if isinstance(result, ParserGone):
+                raise result
+            if isinstance(result, BaseException):  # one bad message must not block the rest
+                fetched.broken[uid] = (f"{type(result).__name__}: {result}", fetched.raw[uid][0])
+            else:
+                fetched.mails[uid] = result
 
     # --- blocking parts, run in the mailbox's own thread -------------------------------------
 
@@ -210,12 +231,7 @@ class MailboxPoller:
             internal = data.get(b"INTERNALDATE")
             received = (internal.astimezone(UTC) if isinstance(internal, datetime)
                         and internal.tzinfo else datetime.now(UTC))
-            try:
-                result.mails[uid] = parse_mail(
-                    raw, self._email, account=self.cfg.account, received_at=received,
-                    via=f"imap:{self.cfg.name}", skill=self.cfg.skill)
-            except Exception as exc:  # noqa: BLE001 - one bad message must not block the rest
-                result.broken[uid] = (f"{type(exc).__name__}: {exc}", raw)
+            result.raw[uid] = (raw, received)
         return result
 
     def _after_ingest(self, uids: list[int]) -> None:
