@@ -151,21 +151,30 @@ class MailboxPoller:
             await self._call(self._mark_quarantined, sorted(fetched.broken))
 
     async def _parse(self, fetched: _Round) -> None:
-        """In the SMTP listener's parse processes, as SMTP mail is. A dead parse process
-        (ParserGone) aborts the round before anything is flagged: the batch is fetched again."""
+        """In parse processes, as SMTP mail is (parse_mail itself never raises)."""
         uids = sorted(fetched.raw)
-        results = await asyncio.gather(*(
-            self._sink.parser.parse(raw, self._email, account=self.cfg.account,
-                                    received_at=received, via=f"imap:{self.cfg.name}",
-                                    skill=self.cfg.skill)
-            for raw, received in (fetched.raw[u] for u in uids)), return_exceptions=True)
-        for uid, result in zip(uids, results, strict=True):
-            if isinstance(result, ParserGone):
-                raise result
-            if isinstance(result, BaseException):  # one bad message must not block the rest
-                fetched.broken[uid] = (f"{type(result).__name__}: {result}", fetched.raw[uid][0])
-            else:
-                fetched.mails[uid] = result
+        if not uids:
+            return
+        parser, cfg = self._sink.parser, self.cfg
+        via = f"imap:{cfg.name}"
+        try:
+            mails = await parser.parse_batch(self._email, [fetched.raw[u] for u in uids],
+                                             account=cfg.account, via=via, skill=cfg.skill)
+            fetched.mails.update(zip(uids, mails, strict=True))
+            return
+        except ParserGone:
+            log.warning("mailbox %s: a parse process died; parsing the batch one by one",
+                        cfg.name)
+        # One mail that kills the parser every time must not stall the mailbox: it is the one
+        # whose own parse dies, and it goes to quarantine with its raw.
+        for uid in uids:
+            raw, received = fetched.raw[uid]
+            try:
+                fetched.mails[uid] = await parser.parse(raw, self._email, account=cfg.account,
+                                                        received_at=received, via=via,
+                                                        skill=cfg.skill)
+            except ParserGone as exc:
+                fetched.broken[uid] = (f"the mail parser died on it: {exc}", raw)
 
     # --- blocking parts, run in the mailbox's own thread -------------------------------------
 
