@@ -50,7 +50,7 @@ class MailSink:
     """Durable hand-over shared by the SMTP and IMAP paths: blobs to disk, then the messages to
     the ingest stream. The batching is the ingest's own: concurrent SMTP sessions' accepts are
     group-committed by Ingest.accept, an IMAP batch goes as one accept_many. It also owns the
-    processes the SMTP path parses in."""
+    processes its path (SMTP, or the IMAP pollers) parses mail in."""
 
     def __init__(self, app: web.Application) -> None:
         self._app = app
