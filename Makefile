@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-sender-auth \
-	bench-claims bench-webhooks bench-retrain bench-durability demo clean
+.PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
+	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -43,8 +43,8 @@ demo: $(RUN_STAMP)
 	$(BIN)/deskgate demo $(ARGS)
 
 # Each benchmark starts what it measures (its own serve / Redis) and prints figures and targets.
-bench: bench-ingest bench-triage bench-mail bench-sender-auth bench-claims bench-webhooks \
-	bench-retrain bench-durability
+bench: bench-ingest bench-triage bench-mail bench-hostile-mail bench-sender-auth bench-claims \
+	bench-webhooks bench-retrain bench-durability
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
@@ -58,6 +58,9 @@ bench-mail: $(TEST_STAMP)
 
 bench-sender-auth: $(TEST_STAMP)
 	$(BIN)/python bench/sender_auth.py $(ARGS)
+
+bench-hostile-mail: $(RUN_STAMP)
+	$(BIN)/python bench/hostile_mail.py $(ARGS)
 
 bench-claims: $(RUN_STAMP)
 	$(BIN)/python bench/claims.py $(ARGS)

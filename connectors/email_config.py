@@ -68,7 +68,16 @@ class MailLimits(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     max_attachments: int = 20                 # more are listed but not stored (raw is kept)
     max_attachment_bytes: int = 15 << 20
     max_text_chars: int = 64 * 1024
-    max_html_chars: int = 256 * 1024
+    max_html_chars: int = 256 * 1024          # HTML beyond this is neither kept nor read
+    # Parse budget, checked on the raw bytes before the MIME parser runs (whose cost grows with
+    # lines × nested multipart levels); mail over any of them becomes a degraded message with
+    # its raw kept. The defaults pass a 25 MB mail of base64 attachments.
+    max_header_bytes: int = 256 * 1024        # the top-level header block
+    max_header_fields: int = 2000
+    max_lines: int = 600_000
+    max_mime_levels: int = 64                 # declared boundaries + attached messages
+    max_part_delimiters: int = 5000           # lines starting with "--"
+    max_line_levels: int = 8_000_000          # lines × (MIME levels + 1)
 
 
 class SenderAuthConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

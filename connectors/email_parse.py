@@ -25,7 +25,7 @@ import msgspec
 
 from deskgate.connectors.email_auth import NOT_CHECKED
 from deskgate.connectors.email_config import EmailConfig, MailLimits, normalize_address
-from deskgate.connectors.email_text import html_to_text, strip_reply
+from deskgate.connectors.email_text import MailText, html_to_text, reply_text
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender, SenderAuth
 
@@ -57,6 +57,9 @@ _MAX_EXTERNAL_ID = 256
 _SURROGATE = re.compile("[\udc80-\udcff]")   # raw 8-bit bytes the parser escaped
 _FOLD = re.compile(r"\s*[\r\n]+\s*")
 _MAX_META = 1000
+# Decoding (RFC 2047 words, address lists) is not linear in Python's email package: a value
+# is read up to this length, far beyond any real Subject, From or References.
+_MAX_HEADER_VALUE = 16 * 1024
 
 
 class Blob(msgspec.Struct, frozen=True):
@@ -165,8 +168,15 @@ def with_sender_auth(mail: ParsedMail, auth: SenderAuth) -> ParsedMail:
 def parse_mail(raw: bytes, config: EmailConfig, *, account: str, received_at: datetime,
                via: str, skill: str = "", envelope_from: str = "",
                recipients: Sequence[str] = ()) -> ParsedMail:
-    """Never raises on any input bytes: unparseable mail becomes a degraded message."""
+    """Never raises on any input bytes: unparseable mail, and mail over the parse budget
+    (MailLimits), becomes a degraded message with its raw kept. CPU-bound: callers on an event
+    loop run it in a thread."""
     raw_sha = hashlib.sha256(raw).hexdigest()
+    over = over_budget(raw, config.limits)
+    if over:
+        return _degraded(raw, raw_sha, f"over the parse budget: {over}", account=account,
+                         received_at=received_at, via=via, skill=skill,
+                         envelope_from=envelope_from)
     try:
         return _parse(raw, raw_sha, config, account=account, received_at=received_at, via=via,
                       skill=skill, envelope_from=envelope_from, recipients=recipients)
@@ -174,6 +184,35 @@ def parse_mail(raw: bytes, config: EmailConfig, *, account: str, received_at: da
         return _degraded(raw, raw_sha, f"{type(exc).__name__}: {exc}", account=account,
                          received_at=received_at, via=via, skill=skill,
                          envelope_from=envelope_from)
+
+
+def over_budget(raw: bytes, limits: MailLimits) -> str:
+    """Why the MIME parser must not see these bytes ("" when it may). The standard parser tests
+    every line against every open multipart boundary (950 nested multiparts of 65k lines took
+    14 s), so its cost is bounded by counts taken in a few passes at C speed (~80 ms for
+    25 MB): the declared boundaries and attached messages bound the nesting, whatever
+    spelling or whitespace the Content-Type uses."""
+    head_end = min((i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0),
+                   default=len(raw))
+    if head_end > limits.max_header_bytes:
+        return f"header block of {head_end} bytes > {limits.max_header_bytes}"
+    head = raw[:head_end]
+    fields = head.count(b"\n") + 1 - head.count(b"\n ") - head.count(b"\n\t")
+    if fields > limits.max_header_fields:
+        return f"{fields} header fields > {limits.max_header_fields}"
+    lines = raw.count(b"\n") + 1
+    if lines > limits.max_lines:
+        return f"{lines} lines > {limits.max_lines}"
+    low = raw.lower()
+    levels = low.count(b"boundary") + low.count(b"message/")
+    if levels > limits.max_mime_levels:
+        return f"{levels} MIME levels > {limits.max_mime_levels}"
+    delimiters = raw.count(b"\n--")
+    if delimiters > limits.max_part_delimiters:
+        return f"{delimiters} part delimiters > {limits.max_part_delimiters}"
+    if lines * (levels + 1) > limits.max_line_levels:
+        return (f"{lines} lines × {levels + 1} MIME levels > {limits.max_line_levels}")
+    return ""
 
 
 class _Headers:
@@ -186,14 +225,14 @@ class _Headers:
 
     def first_raw(self, name: str) -> str:
         values = self.raw.get(name)
-        return values[0] if values else ""
+        return values[0][:_MAX_HEADER_VALUE] if values else ""
 
     def first(self, name: str) -> str:
         values = self.raw.get(name)
-        return decode_header_value(values[0]) if values else ""
+        return decode_header_value(values[0][:_MAX_HEADER_VALUE]) if values else ""
 
     def all(self, name: str) -> list[str]:
-        return [decode_header_value(v) for v in self.raw.get(name, [])]
+        return [decode_header_value(v[:_MAX_HEADER_VALUE]) for v in self.raw.get(name, [])]
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -216,7 +255,12 @@ def _parse(raw: bytes, raw_sha: str, config: EmailConfig, *, account: str,
     walk.visit(msg)
     plain, markup = "\n".join(walk.plain), "\n".join(walk.markup)
     attachments, blobs, dropped = walk.attachments, walk.blobs, walk.dropped
-    text = strip_reply(plain) if plain.strip() else html_to_text(markup) if markup else ""
+    # Text is read from at most what is kept: the conversions are linear, this bounds the
+    # constant (and the rest is flagged "truncated", the raw kept).
+    body = (reply_text(plain[:limits.max_text_chars * 2], subject) if plain.strip()
+            else html_to_text(markup[:limits.max_html_chars], subject=subject) if markup
+            else MailText(""))
+    text = body.text
     kind, reason = _classify(msg, h, config, from_addr, envelope_from, subject)
     meta = {"via": via, "raw": f"sha256:{raw_sha}"}
     _put(meta, "to", ", ".join(h.all("to")))
@@ -225,7 +269,10 @@ def _parse(raw: bytes, raw_sha: str, config: EmailConfig, *, account: str,
     _put(meta, "envelope_from", envelope_from)
     _put(meta, "recipients", ", ".join(recipients))
     _put(meta, "message_id", own_ids[0] if own_ids else "")
-    if len(text) > limits.max_text_chars or len(markup) > limits.max_html_chars:
+    if body.forwarded:
+        meta["forwarded"] = "true"
+    if (len(text) > limits.max_text_chars or len(plain) > limits.max_text_chars * 2
+            or len(markup) > limits.max_html_chars):
         meta["truncated"] = "true"
     if dropped:
         meta["attachments_not_stored"] = "; ".join(dropped)[:_MAX_META]
@@ -419,9 +466,11 @@ def _degraded(raw: bytes, raw_sha: str, error: str, *, account: str, received_at
     for line in head.split(b"\n"):
         low = line.lower()
         if low.startswith(b"subject:") and not subject:
-            subject = decode_header_value(line[8:].decode("ascii", "surrogateescape"))
+            subject = decode_header_value(
+                line[8:_MAX_HEADER_VALUE].decode("ascii", "surrogateescape"))
         elif low.startswith(b"from:") and not from_line:
-            from_line = decode_header_value(line[5:].decode("ascii", "surrogateescape"))
+            from_line = decode_header_value(
+                line[5:_MAX_HEADER_VALUE].decode("ascii", "surrogateescape"))
     addrs = [normalize_address(a) for _, a in getaddresses([from_line]) if "@" in a]
     address = addrs[0] if addrs else (normalize_address(envelope_from)
                                       if "@" in envelope_from else "")

@@ -1,118 +1,195 @@
 """What the customer wrote now: HTML → plain text, and the quoted earlier messages and
-signatures that mail clients append (English and Chinese clients) cut away.
+signatures that mail clients append (English and Chinese clients) cut away; a forwarded
+message is kept and flagged.
 
 Both functions are conservative: when cutting would leave nothing, the text is kept whole,
-because losing the customer's words is worse than showing a quote."""
+because losing the customer's words is worse than showing a quote. Both are linear in the
+length of their input."""
 
 from __future__ import annotations
 
-import html
 import re
-from html.parser import HTMLParser
+
+import lxml.etree
+import msgspec
 
 _BLOCK = frozenset("address article aside blockquote dd div dl dt fieldset figcaption figure "
                    "footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table "
                    "tbody thead tfoot tr ul".split())
 _SKIP = frozenset(("script", "style", "head", "title", "template", "noscript", "svg"))
-# Containers that mail clients put the quoted earlier message in: Gmail, Apple Mail/Thunderbird
-# (blockquote type=cite), Outlook (divRplyFwdMsg, appendonsend), Yahoo, QQ Mail / Foxmail.
-_QUOTE_MARKERS = ("gmail_quote", "gmail_extra", "divrplyfwdmsg", "appendonsend", "yahoo_quoted",
-                  "moz-cite-prefix", "ntes-mailmaster-quote", "qqmail_quote", "foxmail_quote",
-                  "mail-quote")
+# Containers that mail clients put the quoted earlier message (or its attribution, or a
+# forwarded message) in: Gmail (gmail_attr; its div.gmail_quote is not one, since inline
+# answers are written inside it between blockquotes), Apple Mail/Thunderbird (blockquote
+# type=cite), Outlook (divRplyFwdMsg, appendonsend), Yahoo, QQ Mail / Foxmail, NetEase.
+_QUOTE_MARKERS = ("gmail_attr", "gmail_extra", "divrplyfwdmsg", "appendonsend", "yahoo_quoted",
+                  "moz-cite-prefix", "moz-forward-container", "ntes-mailmaster-quote",
+                  "qqmail_quote", "foxmail_quote", "mail-quote")
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self, drop_quotes: bool) -> None:
-        super().__init__(convert_charrefs=True)
+# Private-use characters that the extractor puts around a quote container (and before the rest
+# of the document after an Outlook reply header), so that one linear pass over the text can
+# tell a forwarded message (kept) from a quoted reply (dropped).
+_Q_OPEN, _Q_CLOSE, _Q_REST = "\ue000", "\ue001", "\ue002"
+_MARKS = re.compile(f"[{_Q_OPEN}{_Q_CLOSE}{_Q_REST}]")
+
+
+class _TextExtractor:
+    """Target of lxml's HTML parser: the parser calls start/end/data in document order and
+    builds no tree, so nesting depth costs nothing (a tree stops at 256 levels and loses the
+    rest of the document) and libxml2's tokenizer stays linear on markup that makes
+    html.parser quadratic (docs/email.md has the measurements)."""
+
+    def __init__(self) -> None:
         self.out: list[str] = []
         self._skip_depth = 0      # inside script/style/…: >0
-        self._quote_stack: list[str] = []
         self._stack_tags: list[str] = []
-        self._drop_quotes = drop_quotes
         self._pre = 0
-        self.cut = False          # an Outlook "appendonsend"/divRplyFwdMsg: the rest is quote
+        self._quotes = 0          # open quote containers
+        self._rest = False        # an Outlook "appendonsend"/divRplyFwdMsg was seen
 
-    def _hidden(self) -> bool:
-        return self._skip_depth > 0 or bool(self._quote_stack) or self.cut
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
         if tag in _VOID:
-            if tag == "br" and not self._hidden():
+            if self._skip_depth:
+                return
+            if tag in ("br", "hr"):
                 self.out.append("\n")
-            elif tag == "hr" and not self._hidden():
-                self.out.append("\n")
-            elif tag == "img" and not self._hidden():
-                alt = dict(attrs).get("alt") or ""
-                if alt.strip():
-                    self.out.append(f"[{alt.strip()}]")
+            elif tag == "img":
+                alt = (attrs.get("alt") or "").strip()
+                if alt:
+                    self.out.append(f"[{alt}]")
             return
         self._stack_tags.append(tag)
         if tag in _SKIP:
             self._skip_depth += 1
             return
-        if self._drop_quotes and not self._quote_stack:
-            a = {k: (v or "") for k, v in attrs}
-            marker = f"{a.get('class', '')} {a.get('id', '')}".lower()
-            if (tag == "blockquote" and (a.get("type", "").lower() == "cite"
+        if not self._quotes and not self._rest:
+            marker = f"{attrs.get('class', '')} {attrs.get('id', '')}".lower()
+            if (tag == "blockquote" and (attrs.get("type", "").lower() == "cite"
                                          or "quote" in marker)) \
                     or any(m in marker for m in _QUOTE_MARKERS):
                 if "divrplyfwdmsg" in marker or "appendonsend" in marker:
-                    self.cut = True
+                    self._rest = True
+                    self.out.append(f"\n{_Q_REST}\n")
                 else:
-                    self._quote_stack.append(tag)
+                    self._quotes += 1
                     self._stack_tags[-1] = "\x00" + tag  # marks the element that opened it
+                    self.out.append(f"\n{_Q_OPEN}\n")
                 return
         if tag == "pre":
             self._pre += 1
-        if tag in _BLOCK and not self._hidden():
-            self.out.append("\n")
-            if tag == "li":
-                self.out.append("- ")
+        if tag in _BLOCK and not self._skip_depth:
+            self.out.append("\n- " if tag == "li" else "\n")
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
         if tag in _VOID:
             return
-        # Tolerate unbalanced HTML: close up to the nearest matching open tag.
-        for i in range(len(self._stack_tags) - 1, -1, -1):
-            if self._stack_tags[i].lstrip("\x00") == tag:
-                for closed in reversed(self._stack_tags[i:]):
+        # libxml2 balances what it reports; still, close up to the nearest matching open tag,
+        # looking only a few levels down so that hostile nesting cannot make this quadratic.
+        stack = self._stack_tags
+        for i in range(len(stack) - 1, max(len(stack) - 16, 0) - 1, -1):
+            if stack[i].lstrip("\x00") == tag:
+                for closed in reversed(stack[i:]):
                     self._close(closed)
-                del self._stack_tags[i:]
+                del stack[i:]
                 break
-        if tag in _BLOCK and not self._hidden():
+        if tag in _BLOCK and not self._skip_depth:
             self.out.append("\n")
 
     def _close(self, tag: str) -> None:
         if tag.startswith("\x00"):
-            self._quote_stack.pop()
+            self._quotes -= 1
+            self.out.append(f"\n{_Q_CLOSE}\n")
         elif tag in _SKIP:
             self._skip_depth -= 1
         elif tag == "pre":
             self._pre -= 1
 
-    def handle_data(self, data: str) -> None:
-        if self._hidden():
+    def data(self, data: str) -> None:
+        if self._skip_depth:
             return
         if not self._pre:
-            data = re.sub(r"[ \t\r\n\f]+", " ", data)
-        self.out.append(data)
+            data = _WS.sub(" ", data)
+        self.out.append(_MARKS.sub("", data))
+
+    def close(self) -> str:
+        return "".join(self.out)
 
 
-def html_to_text(markup: str, *, drop_quotes: bool = True) -> str:
-    """Readable text of an HTML mail body; with drop_quotes the quoted earlier messages that
-    clients wrap in known containers are left out."""
-    parser = _TextExtractor(drop_quotes)
+_WS = re.compile(r"[ \t\r\n\f]+")
+
+
+class MailText(msgspec.Struct, frozen=True):
+    """What the customer wrote now, and whether it carries a forwarded message (kept as text:
+    it is evidence the customer brings, not history we hold)."""
+
+    text: str
+    forwarded: bool = False
+
+
+def html_to_text(markup: str, *, subject: str = "") -> MailText:
+    """Readable text of an HTML mail body without the quoted earlier messages that clients wrap
+    in known containers; a container that holds a forwarded message is kept. Time is linear in
+    the length of the markup, whatever the markup (the caller bounds the length)."""
+    target = _TextExtractor()
+    # UTF-8 bytes with the encoding given: a <meta charset> inside the (already decoded)
+    # markup must not make libxml2 decode it again.
+    parser = lxml.etree.HTMLParser(target=target, encoding="utf-8", no_network=True)
     try:
-        parser.feed(markup)
+        parser.feed(markup.encode("utf-8", "replace"))
         parser.close()
-    except AssertionError:  # html.parser gives up on some hostile markup; keep what it read
+    except lxml.etree.LxmlError:  # e.g. an empty document; keep whatever was read
         pass
-    text = "".join(parser.out).replace("\xa0", " ")
-    text = html.unescape(text) if "&" in text else text
-    if drop_quotes and not text.strip():
-        return html_to_text(markup, drop_quotes=False)
-    return _tidy(text)
+    lines = "".join(target.out).replace("\xa0", " ").split("\n")
+    kept: list[str] = []
+    forwarded = False
+    depth, keep_quote, rest = 0, False, False
+    for i, line in enumerate(lines):
+        if line == _Q_CLOSE:
+            depth = max(depth - 1, 0)
+        elif line == _Q_OPEN and depth:
+            depth += 1
+        elif line in (_Q_OPEN, _Q_REST):  # a quote container starts at the top level
+            depth += line == _Q_OPEN
+            rest = rest or line == _Q_REST
+            keep_quote = _forward_start(lines, i + 1, subject)
+            forwarded = forwarded or keep_quote
+            if not keep_quote:
+                _drop_attribution(kept)  # "On … wrote:" written outside its container
+        elif (depth == 0 and not rest) or keep_quote:
+            kept.append(line)
+    text = _tidy("\n".join(kept))
+    if not text:  # everything looked quoted: the customer's words are in there somewhere
+        return MailText(_tidy(_MARKS.sub("", "\n".join(lines))))
+    return MailText(text, forwarded)
+
+
+def _drop_attribution(kept: list[str]) -> None:
+    while kept and not kept[-1].strip():
+        kept.pop()
+    for span in (1, 2, 3):
+        if len(kept) >= span and _attribution_span(kept, len(kept) - span) == span:
+            del kept[-span:]
+            return
+
+
+def _forward_start(lines: list[str], i: int, subject: str) -> bool:
+    """Whether the quote container opening at line i holds a forwarded message: its first
+    line is a forward marker, or (Outlook, QQ Mail) the mail's subject says forward and the
+    container starts with a separator or a From:/Sent: header block."""
+    first: list[str] = []
+    for line in lines[i:i + 200]:  # a bounded look past the blank lines of block elements
+        if line.strip() and not _MARKS.fullmatch(line.strip()):
+            first.append(line.strip())
+            if len(first) == 6:
+                break
+    if not first:
+        return False
+    if _FORWARD.match(first[0]):
+        return True
+    if not _FORWARD_SUBJECT.match(subject):
+        return False
+    return bool(_SEPARATOR.match(first[0])) or _header_block(first, 0)
 
 
 def _tidy(text: str) -> str:
@@ -138,12 +215,26 @@ _ATTRIBUTION = re.compile(
     re.IGNORECASE)
 _SEPARATOR = re.compile(
     r"^(?:"
-    r"-{2,}\s*(?:Original Message|Forwarded message|Reply message|Original|原始邮件|原始郵件|"
-    r"转发邮件|轉寄郵件|回复的原邮件|邮件原文)\s*-{2,}"
+    r"-{2,}\s*(?:Original Message|Reply message|Original|原始邮件|原始郵件|回复的原邮件|邮件原文)"
+    r"\s*-{2,}"
     r"|_{10,}"                                                     # Outlook web / mobile
-    r"|Begin forwarded message:"
     r")\s*$",
     re.IGNORECASE)
+# A forwarded message starts here: Gmail (en, zh), Thunderbird, Yahoo, Apple Mail (en, zh),
+# NetEase / Foxmail ("转发邮件信息"). Outlook and QQ Mail forward with their reply separator, so
+# for them the subject tells (_FORWARD_SUBJECT).
+_FORWARD = re.compile(
+    r"^(?:"
+    r"-{2,}\s*(?:Forwarded message|Forwarded mail|转发的邮件|轉寄的郵件|转发邮件信息|轉寄郵件信息|"
+    r"转发邮件|轉寄郵件|原始转发邮件)\s*-{2,}"
+    r"|Begin forwarded message:"
+    r"|(?:以下(?:为|是))?转发的邮件\s*[:：]|(?:以下(?:為|是))?轉寄的郵件\s*[:：]"
+    r")\s*$",
+    re.IGNORECASE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|转发|轉寄|轉發|转寄)\s*[:：]", re.IGNORECASE)
+# Cheap test before the attribution pattern, whose bounded repetitions still cost thousands of
+# steps on a crafted line.
+_ATTRIBUTION_WORD = re.compile(r"wrote:|写道|寫道|crit\s?:|schrieb", re.IGNORECASE)
 # Outlook / Foxmail / QQ Mail header block: "From:" then "Sent:"/"Date:" within a few lines.
 _HEADER_FROM = re.compile(r"^\*?(?:From|发件人|寄件者|發件人)\s*\*?\s*[:：]", re.IGNORECASE)
 _HEADER_NEXT = re.compile(r"^\*?(?:Sent|Date|To|Subject|Cc|发送时间|日期|时间|收件人|主题|抄送|"
@@ -164,50 +255,77 @@ _SIG_MAX_LINES = 6
 _SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 
 
-def strip_reply(text: str) -> str:
-    """The new part of a plain-text mail: up to the first quoted-message marker, without the
-    signature and the trailing "> " quoted lines."""
+def reply_text(text: str, subject: str = "") -> MailText:
+    """The customer's part of a plain-text mail. Quoted lines ("> …") and their attribution
+    ("On … wrote:", "在 … 写道：") are dropped wherever they are, so answers written between the
+    quoted lines stay; an Outlook-style quote (a separator or a From:/Sent: block, no "> ")
+    ends the new part; a forwarded message is kept whole after the customer's note, and
+    flagged. The signature is cut from the customer's part."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cut = _quote_start(lines)
-    new = lines[:cut]
-    new = _drop_signature(new)
-    # Interleaved "> " quotes inside the new part are quoted context, not the customer's words.
-    new = [line for line in new if not line.lstrip().startswith(">")]
-    result = _tidy("\n".join(new))
-    return result if result else _tidy(text)
+    own, cut, forward = _customer_lines(lines, subject)
+    note = _tidy("\n".join(_drop_signature(own)))
+    if forward:
+        rest = _tidy("\n".join(lines[cut:]))
+        return MailText(f"{note}\n\n{rest}" if note else rest, forwarded=True)
+    return MailText(note or _tidy(text))
 
 
-def _quote_start(lines: list[str]) -> int:
-    for i, raw in enumerate(lines):
-        line = raw.strip()
+def _customer_lines(lines: list[str], subject: str) -> tuple[list[str], int, bool]:
+    """The customer's lines before the end of the new part, the index where it ends, and
+    whether what follows is a forwarded message."""
+    own: list[str] = []
+    i, n = 0, len(lines)
+    forward_subject = bool(_FORWARD_SUBJECT.match(subject))
+    while i < n:
+        line = lines[i].strip()
         if not line:
+            own.append("")
+            i += 1
             continue
-        if _SEPARATOR.match(line):
-            return i
-        if _is_attribution(lines, i):
-            return i
-        if _HEADER_FROM.match(line):
-            following = [s.strip() for s in lines[i + 1:i + 6] if s.strip()]
-            if sum(1 for s in following[:4] if _HEADER_NEXT.match(s)) >= 2:
-                return i
-        if line.startswith(">") and all(not s.strip() or s.lstrip().startswith(">")
-                                        for s in lines[i:]):
-            return i
-    return len(lines)
+        if line.startswith(">"):
+            i += 1
+            continue
+        if _FORWARD.match(line):
+            return own, i, True
+        if _SEPARATOR.match(line) or _header_block(lines, i):
+            return own, i, forward_subject
+        span = _attribution_span(lines, i)
+        if span:
+            j = i + span
+            while j < n and not lines[j].strip():
+                j += 1
+            if j < n and lines[j].lstrip().startswith(">"):
+                i += span  # the quote is marked line by line: keep what is written between
+                continue
+            return own, i, False  # a client that quotes without "> ": the rest is the quote
+        own.append(lines[i])
+        i += 1
+    return own, n, False
 
 
-def _is_attribution(lines: list[str], i: int) -> bool:
-    """An "On … wrote:" line, or one that a client wrapped over up to three lines: wrapped
-    parts are short and never end a sentence (which tells them from the customer's text)."""
+def _header_block(lines: list[str], i: int) -> bool:
+    """Outlook / Foxmail / QQ Mail header block: "From:" then "Sent:"/"Date:" within a few
+    lines."""
+    if not _HEADER_FROM.match(lines[i].strip()):
+        return False
+    following = [s.strip() for s in lines[i + 1:i + 6] if s.strip()]
+    return sum(1 for s in following[:4] if _HEADER_NEXT.match(s)) >= 2
+
+
+def _attribution_span(lines: list[str], i: int) -> int:
+    """How many lines (1-3) an "On … wrote:" attribution at line i takes, 0 if none: clients
+    wrap it; wrapped parts are short and never end a sentence (which tells them from the
+    customer's text)."""
     for span in (1, 2, 3):
         part = [s.strip() for s in lines[i:i + span]]
         if len(part) < span or not all(part):
-            return False
+            return 0
         if span > 1 and _SENTENCE_END.search(part[-2]):
-            return False
-        if _ATTRIBUTION.match(" ".join(part)):
-            return True
-    return False
+            return 0
+        joined = " ".join(part)
+        if _ATTRIBUTION_WORD.search(joined) and _ATTRIBUTION.match(joined):
+            return span
+    return 0
 
 
 def _drop_signature(lines: list[str]) -> list[str]:

@@ -28,8 +28,9 @@ from imapclient.exceptions import IMAPClientError
 
 from deskgate.connectors.email_auth import SenderVerifier
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
-from deskgate.connectors.email_parse import ParsedMail, parse_mail, with_sender_auth
+from deskgate.connectors.email_parse import ParsedMail, with_sender_auth
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
+from deskgate.gateway.mail_parse import ParserGone
 from deskgate.gateway.smtp import MailSink
 from deskgate.models.enums import MessageKind
 from deskgate.queue.mailbox_state import MailboxPosition, MailboxState
@@ -42,9 +43,11 @@ QUARANTINE_FLAG = "$DeskgateQuarantine"
 
 
 class _Round:
-    """What one fetch produced: parsed mail by UID, and UIDs to quarantine with a reason."""
+    """What one fetch produced: raw mail and its INTERNALDATE by UID (then the parsed mail),
+    and UIDs to quarantine with a reason."""
 
     def __init__(self) -> None:
+        self.raw: dict[int, tuple[bytes, datetime]] = {}
         self.mails: dict[int, ParsedMail] = {}
         self.broken: dict[int, tuple[str, bytes | None]] = {}
 
@@ -133,6 +136,7 @@ class MailboxPoller:
 
     async def _ingest(self, uids: list[int]) -> None:
         fetched = await self._call(self._fetch, uids)
+        await self._parse(fetched)
         if fetched.mails:
             ordered = sorted(fetched.mails)
             accepted = await self._sink.store([fetched.mails[u] for u in ordered])
@@ -149,7 +153,46 @@ class MailboxPoller:
         if fetched.broken:
             await self._call(self._mark_quarantined, sorted(fetched.broken))
 
+    async def _parse(self, fetched: _Round) -> None:
+        """In parse processes, as SMTP mail is (parse_mail itself never raises); then the
+        sender check, whose DNS look-ups run in the mailbox's own thread."""
+        uids = sorted(fetched.raw)
+        if not uids:
+            return
+        await self._parse_in_processes(fetched, uids)
+        await self._call(self._check_senders, fetched)
+
+    async def _parse_in_processes(self, fetched: _Round, uids: list[int]) -> None:
+        parser, cfg = self._sink.parser, self.cfg
+        via = f"imap:{cfg.name}"
+        try:
+            mails = await parser.parse_batch(self._email, [fetched.raw[u] for u in uids],
+                                             account=cfg.account, via=via, skill=cfg.skill)
+            fetched.mails.update(zip(uids, mails, strict=True))
+            return
+        except ParserGone:
+            log.warning("mailbox %s: a parse process died; parsing the batch one by one",
+                        cfg.name)
+        # One mail that kills the parser every time must not stall the mailbox: it is the one
+        # whose own parse dies, and it goes to quarantine with its raw.
+        for uid in uids:
+            raw, received = fetched.raw[uid]
+            try:
+                fetched.mails[uid] = await parser.parse(raw, self._email, account=cfg.account,
+                                                        received_at=received, via=via,
+                                                        skill=cfg.skill)
+            except ParserGone as exc:
+                fetched.broken[uid] = (f"the mail parser died on it: {exc}", raw)
+
     # --- blocking parts, run in the mailbox's own thread -------------------------------------
+
+    def _check_senders(self, fetched: _Round) -> None:
+        """Our MTA's Authentication-Results, else DKIM alignment checked here; only for mail
+        that can become a ticket."""
+        for uid, mail in list(fetched.mails.items()):
+            if mail.message.kind is MessageKind.MESSAGE:
+                fetched.mails[uid] = with_sender_auth(mail, self._verifier.check(
+                    fetched.raw[uid][0], mail.message.sender_email))
 
     def _connect(self) -> tuple[int, int]:
         cfg = self.cfg
@@ -213,17 +256,7 @@ class MailboxPoller:
             internal = data.get(b"INTERNALDATE")
             received = (internal.astimezone(UTC) if isinstance(internal, datetime)
                         and internal.tzinfo else datetime.now(UTC))
-            try:
-                mail = parse_mail(
-                    raw, self._email, account=self.cfg.account, received_at=received,
-                    via=f"imap:{self.cfg.name}", skill=self.cfg.skill)
-                if mail.message.kind is MessageKind.MESSAGE:
-                    # our MTA's Authentication-Results, else DKIM alignment checked here
-                    mail = with_sender_auth(mail, self._verifier.check(
-                        raw, mail.message.sender_email))
-                result.mails[uid] = mail
-            except Exception as exc:  # noqa: BLE001 - one bad message must not block the rest
-                result.broken[uid] = (f"{type(exc).__name__}: {exc}", raw)
+            result.raw[uid] = (raw, received)
         return result
 
     def _after_ingest(self, uids: list[int]) -> None:

@@ -1,10 +1,14 @@
-"""Text clean-up before triage: HTML to text, quoted replies and signatures cut, whitespace
-normalized, length bounded. Pure functions, no model state; used by the spaCy pipelines and by
-training so that a model sees exactly what it will see in production."""
+"""Text clean-up before triage: quoted replies and signatures cut, whitespace normalized,
+length bounded. Pure functions, no model state; used by the spaCy pipelines and by training so
+that a model sees exactly what it will see in production.
+
+Messages arrive as text: the mail connector has already turned HTML into text and cut the
+quotes its clients add (connectors/email_text.py, the one HTML-to-text of Deskgate). The cheap
+line filter here is for text that never went through it (imported history, other channels).
+Every step is linear and reads a bounded prefix, so hostile text costs little."""
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 
@@ -12,8 +16,6 @@ import unicodedata
 # the bound keeps the per-message cost predictable.
 MAX_CHARS = 4000
 
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]{0,2000}>", re.S | re.I)
-_BLOCK_TAG = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.I)
 # Lines that start the quoted part of a reply in the mail clients our customers use.
 _QUOTE_HEADER = re.compile(
     r"^\s*(?:On\b.{0,200}\bwrote:\s*$|-{2,}\s*Original Message\s*-{2,}|_{5,}\s*$"
@@ -33,13 +35,6 @@ _LONG_TOKEN = re.compile(r"[^\s\u3400-\u9fff]{80,}")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def html_to_text(markup: str) -> str:
-    """Visible text of hostile-or-not HTML; never evaluates anything."""
-    text = _BLOCK_TAG.sub("\n", markup)
-    text = _TAG.sub(" ", text)
-    return html.unescape(text)
-
-
 def strip_quoted(text: str) -> str:
     """Drop quoted replies (`> …`, "On … wrote:", 发件人:) and the signature block."""
     kept: list[str] = []
@@ -52,12 +47,13 @@ def strip_quoted(text: str) -> str:
     return "\n".join(kept)
 
 
-def clean(text: str, subject: str = "", *, is_html: bool = False) -> str:
+def clean(text: str, subject: str = "") -> str:
     """The text triage looks at: subject + body, NFKC-normalized (full-width ASCII such as
     ＳＦ１２３ becomes SF123 so that one entity pattern serves both), quotes and signature cut,
     whitespace collapsed, at most MAX_CHARS characters."""
-    body = html_to_text(text) if is_html else text
-    body = strip_quoted(body.replace("\r\n", "\n").replace("\r", "\n"))
+    # Quoted lines are dropped, so more than MAX_CHARS may be needed to find MAX_CHARS of the
+    # customer's words; beyond a few times that, the rest does not change a classification.
+    body = strip_quoted(text[: MAX_CHARS * 8].replace("\r\n", "\n").replace("\r", "\n"))
     joined = f"{subject.strip()}\n{body}" if subject.strip() else body
     joined = unicodedata.normalize("NFKC", joined[: MAX_CHARS * 2])
     # A lone surrogate (broken UTF-16 from a provider) cannot be encoded; make it visible.

@@ -182,6 +182,9 @@ async def test_broken_message_is_quarantined_and_does_not_block(
     app = create_app(config, redis_url, data_dir, run_workers=False)
     client = await aiohttp_client(app)
     await wait_for(lambda: len(ingested(r, prefix)) == 2, "the two good messages")
+    # the round stores the good ones first, then quarantines and flags: wait for those too
+    await wait_for(lambda: b"$DeskgateQuarantine" in flags_by_subject(dovecot, user)[2],
+                   "the quarantine flag")
     [(_, entry)] = r.xrange(Keys(prefix).mail_quarantine)
     assert entry[b"uid"] == b"2" and b"limit" in entry[b"reason"]
     flags = flags_by_subject(dovecot, user)

@@ -15,7 +15,7 @@ from deskgate.connectors.email_parse import (
     parse_mail,
     ticket_ref,
 )
-from deskgate.connectors.email_text import html_to_text, strip_reply
+from deskgate.connectors.email_text import html_to_text, reply_text
 from deskgate.models.enums import IdentityKind, MessageKind
 
 from .conftest import FIXTURES, fixture_bytes, mail_config
@@ -210,20 +210,20 @@ def test_declared_charset_superset_and_guessing() -> None:
     assert decode_header_value("=?GB2312?B?" + "zsTX1g==" + "?=") == "文字"
 
 
-def test_strip_reply_keeps_text_when_everything_looks_quoted() -> None:
-    assert strip_reply("> only a quote\n> nothing new") == "> only a quote\n> nothing new"
-    assert strip_reply("在 2024年1月1日 写道：\n原文") == "在 2024年1月1日 写道：\n原文"
+def test_reply_text_keeps_text_when_everything_looks_quoted() -> None:
+    assert reply_text("> only a quote\n> nothing new").text == "> only a quote\n> nothing new"
+    assert reply_text("在 2024年1月1日 写道：\n原文").text == "在 2024年1月1日 写道：\n原文"
 
 
-def test_strip_reply_chinese_markers() -> None:
+def test_reply_text_chinese_markers() -> None:
     text = ("请尽快回复。\n\n在 2024-03-01 10:00:00，\"客服\" <support@example.com> 写道：\n"
             ">您好\n")
-    assert strip_reply(text) == "请尽快回复。"
-    assert strip_reply("收到，谢谢！\n\n发自我的iPhone\n") == "收到，谢谢！"
+    assert reply_text(text).text == "请尽快回复。"
+    assert reply_text("收到，谢谢！\n\n发自我的iPhone\n").text == "收到，谢谢！"
 
 
 def test_html_to_text_is_robust_to_hostile_markup() -> None:
     text = html_to_text("<div>hi<script>evil()</script><b>there</div></b><p>x&lt;y</p>"
-                        "<blockquote type='cite'>old</blockquote><</")
+                        "<blockquote type='cite'>old</blockquote><</").text
     assert "evil" not in text and "old" not in text
     assert "hi" in text and "there" in text and "x<y" in text
