@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from deskgate.gateway import model_watch
 from deskgate.gateway.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
+from deskgate.gateway.edge import QuietLog
 from deskgate.gateway.metrics import describe
 from deskgate.gateway.openapi import document
 from deskgate.queue.stats import E2E_BUCKETS, SharedStats
 from deskgate.queue.stream import IngestReader
 from deskgate.queue.work import Work
+
+_QUIET = QuietLog(logging.getLogger("deskgate.health"))
 
 describe("deskgate_queue_depth", "Open tickets waiting in a skill queue")
 describe("deskgate_ingest_lag", "Ingest stream entries not yet triaged and acknowledged")
@@ -21,13 +26,18 @@ describe("deskgate_persistence_refusing",
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Fixed words only: anyone may ask, and Redis's error text names its socket path or
+    internal host:port (the detail goes to the log, bounded)."""
     try:
         await request.app[REDIS].ping()
     except (RedisError, OSError) as exc:
-        return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
+        _QUIET.log(logging.WARNING, "/healthz: Redis does not answer: %s", exc)
+        return web.json_response({"status": "unavailable", "redis": "unreachable"}, status=503)
     refusal = request.app[PERSISTENCE].refusal
     if refusal:  # this gateway refuses new messages: a balancer should send them elsewhere
-        return web.json_response({"status": "unavailable", "persistence": refusal}, status=503)
+        # the guard logs the detail each time the reason changes
+        return web.json_response({"status": "unavailable", "persistence": refusal.code},
+                                 status=503)
     return web.json_response({"status": "ok"})
 
 
