@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from typing import Any
@@ -15,6 +16,10 @@ from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 
 TOKEN_PREFIX = "dgt_"
+TOKEN_BYTES = 32
+# every token ever minted: the prefix and token_urlsafe(TOKEN_BYTES), 43 base64url characters
+_TOKEN_SHAPE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")
+TOKEN_LENGTH = len(TOKEN_PREFIX) + 43
 
 
 class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,7 +46,7 @@ def create_token(client: redis.Redis, keys: Keys, role: Role, *, agent_id: str =
 def _mint(role: Role, agent_id: str, label: str) -> tuple[str, str, TokenInfo]:
     if role is Role.AGENT and not agent_id:
         raise ValueError("an agent token needs --agent-id")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     digest = token_hash(token)
     return token, digest, TokenInfo(token_id=digest[:12], role=role, agent_id=agent_id,
                                     label=label, created_at=time.time())
@@ -58,8 +63,14 @@ def token_info_from_hash(digest: str, fields: dict[bytes, bytes]) -> TokenInfo:
                      label=f.get("label", ""), created_at=float(f.get("created_at", 0)))
 
 
+def well_formed(token: str) -> bool:
+    """Could this be a token we minted? Anything else is refused before it is hashed, looked
+    up or cached."""
+    return len(token) == TOKEN_LENGTH and _TOKEN_SHAPE.fullmatch(token) is not None
+
+
 async def lookup_token(client: aioredis.Redis, keys: Keys, token: str) -> TokenInfo | None:
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    if not well_formed(token):
         return None
     digest = token_hash(token)
     fields = await client.hgetall(keys.token(digest))
