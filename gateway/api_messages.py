@@ -10,7 +10,8 @@ from aiohttp import web
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.auth import principal, requires
 from deskgate.gateway.channel_accounts import ACCOUNT_NAME
-from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.body import decode_body
+from deskgate.gateway.errors import ApiError
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import INTAKE, MESSAGE, target
@@ -40,7 +41,6 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
     account: str = "default"
 
 
-_decoder = msgspec.json.Decoder(MessageIn)
 
 
 def _sender(s: SenderIn, account: str) -> Sender:
@@ -84,13 +84,7 @@ async def post_message(request: web.Request) -> web.Response:
     """Accept one customer message; 202 once durable, 200 + duplicate for a retry."""
     if request.content_type != "application/json":
         raise ApiError(415, "send JSON with Content-Type: application/json")
-    body = await request.read()
-    try:
-        m = _decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise_validation(exc)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    m = decode_body(await request.read(), MessageIn)
     _validate(m)
     received = m.received_at or datetime.now(UTC)
     if received.tzinfo is None:

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.auth import requires
-from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.body import decode_body
+from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN
 from deskgate.models.codec import to_builtins
@@ -33,12 +34,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def create(request: web.Request) -> web.Response:
     """Create a token; the answer is the only time the token is shown."""
-    try:
-        body = msgspec.json.decode(await request.read() or b"{}", type=TokenIn)
-    except msgspec.ValidationError as exc:
-        raise_validation(exc)
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    body = decode_body(await request.read(), TokenIn)
     if body.role is Role.AGENT and not body.agent_id:
         raise ApiError(422, "an agent token needs agent_id", field="agent_id")
     if body.agent_id:

@@ -23,6 +23,7 @@ from deskgate.gateway import api_stats, api_tokens
 from deskgate.gateway.api_stats import dashboard, visible_board
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import PRINCIPAL, SESSION_COOKIE, authenticate
+from deskgate.gateway.body import decode_body
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.scope import scope_of
 from deskgate.models.enums import Role
@@ -155,10 +156,7 @@ async def login(request: web.Request) -> web.Response:
     form cannot sign a browser into someone else's session."""
     if request.content_type != "application/json" or not _same_origin(request):
         raise ApiError(403, "sign in from the console page")
-    try:
-        body = msgspec.json.decode(await request.read(), type=LoginIn)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ApiError(400, "send {\"token\": \"dgt_...\"}") from exc
+    body = decode_body(await request.read(), LoginIn)
     client, keys = request.app[REDIS], request.app[KEYS]
     source = login_source(request.remote or "")
     try:
