@@ -21,12 +21,13 @@ from deskgate.queue.tokens import acreate_token, alist_tokens, arevoke_token
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
     agent_id: str = ""
+    account: str = ""        # integrations: the one API account the token posts for
     label: str = ""
 
 
 @requires(Role.ADMIN, policy=ADMIN)
 async def list_tokens(request: web.Request) -> web.Response:
-    """Every token's id, role, agent and label (never the token itself)."""
+    """Every token's id, role, agent, account and label (never the token itself)."""
     tokens = await alist_tokens(request.app[REDIS], request.app[KEYS])
     return web.json_response({"tokens": [to_builtins(t) for t in tokens]})
 
@@ -42,7 +43,8 @@ async def create(request: web.Request) -> web.Response:
     if len(body.label) > 100 or not body.label.isprintable():
         raise ApiError(422, "label: at most 100 printable characters", field="label")
     token, info = await acreate_token(request.app[REDIS], request.app[KEYS], body.role,
-                                      agent_id=body.agent_id, label=body.label)
+                                      agent_id=body.agent_id, label=body.label,
+                                      account=body.account)
     return web.json_response({"token": token, **to_builtins(info)}, status=201)
 
 
