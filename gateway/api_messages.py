@@ -9,8 +9,8 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.auth import principal, requires
-from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.body import decode_body
+from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.openapi import api_route

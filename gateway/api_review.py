@@ -14,8 +14,7 @@ from deskgate.gateway.auth import requires
 from deskgate.gateway.body import decode_body, decode_document
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
-from deskgate.gateway.scope import (ADMIN, FILTERED, SITE_WIDE, TICKET, scope, target,
-                                    visible_ticket)
+from deskgate.gateway.scope import ADMIN, FILTERED, SITE_WIDE, TICKET, scope, target, visible_ticket
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.models.ids import AGENT_ID, CURSOR, TICKET_ID

@@ -18,6 +18,7 @@ from deskgate.models.enums import Role
 from deskgate.models.ids import AGENT_ID
 from deskgate.queue.tokens import acreate_token, alist_tokens, arevoke_token
 
+
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
     agent_id: str = ""

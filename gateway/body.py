@@ -39,7 +39,7 @@ def decode_document(raw: bytes, type_: type[T], *, what: str, max_bytes: int,
     parsed object before it is validated."""
     _check_size(raw, what, max_bytes)
     try:
-        obj = yaml.load(raw, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+        obj = yaml.load(raw, Loader=_NoAliasLoader)  # a SafeLoader subclass
     except (yaml.YAMLError, *_MALFORMED) as exc:
         raise Malformed(f"{what} is not valid JSON or YAML: {_reason(exc)}") from exc
     if not isinstance(obj, dict):

@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
 from deskgate.connectors.base import Connector, SettingsError
 from deskgate.connectors.registry import CONNECTORS
 from deskgate.gateway.config import Config, ConfigError
@@ -22,7 +24,6 @@ from deskgate.models.ids import ACCOUNT
 from deskgate.queue.channels import ChannelStore
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import REFRESH_SECONDS
-from redis.exceptions import RedisError
 
 log = logging.getLogger("deskgate.channels")
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
+
 from deskgate.connectors.wechat_crypto import sha1_signature
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig

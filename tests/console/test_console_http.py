@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
+
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from deskgate.gateway.cli import build_parser, main
 
 CLI = [sys.executable, "-m", "deskgate.gateway.cli"]

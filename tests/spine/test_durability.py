@@ -22,6 +22,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR
 from deskgate.gateway.config import Config, ConfigError, parse_config

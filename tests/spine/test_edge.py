@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, HttpConfig
 from deskgate.gateway.edge import LOG_LINES_PER_MINUTE, GuardedSite

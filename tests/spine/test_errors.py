@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.cli import main
 from deskgate.gateway.config import Config
@@ -151,7 +152,7 @@ async def test_a_yaml_document_with_aliases_is_refused_before_it_unfolds(
         client: Any, auth: Callable[..., dict[str, str]]) -> None:
     laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
-        for p, n in zip("abcdefghijklmnopqrst", "bcdefghijklmnopqrstu"))
+        for p, n in zip("abcdefghijklmnopqrst", "bcdefghijklmnopqrstu", strict=True))
     for path in ("/api/v1/routing", "/api/v1/sla"):
         resp = await client.put(path, data=laughs, headers=auth(Role.ADMIN))
         assert resp.status == 400

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
 from deskgate.gateway.app import create_app
 from deskgate.gateway.auth import TOKEN_CACHE, TOKEN_MISSES_MAX, TokenCache
 from deskgate.gateway.config import Config

@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
 from deskgate.queue.routing import RoutingStore, RoutingTable
 from deskgate.queue.sla import SlaPolicy, Team, WorkConfig
 from deskgate.queue.work import Work
-
 from tests.work.conftest import triage
 
 SECRET = "s3cret-for-the-webhook-0123"
