@@ -25,6 +25,7 @@ from deskgate.connectors.base import Connector, SettingsError
 from deskgate.connectors.registry import CONNECTORS
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
+from deskgate.gateway.body import decode_body
 from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
@@ -155,23 +156,12 @@ def validate(connector: Connector, settings: dict[str, Any]) -> None:
         raise ApiError(422, text, field=_field_of(text, names)) from exc
 
 
-def _body(raw: bytes) -> dict[str, Any]:
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"account settings are at most {MAX_BODY_BYTES} bytes")
-    try:
-        body = msgspec.json.decode(raw or b"{}")
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(422, "account settings are a JSON object of field: value")
-    return body
-
-
 @requires(Role.ADMIN, policy=ADMIN)
 async def put_account(request: web.Request) -> web.Response:
     """Add or change an account; omitted secrets are kept; live on every gateway within ~1 s."""
     channel, account, connector = _connector(request)
-    body = _body(await request.read())
+    body = decode_body(await request.read(), dict[str, Any], what="account settings",
+                       max_bytes=MAX_BODY_BYTES)
     store = ChannelStore(request.app[REDIS], request.app[KEYS])
     stored = await store.get(channel, account)
     in_file = _file_settings(request, channel, account)

@@ -9,17 +9,20 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.body import decode_body
 from deskgate.gateway.channel_accounts import ACCOUNT_NAME
-from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.errors import ApiError
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import INTAKE, MESSAGE, target
 from deskgate.models.enums import Channel, IdentityKind, Role
+from deskgate.models.errors import Forbidden
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.phone import normalize_phone
 from deskgate.queue.tickets import MessagePlace, TicketStore
 
 MAX_TEXT = 64 * 1024
+DEFAULT_ACCOUNT = "default"
 
 
 class SenderIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -37,10 +40,10 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
     subject: str = ""
     html: str = ""
     received_at: datetime | None = None
-    account: str = "default"
+    # the token's account when it is bound to one; else this, or DEFAULT_ACCOUNT
+    account: str | None = None
 
 
-_decoder = msgspec.json.Decoder(MessageIn)
 
 
 def _sender(s: SenderIn, account: str) -> Sender:
@@ -73,10 +76,23 @@ def _validate(m: MessageIn) -> None:
     for field, ok in checks:
         if not ok:
             raise ApiError(422, f"{field} is empty or too long", field=field)
+
+
+def _account(m: MessageIn, bound: str) -> str:
+    """The account a message is for. It scopes external ids, thread keys and sender ids, so a
+    token bound to an account (`token create --account`) posts for that one only."""
+    if bound:
+        if m.account is not None and m.account != bound:
+            raise Forbidden(f"this token posts for account {bound!r} only: leave `account` "
+                            "out, or use a token of that account", field="account")
+        return bound
+    if m.account is None:
+        return DEFAULT_ACCOUNT
     # the account is part of every thread and customer key: a ':' would reach another's
     if not ACCOUNT_NAME.match(m.account):
         raise ApiError(422, "account is 1-64 letters, digits, _ or - (like channel accounts)",
                        field="account")
+    return m.account
 
 
 @requires(Role.INTEGRATION, policy=INTAKE)
@@ -84,20 +100,15 @@ async def post_message(request: web.Request) -> web.Response:
     """Accept one customer message; 202 once durable, 200 + duplicate for a retry."""
     if request.content_type != "application/json":
         raise ApiError(415, "send JSON with Content-Type: application/json")
-    body = await request.read()
-    try:
-        m = _decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise_validation(exc)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    m = decode_body(await request.read(), MessageIn)
     _validate(m)
+    account = _account(m, principal(request).account)
     received = m.received_at or datetime.now(UTC)
     if received.tzinfo is None:
         raise ApiError(422, "received_at needs a time zone (e.g. 2026-11-23T10:00:00Z)",
                        field="received_at")
-    msg = InboundMessage(channel=Channel.API, account=m.account, external_id=m.external_id,
-                         sender=_sender(m.sender, m.account), received_at=received,
+    msg = InboundMessage(channel=Channel.API, account=account, external_id=m.external_id,
+                         sender=_sender(m.sender, account), received_at=received,
                          text=m.text, subject=m.subject, html=m.html, thread_key=m.thread_key,
                          meta={"token": principal(request).token_id})
     accepted = await accept_or_503(request.app, msg)

@@ -24,7 +24,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import redis
@@ -33,8 +33,9 @@ from aiohttp import web
 from deskgate.gateway import jobs
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.auth import principal, requires
+from deskgate.gateway.body import decode_body
 from deskgate.gateway.edge import read_chunks, streams_body
-from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.errors import ApiError
 from deskgate.gateway.importer import PRESETS
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN
@@ -47,7 +48,6 @@ from deskgate.queue.routing import RoutingStore
 MAX_UPLOAD_BYTES = 512 << 20
 SYNC_REDIS = web.AppKey("models_sync_redis", redis.Redis)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-T = TypeVar("T")
 
 
 class ImportIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -76,15 +76,6 @@ class EvaluateIn(msgspec.Struct, forbid_unknown_fields=True):
     label_col: str = "label"
     min_support: int = 20
     max_drop: float = 0.005
-
-
-def _body(raw: bytes, type_: type[T]) -> T:
-    try:
-        return msgspec.json.decode(raw or b"{}", type=type_)
-    except msgspec.ValidationError as exc:
-        raise_validation(exc)
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
 
 
 def _actor(request: web.Request) -> str:
@@ -157,7 +148,7 @@ async def upload(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def start_import(request: web.Request) -> web.Response:
     """Import an uploaded export of past tickets as labelled history (a job)."""
-    body = _body(await request.read(), ImportIn)
+    body = decode_body(await request.read(), ImportIn)
     if body.preset not in PRESETS:
         raise ApiError(422, f"preset must be one of {', '.join(PRESETS)}", field="preset")
     return await _enqueue(request, "import", to_builtins(body))
@@ -166,7 +157,7 @@ async def start_import(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def start_training(request: web.Request) -> web.Response:
     """Train a candidate model for a task and compare it with the current one (a job)."""
-    body = _body(await request.read(), TrainIn)
+    body = decode_body(await request.read(), TrainIn)
     if body.task not in TASKS:
         raise ApiError(422, f"task must be one of {', '.join(TASKS)}", field="task")
     if body.source not in ("tickets", "history", "all", "upload"):
@@ -184,7 +175,7 @@ async def start_training(request: web.Request) -> web.Response:
 async def evaluate(request: web.Request) -> web.Response:
     """Compare a version with the current model on the held-out split of a source (a job)."""
     task = _task(request)
-    body = _body(await request.read(), EvaluateIn)
+    body = decode_body(await request.read(), EvaluateIn)
     params = {**to_builtins(body), "task": task, "version": request.match_info["version"]}
     params["policy"] = _policy(params.pop("min_support"), params.pop("max_drop"))
     if await asyncio.to_thread(_registry(request).get, task, params["version"]) is None:

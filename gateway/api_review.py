@@ -7,17 +7,18 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.api_tickets import MAX_PAGE, _json_body, work
+from deskgate.gateway.api_tickets import MAX_PAGE, work
 from deskgate.gateway.api_work import checked, target_queue
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
+from deskgate.gateway.body import decode_body, decode_document
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN, FILTERED, SITE_WIDE, TICKET, scope, target, visible_ticket
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.models.ids import AGENT_ID, CURSOR, TICKET_ID
-from deskgate.models.routing import RoutingError, RoutingTable, parse_table
+from deskgate.models.routing import RoutingTable
 from deskgate.models.ticket import Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.review import ReviewQueue
@@ -54,7 +55,7 @@ async def list_review(request: web.Request) -> web.Response:
 @requires(Role.MANAGER, policy=TICKET)
 async def review_action(request: web.Request) -> web.Response:
     """Acknowledge, reassign, escalate, or mark a false alarm (kept as a training label)."""
-    body: ReviewActionIn = _json_body(await request.read(), ReviewActionIn)
+    body: ReviewActionIn = decode_body(await request.read(), ReviewActionIn)
     t = target(request, Ticket)
     actor = scope(request).actor
     w = work(request)
@@ -112,15 +113,8 @@ async def get_routing(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def put_routing(request: web.Request) -> web.Response:
     """Replace the routing table (JSON or YAML); validated; live in every worker within 1 s."""
-    raw = await request.read()
-    if len(raw) > MAX_ROUTING_BYTES:
-        raise ApiError(413, f"a routing table is at most {MAX_ROUTING_BYTES} bytes")
-    try:
-        table = parse_table(raw)
-    except RoutingError as exc:
-        text = str(exc)
-        field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
-        raise ApiError(422, f"invalid routing table: {text}", field=field) from exc
+    table = decode_document(await request.read(), RoutingTable, what="a routing table",
+                            max_bytes=MAX_ROUTING_BYTES)
     rev = await _routing(request).put(table, scope(request).actor)
     return web.json_response({"table": to_builtins(table), "rev": rev})
 

@@ -17,13 +17,13 @@ from aiohttp import web
 
 from deskgate.gateway import work_config
 from deskgate.gateway.auth import requires
-from deskgate.gateway.errors import ApiError
+from deskgate.gateway.body import decode_document
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
 from deskgate.models.sla import WorkConfig
-from deskgate.queue.sla_store import WorkError, WorkStore, parse_work
+from deskgate.queue.sla_store import WorkStore, keep_secrets
 
 MAX_WORK_BYTES = 256 * 1024
 SECRET = "webhook_secret"
@@ -54,16 +54,11 @@ async def get_sla(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def put_sla(request: web.Request) -> web.Response:
     """Replace teams and SLA policies (JSON or YAML); validated; live everywhere within ~1 s."""
-    raw = await request.read()
-    if len(raw) > MAX_WORK_BYTES:
-        raise ApiError(413, f"the SLA document is at most {MAX_WORK_BYTES} bytes")
     store = _store(request)
-    try:
-        config = parse_work(raw, previous=await store.current(fresh=True))
-    except WorkError as exc:
-        text = str(exc)
-        field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
-        raise ApiError(422, f"invalid SLA document: {text}", field=field) from exc
+    previous = await store.current(fresh=True)
+    config = decode_document(await request.read(), WorkConfig, what="the SLA document",
+                             max_bytes=MAX_WORK_BYTES,
+                             prepare=lambda doc: keep_secrets(doc, previous))
     rev = await store.put(config, scope(request).actor)
     return web.json_response({"config": document(config), "rev": rev})
 

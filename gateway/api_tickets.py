@@ -10,7 +10,8 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
-from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.body import decode_body
+from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN, AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
@@ -79,15 +80,6 @@ def ticket_json(t: Ticket, customer: Customer | None,
     return out
 
 
-def _json_body(raw: bytes, type_: type[Any]) -> Any:
-    try:
-        return msgspec.json.decode(raw or b"{}", type=type_)
-    except msgspec.ValidationError as exc:
-        raise_validation(exc)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
-
-
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def get_ticket(request: web.Request) -> web.Response:
     """A ticket with its customer, triage and every message of its thread."""
@@ -146,7 +138,7 @@ async def claim(request: web.Request) -> web.Response:
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def resolve(request: web.Request) -> web.Response:
     """Resolve a ticket, optionally correcting triage's topic, priority and sentiment."""
-    body: ResolveIn = _json_body(await request.read(), ResolveIn)
+    body: ResolveIn = decode_body(await request.read(), ResolveIn)
     correction = (Correction(topic=body.topic, priority=body.priority, sentiment=body.sentiment)
                   if (body.topic or body.priority or body.sentiment) else None)
     who = scope(request)
@@ -175,7 +167,7 @@ async def queues(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def put_agent(request: web.Request) -> web.Response:
     """Register or update an agent: skills (list, or skill -> level), capacity, status."""
-    body: AgentIn = _json_body(await request.read(), AgentIn)
+    body: AgentIn = decode_body(await request.read(), AgentIn)
     agent = agent_from_input(request.match_info["agent_id"], body)
     await work(request).put_agent(agent)
     return web.json_response(to_builtins(agent))

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.auth import requires
-from deskgate.gateway.errors import ApiError, raise_validation
+from deskgate.gateway.body import decode_body
+from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import ADMIN
 from deskgate.models.codec import to_builtins
@@ -21,12 +22,13 @@ from deskgate.queue.tokens import acreate_token, alist_tokens, arevoke_token
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
     agent_id: str = ""
+    account: str = ""        # integrations: the one API account the token posts for
     label: str = ""
 
 
 @requires(Role.ADMIN, policy=ADMIN)
 async def list_tokens(request: web.Request) -> web.Response:
-    """Every token's id, role, agent and label (never the token itself)."""
+    """Every token's id, role, agent, account and label (never the token itself)."""
     tokens = await alist_tokens(request.app[REDIS], request.app[KEYS])
     return web.json_response({"tokens": [to_builtins(t) for t in tokens]})
 
@@ -34,12 +36,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 @requires(Role.ADMIN, policy=ADMIN)
 async def create(request: web.Request) -> web.Response:
     """Create a token; the answer is the only time the token is shown."""
-    try:
-        body = msgspec.json.decode(await request.read() or b"{}", type=TokenIn)
-    except msgspec.ValidationError as exc:
-        raise_validation(exc)
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from exc
+    body = decode_body(await request.read(), TokenIn)
     if body.role is Role.AGENT and not body.agent_id:
         raise ApiError(422, "an agent token needs agent_id", field="agent_id")
     if body.agent_id:
@@ -47,7 +44,8 @@ async def create(request: web.Request) -> web.Response:
     if len(body.label) > 100 or not body.label.isprintable():
         raise ApiError(422, "label: at most 100 printable characters", field="label")
     token, info = await acreate_token(request.app[REDIS], request.app[KEYS], body.role,
-                                      agent_id=body.agent_id, label=body.label)
+                                      agent_id=body.agent_id, label=body.label,
+                                      account=body.account)
     return web.json_response({"token": token, **to_builtins(info)}, status=201)
 
 

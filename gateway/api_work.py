@@ -10,9 +10,10 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway import work_config
-from deskgate.gateway.api_tickets import _json_body, store, ticket_json, work
+from deskgate.gateway.api_tickets import store, ticket_json, work
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.auth import requires
+from deskgate.gateway.body import decode_body
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
 from deskgate.gateway.scope import AGENT, FILTERED, TICKET, scope, target
@@ -108,7 +109,7 @@ async def release(request: web.Request) -> web.Response:
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def transfer(request: web.Request) -> web.Response:
     """Move a ticket to another skill's queue or straight to another agent; history stays."""
-    body: TransferIn = _json_body(await request.read(), TransferIn)
+    body: TransferIn = decode_body(await request.read(), TransferIn)
     if bool(body.skill) == bool(body.agent):
         raise ApiError(422, "give either `skill` or `agent`")
     if body.skill:
@@ -121,7 +122,7 @@ async def transfer(request: web.Request) -> web.Response:
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def add_note(request: web.Request) -> web.Response:
     """Add an internal note (never sent to the customer)."""
-    body: NoteIn = _json_body(await request.read(), NoteIn)
+    body: NoteIn = decode_body(await request.read(), NoteIn)
     text = body.text.strip()
     if not text or len(text) > MAX_NOTE_CHARS:
         raise ApiError(422, f"a note is 1-{MAX_NOTE_CHARS} characters", field="text")
@@ -154,7 +155,7 @@ async def pending(request: web.Request) -> web.Response:
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def reopen(request: web.Request) -> web.Response:
     """Reopen a resolved ticket: back in its queue with a fresh resolution clock."""
-    body: ReopenIn = _json_body(await request.read(), ReopenIn)
+    body: ReopenIn = decode_body(await request.read(), ReopenIn)
     now = time.time()
     timers = await (await sla(request)).reopen_timers(target(request, Ticket).id, now)
     await _act(request, "reopen", arg=body.reason[:500], extra={"timers": timers}, now=now)
@@ -183,7 +184,7 @@ async def agent_tickets(request: web.Request) -> web.Response:
 async def set_status(request: web.Request) -> web.Response:
     """Set an agent online, away (keeps their tickets, takes no new ones) or offline."""
     agent_id = target(request, Agent).id
-    body: StatusIn = _json_body(await request.read(), StatusIn)
+    body: StatusIn = decode_body(await request.read(), StatusIn)
     before = await work(request).set_status(agent_id, body.status, scope(request).actor)
     if before is None:
         raise ApiError(404, f"no agent {agent_id}")

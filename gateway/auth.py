@@ -29,12 +29,21 @@ from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable
 from deskgate.queue.sessions import load_session
-from deskgate.queue.tokens import TokenInfo, lookup_token, token_hash
+from deskgate.queue.tokens import (
+    TOKEN_LENGTH,
+    TOKEN_PREFIX,
+    TokenInfo,
+    lookup_token,
+    token_hash,
+    well_formed,
+)
 
 log = logging.getLogger("deskgate.auth")
 
 TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_MAX = 10_000
+# Unknown tokens are kept apart and fewer: a client trying many cannot push the known ones out.
+TOKEN_MISSES_MAX = 1_000
 PRINCIPAL = web.RequestKey("principal", TokenInfo)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,27 +52,42 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class TokenCache:
     """Token look-ups (hit or miss) kept TOKEN_CACHE_SECONDS, used only while `live`: while
     this process hears every revocation. `generation` moves with every revocation heard, so
-    a look-up that raced with one is not cached."""
+    a look-up that raced with one is not cached. Known tokens (at most TOKEN_CACHE_MAX) and
+    unknown ones (at most TOKEN_MISSES_MAX) are bounded apart; a full table starts over."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, TokenInfo | None]] = {}
+        self._hits: dict[str, tuple[float, TokenInfo]] = {}
+        self._misses: dict[str, float] = {}
         self.live = False
         self.generation = 0
 
+    def __len__(self) -> int:
+        return len(self._hits) + len(self._misses)
+
     def get(self, digest: str, now: float) -> tuple[bool, TokenInfo | None]:
-        hit = self._entries.get(digest) if self.live else None
-        return (True, hit[1]) if hit is not None and hit[0] > now else (False, None)
+        if not self.live:
+            return False, None
+        hit = self._hits.get(digest)
+        if hit is not None and hit[0] > now:
+            return True, hit[1]
+        return self._misses.get(digest, 0.0) > now, None
 
     def put(self, digest: str, now: float, info: TokenInfo | None, generation: int) -> None:
         if not self.live or generation != self.generation:
             return
-        if len(self._entries) >= TOKEN_CACHE_MAX:
-            self._entries.clear()
-        self._entries[digest] = (now + TOKEN_CACHE_SECONDS, info)
+        expires = now + TOKEN_CACHE_SECONDS
+        if info is None:
+            if len(self._misses) >= TOKEN_MISSES_MAX:
+                self._misses.clear()
+            self._misses[digest] = expires
+        else:
+            if len(self._hits) >= TOKEN_CACHE_MAX:
+                self._hits.clear()
+            self._hits[digest] = (expires, info)
 
     def forget(self, digest: str) -> None:
         self.generation += 1
-        self._entries.pop(digest, None)
+        self._hits.pop(digest, None)
 
     async def reconnected(self, _connection: object) -> None:
         """redis-py's connect callback (it keeps a weak reference: a bound method it must be)."""
@@ -73,7 +97,8 @@ class TokenCache:
     def set_live(self, live: bool) -> None:
         """Entering or leaving the subscription: anything cached may have missed a revocation."""
         self.generation += 1
-        self._entries.clear()
+        self._hits.clear()
+        self._misses.clear()
         self.live = live
 
 
@@ -111,9 +136,14 @@ async def authenticate(request: web.Request) -> TokenInfo:
         raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>` "
                             "(create one with `deskgate token create --role ...`)",
                        headers={"WWW-Authenticate": "Bearer"})
+    token = token.strip()
+    if not well_formed(token):   # refused before it costs a hash, a look-up or a cache entry
+        request.app[METRICS].inc("deskgate_auth_failures_total", reason="bad_token")
+        raise ApiError(401, f"malformed token: a Deskgate token is {TOKEN_PREFIX} and "
+                            f"{TOKEN_LENGTH - len(TOKEN_PREFIX)} more characters",
+                       headers={"WWW-Authenticate": "Bearer"})
     now = time.monotonic()
     cache = request.app[TOKEN_CACHE]
-    token = token.strip()
     digest = token_hash(token)
     cached, info = cache.get(digest, now)
     if not cached:

@@ -20,13 +20,14 @@ from redis.exceptions import RedisError
 from deskgate.connectors.base import Connector, SettingsError
 from deskgate.connectors.registry import CONNECTORS
 from deskgate.gateway.config import Config, ConfigError
+from deskgate.models.ids import ACCOUNT
 from deskgate.queue.channels import ChannelStore
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import REFRESH_SECONDS
 
 log = logging.getLogger("deskgate.channels")
 
-ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ACCOUNT_NAME = re.compile(rf"^{ACCOUNT.pattern.pattern}$")
 
 Accounts = dict[tuple[str, str], tuple[Connector, Any]]
 

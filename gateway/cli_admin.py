@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sync_redis
 from deskgate.models.enums import AgentStatus, Role
-from deskgate.models.ids import AGENT_ID, TOKEN_ID
+from deskgate.models.ids import ACCOUNT, AGENT_ID, TOKEN_ID
 from deskgate.models.ticket import Agent
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
@@ -43,7 +43,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         return 2
     with sync_redis(args) as (client, keys):
         token, info = create_token(client, keys, role, agent_id=args.agent_id or "",
-                                   label=args.label)
+                                   label=args.label, account=args.account or "")
     print(token)
     print(f"# {info.role} token {info.token_id} created; it is shown only this once",
           file=sys.stderr)
@@ -54,10 +54,11 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
     with sync_redis(args) as (client, keys):
         tokens = list_tokens(client, keys)
-    print(f"{'ID':<13} {'ROLE':<12} {'AGENT':<16} {'CREATED':<20} LABEL")
+    print(f"{'ID':<13} {'ROLE':<12} {'AGENT/ACCOUNT':<16} {'CREATED':<20} LABEL")
     for t in tokens:
         created = datetime.fromtimestamp(t.created_at, UTC).strftime("%Y-%m-%d %H:%M")
-        print(f"{t.token_id:<13} {t.role:<12} {t.agent_id or '-':<16} {created:<20} {t.label}")
+        bound = t.agent_id or t.account or "-"
+        print(f"{t.token_id:<13} {t.role:<12} {bound:<16} {created:<20} {t.label}")
     return 0
 
 
@@ -115,6 +116,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         help="what the token may do")
     create.add_argument("--agent-id", type=id_arg(AGENT_ID),
                         help="the agent this token acts as (role agent)")
+    create.add_argument("--account", type=id_arg(ACCOUNT),
+                        help="role integration: the one API account it posts for (messages "
+                             "naming another are refused; without it, each message names its "
+                             "account)")
     create.add_argument("--label", default="", help="a note to recognise the token by")
     add_common(create)
     create.set_defaults(func=cmd_token_create)

@@ -23,8 +23,10 @@ from deskgate.gateway import api_stats, api_tokens
 from deskgate.gateway.api_stats import dashboard, visible_board
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.auth import PRINCIPAL, SESSION_COOKIE, authenticate
+from deskgate.gateway.body import decode_body
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.scope import scope_of
+from deskgate.models.enums import Role
 from deskgate.models.errors import DeskgateError, RateLimited, Unavailable
 from deskgate.models.scope import Scope
 from deskgate.queue.dashboard import Board
@@ -38,6 +40,7 @@ from deskgate.queue.sessions import (
     login_source,
     take_login_attempt,
 )
+from deskgate.queue.tokens import lookup_token
 
 log = logging.getLogger("deskgate.console")
 
@@ -153,10 +156,7 @@ async def login(request: web.Request) -> web.Response:
     form cannot sign a browser into someone else's session."""
     if request.content_type != "application/json" or not _same_origin(request):
         raise ApiError(403, "sign in from the console page")
-    try:
-        body = msgspec.json.decode(await request.read(), type=LoginIn)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ApiError(400, "send {\"token\": \"dgt_...\"}") from exc
+    body = decode_body(await request.read(), LoginIn)
     client, keys = request.app[REDIS], request.app[KEYS]
     source = login_source(request.remote or "")
     try:
@@ -165,17 +165,19 @@ async def login(request: web.Request) -> web.Response:
             request.app[METRICS].inc("deskgate_auth_failures_total", reason="login_limited")
             raise RateLimited(f"too many failed sign-ins from your address; try again in "
                               f"{wait} s", retry_after=wait)
-        made = await create_session(client, keys, body.token.strip())
-        if made is not None:
+        token = body.token.strip()
+        info = await lookup_token(client, keys, token)
+        if info is not None:
             await give_back_login_attempt(client, keys, source)
+        if info is None:
+            request.app[METRICS].inc("deskgate_auth_failures_total", reason="console_login")
+            raise ApiError(401, "unknown or revoked token")
+        # refused before a session exists: no stored session for a token that cannot use it
+        if info.role is Role.INTEGRATION:
+            raise ApiError(403, "integration tokens post messages; they cannot use the console")
+        session_id, session = await create_session(client, keys, token, info)
     except (RedisError, OSError) as exc:
         raise Unavailable() from exc
-    if made is None:
-        request.app[METRICS].inc("deskgate_auth_failures_total", reason="console_login")
-        raise ApiError(401, "unknown or revoked token")
-    session_id, session = made
-    if session.principal.role.value == "integration":
-        raise ApiError(403, "integration tokens post messages; they cannot use the console")
     resp = web.json_response(_session_json(session))
     resp.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict",
                     secure=_secure(request), path="/", max_age=ABSOLUTE_SECONDS)

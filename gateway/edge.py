@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import resource
 import sys
 import time
@@ -26,7 +27,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError
 
 from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.config import Config
@@ -66,21 +67,50 @@ class QuietLog:
 class RequestErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     """aiohttp's request handler logs every unreadable request at ERROR with a traceback
     (`logger.exception`); here that is one bounded WARNING line, and real failures stay
-    ERRORs with their traceback, bounded too."""
+    ERRORs with their traceback, bounded too. The parser's message quotes the offending
+    request bytes (an Authorization header, a signed query string), so the line keeps only
+    the error's kind, its description and the offending header's name: never request bytes."""
 
     def __init__(self, logger: logging.Logger) -> None:
         super().__init__(logger, {})
         self._quiet = QuietLog(logger)
 
-    def exception(self, msg: object, *args: object, exc_info: Any = True,
-                  **kwargs: Any) -> None:
-        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+    def log(self, level: int, msg: object, *args: Any, exc_info: Any = None,
+            **kwargs: Any) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else (
+            sys.exc_info()[1] if exc_info else None)
         if isinstance(exc, HttpProcessingError):
-            peer = args[0] if args else "?"
-            self._quiet.log(logging.WARNING, "malformed HTTP request from %s: %s", peer,
-                            str(exc).replace("\n", " ")[:200])
+            level = min(level, logging.WARNING)
+        if not self.isEnabledFor(level):
+            return
+        if isinstance(exc, HttpProcessingError):
+            self._quiet.log(level, "malformed HTTP request from %s: %s",
+                            args[0] if args else "?", describe_parse_error(exc))
         else:
-            self._quiet.log(logging.ERROR, str(msg), *args, exc_info=exc_info)
+            self._quiet.log(level, str(msg), *args, exc_info=exc_info)
+
+
+# a Python literal as repr() writes it: how aiohttp quotes request bytes in its messages
+_LITERAL = re.compile(r"""b?(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+# aiohttp's C parser quotes the whole offending line under its description, so an excerpt
+# that opens with `Name:` names the header; the pure-Python parser quotes only the value
+_EXCERPT_HEADER = re.compile(r"""^\s*b?['"]([A-Za-z0-9-]{1,40}):""")
+
+
+def describe_parse_error(exc: HttpProcessingError) -> str:
+    """`InvalidHeader: Invalid HTTP header: … (header Authorization)`: the first line
+    of aiohttp's message with every quoted excerpt of the request blanked, and the name (never
+    the value) of the header an excerpt shows, if it shows one."""
+    if isinstance(exc, InvalidURLError):     # its message is the raw target, unquoted
+        described = "invalid request target"
+    else:
+        # a quote left after blanking the literals opens one we could not read: cut there
+        blanked = _LITERAL.sub("…", (exc.message.splitlines() or [""])[0])
+        described = re.split(r"""['"]""", blanked)[0].rstrip(" :")[:120]
+    named = next((m.group(1) for line in exc.message.splitlines()[1:]
+                  if (m := _EXCERPT_HEADER.match(line))), "")
+    return f"{type(exc).__name__}: {described or 'unreadable request'}" + (
+        f" (header {named})" if named else "")
 
 
 def handler_args(config: Config) -> dict[str, Any]:

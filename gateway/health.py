@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from deskgate.gateway.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
+from deskgate.gateway.edge import QuietLog
 from deskgate.gateway.metrics import CONTENT_TYPE, describe, exposition
 from deskgate.gateway.openapi import document
 
+_QUIET = QuietLog(logging.getLogger("deskgate.health"))
 describe("deskgate_persistence_refusing",
          "1 while new messages are refused because persistence is failing or the disk is low")
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Fixed words only: anyone may ask, and Redis's error text names its socket path or
+    internal host:port (the detail goes to the log, bounded)."""
     try:
         await request.app[REDIS].ping()
     except (RedisError, OSError) as exc:
-        return web.json_response({"status": "unavailable", "redis": str(exc)}, status=503)
+        _QUIET.log(logging.WARNING, "/healthz: Redis does not answer: %s", exc)
+        return web.json_response({"status": "unavailable", "redis": "unreachable"}, status=503)
     refusal = request.app[PERSISTENCE].refusal
     if refusal:  # this gateway refuses new messages: a balancer should send them elsewhere
-        return web.json_response({"status": "unavailable", "persistence": refusal}, status=503)
+        # the guard logs the detail each time the reason changes
+        return web.json_response({"status": "unavailable", "persistence": refusal.code},
+                                 status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -38,6 +38,9 @@ JOB_ID = IdRule("job id", re.compile(r"[A-Za-z0-9_-]{1,64}"),
                 "1-64 letters, digits, '_' or '-', as job listings show")
 MODEL_VERSION = IdRule("model version", re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"),
                        "as `deskgate models list` shows it, e.g. topic-20250101T000000-1a2b3c4d")
+# A channel or API account: part of thread, customer and external-id keys, so never ':'.
+ACCOUNT = IdRule("account name", re.compile(r"[A-Za-z0-9_-]{1,64}"),
+                 "1-64 letters, digits, '_' or '-'")
 # An audit-stream position: "+" (the newest) or a stream entry id the previous page returned.
 CURSOR = IdRule("cursor", re.compile(r"\+|[0-9]{1,20}-[0-9]{1,20}"),
                 "the `next` value of the previous page")

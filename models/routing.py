@@ -27,10 +27,6 @@ MAX_LEVEL = 5
 MAX_RULES = 500
 
 
-class RoutingError(ValueError):
-    pass
-
-
 def check_skill(name: str, what: str = "skill") -> None:
     if not SKILL_NAME.match(name):
         raise ValueError(f"{what} {name!r} must be 1-48 letters, digits, '_' or '-'")
@@ -163,22 +159,6 @@ class RoutingTable(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
               skill_hint: str = "") -> str:
         return self.decide(triage, channel=channel, account=account, tier=tier,
                            skill_hint=skill_hint).queue
-
-
-def parse_table(data: bytes | str) -> RoutingTable:
-    """JSON or YAML text -> a validated table; RoutingError names the offending field."""
-    import yaml  # only the admin paths parse YAML
-
-    try:
-        raw = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise RoutingError(f"not valid JSON or YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise RoutingError("a routing table is an object with `rules`, `default_skill`, ...")
-    try:
-        return msgspec.convert(raw, type=RoutingTable)
-    except msgspec.ValidationError as exc:
-        raise RoutingError(str(exc)) from exc
 
 
 class Pressure(msgspec.Struct, frozen=True):

@@ -101,7 +101,7 @@ class Ingest:
         carrying several). All-or-error: on a Redis failure nothing is acknowledged, and a retry
         is safe because whatever did get in is recognised as a duplicate."""
         if self._guard is not None and self._guard.refusal:
-            raise IngestUnavailable(self._guard.refusal)
+            raise IngestUnavailable(str(self._guard.refusal))
         try:
             try:
                 replies = await self._evalsha_all(messages)

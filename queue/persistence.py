@@ -63,6 +63,17 @@ class PersistenceMisconfigured(RedisUnavailable):
     """The Redis cannot keep the configured durability mode's promise: do not start."""
 
 
+class Refusal(msgspec.Struct, frozen=True):
+    """Why new messages are refused: `code`, a fixed word safe to show anyone (/healthz), and
+    `detail`, said for the operator (paths, hosts, figures) and only logged."""
+
+    code: str
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 class PersistenceGuard:
     """One periodic persistence check shared by every accept of this process."""
 
@@ -72,7 +83,7 @@ class PersistenceGuard:
         self.cfg = cfg
         self._local = _is_local(redis_url)
         self.paths: list[Path] = [Path(data_dir)]
-        self.refusal: str | None = None  # why accepts are refused right now
+        self.refusal: Refusal | None = None  # why accepts are refused right now
         self._verified = False
 
     async def start(self) -> None:
@@ -131,7 +142,7 @@ class PersistenceGuard:
         except ResponseError:
             return None
 
-    async def check(self) -> str | None:
+    async def check(self) -> Refusal | None:
         """One check: the reason to refuse new messages now, or None."""
         try:
             if not self._verified:
@@ -140,19 +151,21 @@ class PersistenceGuard:
             replication = (await self._r.info("replication")
                            if self.cfg.mode == "replica" else {})
         except (RedisError, OSError) as exc:
-            return f"Redis does not answer: {exc}"
+            return Refusal("redis_unreachable", f"Redis does not answer: {exc}")
         except PersistenceMisconfigured as exc:
-            return str(exc)
+            return Refusal("redis_misconfigured", str(exc))
         if not int(info.get("aof_enabled", 0)):
-            return "the Redis has AOF turned off"
+            return Refusal("aof_off", "the Redis has AOF turned off")
         if info.get("aof_last_write_status") != "ok":
-            return "the Redis cannot write its AOF (see its log; is the disk full?)"
+            return Refusal("aof_write_failed",
+                           "the Redis cannot write its AOF (see its log; is the disk full?)")
         if self.cfg.mode == "replica":
             online = sum(1 for k, v in replication.items()
                          if k.startswith("slave") and isinstance(v, dict)
                          and v.get("state") == "online")
             if online < self.cfg.replicas:
-                return f"{online} of {self.cfg.replicas} replica(s) online"
+                return Refusal("replicas_offline",
+                               f"{online} of {self.cfg.replicas} replica(s) online")
         return low_space(self.paths, self.cfg.min_free_mb)
 
     async def run(self) -> None:
@@ -168,17 +181,18 @@ class PersistenceGuard:
                 self.refusal = why
 
 
-def low_space(paths: Sequence[Path], min_free_mb: int) -> str | None:
+def low_space(paths: Sequence[Path], min_free_mb: int) -> Refusal | None:
     """The first directory with less free space than `min_free_mb`, said for an operator."""
     for path in paths:
         try:
             st = os.statvfs(path)
         except OSError as exc:
-            return f"cannot check free space of {path}: {exc.strerror}"
+            return Refusal("disk_unchecked",
+                           f"cannot check free space of {path}: {exc.strerror}")
         free_mb = st.f_bavail * st.f_frsize / 2**20
         if free_mb < min_free_mb:
-            return (f"only {free_mb:.0f} MiB free in {path} (durability.min_free_mb is "
-                    f"{min_free_mb}): free some space")
+            return Refusal("disk_low", f"only {free_mb:.0f} MiB free in {path} "
+                           f"(durability.min_free_mb is {min_free_mb}): free some space")
     return None
 
 

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply
-from deskgate.queue.tokens import TokenInfo, lookup_token, token_info_from_hash
+from deskgate.queue.tokens import TokenInfo, token_hash, token_info_from_hash
 
 IDLE_SECONDS = 8 * 3600
 ABSOLUTE_SECONDS = 24 * 3600
@@ -46,17 +46,15 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-async def create_session(client: aioredis.Redis, keys: Keys,
-                         token: str) -> tuple[str, Session] | None:
-    """Returns (session id for the cookie, the session), or None for an unknown token."""
-    info = await lookup_token(client, keys, token)
-    if info is None:
-        return None
+async def create_session(client: aioredis.Redis, keys: Keys, token: str,
+                         info: TokenInfo) -> tuple[str, Session]:
+    """A session for `token` (looked up as `info`, its role already accepted by the caller):
+    (session id for the cookie, the session)."""
     session_id = secrets.token_urlsafe(32)
     session = Session(principal=info, csrf=secrets.token_urlsafe(32), created_at=time.time())
     key = keys.session(_digest(session_id))
     async with client.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping={"token": hashlib.sha256(token.encode()).hexdigest(),
+        pipe.hset(key, mapping={"token": token_hash(token),
                                 "csrf": session.csrf, "created_at": session.created_at})
         pipe.expire(key, IDLE_SECONDS)
         await pipe.execute()

@@ -1,8 +1,10 @@
-"""API tokens: only a SHA-256 of each token is stored, with its role and (for agents) agent id."""
+"""API tokens: only a SHA-256 of each token is stored, with its role, (for agents) agent id
+and (for integrations, optionally) the API account it posts for."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from typing import Any
@@ -12,16 +14,26 @@ import redis
 import redis.asyncio as aioredis
 
 from deskgate.models.enums import Role
+from deskgate.models.errors import Invalid
+from deskgate.models.ids import ACCOUNT
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import fields, hash_reply, texts
 
 TOKEN_PREFIX = "dgt_"
+TOKEN_BYTES = 32
+# every token ever minted: the prefix and token_urlsafe(TOKEN_BYTES), 43 base64url characters
+_TOKEN_SHAPE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")
+TOKEN_LENGTH = len(TOKEN_PREFIX) + 43
 
 
 class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
     token_id: str            # first 12 hex chars of the hash: safe to log and to show
     role: Role
     agent_id: str = ""
+    # integrations: the one API account this token posts for ("" = the account each message
+    # names, for tokens made before accounts were bound); it scopes external ids, thread keys
+    # and sender ids, so two bound integrations never share them
+    account: str = ""
     label: str = ""
     created_at: float = 0.0
 
@@ -31,36 +43,48 @@ def token_hash(token: str) -> str:
 
 
 def create_token(client: redis.Redis, keys: Keys, role: Role, *, agent_id: str = "",
-                 label: str = "") -> tuple[str, TokenInfo]:
+                 label: str = "", account: str = "") -> tuple[str, TokenInfo]:
     """Returns the token (shown once, never stored) and what is stored about it."""
-    token, digest, info = _mint(role, agent_id, label)
+    token, digest, info = _mint(role, agent_id, label, account)
     client.hset(keys.token(digest), mapping=fields(_fields(info)))
     client.sadd(keys.token_ids, digest)
     return token, info
 
 
-def _mint(role: Role, agent_id: str, label: str) -> tuple[str, str, TokenInfo]:
+def _mint(role: Role, agent_id: str, label: str, account: str) -> tuple[str, str, TokenInfo]:
     if role is Role.AGENT and not agent_id:
         raise ValueError("an agent token needs --agent-id")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if account:
+        if role is not Role.INTEGRATION:
+            raise Invalid("only an integration token is bound to an account: drop --account "
+                          "or use --role integration", field="account")
+        ACCOUNT.check(account, "account")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     digest = token_hash(token)
     return token, digest, TokenInfo(token_id=digest[:12], role=role, agent_id=agent_id,
-                                    label=label, created_at=time.time())
+                                    account=account, label=label, created_at=time.time())
 
 
 def _fields(info: TokenInfo) -> dict[str, str | float]:
-    return {"role": info.role.value, "agent_id": info.agent_id, "label": info.label,
-            "created_at": info.created_at}
+    return {"role": info.role.value, "agent_id": info.agent_id, "account": info.account,
+            "label": info.label, "created_at": info.created_at}
 
 
 def token_info_from_hash(digest: str, fields: dict[bytes, bytes]) -> TokenInfo:
     f = {k.decode(): v.decode() for k, v in fields.items()}
     return TokenInfo(token_id=digest[:12], role=Role(f["role"]), agent_id=f.get("agent_id", ""),
-                     label=f.get("label", ""), created_at=float(f.get("created_at", 0)))
+                     account=f.get("account", ""), label=f.get("label", ""),
+                     created_at=float(f.get("created_at", 0)))
+
+
+def well_formed(token: str) -> bool:
+    """Could this be a token we minted? Anything else is refused before it is hashed, looked
+    up or cached."""
+    return len(token) == TOKEN_LENGTH and _TOKEN_SHAPE.fullmatch(token) is not None
 
 
 async def lookup_token(client: aioredis.Redis, keys: Keys, token: str) -> TokenInfo | None:
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    if not well_formed(token):
         return None
     digest = token_hash(token)
     fields = await client.hgetall(keys.token(digest))
@@ -96,8 +120,8 @@ def revoke_token(client: redis.Redis, keys: Keys, token_id: str) -> bool:
 # The same operations for the admin API, on the gateway's asyncio client.
 
 async def acreate_token(client: aioredis.Redis, keys: Keys, role: Role, *, agent_id: str = "",
-                        label: str = "") -> tuple[str, TokenInfo]:
-    token, digest, info = _mint(role, agent_id, label)
+                        label: str = "", account: str = "") -> tuple[str, TokenInfo]:
+    token, digest, info = _mint(role, agent_id, label, account)
     async with client.pipeline(transaction=True) as pipe:
         pipe.hset(keys.token(digest), mapping=fields(_fields(info)))
         pipe.sadd(keys.token_ids, digest)

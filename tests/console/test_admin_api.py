@@ -216,7 +216,7 @@ async def test_sla_policies_are_validated_stored_and_used_by_the_workers(
     assert resp.status == 422
     assert "warn_at must be between 0 and 1" in (await resp.json())["error"]["message"]
     resp = await live.put("/api/v1/sla", headers=headers, data="teams: [1, 2")
-    assert resp.status == 422 and "YAML" in (await resp.json())["error"]["message"]
+    assert resp.status == 400 and "YAML" in (await resp.json())["error"]["message"]
     tz = json.loads(json.dumps(SLA_DOC))
     tz["teams"]["care"]["calendar"]["timezone"] = "Mars/Olympus"
     resp = await live.put("/api/v1/sla", headers=headers, json=tz)

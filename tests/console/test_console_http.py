@@ -82,6 +82,21 @@ async def test_sign_in_refusals(client: Any, token: Token) -> None:
     assert (await client.get("/console/session")).status == 401
 
 
+async def test_a_refused_sign_in_stores_no_session(client: Any, token: Token,
+                                                  r: redis.Redis, keys: Keys) -> None:
+    def sessions() -> int:
+        return len(list(r.scan_iter(match=keys.session("*"))))
+
+    before = sessions()
+    for refused in (token(Role.INTEGRATION), "dgt_nope"):
+        resp = await client.post("/console/login", json={"token": refused})
+        assert resp.status in (401, 403) and "dg_session" not in resp.cookies
+    assert sessions() == before
+    assert (await client.post("/console/login", json={"token": token(Role.AGENT, "ann")})
+            ).status == 200
+    assert sessions() == before + 1          # the count does see a stored session
+
+
 async def test_the_session_works_on_the_api_and_state_changes_need_csrf(
         client: Any, token: Token, sign_in: SignIn) -> None:
     csrf = await sign_in(client, token(Role.MANAGER))

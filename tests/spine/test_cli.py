@@ -52,6 +52,14 @@ def test_token_and_agent_commands_against_a_running_redis(redis_url, prefix, tmp
     assert "manager" in listing and "ops" in listing and token not in listing
     assert main(["token", "create", "--role", "agent", "--config", str(conf)]) == 2
     assert "--agent-id" in capsys.readouterr().err
+    assert main(["token", "create", "--role", "integration", "--account", "shop_a",
+                 "--config", str(conf)]) == 0
+    capsys.readouterr()
+    assert main(["token", "list", "--config", str(conf)]) == 0
+    assert "shop_a" in capsys.readouterr().out
+    assert main(["token", "create", "--role", "manager", "--account", "shop_a",
+                 "--config", str(conf)]) == 2
+    assert "only an integration token" in capsys.readouterr().err
     assert main(["agent", "add", "ann", "--skills", "billing,tech:3", "--capacity", "2",
                  "--config", str(conf)]) == 0
     assert "billing:1, tech:3" in capsys.readouterr().out

@@ -117,6 +117,29 @@ async def test_malformed_requests_are_a_few_warning_lines_not_tracebacks(
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in lines)
 
 
+@pytest.mark.parametrize("request_bytes", [
+    # a bare LF inside the head: aiohttp's message quotes the Authorization line
+    b"GET /api/v1/queues HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dgt_SECRET\nX: y\r\n\r\n",
+    # a control character in a signed query string: the message is the raw target
+    b"GET /webhooks/wechat/a?signature=dgt_SECRET\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nCookie: dg_session=dgt_SECRET\x00\r\n\r\n",
+], ids=["authorization", "query", "cookie"])
+async def test_a_malformed_request_is_logged_without_its_bytes(
+        site, caplog: pytest.LogCaptureFixture, request_bytes: bytes) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def send() -> bytes:
+        with connect(site.port()) as sock:
+            sock.sendall(request_bytes)
+            return read_until_closed(sock)
+
+    assert (await asyncio.to_thread(send))[8:13] == b" 400 "
+    assert "dgt_SECRET" not in caplog.text
+    assert not any("dgt_SECRET" in str(r.exc_info) for r in caplog.records)
+    lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
+    assert [r.levelno for r in lines] == [logging.WARNING]
+
+
 def _status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:

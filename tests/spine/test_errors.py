@@ -1,6 +1,7 @@
 """Errors as clients meet them, over real HTTP: an id that is not one (a key suffix, a path)
 is a 4xx naming the field, never a 500; Redis down is 503 with Retry-After on every route; the
-agent-id rule is the same for the API and the CLI; every answer says nosniff."""
+agent-id rule is the same for the API and the CLI; every answer says nosniff; a body nested
+deeper than any decoder can follow is a 400 on every route that reads one, never a 500."""
 
 from __future__ import annotations
 
@@ -111,3 +112,48 @@ async def test_every_answer_says_nosniff(client: Any) -> None:
     for path in ("/healthz", "/api/v1/openapi.json", "/api/v1/tickets", "/no/such/page"):
         resp = await client.get(path)
         assert resp.headers.get("X-Content-Type-Options") == "nosniff", path
+
+
+def nested(depth: int) -> bytes:
+    """{"a":{"a":...1...}}: valid JSON (and YAML) nested `depth` deep, under 16 KB at 2,500."""
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+# Every route that decodes a body (the admin documents and settings are JSON or YAML).
+@pytest.mark.parametrize("method, path, role", [
+    ("PUT", "/api/v1/channels/telegram/deep", Role.ADMIN),
+    ("PUT", "/api/v1/routing", Role.ADMIN),
+    ("PUT", "/api/v1/sla", Role.ADMIN),
+    ("POST", "/api/v1/tokens", Role.ADMIN),
+    ("POST", "/api/v1/models/import", Role.ADMIN),
+    ("POST", "/api/v1/models/train", Role.ADMIN),
+    ("PUT", "/api/v1/agents/deep", Role.ADMIN),
+    ("POST", "/api/v1/messages", Role.INTEGRATION),
+    ("POST", "/console/login", None),
+])
+async def test_a_deeply_nested_body_is_a_400_not_a_500(
+        client: Any, auth: Callable[..., dict[str, str]], method: str, path: str,
+        role: Role | None) -> None:
+    headers = {"Content-Type": "application/json", **(auth(role) if role else {})}
+    for body in (nested(2_500), b"[" * 2_500 + b"]" * 2_500):
+        resp = await client.request(method, path, data=body, headers=headers)
+        error = (await resp.json())["error"]
+        # a wrong shape at the top (an array, an unknown field) may be found before the depth
+        assert resp.status in (400, 422), (resp.status, error)
+        if resp.status == 400:
+            assert "nested too deep" in error["message"]
+    if role is Role.ADMIN and not path.startswith(("/api/v1/tokens", "/api/v1/models",
+                                                   "/api/v1/agents")):
+        resp = await client.request(method, path, data=nested(2_500), headers=headers)
+        assert resp.status == 400        # these take any object: only the depth stops them
+
+
+async def test_a_yaml_document_with_aliases_is_refused_before_it_unfolds(
+        client: Any, auth: Callable[..., dict[str, str]]) -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+        for p, n in zip("abcdefghijklmnopqrst", "bcdefghijklmnopqrstu", strict=True))
+    for path in ("/api/v1/routing", "/api/v1/sla"):
+        resp = await client.put(path, data=laughs, headers=auth(Role.ADMIN))
+        assert resp.status == 400
+        assert "aliases" in (await resp.json())["error"]["message"]

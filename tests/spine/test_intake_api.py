@@ -89,14 +89,17 @@ async def test_tokens_and_roles_are_checked(client, auth, message) -> None:
 
 
 async def test_redis_down_answers_503_with_retry_after(aiohttp_client, auth, message, prefix,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, caplog) -> None:
     dead = create_app(Config(redis_prefix=prefix), f"unix://{tmp_path}/nothing.sock", tmp_path,
                       run_workers=False)
     c = await aiohttp_client(dead)
     resp = await c.post("/api/v1/messages", json=message("down"), headers=auth(Role.INTEGRATION))
     assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
     resp = await c.get("/healthz")
+    # anyone may ask /healthz: a fixed word, not Redis's error text with the socket path
     assert resp.status == 503
+    assert await resp.json() == {"status": "unavailable", "redis": "unreachable"}
+    assert "nothing.sock" in caplog.text           # the operator still reads it in the log
 
 
 async def test_openapi_documents_every_api_route(client) -> None:

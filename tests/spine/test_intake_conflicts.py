@@ -1,12 +1,16 @@
 """POST /api/v1/messages: an external_id is an idempotency key, so a retry (the same message,
 from the same integration) is answered "duplicate" — and anything else under a used id is a
 409 naming the problem, never a 200 that silently drops the message. Before this, a second
-CRM posting its own "42" was told duplicate: true and its customer's message was lost."""
+CRM posting its own "42" was told duplicate: true and its customer's message was lost. A token
+bound to an account posts for that account only, so bound integrations share no keys."""
 
 from __future__ import annotations
 
+from deskgate.models.codec import decode
 from deskgate.models.enums import Role
+from deskgate.models.message import InboundMessage
 from deskgate.queue.keys import Keys
+from deskgate.queue.tokens import create_token
 
 
 async def test_a_retry_is_a_duplicate_even_without_received_at(client, auth, message) -> None:
@@ -54,3 +58,39 @@ async def test_an_account_name_cannot_reach_into_another_accounts_keys(client, a
     ok = await client.post("/api/v1/messages", json=message("acct-ok", account="shop_2-cn"),
                            headers=crm)
     assert ok.status == 202
+
+
+async def test_a_token_bound_to_an_account_posts_for_that_account_only(
+        client, message, r, keys) -> None:
+    def bearer(account: str) -> dict[str, str]:
+        token = create_token(r, keys, Role.INTEGRATION, account=account)[0]
+        return {"Authorization": f"Bearer {token}"}
+
+    shop_a, shop_b = bearer("shop_a"), bearer("shop_b")
+    crm = message("42", sender={"id": "cust-1"})
+    refused = await client.post("/api/v1/messages", headers=shop_a,
+                                json={**crm, "account": "shop_b"})
+    assert refused.status == 403
+    assert (await refused.json())["error"]["field"] == "account"
+    assert r.xlen(keys.ingest) == 0
+    # Without an account each posts for its own: the same external id and sender id are two
+    # messages of two customers, not a 409 and not one shared customer.
+    for headers in (shop_a, shop_b):
+        assert (await client.post("/api/v1/messages", json=crm, headers=headers)).status == 202
+    named = await client.post("/api/v1/messages", headers=shop_a,
+                              json={**message("43"), "account": "shop_a"})
+    assert named.status == 202
+    posted = [decode(fields[b"m"], InboundMessage) for _, fields in r.xrange(keys.ingest)]
+    assert [(m.account, m.sender.identities[0].value) for m in posted] == [
+        ("shop_a", "api:shop_a:cust-1"), ("shop_b", "api:shop_b:cust-1"),
+        ("shop_a", "li@example.cn")]
+
+
+async def test_only_an_integration_token_is_bound_to_an_account(client, auth) -> None:
+    for body in ({"role": "manager", "account": "shop_a"},
+                 {"role": "integration", "account": "a:b"}):
+        resp = await client.post("/api/v1/tokens", json=body, headers=auth(Role.ADMIN))
+        assert resp.status == 422 and (await resp.json())["error"]["field"] == "account"
+    made = await client.post("/api/v1/tokens", json={"role": "integration", "account": "shop_a"},
+                             headers=auth(Role.ADMIN))
+    assert made.status == 201 and (await made.json())["account"] == "shop_a"

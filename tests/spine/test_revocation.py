@@ -1,6 +1,8 @@
 """Token revocation across gateway processes (two apps on one real Redis, as two `serve`
 processes would be): a token one gateway has cached stops working there as soon as another
-revokes it, and a gateway that loses its revocation subscription stops trusting its cache."""
+revokes it, and a gateway that loses its revocation subscription stops trusting its cache.
+The cache itself is bounded: a token of the wrong shape never reaches it, and unknown tokens
+cannot push the known ones out."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ from typing import Any
 import redis
 
 from deskgate.gateway.app import create_app
-from deskgate.gateway.auth import TOKEN_CACHE, TokenCache
+from deskgate.gateway.auth import TOKEN_CACHE, TOKEN_MISSES_MAX, TokenCache
 from deskgate.gateway.config import Config
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
-from deskgate.queue.tokens import token_hash
+from deskgate.queue.tokens import TokenInfo, token_hash
 
 
 async def two_gateways(aiohttp_client: Any, config: Config, redis_url: str,
@@ -68,3 +70,32 @@ async def test_a_gateway_that_stops_hearing_revocations_does_not_trust_its_cache
         return cache.generation > heard
     await eventually(subscription_lost)
     assert (await a.get("/api/v1/queues", headers=bearer)).status == 401
+
+
+async def test_a_token_of_the_wrong_shape_is_refused_before_lookup_or_cache(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, eventually: Any,
+        token: Callable[..., str]) -> None:
+    a, _, cache = await two_gateways(aiohttp_client, config, redis_url, data_dir, eventually)
+    good = token(Role.MANAGER)
+    for bad in ("dgt_" + "x" * 8000, good + "x", good[:-1], "dgt_" + "!" * 43, "nope"):
+        resp = await a.get("/api/v1/queues", headers={"Authorization": f"Bearer {bad}"})
+        assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
+        assert "malformed token" in (await resp.json())["error"]["message"]
+    assert len(cache) == 0
+    unknown = "dgt_" + "A" * 43                   # the right shape: looked up, a cached miss
+    resp = await a.get("/api/v1/queues", headers={"Authorization": f"Bearer {unknown}"})
+    assert resp.status == 401 and len(cache) == 1
+    assert (await a.get("/api/v1/queues", headers={"Authorization": f"Bearer {good}"})
+            ).status == 200
+
+
+def test_unknown_tokens_cannot_push_known_ones_out_of_the_cache() -> None:
+    cache = TokenCache()
+    cache.set_live(True)
+    known = TokenInfo(token_id="abcdef012345", role=Role.MANAGER)
+    cache.put("known", 0.0, known, cache.generation)
+    for i in range(TOKEN_MISSES_MAX * 3):
+        cache.put(f"miss{i}", 0.0, None, cache.generation)
+    assert cache.get("known", 1.0) == (True, known)
+    assert len(cache) <= TOKEN_MISSES_MAX + 1
+    assert cache.get(f"miss{TOKEN_MISSES_MAX * 3 - 1}", 1.0) == (True, None)

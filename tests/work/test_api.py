@@ -202,10 +202,11 @@ def test_the_example_routing_file_is_valid() -> None:
     from pathlib import Path
 
     import deskgate.gateway.config as gateway_config
-    from deskgate.models.routing import parse_table
+    from deskgate.gateway.body import decode_document
+    from deskgate.models.routing import RoutingTable
 
     text = (Path(gateway_config.__file__).parent / "config" / "routing.example.yaml").read_bytes()
-    table = parse_table(text)
+    table = decode_document(text, RoutingTable, what="the example", max_bytes=len(text))
     assert table.rules[0].min_level == 3 and table.overflow["logistics"].release_load == 0.6
     risky = triage(high_risk=True)
     assert table.route(risky, channel="email", account="x") == "care@3"
