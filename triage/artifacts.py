@@ -170,6 +170,8 @@ def load(directory: Path, task: str | None = None) -> Model:
             task=man.task, labels=tuple(man.labels), coef=coef, intercept=arrays["intercept"],
             idf_index=arrays["idf_index"], idf_value=arrays["idf_value"],
             temperature=man.temperature, featurizer=man.featurizer,
+            other_label=man.params.get("other_label"),
+            other_threshold=float(man.params.get("other_threshold", 0.0)),
             info={"version": man.version, "data": man.data, "params": man.params,
                   "metrics": man.metrics, "train_seconds": man.train_seconds},
         )

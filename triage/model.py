@@ -25,6 +25,10 @@ class Model:
     idf_value: np.ndarray            # float32 their IDF weights
     temperature: float               # calibrated softmax temperature
     featurizer: str = FEATURIZER_VERSION
+    # Out of scope: when the labels include an "other" class, any message whose calibrated top
+    # probability is below this threshold (fitted at train time) is answered with it.
+    other_label: str | None = None
+    other_threshold: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)  # params, metrics, data: for the manifest
     _idf: np.ndarray = field(init=False, repr=False)
     _weights: sp.csr_matrix = field(init=False, repr=False)
@@ -57,8 +61,17 @@ class Model:
     def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
         return softmax(self.decision(X) / self.temperature)
 
+    def choose(self, probs: np.ndarray) -> np.ndarray:
+        """The label index per row of `predict_proba`: the top class, or `other_label` when the
+        top probability is under `other_threshold`."""
+        idx = probs.argmax(axis=1)
+        if self.other_label in self.labels and self.other_threshold > 0.0:
+            low = probs[np.arange(len(idx)), idx] < self.other_threshold
+            idx = np.where(low, self.labels.index(self.other_label), idx)
+        return idx
+
     def predict(self, X: sp.csr_matrix) -> list[str]:
-        return [self.labels[i] for i in self.decision(X).argmax(axis=1)]
+        return [self.labels[i] for i in self.choose(self.predict_proba(X))]
 
     def keywords(self, X: sp.csr_matrix, row: int, label: str, words: Sequence[str],
                  k: int = 5) -> tuple[str, ...]:

