@@ -206,11 +206,13 @@ def resolve_columns(header: list[str], preset: str, mapping: Mapping[str, str],
         raise ImportFileError(f"unknown preset {preset!r}; one of {', '.join(PRESETS)}")
     folded = {h.casefold(): h for h in header}
     columns: dict[str, str] = {}
-    for field, column in mapping.items():
-        if column.strip().casefold() not in folded:
-            raise ImportFileError(f"{name}: no column {column!r} (for {field}); "
+    for field, spec in mapping.items():
+        found = next((folded[c.strip().casefold()] for c in spec.split("|")
+                      if c.strip().casefold() in folded), None)
+        if found is None:
+            raise ImportFileError(f"{name}: no column {spec!r} (for {field}); "
                                   f"columns: {', '.join(header)}")
-        columns[field] = folded[column.strip().casefold()]
+        columns[field] = found
     labels_given = any(f in mapping for f in LABELS)
     for field in FIELDS:
         if field in columns or (labels_given and field in LABELS):

@@ -121,7 +121,10 @@ def save(model: Model, directory: Path, *, created: str | None = None) -> Manife
         format=FORMAT, version=f"{model.task}-{stamp}-{digest[:8]}", task=model.task,
         labels=model.labels, featurizer=model.featurizer, sha256=digest, created=created,
         temperature=model.temperature, versions=_versions(), data=info.get("data", {}),
-        params=info.get("params", {}), metrics=info.get("metrics", {}),
+        params={**info.get("params", {}),
+                **({"other_label": model.other_label, "other_threshold": model.other_threshold}
+                   if model.other_label is not None else {})},
+        metrics=info.get("metrics", {}),
         train_seconds=float(info.get("train_seconds", 0.0)),
     )
     _atomic_write(directory / MANIFEST, json.dumps(msgspec.to_builtins(manifest), ensure_ascii=False,

