@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test install bench bench-ingest bench-triage bench-mail bench-claims bench-webhooks \
-	bench-retrain demo clean
+	bench-retrain bench-triage-datasets bench-triage-shipped bench-triage-avenues demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -44,6 +44,17 @@ bench-ingest: $(RUN_STAMP)
 
 bench-triage: $(RUN_STAMP)
 	$(BIN)/python bench/triage.py $(ARGS)
+
+# Quality against the strong baseline, the shipped sentiment model, the avenues tried: these
+# read ../shared/datasets and take many minutes.
+bench-triage-datasets: $(RUN_STAMP)
+	$(BIN)/python bench/triage_datasets.py $(ARGS)
+
+bench-triage-shipped: $(RUN_STAMP)
+	$(BIN)/python bench/triage_shipped.py $(ARGS)
+
+bench-triage-avenues: $(RUN_STAMP)
+	$(BIN)/python bench/triage_avenues.py $(ARGS)
 
 bench-mail: $(RUN_STAMP)
 	$(BIN)/python bench/mail.py $(ARGS)
