@@ -49,11 +49,17 @@ class Model:
         object.__setattr__(self, "_rows", rows)
 
     def transform(self, raw: sp.csr_matrix) -> sp.csr_matrix:
-        """Hashed counts (from `featurize`) -> this model's TF-IDF rows."""
-        X = raw.astype(np.float32, copy=True)
-        X.data *= self._idf[X.indices]
-        X.eliminate_zeros()
-        return l2_normalize(X)
+        """Hashed counts (from `featurize`) -> this model's TF-IDF rows, L2-normalized.
+        Plain NumPy on the CSR arrays: scipy's generic sparse operations cost ~1 ms of fixed
+        overhead per call, which is most of a single message's time. Columns the model does
+        not know stay as explicit zeros (they change neither products nor norms)."""
+        data = raw.data.astype(np.float32) * self._idf[raw.indices]
+        lengths = np.diff(raw.indptr)
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(lengths)))
+        norms[norms == 0.0] = 1.0
+        data /= norms[rows].astype(np.float32)
+        return sp.csr_matrix((data, raw.indices, raw.indptr), shape=raw.shape)
 
     def decision(self, X: sp.csr_matrix) -> np.ndarray:
         return (X @ self._weights).toarray() + self.intercept
@@ -96,13 +102,3 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def l2_normalize(X: sp.spmatrix) -> sp.csr_matrix:
-    """Each row scaled to unit length (rows of zeros stay zero), as scikit-learn's
-    `normalize(X, norm="l2")` does."""
-    X = sp.csr_matrix(X)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0.0] = 1.0
-    X.data /= np.repeat(norms, np.diff(X.indptr)).astype(X.data.dtype, copy=False)
-    return X
