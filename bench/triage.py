@@ -98,12 +98,14 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
         triager.triage(inputs[i : i + args.batch])
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu0
 
-    lat = []
+    lat, cpu_lat = [], []
     for item in inputs[: args.single]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         triager.triage([item])
         lat.append((time.perf_counter() - t0) * 1000)
+        cpu_lat.append((time.process_time() - c0) * 1000)
     lat.sort()
+    cpu_lat.sort()
 
     rnd = random.Random(1)
     emails = [TriageInput(text=email(rnd), subject="Re: 订单问题 / order problem") for _ in range(args.emails)]
@@ -120,6 +122,7 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
         "msgs_per_s": len(inputs) / wall, "msgs_per_cpu_s": len(inputs) / cpu,
         "cpu_ms_per_msg": cpu / len(inputs) * 1000,
         "p50_ms": statistics.median(lat), "p99_ms": lat[int(len(lat) * 0.99) - 1],
+        "cpu_p99_ms": cpu_lat[int(len(cpu_lat) * 0.99) - 1],
         "rss_mb": psutil.Process().memory_info().rss / 2**20,
         "email_cpu_ms_batched": email_batched, "email_cpu_ms_single": email_single,
         "email_bytes": statistics.mean(len(e.text.encode()) for e in emails),
@@ -176,6 +179,8 @@ def main() -> None:
     row("CPU per short message, batched", "cpu_ms_per_msg", "ms")
     row("single message p50 (wall clock)", "p50_ms", "ms")
     row("single message p99 (wall clock)", "p99_ms", "ms", TARGETS["p99_ms"])
+    # Wall-clock p99 on a machine at load 10+ is mostly waiting for a core; CPU p99 is ours.
+    row("single message p99 (CPU time)", "cpu_p99_ms", "ms", TARGETS["p99_ms"])
     row("RSS with all models loaded", "rss_mb", "MB", TARGETS["rss_mb"])
     row("CPU per long email, batched (64)", "email_cpu_ms_batched", "ms", TARGETS["email_cpu_ms"])
     row("CPU per long email, one by one", "email_cpu_ms_single", "ms", TARGETS["email_cpu_ms"])

@@ -77,7 +77,8 @@ class LanguageComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         if self.detector is not None:
-            doc._.dg_language = self.detector.detect(doc_text(doc))
+            # The opening is enough to tell the language, and fastText's cost grows with length.
+            doc._.dg_language = self.detector.detect(doc_text(doc)[:WINDOW])
         return doc
 
 
