@@ -182,7 +182,8 @@ def train(
         other_threshold=other_threshold,
         info={
             "params": {"classifier": classifier, "C": C,
-                       "C_chosen_by": "3-fold CV" if len(grid) > 1 and metrics else "given",
+                       "C_chosen_by": ("3-fold CV" if len(grid) > 1 and metrics
+                                       else "given" if len(grid) == 1 else "default"),
                        "min_df": min_df, "seed": seed,
                        "calibration": "temperature" if temperature != 1.0 else "none",
                        **({"other_label": other, "other_threshold": other_threshold}
