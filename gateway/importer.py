@@ -4,7 +4,8 @@
                          mapping={"topic": "Category"}, progress=True)
 
 A column mapping says which column holds each field (id, subject, text, topic, priority,
-sentiment); a preset gives the columns of a known export, and explicit mappings override it.
+sentiment); a preset gives the columns of a known export, and explicit mappings override it
+(mapping any label stops the preset from guessing the other labels; see `resolve_columns`).
 Each field may list several candidate columns ("Description|Comment"): the first one present in
 the header is used. JSONL columns may be dotted paths into nested objects ("via.channel").
 
