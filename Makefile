@@ -7,7 +7,8 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
-	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability demo clean
+	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability \
+	bench-triage-datasets bench-triage-shipped bench-triage-avenues demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -51,6 +52,17 @@ bench-ingest: $(RUN_STAMP)
 
 bench-triage: $(RUN_STAMP)
 	$(BIN)/python bench/triage.py $(ARGS)
+
+# Quality against the strong baseline, the shipped sentiment model, the avenues tried: these
+# read ../shared/datasets and take many minutes.
+bench-triage-datasets: $(RUN_STAMP)
+	$(BIN)/python bench/triage_datasets.py $(ARGS)
+
+bench-triage-shipped: $(RUN_STAMP)
+	$(BIN)/python bench/triage_shipped.py $(ARGS)
+
+bench-triage-avenues: $(RUN_STAMP)
+	$(BIN)/python bench/triage_avenues.py $(ARGS)
 
 # these two use the tests' Dovecot and DNS stand-in helpers (dnslib is a test extra)
 bench-mail: $(TEST_STAMP)

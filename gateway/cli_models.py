@@ -32,7 +32,14 @@ from tqdm import tqdm
 
 from deskgate.gateway import jobs
 from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sync_redis
-from deskgate.gateway.importer import PRESETS, ImportFileError, import_file, parse_mapping
+from deskgate.gateway.importer import (
+    PRESETS,
+    ImportCancelled,
+    ImportFileError,
+    describe_columns,
+    import_file,
+    parse_mapping,
+)
 from deskgate.models.codec import to_builtins
 from deskgate.models.ids import MODEL_VERSION
 from deskgate.queue import connection
@@ -60,12 +67,34 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    out = sys.stderr if args.json else sys.stdout
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.yes
+
+    def confirm(columns: dict[str, str], header: list[str]) -> bool:
+        # Shown before anything is stored: a wrong column is cheap to fix now, not after a
+        # retrain has learnt it. Without a terminal (scripts, CI) the import proceeds.
+        print(f"{args.file.name}: columns -> fields", file=out)
+        for line in describe_columns(columns, header, mapping):
+            print(line, file=out)
+        if not interactive:
+            return True
+        print("import with these columns? [y/N] ", end="", file=sys.stderr, flush=True)
+        try:
+            answer = input()
+        except EOFError:
+            answer = ""
+        return answer.strip().lower() in ("y", "yes")
+
     try:
         mapping = parse_mapping(args.map)
         with sync_redis(args) as (client, keys):
             report = import_file(args.file, History(client, keys), preset=args.preset,
                                  mapping=mapping, source=args.source,
-                                 progress=sys.stderr.isatty() and not args.json)
+                                 progress=sys.stderr.isatty() and not args.json,
+                                 confirm=confirm)
+    except ImportCancelled as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except ImportFileError as exc:
         return _fail(str(exc))
     if args.json:
@@ -352,6 +381,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                               "text, topic, priority, sentiment")
     im.add_argument("--source", default="", help="name the export's system (dedupe namespace; "
                                                  "default: the preset)")
+    im.add_argument("--yes", "-y", action="store_true",
+                    help="do not ask to confirm the column summary on a terminal (it is still "
+                         "printed); non-interactive runs never ask")
     im.add_argument("--show-errors", type=int, default=20,
                     help="list at most this many bad rows (default 20)")
     im.add_argument("--json", action="store_true", help=JSON_HELP)

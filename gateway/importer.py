@@ -4,7 +4,8 @@
                          mapping={"topic": "Category"}, progress=True)
 
 A column mapping says which column holds each field (id, subject, text, topic, priority,
-sentiment); a preset gives the columns of a known export, and explicit mappings override it.
+sentiment); a preset gives the columns of a known export, and explicit mappings override it
+(mapping any label stops the preset from guessing the other labels; see `resolve_columns`).
 Each field may list several candidate columns ("Description|Comment"): the first one present in
 the header is used. JSONL columns may be dotted paths into nested objects ("via.channel").
 
@@ -79,6 +80,10 @@ UNSET = {"", "-", "-none-", "none", "null", "n/a", "无"}
 
 class ImportFileError(ValueError):
     """The file cannot be imported at all; the message says why."""
+
+
+class ImportCancelled(ImportFileError):
+    """The admin declined the column summary; nothing was stored."""
 
 
 class RowError(msgspec.Struct, frozen=True):
@@ -195,28 +200,56 @@ def _get(record: Mapping[str, Any], column: str) -> str:
 def resolve_columns(header: list[str], preset: str, mapping: Mapping[str, str],
                     name: str) -> dict[str, str]:
     """field -> the header column it reads; raises ImportFileError when text or every label
-    is missing."""
+    is missing.
+
+    What the admin mapped is taken as said: once any label (topic, priority, sentiment) is
+    mapped, the other labels are not guessed from the preset, and no guessed field ever reads a
+    column that another field already reads (`--map sentiment=label` must not also fill topic
+    from "label")."""
     if preset not in PRESETS:
         raise ImportFileError(f"unknown preset {preset!r}; one of {', '.join(PRESETS)}")
-    wanted = {**PRESETS[preset], **mapping}
     folded = {h.casefold(): h for h in header}
     columns: dict[str, str] = {}
+    for field, spec in mapping.items():
+        found = next((folded[c.strip().casefold()] for c in spec.split("|")
+                      if c.strip().casefold() in folded), None)
+        if found is None:
+            raise ImportFileError(f"{name}: no column {spec!r} (for {field}); "
+                                  f"columns: {', '.join(header)}")
+        columns[field] = found
+    labels_given = any(f in mapping for f in LABELS)
     for field in FIELDS:
-        for candidate in wanted.get(field, "").split("|"):
-            if candidate.strip().casefold() in folded:
-                columns[field] = folded[candidate.strip().casefold()]
+        if field in columns or (labels_given and field in LABELS):
+            continue
+        taken = set(columns.values())
+        for candidate in PRESETS[preset].get(field, "").split("|"):
+            found = folded.get(candidate.strip().casefold())
+            if found is not None and found not in taken:
+                columns[field] = found
                 break
-        else:
-            if field in mapping:
-                raise ImportFileError(f"{name}: no column {mapping[field]!r} (for {field}); "
-                                      f"columns: {', '.join(header)}")
+    columns = {f: columns[f] for f in FIELDS if f in columns}
     if "text" not in columns and "subject" not in columns:
-        raise ImportFileError(f"{name}: no text column (tried {wanted['text']!r}); map one with "
-                              f"text=COLUMN; columns: {', '.join(header)}")
+        raise ImportFileError(f"{name}: no text column (tried {PRESETS[preset]['text']!r}); map "
+                              f"one with text=COLUMN; columns: {', '.join(header)}")
     if not any(f in columns for f in LABELS):
         raise ImportFileError(f"{name}: no label column (topic, priority or sentiment); map one "
                               f"with e.g. topic=COLUMN; columns: {', '.join(header)}")
     return columns
+
+
+def describe_columns(columns: Mapping[str, str], header: list[str],
+                     mapping: Mapping[str, str]) -> list[str]:
+    """Lines telling the admin which column feeds which field (mapped or taken from the
+    preset), which labels will stay empty, and which columns are ignored."""
+    lines = [f"  {field:9s} <- {column!r} ({'--map' if field in mapping else 'preset'})"
+             for field, column in columns.items()]
+    unset = [f for f in LABELS if f not in columns]
+    if unset:
+        lines.append(f"  not imported: {', '.join(unset)} (add --map FIELD=COLUMN to import them)")
+    unused = [h for h in header if h not in columns.values()]
+    if unused:
+        lines.append(f"  ignored columns: {', '.join(unused)}")
+    return lines
 
 
 def to_past_ticket(record: Mapping[str, Any], columns: Mapping[str, str],
@@ -256,9 +289,13 @@ def to_past_ticket(record: Mapping[str, Any], columns: Mapping[str, str],
 def import_file(path: Path, history: History, *, preset: str = "plain",
                 mapping: Mapping[str, str] | None = None, source: str = "",
                 progress: bool = False,
-                checkpoint: Callable[[int], None] | None = None) -> ImportReport:
+                checkpoint: Callable[[int], None] | None = None,
+                confirm: Callable[[dict[str, str], list[str]], bool] | None = None,
+                ) -> ImportReport:
     """Import one export; see the module docstring. `checkpoint(rows_read)` is called after each
-    stored batch (jobs report progress and honour cancellation there)."""
+    stored batch (jobs report progress and honour cancellation there). `confirm(columns,
+    header)` is called once the columns are known and before anything is stored; if it returns
+    False, ImportCancelled is raised and nothing is stored."""
     path = Path(path)
     source = source or preset
     if not source.replace("-", "").replace("_", "").isalnum() or len(source) > 32:
@@ -269,6 +306,8 @@ def import_file(path: Path, history: History, *, preset: str = "plain",
         raise ImportFileError(f"cannot read {path}: {exc.strerror}") from exc
     header, records = _records(path, text)
     columns = resolve_columns(header, preset, mapping or {}, path.name)
+    if confirm is not None and not confirm(columns, header):
+        raise ImportCancelled(f"{path.name}: import cancelled; nothing was stored")
     total = text.count("\n")
     del text
     counts = {t: Counter() for t in LABELS}

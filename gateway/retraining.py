@@ -147,7 +147,7 @@ def compare(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str
     for name, model in (("current", current), ("candidate", candidate)):
         t0 = time.perf_counter()
         probs = model.predict_proba(model.transform(raw))
-        pred = [model.labels[i] for i in probs.argmax(axis=1)] if len(texts) else []
+        pred = [model.labels[i] for i in model.choose(probs)] if len(texts) else []
         rep = evaluation.report(truth, pred, train_seconds=float(model.info.get(
             "train_seconds", 0.0)), predict_seconds=feat_seconds + time.perf_counter() - t0,
             model=str(model.info.get("version", name)))

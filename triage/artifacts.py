@@ -122,7 +122,10 @@ def save(model: Model, directory: Path, *, created: str | None = None) -> Manife
         format=FORMAT, version=f"{model.task}-{stamp}-{digest[:8]}", task=model.task,
         labels=model.labels, featurizer=model.featurizer, sha256=digest, created=created,
         temperature=model.temperature, versions=_versions(), data=info.get("data", {}),
-        params=info.get("params", {}), metrics=info.get("metrics", {}),
+        params={**info.get("params", {}),
+                **({"other_label": model.other_label, "other_threshold": model.other_threshold}
+                   if model.other_label is not None else {})},
+        metrics=info.get("metrics", {}),
         train_seconds=float(info.get("train_seconds", 0.0)),
     )
     _atomic_write(directory / MANIFEST, json.dumps(msgspec.to_builtins(manifest), ensure_ascii=False,
@@ -171,6 +174,8 @@ def load(directory: Path, task: str | None = None) -> Model:
             task=man.task, labels=tuple(man.labels), coef=coef, intercept=arrays["intercept"],
             idf_index=arrays["idf_index"], idf_value=arrays["idf_value"],
             temperature=man.temperature, featurizer=man.featurizer,
+            other_label=man.params.get("other_label"),
+            other_threshold=float(man.params.get("other_threshold", 0.0)),
             info={"version": man.version, "data": man.data, "params": man.params,
                   "metrics": man.metrics, "train_seconds": man.train_seconds},
         )

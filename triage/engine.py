@@ -100,6 +100,7 @@ class Triager:
         X = {t: m.transform(raw) for t, m in self.models.items()}
         P = {t: self.models[t].predict_proba(X[t]) for t in TASKS}
         topic_m, prio_m, sent_m = (self.models[t] for t in TASKS)
+        topic_choice = topic_m.choose(P["topic"])
         out: list[Triage] = []
         for i, (item, doc) in enumerate(zip(inputs, docs, strict=True)):
             detected = doc._.dg_language
@@ -109,7 +110,7 @@ class Triager:
                                   priority=Priority.P4, sentiment=Sentiment.NEUTRAL,
                                   entities=entities, model_version=self.version))
                 continue
-            t_idx = int(np.argmax(P["topic"][i]))
+            t_idx = int(topic_choice[i])
             topic = topic_m.labels[t_idx]
             sentiment = Sentiment(sent_m.labels[int(np.argmax(P["sentiment"][i]))])
             p_pos = float(P["sentiment"][i][self._pos]) if self._pos is not None else 0.0

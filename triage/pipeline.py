@@ -26,6 +26,7 @@ from spacy.tokens import Doc
 from spacy.util import filter_spans, get_words_and_spaces
 
 from deskgate.triage.entities import EntityExtractor
+from deskgate.triage.features import WINDOW
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.rules import PhraseMatcher, RulesConfig
 from deskgate.triage.text import has_han
@@ -44,8 +45,9 @@ _REGION = {"zh": "CN", "en": "US"}
 
 
 def doc_text(doc: Doc) -> str:
-    """The text a Doc was made from. `Doc.text` re-joins every token on each access (~40 µs for
-    a short message), so `Pipelines.docs` keeps the string it tokenized."""
+    """The whole cleaned text a Doc was made from (its tokens cover the first
+    `features.WINDOW` characters). `Doc.text` would also re-join every token on each access
+    (~40 µs for a short message)."""
     text = doc.user_data.get("dg_text")
     return text if text is not None else doc.text
 
@@ -76,7 +78,8 @@ class LanguageComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         if self.detector is not None:
-            doc._.dg_language = self.detector.detect(doc_text(doc))
+            # The opening is enough to tell the language, and fastText's cost grows with length.
+            doc._.dg_language = self.detector.detect(doc_text(doc)[:WINDOW])
         return doc
 
 
@@ -186,7 +189,9 @@ class Pipelines:
                 continue
             made = []
             for i in idx:
-                doc = nlp.make_doc(texts[i])
+                # Tokens (for the classifiers) cover the window only; the components that
+                # read `doc_text` (language, entities, risk rules) see the whole text.
+                doc = nlp.make_doc(texts[i][:WINDOW])
                 doc.user_data["dg_text"] = texts[i]
                 if accounts is not None:
                     doc.user_data["dg_account"] = accounts[i]

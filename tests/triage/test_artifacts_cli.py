@@ -103,6 +103,10 @@ def test_eval_cli_json(tmp_path: Path) -> None:
     assert set(rep["per_class"]) == {"order", "refund", "ship"}
     assert rep["test_rows"] == 6 and 0.0 <= rep["accuracy"] <= 1.0
     assert rep["baseline"]["model"].startswith("baseline")
+    d = rep["vs_baseline"]
+    assert \
+        abs(d["macro_f1_delta"] - (rep["macro_f1"] - rep["baseline"]["macro_f1"])) < 1e-3
+    assert d["macro_f1_delta_ci95"][0] <= d["macro_f1_delta"] <= d["macro_f1_delta_ci95"][1]
 
     bad = _deskgate("triage", "eval", "--test", str(train_csv), "--label-col", "nope")
     assert bad.returncode == 2 and "no column" in bad.stderr
