@@ -41,6 +41,12 @@ class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     lease_seconds: int = 600               # an agent's claim lasts this long unless renewed
 
 
+class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
+    # shown to managers in the guidance on a self-harm flag, e.g. "988 (US)" or
+    # "北京心理危机干预中心 010-82951332"; empty: the guidance asks them to use the local one
+    crisis_line: str = ""
+
+
 class Config(msgspec.Struct, kw_only=True, frozen=True):
     redis_prefix: str = "dg:"
     http: HttpConfig = HttpConfig()
@@ -50,6 +56,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     # channel -> account -> that connector's own settings (validated by the connector)
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
+    console: ConsoleConfig = ConsoleConfig()
 
 
 def _expand(value: Any) -> Any:

@@ -18,6 +18,7 @@ from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.ticket import Correction, Customer, SlaState, Ticket
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
+from deskgate.queue.review import URGENT_REVIEW_OFFSET
 from deskgate.queue.scripts import lua
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
@@ -80,10 +81,11 @@ class TicketStore:
                           [*m.thread_refs, *([m.thread_key] if m.thread_key else [])],
                           m.thread_key, m.ticket_ref, m.subject or m.text[:80], pl.skill,
                           t.priority.value, pl.queue_score, t.risk.high,
-                          "; ".join(t.risk.reasons)])
+                          "; ".join(t.risk.reasons), t.risk.urgent])
             blobs += [encode(m), encode(t)]
         replies = await self._apply(args=[self._k.p, now, self._reopen_window,
-                                          json.dumps(items, ensure_ascii=False), *blobs])
+                                          json.dumps(items, ensure_ascii=False),
+                                          URGENT_REVIEW_OFFSET, *blobs])
         return [Applied(_s(outcome), _s(tid)) for outcome, tid in replies]
 
     async def record_noise(self, message: InboundMessage) -> None:

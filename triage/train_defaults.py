@@ -7,6 +7,9 @@ Data (all committed in this repo, so a fresh checkout reproduces the same bytes)
   default taxonomy (order_status, shipping, returns_refunds, billing, account, technical,
   product, complaint, other), each row also labelled with a priority (P1-P4) and a sentiment.
   It is training data only; nothing in it is used for evaluation.
+- triage/data/risk/*.csv — the bilingual risk corpus written by the Deskgate team (one file
+  per category plus hard negatives: the trigger words used innocently), for the risk model
+  (`risk_training.train_risk`). The held-out risk cases in tests/triage/data/ are not in it.
 
 Deliberately NOT used: the data sets in ../shared/datasets. The Chinese review corpora have no
 licence for redistribution, the airline tweets and synthetic tickets are non-commercial, and
@@ -26,6 +29,8 @@ from pathlib import Path
 from deskgate.triage import artifacts
 from deskgate.triage.engine import DEFAULT_MODEL_DIR, TASKS
 from deskgate.triage.pipeline import Pipelines
+from deskgate.triage.risk import TASK as RISK
+from deskgate.triage.risk_training import CORPUS_DIR, train_risk, training_rows
 from deskgate.triage.training import train
 
 SEED_CSV = Path(__file__).parent / "data" / "seed.csv"
@@ -49,6 +54,14 @@ def main(argv: list[str] | None = None) -> None:
                       data_source=f"triage/data/{SEED_CSV.name} (Deskgate seed set, {len(rows)} rows)")
         man = artifacts.save(model, args.out / task, created=CREATED)
         print(f"{task:10s} {man.version}  {man.metrics}")
+    corpus = training_rows()
+    files = sorted(p.name for p in CORPUS_DIR.glob("*.csv"))
+    model = train_risk([t for t, _ in corpus], [y for _, y in corpus], pipelines=pipelines,
+                       data_source=f"triage/data/risk/ ({', '.join(files)}) and the risk-free "
+                                   f"rows of {SEED_CSV.name}: {len(corpus)} rows, Deskgate team")
+    man = artifacts.save(model, args.out / RISK, created=CREATED)
+    print(f"{RISK:10s} {man.version}  oof any-risk precision "
+          f"{man.metrics['oof_any_precision']}, recall {man.metrics['oof_any_recall']}")
 
 
 if __name__ == "__main__":

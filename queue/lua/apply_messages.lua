@@ -8,11 +8,15 @@
 --   [message id, channel, account, customer id, [thread keys to look up: references first,
 --    own key last], own thread key ('' = thread by customer + channel + account),
 --    ticket ref from the subject ('' = none), subject, skill, priority, queue score,
---    high risk (true/false), risk reasons (text)]
--- ARGV[5 + 2i], ARGV[6 + 2i] = message JSON and triage JSON of item i (0-based), passed as
+--    high risk (true/false), risk reasons (text), urgent risk (true/false: self-harm)]
+-- ARGV[5] review score offset: an urgent ticket enters the review queue at now - offset, ahead
+--   of every other item (the queue is oldest first); an urgent message on a ticket already in
+--   review moves it there.
+-- ARGV[6 + 2i], ARGV[7 + 2i] = message JSON and triage JSON of item i (0-based), passed as
 --   separate arguments so they are stored byte for byte, never re-encoded here.
 -- Returns one {outcome, ticket id} per message; outcome is new | append | reopen | replay.
 local p, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local urgent_offset = tonumber(ARGV[5])
 local out = {}
 
 local function find_ticket(it)
@@ -34,7 +38,7 @@ end
 
 for n, it in ipairs(cjson.decode(ARGV[4])) do
   local mid = it[1]
-  local msg_json, triage_json = ARGV[3 + 2 * n], ARGV[4 + 2 * n]
+  local msg_json, triage_json = ARGV[4 + 2 * n], ARGV[5 + 2 * n]
   local msgkey = p .. 'msg:' .. mid
   local existing = redis.call('HGET', msgkey, 'ticket')
   if existing then
@@ -85,9 +89,15 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
     local thread_prefix = p .. 'thread:' .. channel .. ':' .. account .. ':'
     for _, k in ipairs(it[5]) do redis.call('SET', thread_prefix .. k, tid) end
     redis.call('SET', p .. 'custchan:' .. cid .. ':' .. channel .. ':' .. account, tid)
-    if it[12] and redis.call('ZSCORE', p .. 'review', tid) == false then
-      redis.call('ZADD', p .. 'review', now, tid)
-      redis.call('HSET', tkey, 'review_reasons', it[13])
+    if it[12] then
+      local since = redis.call('ZSCORE', p .. 'review', tid)
+      if it[14] and (since == false or tonumber(since) >= 0) then
+        redis.call('ZADD', p .. 'review', now - urgent_offset, tid)
+        redis.call('HSET', tkey, 'review_reasons', it[13])
+      elseif since == false then
+        redis.call('ZADD', p .. 'review', now, tid)
+        redis.call('HSET', tkey, 'review_reasons', it[13])
+      end
     end
     out[n] = {outcome, tid}
   end

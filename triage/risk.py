@@ -1,0 +1,251 @@
+"""Risk as triage runs it: which kinds of danger a message carries, how sure the model is, and
+the words that drove it.
+
+The model (trained by `risk_training`) is one linear scorer per category over the same hashed
+features as the classifiers (one-vs-rest), stored as an ordinary `Model` artifact whose task is
+"risk" and whose labels are the categories. Its Platt calibration is folded into the weights,
+so `sigmoid(decision)` is a calibrated probability; the manifest's `params.thresholds` holds the
+threshold per category, chosen on cross-validated out-of-fold scores to meet a precision target.
+
+Context rules (`RiskContext`, the `risk_context` section of rules.yaml) then read what a linear
+model cannot:
+- negated mentions ("nobody was hurt", "不会起诉") and innocent uses (occupations, product
+  names, idioms: "I'm a lawyer", "Fire TV", "笑死") are masked and the message is scored again,
+  so those words are no evidence, while the rest of the message still counts;
+- a question about a policy ("what is your privacy policy?") needs `question_threshold`;
+- explicit phrases (self-harm above all) flag their category whatever the score, unless negated.
+Every rule that changes an outcome leaves a reason. Quoted history never reaches this point:
+`text.clean` has cut it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from deskgate.models.triage import RiskCategory
+from deskgate.triage.features import analyze, feature_index
+from deskgate.triage.model import Model
+from deskgate.triage.rules import RiskContext, phrase_regex
+
+TASK = "risk"
+CATEGORIES = ("legal_regulator", "media_exposure", "safety_injury", "health_food",
+              "fraud_account", "privacy_data", "self_harm", "violence_threat", "staff_misconduct",
+              "payment_dispute", "churn_high_value")
+NONE = "none"             # the label of a message that carries no risk (a false alarm)
+MAX_DRIVERS = 3
+
+
+def parse_labels(value: str) -> tuple[str, ...]:
+    """"a;b" -> ("a", "b") in CATEGORIES order; "" and "none" -> (). Raises ValueError on an
+    unknown category."""
+    names = {v.strip() for v in value.split(";") if v.strip()} - {NONE}
+    unknown = names - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"unknown risk categories {sorted(unknown)}; "
+                         f"use {', '.join(CATEGORIES)} or {NONE}")
+    return tuple(c for c in CATEGORIES if c in names)
+
+
+def format_labels(categories: Sequence[str]) -> str:
+    return ";".join(categories) if categories else NONE
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
+class RiskModel:
+    """A loaded risk artifact: calibrated scores, thresholds, and the words behind a score."""
+
+    def __init__(self, model: Model) -> None:
+        if model.task != TASK:
+            raise ValueError(f"a {model.task!r} model where a risk model was expected")
+        thresholds = model.info.get("params", {}).get("thresholds", {})
+        missing = [c for c in model.labels if c not in thresholds]
+        if missing:
+            raise ValueError(f"risk model without thresholds for {missing}; retrain it")
+        self.model = model
+        self.categories = model.labels
+        self.thresholds = np.array([float(thresholds[c]) for c in model.labels])
+        coef = model.coef.tocsr()
+        # one {column: weight} per category: explaining a flagged message looks up a few
+        # hundred feature columns, and only flagged messages are explained
+        self._weights = [dict(zip(coef.indices[coef.indptr[r]:coef.indptr[r + 1]].tolist(),
+                                  coef.data[coef.indptr[r]:coef.indptr[r + 1]].tolist()))
+                         for r in range(coef.shape[0])]
+
+    @property
+    def version(self) -> str:
+        return str(self.model.info.get("version", "unsaved"))
+
+    def scores(self, raw: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Hashed counts -> (this model's TF-IDF rows, calibrated probability per category)."""
+        X = self.model.transform(raw)
+        return X, sigmoid(self.model.decision(X))
+
+    def drivers(self, X: sp.csr_matrix, row: int, category: int, words: Sequence[str],
+                text: str, k: int = MAX_DRIVERS) -> tuple[str, ...]:
+        """The stretches of `text` whose features pushed message `row` most towards
+        `category`: each feature's TF-IDF value times its weight, spread over the characters
+        it covers, then the highest-scoring runs of characters, widened to whole Latin words."""
+        x = dict(zip(X.indices[X.indptr[row]:X.indptr[row + 1]].tolist(),
+                     X.data[X.indptr[row]:X.indptr[row + 1]].tolist()))
+        weights = self._weights[category]
+        low = text.lower()
+        per_char = np.zeros(len(low))
+        for feat in set(analyze(words, text)):
+            col = feature_index(feat)
+            contrib = x.get(col, 0.0) * weights.get(col, 0.0)
+            if contrib <= 0.0:
+                continue
+            surface = _surface(feat)
+            if not surface or surface.startswith("<"):
+                continue
+            for m in re.finditer(re.escape(surface), low):
+                per_char[m.start():m.end()] += contrib / len(surface)
+        if not per_char.any():
+            return ()
+        hot = per_char >= 0.25 * per_char.max()
+        runs: list[tuple[float, int, int]] = []
+        i = 0
+        while i < len(hot):
+            if not hot[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(hot) and hot[j]:
+                j += 1
+            s, e = _widen(low, i, j)
+            runs.append((float(per_char[i:j].sum()), s, e))
+            i = j
+        runs.sort(reverse=True)
+        out: list[str] = []
+        for _, s, e in runs:
+            span = text[s:e].strip()[:40]
+            if span and span not in out:
+                out.append(span)
+            if len(out) == k:
+                break
+        return tuple(out)
+
+
+def _surface(feature: str) -> str:
+    kind, _, body = feature.partition(":")
+    if kind == "c":
+        return body.strip()
+    if kind == "b":
+        a, _, b = body.partition(" ")
+        # a Latin bigram is two words with a space between them, a Chinese one is not
+        return f"{a} {b}" if (a[-1:].isascii() and b[:1].isascii()) else a + b
+    return body
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and text[start - 1].isascii() and text[start - 1].isalnum() \
+            and text[start].isascii() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isascii() and text[end].isalnum() \
+            and text[end - 1].isascii() and text[end - 1].isalnum():
+        end += 1
+    return start, end
+
+
+Featurize = Callable[[Sequence[str]], tuple[sp.csr_matrix, list[list[str]]]]
+
+
+class RiskAssessor:
+    """The risk model plus the context rules, applied to a batch."""
+
+    def __init__(self, model: RiskModel, context: RiskContext, negations: Sequence[str],
+                 featurize: Featurize) -> None:
+        self.model = model
+        self.context = context
+        self._featurize = featurize   # texts -> (hashed counts, word lists), for re-scoring
+        self._mask = {kind: phrase_regex(list(phrases)) for kind, phrases in
+                      (("negated", context.negated), ("innocent", context.innocent)) if phrases}
+        self._question = phrase_regex(list(context.questions)) if context.questions else None
+        self._policy = phrase_regex(list(context.policy)) if context.policy else None
+        self._explicit = {c: phrase_regex(list(p)) for c, p in context.explicit.items()
+                          if p and c in model.categories}
+        negs = [n for n in negations if n.strip()]
+        self._negation = phrase_regex(negs, suffix=r"\W{0,3}$") if negs else None
+
+    def assess(self, texts: Sequence[str], words: Sequence[Sequence[str]],
+               raw: sp.csr_matrix) -> list[tuple[RiskCategory, ...]]:
+        """`texts` are cleaned, `words` their tokens, `raw` their hashed counts (shared with the
+        classifiers). Per text: the flagged categories (highest score first), then those
+        scoring at least `report_floor` or touched by a rule."""
+        X, P = self.model.scores(raw)
+        masked: dict[int, tuple[str, list[str]]] = {}
+        for i, text in enumerate(texts):
+            notes = []
+            new = text
+            for kind, regex in self._mask.items():
+                hits = [m.group() for m in regex.finditer(new)]
+                if hits:
+                    new = regex.sub(" ", new)
+                    notes.append(f"{kind}: " + ", ".join(f"“{h}”" for h in dict.fromkeys(hits)))
+            if notes:
+                masked[i] = (new, notes)
+        rescored: dict[int, tuple[sp.csr_matrix, np.ndarray, list[str], str]] = {}
+        if masked:
+            order = list(masked)
+            raw2, words2 = self._featurize([masked[i][0] for i in order])
+            X2, P2 = self.model.scores(raw2)
+            for j, i in enumerate(order):
+                rescored[i] = (X2[j], P2[j], words2[j], masked[i][0])
+        return [self._one(i, texts[i], words[i], X, P[i], masked.get(i, ("", []))[1],
+                          rescored.get(i)) for i in range(len(texts))]
+
+    def _one(self, i: int, text: str, words: Sequence[str], X: sp.csr_matrix, p: np.ndarray,
+             mask_notes: list[str],
+             rescored: tuple[sp.csr_matrix, np.ndarray, list[str], str] | None,
+             ) -> tuple[RiskCategory, ...]:
+        ctx = self.context
+        cats = self.model.categories
+        thresholds = self.model.thresholds.copy()
+        before = p
+        x_row, row, w, t = X, i, words, text
+        if rescored is not None:
+            x_row, p, w, t = rescored[0], rescored[1], rescored[2], rescored[3]
+            row = 0
+        question = ""
+        if self._question is not None and self._policy is not None:
+            q, pol = self._question.search(text), self._policy.search(text)
+            if q and pol:
+                question = f"a question about a policy: “{q.group()}” … “{pol.group()}”"
+                thresholds = np.maximum(thresholds, ctx.question_threshold)
+        listed: list[RiskCategory] = []
+        for c, name in enumerate(cats):
+            score = float(p[c])
+            why: list[str] = []
+            flag = bool(score >= thresholds[c])
+            rule = self._explicit.get(name)
+            m = rule.search(t) if rule is not None else None
+            if m is not None and not self._denied(t, m.start()):
+                why.append(f"rule: “{m.group()}”")
+                flag = True
+            if before[c] >= self.model.thresholds[c] and score < self.model.thresholds[c]:
+                why += [f"not counted, {n}" for n in mask_notes]
+            if question and before[c] >= self.model.thresholds[c] and score < thresholds[c] \
+                    and not flag:
+                why.append(question)
+            if not flag and score < ctx.report_floor and not why:
+                continue
+            if flag:
+                drivers = self.model.drivers(x_row, row, c, w, t)
+                if drivers:
+                    why.insert(0, ", ".join(f"“{d}”" for d in drivers))
+            listed.append(RiskCategory(name=name, score=round(score, 3),
+                                       threshold=round(float(thresholds[c]), 3),
+                                       flagged=flag, reasons=tuple(why)))
+        listed.sort(key=lambda r: (not r.flagged, -r.score))
+        return tuple(listed)
+
+    def _denied(self, text: str, start: int) -> bool:
+        """An explicit phrase right after a negation ("I would never hurt myself")."""
+        return self._negation is not None and \
+            self._negation.search(text[max(0, start - 24):start]) is not None
