@@ -35,6 +35,7 @@ CATEGORIES = ("legal_regulator", "media_exposure", "safety_injury", "health_food
               "fraud_account", "privacy_data", "self_harm", "violence_threat", "staff_misconduct",
               "payment_dispute", "churn_high_value")
 NONE = "none"             # the label of a message that carries no risk (a false alarm)
+GATE = "any_risk"         # the model's last label: any risk at all (see risk_training)
 MAX_DRIVERS = 3
 
 
@@ -67,9 +68,12 @@ class RiskModel:
         missing = [c for c in model.labels if c not in thresholds]
         if missing:
             raise ValueError(f"risk model without thresholds for {missing}; retrain it")
+        if model.labels[-1:] != (GATE,):
+            raise ValueError(f"risk model without its {GATE!r} gate; retrain it")
         self.model = model
-        self.categories = model.labels
-        self.thresholds = np.array([float(thresholds[c]) for c in model.labels])
+        self.categories = model.labels[:-1]
+        self.thresholds = np.array([float(thresholds[c]) for c in self.categories])
+        self.gate = float(thresholds[GATE])
         coef = model.coef.tocsr()
         # one {column: weight} per category: explaining a flagged message looks up a few
         # hundred feature columns, and only flagged messages are explained
@@ -82,9 +86,14 @@ class RiskModel:
         return str(self.model.info.get("version", "unsaved"))
 
     def scores(self, raw: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Hashed counts -> (this model's TF-IDF rows, calibrated probability per category)."""
+        """Hashed counts -> (this model's TF-IDF rows, calibrated probability per category,
+        then of any risk: the gate)."""
         X = self.model.transform(raw)
         return X, sigmoid(self.model.decision(X))
+
+    def flags(self, P: np.ndarray) -> np.ndarray:
+        """What the model alone flags, from `scores`: past the gate and the threshold."""
+        return (P[:, :-1] >= self.thresholds) & (P[:, -1:] >= self.gate)
 
     def drivers(self, X: sp.csr_matrix, row: int, category: int, words: Sequence[str],
                 text: str, k: int = MAX_DRIVERS) -> tuple[str, ...]:
@@ -218,21 +227,24 @@ class RiskAssessor:
             if q and pol:
                 question = f"a question about a policy: “{q.group()}” … “{pol.group()}”"
                 thresholds = np.maximum(thresholds, ctx.question_threshold)
+        base, gate = self.model.thresholds, self.model.gate
         listed: list[RiskCategory] = []
         for c, name in enumerate(cats):
             score = float(p[c])
             why: list[str] = []
-            flag = bool(score >= thresholds[c])
+            model_flag = bool(score >= base[c] and p[-1] >= gate)
+            flag = bool(model_flag and score >= thresholds[c])
             rule = self._explicit.get(name)
             m = rule.search(t) if rule is not None else None
             if m is not None and not self._denied(t, m.start()):
                 why.append(f"rule: “{m.group()}”")
                 flag = True
-            if before[c] >= self.model.thresholds[c] and score < self.model.thresholds[c]:
+            if before[c] >= base[c] and before[-1] >= gate and not model_flag:
                 why += [f"not counted, {n}" for n in mask_notes]
-            if question and before[c] >= self.model.thresholds[c] and score < thresholds[c] \
-                    and not flag:
+            elif model_flag and not flag:
                 why.append(question)
+            elif score >= base[c] and not flag:
+                why.append(f"the message reads as ordinary (any-risk {p[-1]:.2f} < {gate:.2f})")
             if not flag and score < ctx.report_floor and not why:
                 continue
             if flag:

@@ -10,7 +10,11 @@ and L2 normalization as the classifiers):
    thousands of rows);
 2. 5-fold out-of-fold decision scores (folds stratified on the first label), Platt scaling fitted
    on them and folded into the weights, so that `sigmoid(decision)` is calibrated;
-3. the threshold: among the out-of-fold calibrated scores, the one with the highest recall whose
+3. a gate, one more scorer of the same kind for "any risk" (all positives against all
+   negatives), whose threshold keeps GATE_RECALL of the risky messages: a category flags
+   only past the gate (self-harm's explicit phrases, a context rule, flag whatever the gate);
+4. the category's threshold, on its out-of-fold scores where the gate passed (the target is
+   `precision_target`, lower for self-harm: PRECISION_TARGETS): among the out-of-fold calibrated scores, the one with the highest recall whose
    precision is at least `precision_target`; if none reaches it, the best F1. Recorded in the
    manifest (`params.thresholds`) with the out-of-fold precision/recall it gave.
 
@@ -35,7 +39,7 @@ import scipy.sparse as sp
 from deskgate.triage.features import N_FEATURES
 from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines
-from deskgate.triage.risk import CATEGORIES, TASK, RiskModel, parse_labels, sigmoid
+from deskgate.triage.risk import CATEGORIES, GATE, TASK, RiskModel, parse_labels, sigmoid
 from deskgate.triage.training import TrainingError, featurize, fingerprint
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -60,6 +64,10 @@ REVIEW_RISKY = re.compile(r"过敏|拉肚子|腹泻|医院|中毒|呕吐|受伤|
 SEED_RISKY = re.compile(r"12315|律师|起诉|曝光|微博|投诉快递员|不礼貌|盗|Better Business|lawyer|"
                         r"the press|rude|hacked|unauthori[sz]ed|my data", re.I)
 PRECISION_TARGET = 0.85
+# A missed self-harm message costs more than a manager reading a false alarm: a lower target
+# buys recall where it matters most.
+PRECISION_TARGETS = {"self_harm": 0.6}
+GATE_RECALL = 0.97
 MIN_POSITIVES = 3        # fewer, and a category cannot be learned; it never fires
 FOLDS = 5
 
@@ -177,19 +185,15 @@ def train_risk(
         est.fit(Xf, yf)
         return est.coef_[0].astype(np.float64), float(est.intercept_[0])
 
-    weights = np.zeros((len(CATEGORIES), len(keep)), np.float32)
-    intercepts = np.full(len(CATEGORIES), -10.0, np.float32)
+    labels = (*CATEGORIES, GATE)
+    weights = np.zeros((len(labels), len(keep)), np.float32)
+    intercepts = np.full(len(labels), -10.0, np.float32)
     thresholds: dict[str, float] = {}
     metrics: dict[str, Any] = {"folds": FOLDS, "precision_target": precision_target,
-                               "per_category": {}}
-    oof_flags = np.zeros_like(Y)
-    for c, name in enumerate(CATEGORIES):
-        y = Y[:, c]
-        if y.sum() < MIN_POSITIVES:
-            thresholds[name] = 1.0
-            metrics["per_category"][name] = {"support": int(y.sum()),
-                                             "untrained": f"fewer than {MIN_POSITIVES} examples"}
-            continue
+                               "gate_recall": GATE_RECALL, "per_category": {}}
+
+    def learn(c: int, y: np.ndarray) -> np.ndarray:
+        """Fit label c; returns its calibrated out-of-fold probabilities."""
         oof = np.zeros(n)
         for tr, te in folds:
             if y[tr].min() == y[tr].max():
@@ -198,28 +202,50 @@ def train_risk(
             w, b = fit(X[tr], y[tr])
             oof[te] = X[te] @ w + b
         a, b0 = _platt(oof, y)
-        prob = sigmoid(a * oof + b0)
-        t, prec, rec, met = choose_threshold(prob, y, precision_target)
         w, b = fit(X, y)
         weights[c] = (a * w).astype(np.float32)
         intercepts[c] = np.float32(a * b + b0)
+        return sigmoid(a * oof + b0)
+
+    # The gate: any risk at all, learned from every positive against every negative. Its
+    # threshold keeps GATE_RECALL of the risky messages; a category flags only past it, which
+    # takes out the stray category that fires on an ordinary message.
+    any_true = Y.any(axis=1)
+    gate_prob = learn(len(CATEGORIES), any_true.astype(np.int8))
+    gate_t = _recall_threshold(gate_prob, any_true, GATE_RECALL)
+    thresholds[GATE] = round(gate_t, 4)
+    passed = gate_prob >= gate_t
+    metrics["gate"] = {"threshold": round(gate_t, 4),
+                       "oof_recall": round(float(passed[any_true].mean()), 4),
+                       "oof_negatives_passed": round(float(passed[~any_true].mean()), 4)}
+    oof_flags = np.zeros_like(Y)
+    for c, name in enumerate(CATEGORIES):
+        y = Y[:, c]
+        if y.sum() < MIN_POSITIVES:
+            thresholds[name] = 1.0
+            metrics["per_category"][name] = {"support": int(y.sum()),
+                                             "untrained": f"fewer than {MIN_POSITIVES} examples"}
+            continue
+        prob = np.where(passed, learn(c, y), 0.0)
+        target = min(precision_target, PRECISION_TARGETS.get(name, 1.0))
+        t, prec, rec, met = choose_threshold(prob, y, target)
         thresholds[name] = round(t, 4)
         oof_flags[:, c] = prob >= t
         metrics["per_category"][name] = {
-            "support": int(y.sum()), "threshold": round(t, 4), "oof_precision": round(prec, 4),
-            "oof_recall": round(rec, 4), "target_met": met, "platt": [round(a, 4), round(b0, 4)]}
-    any_true, any_pred = Y.any(axis=1), oof_flags.any(axis=1)
+            "support": int(y.sum()), "threshold": round(t, 4), "precision_target": target,
+            "oof_precision": round(prec, 4), "oof_recall": round(rec, 4), "target_met": met}
+    any_pred = oof_flags.any(axis=1)
     tp = int((any_true & any_pred).sum())
     metrics["oof_any_precision"] = round(tp / max(1, int(any_pred.sum())), 4)
     metrics["oof_any_recall"] = round(tp / max(1, int(any_true.sum())), 4)
 
     rows, cols = np.nonzero(weights)
     coef = sp.csr_matrix((weights[rows, cols], (rows, keep[cols])),
-                         shape=(len(CATEGORIES), N_FEATURES), dtype=np.float32)
+                         shape=(len(labels), N_FEATURES), dtype=np.float32)
     counts = Counter(c for labels in labelsets for c in labels)
     counts["none"] = int((~Y.any(axis=1)).sum())
     return Model(
-        task=TASK, labels=CATEGORIES, coef=coef, intercept=intercepts, idf_index=keep,
+        task=TASK, labels=labels, coef=coef, intercept=intercepts, idf_index=keep,
         idf_value=idf, temperature=1.0,
         info={
             "params": {"classifier": f"{classifier}-ovr", "class_weight": "balanced", "C": C,
@@ -233,6 +259,15 @@ def train_risk(
             "train_seconds": round(time.perf_counter() - started, 3),
         },
     )
+
+
+def _recall_threshold(prob: np.ndarray, y: np.ndarray, recall: float) -> float:
+    """The highest threshold that keeps `recall` of the positives."""
+    pos = np.sort(prob[y])
+    if not len(pos):
+        return 0.5
+    k = int(np.floor((1.0 - recall) * len(pos)))
+    return float(pos[k]) - 1e-6
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -276,8 +311,9 @@ def evaluate(model: Model, texts: Sequence[str], labelsets: Sequence[Sequence[st
     text)."""
     rm = RiskModel(model)
     raw = featurize(texts, pipelines) if texts else None
-    P = rm.scores(raw)[1] if raw is not None else np.zeros((0, len(rm.categories)))
-    pred = P >= rm.thresholds
+    P = rm.scores(raw)[1] if raw is not None else np.zeros((0, len(rm.categories) + 1))
+    pred = rm.flags(P)
+    P = P[:, :-1]
     Y = np.array([[c in set(ls) for c in rm.categories] for ls in labelsets], bool).reshape(
         len(labelsets), len(rm.categories))
     rep = report(Y, pred, P, rm.categories, model=name or rm.version)

@@ -236,8 +236,7 @@ def _vip_churn(categories: tuple[RiskCategory, ...], why: str,
     new = RiskCategory(name=name, score=old.score if old else 0.0,
                        threshold=old.threshold if old else 0.0, flagged=True,
                        reasons=(*(old.reasons if old else ()), rule))
-    rest = tuple(c for c in categories if c.name != name)
-    return (new, *rest) if not (old and old.flagged) else categories
+    return (new, *(c for c in categories if c.name != name))
 
 
 def _refund_over_threshold(rules: RulesConfig, entities: tuple[Entity, ...]) -> str:
