@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test install bench bench-ingest bench-triage bench-mail bench-claims bench-webhooks \
-	bench-retrain demo clean
+	bench-retrain bench-risk demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -56,6 +56,10 @@ bench-webhooks: $(RUN_STAMP)
 
 bench-retrain: $(RUN_STAMP)
 	$(BIN)/python bench/retrain.py $(ARGS)
+
+# Risk quality per category on the corpus split and the held-out cases (not a speed benchmark).
+bench-risk: $(RUN_STAMP)
+	$(BIN)/python bench/risk_eval.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

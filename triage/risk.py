@@ -20,7 +20,6 @@ Every rule that changes an outcome leaves a reason. Quoted history never reaches
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -37,6 +36,7 @@ CATEGORIES = ("legal_regulator", "media_exposure", "safety_injury", "health_food
 NONE = "none"             # the label of a message that carries no risk (a false alarm)
 GATE = "any_risk"         # the model's last label: any risk at all (see risk_training)
 MAX_DRIVERS = 3
+MAX_FEATURES = 40          # the strongest features mapped back to the text for the words
 
 
 def parse_labels(value: str) -> tuple[str, ...]:
@@ -105,16 +105,21 @@ class RiskModel:
         weights = self._weights[category]
         low = text.lower()
         per_char = np.zeros(len(low))
+        scored = []
         for feat in set(analyze(words, text)):
             col = feature_index(feat)
             contrib = x.get(col, 0.0) * weights.get(col, 0.0)
-            if contrib <= 0.0:
-                continue
+            if contrib > 0.0:
+                scored.append((contrib, feat))
+        # the strongest features carry the explanation; mapping all of them costs milliseconds
+        for contrib, feat in sorted(scored, reverse=True)[:MAX_FEATURES]:
             surface = _surface(feat)
             if not surface or surface.startswith("<"):
                 continue
-            for m in re.finditer(re.escape(surface), low):
-                per_char[m.start():m.end()] += contrib / len(surface)
+            start = low.find(surface)
+            while start >= 0:
+                per_char[start:start + len(surface)] += contrib / len(surface)
+                start = low.find(surface, start + 1)
         if not per_char.any():
             return ()
         hot = per_char >= 0.25 * per_char.max()
@@ -188,10 +193,15 @@ class RiskAssessor:
         classifiers). Per text: the flagged categories (highest score first), then those
         scoring at least `report_floor` or touched by a rule."""
         X, P = self.model.scores(raw)
+        # Most messages carry no risk: only those where the model flags something, a category
+        # reaches report_floor, or an explicit phrase occurs take the per-category path; only
+        # those the model flags are masked and scored again (masking only ever withdraws).
+        flagged = self.model.flags(P).any(axis=1)
+        listed = (P[:, :-1] >= self.context.report_floor).any(axis=1)
         masked: dict[int, tuple[str, list[str]]] = {}
-        for i, text in enumerate(texts):
+        for i in np.flatnonzero(flagged).tolist():
             notes = []
-            new = text
+            new = texts[i]
             for kind, regex in self._mask.items():
                 hits = [m.group() for m in regex.finditer(new)]
                 if hits:
@@ -206,8 +216,17 @@ class RiskAssessor:
             X2, P2 = self.model.scores(raw2)
             for j, i in enumerate(order):
                 rescored[i] = (X2[j], P2[j], words2[j], masked[i][0])
-        return [self._one(i, texts[i], words[i], X, P[i], masked.get(i, ("", []))[1],
-                          rescored.get(i)) for i in range(len(texts))]
+        out: list[tuple[RiskCategory, ...]] = []
+        for i, text in enumerate(texts):
+            if listed[i] or flagged[i] or self._any_explicit(text):
+                out.append(self._one(i, text, words[i], X, P[i], masked.get(i, ("", []))[1],
+                                     rescored.get(i)))
+            else:
+                out.append(())
+        return out
+
+    def _any_explicit(self, text: str) -> bool:
+        return any(rule.search(text) is not None for rule in self._explicit.values())
 
     def _one(self, i: int, text: str, words: Sequence[str], X: sp.csr_matrix, p: np.ndarray,
              mask_notes: list[str],

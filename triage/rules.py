@@ -54,7 +54,7 @@ class RulesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # Strong negative sentiment as a risk on its own: off by default, since an angry message
     # about a late parcel is not a danger (it flagged most ordinary complaints)
     sentiment_risk: bool = False
-    strong_negative: float = 0.9         # P(negative) at or above this, with an anger word, is risky
+    strong_negative: float = 0.9         # P(negative) at or above this, with an anger word: risky
     very_strong_negative: float = 0.97   # P(negative) at or above this is risky on its own
     anger_words_strong: int = 2          # this many distinct anger words in a negative message
     high_risk_priority: int = 2          # a high-risk ticket is at least this urgent (0: off)
@@ -178,9 +178,8 @@ def decide(
     if is_vip and "churn" in by_kind:
         risk_categories = _vip_churn(risk_categories, quoted("churn"), item.customer_tier)
     flagged = [c for c in risk_categories if c.flagged]
-    r_reasons: list[str] = [
-        f"{c.name.replace('_', ' ')} ({c.score:.2f})" + (": " + "; ".join(c.reasons) if c.reasons else "")
-        for c in flagged]
+    r_reasons: list[str] = [f"{c.name.replace('_', ' ')} ({c.score:.2f})"
+                            + (": " + "; ".join(c.reasons) if c.reasons else "") for c in flagged]
     urgent = [c.name for c in flagged if c.name in rules.urgent_risk]
     n_contact = item.recent_contacts + 1
     if rules.repeat_contacts_risk and n_contact >= rules.repeat_contacts_risk:

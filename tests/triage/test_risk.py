@@ -74,23 +74,19 @@ def test_innocent_uses_and_policy_questions_do_not_flag(triager: Triager, text: 
 def test_masking_reruns_the_score_without_the_masked_words(triager: Triager) -> None:
     """Negated and innocent phrases are no evidence: a flag that rests on them is withdrawn
     with a reason, while the rest of the message still counts."""
+    text = "The charger caught fire and burned my hand."
+    assert "safety_injury" in {c.name for c in _one(triager, text).risk.categories if c.flagged}
     rules = load_rules()
-    plain = Triager(triager.models, rules=rules, pipelines=triager.pipelines)
-    text = "I'm a lawyer"
-    bare = msgspec.structs.replace(rules, risk_context=msgspec.structs.replace(
-        rules.risk_context, innocent=()))
-    unmasked = Triager(triager.models, rules=bare, pipelines=triager.pipelines)
-    invoice = ", can I get an invoice for my firm?"
-    legal_plain, legal_bare = _legal(_one(plain, text + invoice)), _legal(_one(unmasked, text + invoice))
-    assert legal_bare is not None and legal_bare.score >= 0.3
-    assert legal_plain is None or legal_plain.score < legal_bare.score / 2
-    # a real threat next to an innocent phrase still flags
-    t = _one(plain, "I'm a lawyer myself and I will sue you in small claims court this week.")
-    assert _legal(t) is not None and _legal(t).flagged
-
-
-def _legal(t: Triage):  # noqa: ANN202 - test helper
-    return next((c for c in t.risk.categories if c.name == "legal_regulator"), None)
+    ctx = msgspec.structs.replace(rules.risk_context, innocent=("caught fire and burned my hand",))
+    masked = Triager(triager.models, rules=msgspec.structs.replace(rules, risk_context=ctx),
+                     pipelines=triager.pipelines)
+    t = _one(masked, text)
+    assert not t.risk.high
+    [c] = [c for c in t.risk.categories if c.name == "safety_injury"]
+    assert not c.flagged and c.reasons == ("not counted, innocent: “caught fire and burned my hand”",)
+    # the rest of a message still counts
+    both = _one(masked, text + " My son got an electric shock from the same charger.")
+    assert "safety_injury" in {c.name for c in both.risk.categories if c.flagged}
 
 
 def test_explicit_self_harm_rule_and_its_negation(triager: Triager) -> None:
