@@ -33,6 +33,8 @@ from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines
 from deskgate.triage.risk import TASK as RISK
 from deskgate.triage.risk import format_labels, parse_labels
+from deskgate.triage.risk_training import evaluate as evaluate_risk
+from deskgate.triage.risk_training import train_risk, training_rows
 from deskgate.triage.training import TrainingError, featurize, train
 
 SOURCES = ("tickets", "history", "all", "upload")
@@ -64,10 +66,10 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
     """(text, label) rows for `task` from the chosen source, and what was used (for the
     manifest). Rows without a usable label for the task are left out and counted.
 
-    For the risk model a label is "none" or ";"-separated categories; its rows are the
-    packaged risk corpus (triage/data/risk) plus, from resolved/all, managers' verdicts on
-    flags (`History.risk_verdicts`); a later row with the same text wins, so a manager's
-    verdict overrides the corpus."""
+    For the risk model a label is "none" or ";"-separated categories; its rows are what the
+    packaged risk model is trained on (`risk_training.training_rows`) plus, from tickets/all,
+    managers' verdicts on flags (`History.risk_verdicts`); a later row with the same text
+    wins, so a manager's verdict overrides the corpus."""
     source = params.get("source", "all")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}")
@@ -80,10 +82,8 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
         tickets = (PastTicket(source="upload", source_id=str(i), text=t, **{task: y})
                    for i, (t, y) in enumerate(zip(texts, labels, strict=True)))
     elif task == RISK:
-        from deskgate.triage.risk_training import read_corpus  # noqa: PLC0415 - sklearn
-
-        corpus = (PastTicket(source="corpus", source_id=str(i), text=t,
-                             risk=format_labels(cats)) for i, (t, cats) in enumerate(read_corpus()))
+        corpus = (PastTicket(source="corpus", source_id=str(i), text=t, risk=format_labels(cats))
+                  for i, (t, cats) in enumerate(training_rows()))
         tickets = (*corpus, *(history.imported() if source in ("history", "all") else ()),
                    *(history.risk_verdicts() if source in ("tickets", "all") else ()))
     elif source == "tickets":
@@ -196,13 +196,11 @@ def compare_risk(candidate: Model, current: Model, test_rows: Sequence[tuple[str
     """The risk models on the same held-out rows: per category precision/recall/F1 at each
     model's own thresholds, macro-F1 over the categories, the any-risk flag's precision and
     recall, and the rows where the two flag different categories."""
-    from deskgate.triage.risk_training import evaluate  # noqa: PLC0415 - sklearn
-
     texts = [t for t, _ in test_rows]
     truth = [parse_labels(y) for _, y in test_rows]
     reports, preds = {}, {}
     for name, model in (("current", current), ("candidate", candidate)):
-        rep, preds[name] = evaluate(model, texts, truth, pipelines, with_predictions=True)
+        rep, preds[name] = evaluate_risk(model, texts, truth, pipelines, with_predictions=True)
         rep["labels"] = list(model.labels)
         reports[name] = rep
     disagree = [i for i, (a, b) in enumerate(zip(preds["current"], preds["candidate"],
@@ -218,7 +216,8 @@ def compare_risk(candidate: Model, current: Model, test_rows: Sequence[tuple[str
         "disagreement_examples": [
             {"text": texts[i][:300], "label": format_labels(truth[i]),
              "current": format_labels(preds["current"][i]),
-             "candidate": format_labels(preds["candidate"][i])} for i in disagree[:MAX_DISAGREEMENTS]],
+             "candidate": format_labels(preds["candidate"][i])}
+            for i in disagree[:MAX_DISAGREEMENTS]],
         "policy": check_policy(reports["candidate"], reports["current"], policy),
     }
 
@@ -262,8 +261,6 @@ def retrain(task: str, rows: Sequence[tuple[str, str]], current: Model, pipeline
     stage("training", 15, f"{len(train_rows)} rows, {len(counts)} classes; "
                           f"{len(test_rows)} held out")
     if task == RISK:
-        from deskgate.triage.risk_training import train_risk  # noqa: PLC0415 - sklearn
-
         candidate = train_risk([t for t, _ in train_rows],
                                [parse_labels(y) for _, y in train_rows], pipelines=pipelines,
                                data_source=source, **{k: v for k, v in (params or {}).items()

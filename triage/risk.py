@@ -184,6 +184,11 @@ class RiskAssessor:
         self._policy = phrase_regex(list(context.policy)) if context.policy else None
         self._explicit = {c: phrase_regex(list(p)) for c, p in context.explicit.items()
                           if p and c in model.categories}
+        # a substring test per phrase (its longest word, lower-cased) before any regex: the
+        # explicit phrases are looked for in every message
+        self._explicit_keys = tuple({max(p.lower().split(), key=len)
+                                     for c, ps in context.explicit.items()
+                                     if c in model.categories for p in ps if p.strip()})
         negs = [n for n in negations if n.strip()]
         self._negation = phrase_regex(negs, suffix=r"\W{0,3}$") if negs else None
 
@@ -226,7 +231,9 @@ class RiskAssessor:
         return out
 
     def _any_explicit(self, text: str) -> bool:
-        return any(rule.search(text) is not None for rule in self._explicit.values())
+        low = text.lower()
+        return any(k in low for k in self._explicit_keys) and \
+            any(rule.search(text) is not None for rule in self._explicit.values())
 
     def _one(self, i: int, text: str, words: Sequence[str], X: sp.csr_matrix, p: np.ndarray,
              mask_notes: list[str],
