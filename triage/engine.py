@@ -99,8 +99,8 @@ class Triager:
 
     def _featurize(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[list[str]]]:
         docs = self.pipelines.docs(list(texts), only_words=True)
-        return (hash_features(analyze(d._.dg_words, doc_text(d)) for d in docs),
-                [d._.dg_words for d in docs])
+        feats = [analyze(d._.dg_words, doc_text(d)) for d in docs]
+        return hash_features(feats), feats
 
     def triage(self, inputs: Sequence[TriageInput]) -> list[Triage]:
         """Triage a batch; the result at index i belongs to inputs[i]."""
@@ -108,10 +108,11 @@ class Triager:
             return []
         cleaned = [clean(i.text, i.subject) for i in inputs]
         docs = self.pipelines.docs(cleaned, [i.account for i in inputs])
-        raw = hash_features(analyze(d._.dg_words, doc_text(d)) for d in docs)
+        feats = [analyze(d._.dg_words, doc_text(d)) for d in docs]
+        raw = hash_features(feats)
         X = {t: self.models[t].transform(raw) for t in TASKS}
         P = {t: self.models[t].predict_proba(X[t]) for t in TASKS}
-        risks = self.risk.assess([doc_text(d) for d in docs], [d._.dg_words for d in docs], raw)
+        risks = self.risk.assess([doc_text(d) for d in docs], feats, raw)
         topic_m, prio_m, sent_m = (self.models[t] for t in TASKS)
         out: list[Triage] = []
         for i, (item, doc) in enumerate(zip(inputs, docs)):

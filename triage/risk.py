@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 from deskgate.models.triage import RiskCategory
-from deskgate.triage.features import analyze, feature_index
+from deskgate.triage.features import feature_index
 from deskgate.triage.model import Model
 from deskgate.triage.rules import RiskContext, phrase_regex
 
@@ -95,10 +95,11 @@ class RiskModel:
         """What the model alone flags, from `scores`: past the gate and the threshold."""
         return (P[:, :-1] >= self.thresholds) & (P[:, -1:] >= self.gate)
 
-    def drivers(self, X: sp.csr_matrix, row: int, category: int, words: Sequence[str],
+    def drivers(self, X: sp.csr_matrix, row: int, category: int, features: Sequence[str],
                 text: str, k: int = MAX_DRIVERS) -> tuple[str, ...]:
         """The stretches of `text` whose features pushed message `row` most towards
-        `category`: each feature's TF-IDF value times its weight, spread over the characters
+        `category` (`features`: its feature strings, `features.analyze`): each feature's
+        TF-IDF value times its weight, spread over the characters
         it covers, then the highest-scoring runs of characters, widened to whole Latin words."""
         x = dict(zip(X.indices[X.indptr[row]:X.indptr[row + 1]].tolist(),
                      X.data[X.indptr[row]:X.indptr[row + 1]].tolist()))
@@ -106,7 +107,7 @@ class RiskModel:
         low = text.lower()
         per_char = np.zeros(len(low))
         scored = []
-        for feat in set(analyze(words, text)):
+        for feat in set(features):
             col = feature_index(feat)
             contrib = x.get(col, 0.0) * weights.get(col, 0.0)
             if contrib > 0.0:
@@ -167,6 +168,7 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+# texts -> (hashed counts, feature strings), for scoring masked texts again
 Featurize = Callable[[Sequence[str]], tuple[sp.csr_matrix, list[list[str]]]]
 
 
@@ -177,7 +179,7 @@ class RiskAssessor:
                  featurize: Featurize) -> None:
         self.model = model
         self.context = context
-        self._featurize = featurize   # texts -> (hashed counts, word lists), for re-scoring
+        self._featurize = featurize
         self._mask = {kind: phrase_regex(list(phrases)) for kind, phrases in
                       (("negated", context.negated), ("innocent", context.innocent)) if phrases}
         self._question = phrase_regex(list(context.questions)) if context.questions else None
@@ -192,10 +194,10 @@ class RiskAssessor:
         negs = [n for n in negations if n.strip()]
         self._negation = phrase_regex(negs, suffix=r"\W{0,3}$") if negs else None
 
-    def assess(self, texts: Sequence[str], words: Sequence[Sequence[str]],
+    def assess(self, texts: Sequence[str], features: Sequence[Sequence[str]],
                raw: sp.csr_matrix) -> list[tuple[RiskCategory, ...]]:
-        """`texts` are cleaned, `words` their tokens, `raw` their hashed counts (shared with the
-        classifiers). Per text: the flagged categories (highest score first), then those
+        """`texts` are cleaned, `features` their feature strings and `raw` their hashed counts
+        (both shared with the classifiers). Per text: the flagged categories (highest score first), then those
         scoring at least `report_floor` or touched by a rule."""
         X, P = self.model.scores(raw)
         # Most messages carry no risk: only those where the model flags something, a category
@@ -217,14 +219,14 @@ class RiskAssessor:
         rescored: dict[int, tuple[sp.csr_matrix, np.ndarray, list[str], str]] = {}
         if masked:
             order = list(masked)
-            raw2, words2 = self._featurize([masked[i][0] for i in order])
+            raw2, feats2 = self._featurize([masked[i][0] for i in order])
             X2, P2 = self.model.scores(raw2)
             for j, i in enumerate(order):
-                rescored[i] = (X2[j], P2[j], words2[j], masked[i][0])
+                rescored[i] = (X2[j], P2[j], feats2[j], masked[i][0])
         out: list[tuple[RiskCategory, ...]] = []
         for i, text in enumerate(texts):
             if listed[i] or flagged[i] or self._any_explicit(text):
-                out.append(self._one(i, text, words[i], X, P[i], masked.get(i, ("", []))[1],
+                out.append(self._one(i, text, features[i], X, P[i], masked.get(i, ("", []))[1],
                                      rescored.get(i)))
             else:
                 out.append(())
@@ -235,7 +237,7 @@ class RiskAssessor:
         return any(k in low for k in self._explicit_keys) and \
             any(rule.search(text) is not None for rule in self._explicit.values())
 
-    def _one(self, i: int, text: str, words: Sequence[str], X: sp.csr_matrix, p: np.ndarray,
+    def _one(self, i: int, text: str, features: Sequence[str], X: sp.csr_matrix, p: np.ndarray,
              mask_notes: list[str],
              rescored: tuple[sp.csr_matrix, np.ndarray, list[str], str] | None,
              ) -> tuple[RiskCategory, ...]:
@@ -243,7 +245,7 @@ class RiskAssessor:
         cats = self.model.categories
         thresholds = self.model.thresholds.copy()
         before = p
-        x_row, row, w, t = X, i, words, text
+        x_row, row, w, t = X, i, features, text
         if rescored is not None:
             x_row, p, w, t = rescored[0], rescored[1], rescored[2], rescored[3]
             row = 0
