@@ -67,9 +67,10 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
     manifest). Rows without a usable label for the task are left out and counted.
 
     For the risk model a label is "none" or ";"-separated categories; its rows are what the
-    packaged risk model is trained on (`risk_training.training_rows`) plus, from tickets/all,
-    managers' verdicts on flags (`History.risk_verdicts`); a later row with the same text
-    wins, so a manager's verdict overrides the corpus."""
+    packaged risk model is trained on (`risk_training.training_rows`) followed by the source's:
+    for tickets (and all), managers' verdicts on flags (`History.risk_verdicts`) instead of
+    resolved tickets' labels. A later row with the same text wins, so a manager's verdict or an
+    admin's file overrides the corpus."""
     source = params.get("source", "all")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}")
@@ -81,17 +82,17 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
             params.get("label_col", "label"))
         tickets = (PastTicket(source="upload", source_id=str(i), text=t, **{task: y})
                    for i, (t, y) in enumerate(zip(texts, labels, strict=True)))
-    elif task == RISK:
-        corpus = (PastTicket(source="corpus", source_id=str(i), text=t, risk=format_labels(cats))
-                  for i, (t, cats) in enumerate(training_rows()))
-        tickets = (*corpus, *(history.imported() if source in ("history", "all") else ()),
-                   *(history.risk_verdicts() if source in ("tickets", "all") else ()))
     elif source == "tickets":
-        tickets = history.resolved()
+        tickets = history.risk_verdicts() if task == RISK else history.resolved()
     elif source == "history":
         tickets = history.imported()
     else:
-        tickets = (*history.resolved(), *history.imported())
+        tickets = (*(history.risk_verdicts() if task == RISK else history.resolved()),
+                   *history.imported())
+    if task == RISK:
+        corpus = (PastTicket(source="corpus", source_id=str(i), text=t, risk=format_labels(cats))
+                  for i, (t, cats) in enumerate(training_rows()))
+        tickets = (*corpus, *tickets)
     rows: list[tuple[str, str]] = []
     skipped: Counter[str] = Counter()
     by_source: Counter[str] = Counter()

@@ -105,3 +105,28 @@ async def test_self_harm_reaches_the_front_and_verdicts_retrain_risk(
                           eventually)
     assert version.rsplit("-", 1)[1] in again["triage"]["model_version"]
     assert again["triage"]["risk"]["urgent"]
+
+
+def test_risk_rows_from_an_upload_are_checked_and_override_the_corpus(
+        r: redis.Redis, keys: Keys, data_dir: Any) -> None:
+    from deskgate.gateway import retraining
+    from deskgate.triage.risk_training import training_rows
+
+    uploads = data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    corpus_text, corpus_labels = next((t, c) for t, c in training_rows() if c)
+    (uploads / "risk.csv").write_text(
+        "text,labels\n"
+        f"\"{corpus_text}\",none\n"
+        "我要去消协投诉,legal_regulator\n"
+        "The parcel is late,none\n"
+        "bad label here,weather\n", encoding="utf-8")
+    rows, used = retraining.examples(r, keys, data_dir, "risk", {
+        "source": "upload", "upload": "risk.csv", "label_col": "labels"})
+    got = dict(rows)
+    assert corpus_labels and got[corpus_text] == "none"   # the admin's file wins over the corpus
+    assert got["我要去消协投诉"] == "legal_regulator" and got["The parcel is late"] == "none"
+    assert "bad label here" not in got
+    assert used["skipped"] == {"not a risk label: weather": 1}
+    assert used["rows_by_source"]["upload"] == 3
+    assert len(rows) == len(dict(training_rows()) | got)
