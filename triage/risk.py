@@ -2,10 +2,12 @@
 the words that drove it.
 
 The model (trained by `risk_training`) is one linear scorer per category over the same hashed
-features as the classifiers (one-vs-rest), stored as an ordinary `Model` artifact whose task is
-"risk" and whose labels are the categories. Its Platt calibration is folded into the weights,
-so `sigmoid(decision)` is a calibrated probability; the manifest's `params.thresholds` holds the
-threshold per category, chosen on cross-validated out-of-fold scores to meet a precision target.
+features as the classifiers (one-vs-rest), plus a gate scoring "any risk", stored as an
+ordinary `Model` artifact whose task is "risk" and whose labels are the categories and then
+GATE. Its Platt calibration is folded into the weights, so `sigmoid(decision)` is a calibrated
+probability; the manifest's `params.thresholds` holds the threshold per category and the
+gate's, chosen on cross-validated out-of-fold scores (see `risk_training`). A category flags
+when its score reaches its threshold and the gate's score reaches the gate's.
 
 Context rules (`RiskContext`, the `risk_context` section of rules.yaml) then read what a linear
 model cannot:
@@ -223,8 +225,8 @@ class RiskAssessor:
     def assess(self, texts: Sequence[str], features: Sequence[Sequence[str]],
                raw: sp.csr_matrix) -> list[tuple[RiskCategory, ...]]:
         """`texts` are cleaned, `features` their feature strings and `raw` their hashed counts
-        (both shared with the classifiers). Per text: the flagged categories (highest score first), then those
-        scoring at least `report_floor` or touched by a rule."""
+        (both shared with the classifiers). Per text: the flagged categories (highest score
+        first), then those scoring at least `report_floor` or touched by a rule."""
         X, P = self.model.scores(raw)
         # Most messages carry no risk: only those where the model flags something, a category
         # reaches report_floor, or an explicit phrase occurs take the per-category path; only
