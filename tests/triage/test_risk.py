@@ -195,5 +195,5 @@ def test_heldout_quality(triager: Triager) -> None:
     assert sum(t.risk.urgent for t in self_harm) >= 0.8 * len(self_harm)
 
 
-HELDOUT_MIN_PRECISION = 0.8
-HELDOUT_MIN_RECALL = 0.7
+HELDOUT_MIN_PRECISION = 0.88
+HELDOUT_MIN_RECALL = 0.84
