@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
 	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability \
-	bench-triage-datasets bench-triage-shipped bench-triage-avenues demo clean
+	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -85,6 +85,10 @@ bench-retrain: $(RUN_STAMP)
 
 bench-durability: $(RUN_STAMP)
 	$(BIN)/python bench/durability.py $(ARGS)
+
+# Risk quality per category on the corpus split and the held-out cases (not a speed benchmark).
+bench-risk: $(RUN_STAMP)
+	$(BIN)/python bench/risk_eval.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -391,7 +391,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     im.set_defaults(func=cmd_import)
 
     tr = msub.add_parser("train", help="train a candidate and compare it with the current model")
-    tr.add_argument("--task", choices=TASKS, required=True, help="which classifier to train")
+    tr.add_argument("--task", choices=TASKS, required=True,
+                    help="which model to train; risk trains on the packaged risk corpus plus "
+                         "managers' false-alarm/escalate verdicts (a --file for risk has "
+                         "';'-separated categories or 'none' in its label column)")
     tr.add_argument("--source", choices=("tickets", "history", "all"), default="all",
                     help="resolved tickets (agents' corrections win), imported history, or both")
     tr.add_argument("--file", type=Path, help="train on this labelled CSV/JSONL instead")

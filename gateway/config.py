@@ -50,6 +50,12 @@ class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     keep_acked_seconds: int = 3600         # acknowledged ingest entries kept, then trimmed
 
 
+class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
+    # shown to managers in the guidance on a self-harm flag, e.g. "988 (US)" or
+    # "北京心理危机干预中心 010-82951332"; empty: the guidance asks them to use the local one
+    crisis_line: str = ""
+
+
 class Config(msgspec.Struct, kw_only=True, frozen=True):
     redis_prefix: str = "dg:"
     http: HttpConfig = HttpConfig()
@@ -60,6 +66,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
     durability: DurabilityConfig = DurabilityConfig()  # what an acknowledgement promises
+    console: ConsoleConfig = ConsoleConfig()
 
 
 def _expand(value: Any) -> Any:

@@ -139,10 +139,11 @@ def _secure(request: web.Request) -> bool:
             or request.app[CONFIG].http.public_url.startswith("https://"))
 
 
-def _session_json(session: Session) -> dict[str, object]:
+def _session_json(session: Session, request: web.Request) -> dict[str, object]:
     p = session.principal
     return {"role": p.role.value, "agent_id": p.agent_id, "token_id": p.token_id,
-            "label": p.label, "csrf": session.csrf}
+            "label": p.label, "csrf": session.csrf,
+            "crisis_line": request.app[CONFIG].console.crisis_line}
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -178,7 +179,7 @@ async def login(request: web.Request) -> web.Response:
         session_id, session = await create_session(client, keys, token, info)
     except (RedisError, OSError) as exc:
         raise Unavailable() from exc
-    resp = web.json_response(_session_json(session))
+    resp = web.json_response(_session_json(session, request))
     resp.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Strict",
                     secure=_secure(request), path="/", max_age=ABSOLUTE_SECONDS)
     return resp
@@ -197,7 +198,7 @@ async def _current(request: web.Request) -> tuple[str, Session]:
 async def session_info(request: web.Request) -> web.Response:
     """Who is signed in, and the CSRF token the page sends back on state changes."""
     _, session = await _current(request)
-    return web.json_response(_session_json(session))
+    return web.json_response(_session_json(session, request))
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -32,6 +32,10 @@ from deskgate.queue.model_registry import DEFAULT, ModelRegistry
 from deskgate.triage import evaluation
 from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines
+from deskgate.triage.risk import TASK as RISK
+from deskgate.triage.risk import format_labels, parse_labels
+from deskgate.triage.risk_training import evaluate as evaluate_risk
+from deskgate.triage.risk_training import train_risk, training_rows
 from deskgate.triage.training import TrainingError, featurize, train
 
 SOURCES = ("tickets", "history", "all", "upload")
@@ -64,7 +68,13 @@ def shared_pipelines() -> Pipelines:
 def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
              params: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """(text, label) rows for `task` from the chosen source, and what was used (for the
-    manifest). Rows without a usable label for the task are left out and counted."""
+    manifest). Rows without a usable label for the task are left out and counted.
+
+    For the risk model a label is "none" or ";"-separated categories; its rows are what the
+    packaged risk model is trained on (`risk_training.training_rows`) followed by the source's:
+    for tickets (and all), managers' verdicts on flags (`History.risk_verdicts`) instead of
+    resolved tickets' labels. A later row with the same text wins, so a manager's verdict or an
+    admin's file overrides the corpus."""
     source = params.get("source", "all")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}")
@@ -77,11 +87,16 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
         tickets = (PastTicket(source="upload", source_id=str(i), text=t, **{task: y})
                    for i, (t, y) in enumerate(zip(texts, labels, strict=True)))
     elif source == "tickets":
-        tickets = history.resolved()
+        tickets = history.risk_verdicts() if task == RISK else history.resolved()
     elif source == "history":
         tickets = history.imported()
     else:
-        tickets = (*history.resolved(), *history.imported())
+        tickets = (*(history.risk_verdicts() if task == RISK else history.resolved()),
+                   *history.imported())
+    if task == RISK:
+        corpus = (PastTicket(source="corpus", source_id=str(i), text=t, risk=format_labels(cats))
+                  for i, (t, cats) in enumerate(training_rows()))
+        tickets = (*corpus, *tickets)
     rows: list[tuple[str, str]] = []
     skipped: Counter[str] = Counter()
     by_source: Counter[str] = Counter()
@@ -94,6 +109,12 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
         if task in VALID_LABELS and label not in VALID_LABELS[task]:
             skipped[f"not a {task}: {label[:20]}"] += 1
             continue
+        if task == RISK:
+            try:
+                label = format_labels(parse_labels(label))
+            except ValueError:
+                skipped[f"not a risk label: {label[:20]}"] += 1
+                continue
         text = f"{t.subject.strip()}\n{t.text}".strip()
         if not text:
             skipped["no text"] += 1
@@ -101,6 +122,8 @@ def examples(client: redis.Redis, keys: Keys, data_dir: Path, task: str,
         rows.append((text, label))
         by_source[t.source] += 1
         corrected += t.corrected
+    if task == RISK:
+        rows = list(dict(rows).items())
     return rows, {"source": source, "rows_by_source": dict(by_source),
                   "corrected_by_agents": corrected, "skipped": dict(skipped)}
 
@@ -138,6 +161,8 @@ def compare(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str
     """Both models on the same held-out rows (featurized once): accuracy, macro-F1, per-class
     precision/recall/F1, confusion matrix, calibration, the rows where they disagree, and
     whether the policy allows promoting the candidate."""
+    if candidate.task == RISK:
+        return compare_risk(candidate, current, test_rows, pipelines, policy)
     texts = [t for t, _ in test_rows]
     truth = [y for _, y in test_rows]
     started = time.perf_counter()
@@ -167,6 +192,37 @@ def compare(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str
         "disagreement_examples": [
             {"text": texts[i][:300], "label": truth[i], "current": preds["current"][i],
              "candidate": preds["candidate"][i]} for i in disagree[:MAX_DISAGREEMENTS]],
+        "policy": check_policy(reports["candidate"], reports["current"], policy),
+    }
+
+
+def compare_risk(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str]],
+                 pipelines: Pipelines, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
+    """The risk models on the same held-out rows: per category precision/recall/F1 at each
+    model's own thresholds, macro-F1 over the categories, the any-risk flag's precision and
+    recall, and the rows where the two flag different categories."""
+    texts = [t for t, _ in test_rows]
+    truth = [parse_labels(y) for _, y in test_rows]
+    reports, preds = {}, {}
+    for name, model in (("current", current), ("candidate", candidate)):
+        rep, preds[name] = evaluate_risk(model, texts, truth, pipelines, with_predictions=True)
+        rep["labels"] = list(model.labels)
+        reports[name] = rep
+    disagree = [i for i, (a, b) in enumerate(zip(preds["current"], preds["candidate"],
+                                                 strict=True)) if a != b]
+    return {
+        "test_rows": len(texts),
+        "split": f"sha1(text) % 100 < {TEST_PERCENT}",
+        "current": reports["current"],
+        "candidate": reports["candidate"],
+        "new_labels": sorted(set(candidate.labels) - set(current.labels)),
+        "dropped_labels": sorted(set(current.labels) - set(candidate.labels)),
+        "disagreements": len(disagree),
+        "disagreement_examples": [
+            {"text": texts[i][:300], "label": format_labels(truth[i]),
+             "current": format_labels(preds["current"][i]),
+             "candidate": format_labels(preds["candidate"][i])}
+            for i in disagree[:MAX_DISAGREEMENTS]],
         "policy": check_policy(reports["candidate"], reports["current"], policy),
     }
 
@@ -209,7 +265,13 @@ def retrain(task: str, rows: Sequence[tuple[str, str]], current: Model, pipeline
                             f"at least {MIN_ROWS} rows and 2 classes")
     stage("training", 15, f"{len(train_rows)} rows, {len(counts)} classes; "
                           f"{len(test_rows)} held out")
-    candidate = train(task, [t for t, _ in train_rows], [y for _, y in train_rows],
-                      pipelines=pipelines, data_source=source, **(params or {}))
+    if task == RISK:
+        candidate = train_risk([t for t, _ in train_rows],
+                               [parse_labels(y) for _, y in train_rows], pipelines=pipelines,
+                               data_source=source, **{k: v for k, v in (params or {}).items()
+                                                      if k == "C"})
+    else:
+        candidate = train(task, [t for t, _ in train_rows], [y for _, y in train_rows],
+                          pipelines=pipelines, data_source=source, **(params or {}))
     stage("evaluating", 75, f"candidate and current on {len(test_rows)} held-out rows")
     return candidate, compare(candidate, current, test_rows, pipelines, policy)

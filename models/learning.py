@@ -11,7 +11,7 @@ EMPTY = msgspec.Raw(b"{}")
 
 
 class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
-    task: str                            # topic | priority | sentiment
+    task: str                            # topic | priority | sentiment | risk
     version: str                         # the artifact manifest's version id
     path: str                            # artifact directory, relative to <data_dir>/models
     sha256: str                          # of weights.npz when registered; loading re-checks it
@@ -44,6 +44,7 @@ class PastTicket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     topic: str = ""
     priority: str = ""                   # P1..P4
     sentiment: str = ""                  # negative | neutral | positive
+    risk: str = ""                       # "none" or ";"-separated risk categories
     corrected: bool = False              # an agent changed triage's label(s)
 
     @property

@@ -15,10 +15,22 @@ class Entity(msgspec.Struct, frozen=True, omit_defaults=True):
     value: str = ""     # normalized (E.164 phone, "CNY 1299.00", carrier:number, …)
 
 
+class RiskCategory(msgspec.Struct, frozen=True):
+    """One kind of risk the model scored: legal_regulator, self_harm, … (triage/risk.py)."""
+
+    name: str
+    score: float                        # calibrated probability
+    threshold: float                    # the score at which it flags (higher in a policy question)
+    flagged: bool                       # score >= threshold, or an explicit rule
+    reasons: tuple[str, ...] = ()       # the words that drove it, and every context rule that fired
+
+
 class Risk(msgspec.Struct, frozen=True):
     high: bool
     score: float = 0.0
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()       # one line per flagged category or rule, for people
+    categories: tuple[RiskCategory, ...] = ()  # flagged first, then those worth a look
+    urgent: bool = False                # a category that must reach a manager at once (self-harm)
 
 
 class Triage(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,7 +1,8 @@
 """Labelled past tickets for retraining: imported history (`{p}history`, one hash field per
-source ticket, HSETNX so a re-import never duplicates) and resolved Deskgate tickets, whose
-labels are triage's guesses as the agent confirmed them or the agent's corrections (which win).
-Synchronous: read by rq jobs and the CLI."""
+source ticket, HSETNX so a re-import never duplicates), resolved Deskgate tickets, whose
+labels are triage's guesses as the agent confirmed them or the agent's corrections (which win),
+and managers' verdicts on risk flags (`{p}labels`, kind "risk"). Synchronous: read by rq jobs
+and the CLI."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Correction
 from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
-from deskgate.queue.replies import texts
+from deskgate.queue.replies import stream_entries, texts
 
 SCAN_CHUNK = 1000
 RESOLVED = (b"resolved", b"closed")
@@ -64,6 +65,45 @@ class History:
                 if raw:
                     yield _labelled(tid, decode(raw, InboundMessage), decode(triage_raw, Triage),
                                     decode(correction_raw, Correction) if correction_raw else None)
+
+
+    def risk_verdicts(self) -> Iterator[PastTicket]:
+        """A manager's last verdict per flagged ticket, as a risk label on its first message:
+        "false_alarm" -> none; "escalated" -> the categories triage had flagged (a ticket
+        escalated for another reason, an SLA breach, carries no risk label and is left out)."""
+        verdicts: dict[str, str] = {}
+        start = "-"
+        while True:
+            page = stream_entries(self._r.xrange(self._k.labels, min=start, count=SCAN_CHUNK))
+            for _, f in page:
+                if f.get(b"kind") == b"risk":
+                    verdicts[f[b"ticket"].decode()] = f[b"value"].decode()
+            if len(page) < SCAN_CHUNK:
+                break
+            start = "(" + page[-1][0]
+        ids = list(verdicts)
+        for at in range(0, len(ids), SCAN_CHUNK):
+            chunk = ids[at:at + SCAN_CHUNK]
+            with self._r.pipeline(transaction=False) as pipe:
+                for tid in chunk:
+                    pipe.hget(self._k.ticket(tid), "triage")
+                    pipe.lindex(self._k.ticket_msgs(tid), 0)
+                replies = pipe.execute()
+            found = [(tid, tri, first) for tid, tri, first in
+                     zip(chunk, replies[::2], replies[1::2], strict=True) if tri and first]
+            with self._r.pipeline(transaction=False) as pipe:
+                for _, _, first in found:
+                    pipe.hget(self._k.msg(first.decode()), "json")
+                messages = pipe.execute()
+            for (tid, tri, _), raw in zip(found, messages, strict=True):
+                if not raw:
+                    continue
+                flagged = [c.name for c in decode(tri, Triage).risk.categories if c.flagged]
+                label = "none" if verdicts[tid] == "false_alarm" else ";".join(flagged)
+                if label:
+                    m = decode(raw, InboundMessage)
+                    yield PastTicket(source="review", source_id=tid, text=m.text,
+                                     subject=m.subject, risk=label, corrected=True)
 
 
 def _labelled(ticket_id: str, message: InboundMessage, triage: Triage,

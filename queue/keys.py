@@ -28,7 +28,7 @@ Key                               Type     What
 {p}token:{sha256}                 hash     API token: role, agent id, created_at, label
 {p}tokens                         set      every token hash (for listing and revoking)
 {p}tokens:revoked                 channel  pub/sub: the hash of each revoked token (gateways drop it from cache)
-{p}review                         zset     high-risk tickets awaiting a manager; score = time
+{p}review                         zset     high-risk tickets awaiting a manager; score = time (urgent: minus review.URGENT_REVIEW_OFFSET)
 {p}noise                          stream   non-ticket messages (auto-replies, bounces, statuses)
 {p}audit                          stream   every ticket state change (who, what, before/after)
 {p}metrics                        hash     counters shared by all processes
@@ -48,7 +48,7 @@ Key                               Type     What
 {p}sla:paused                     set      tickets whose SLA clocks stopped while pending
 {p}notify                         stream   manager notifications to deliver (warn, breach); group "notify"
 {p}notify:dead                    stream   notifications that could not be delivered after retries
-{p}labels                         stream   training labels: resolve corrections, false alarms
+{p}labels                         stream   training labels: resolve corrections, risk verdicts (false alarm, escalated)
 {p}models:{task}                  zset     registered model versions of a task -> created (queue/model_registry.py)
 {p}model:{task}:{version}         hash     a version: manifest, sha256, path, trained/promoted by+at, evaluation
 {p}models:current                 hash     task -> the version every worker must run

@@ -27,7 +27,7 @@ from deskgate.queue.replies import hash_reply
 from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
-TASKS = ("topic", "priority", "sentiment")
+TASKS = ("topic", "priority", "sentiment", "risk")
 DEFAULT = "default"             # the packaged model of a task
 RUNNING_STALE_SECONDS = 120     # a worker silent this long is no longer listed as running
 JOB_LOG_TTL = 30 * 24 * 3600

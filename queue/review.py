@@ -1,6 +1,7 @@
-"""The managers' review queue: high-risk tickets (added by lua/apply_message.lua) and SLA
-breaches (lua/sla_sweep.lua), oldest first, with their reasons. Actions on an item
-(acknowledge, reassign, escalate, false alarm) are ops of lua/ticket_action.lua."""
+"""The managers' review queue: high-risk tickets (added by lua/apply_messages.lua) and SLA
+breaches (lua/sla_sweep.lua), oldest first, with their reasons; urgent risks (self-harm) before
+everything else. Actions on an item (acknowledge, reassign, escalate, false alarm) are ops of
+lua/ticket_action.lua; a false alarm and an escalation of a risk become risk labels."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from deskgate.queue.replies import text as _s
 
 SCAN_LIMIT = 10_000
 OUTCOMES = ("acknowledged", "reassigned", "escalated", "false_alarm")
+# An urgent item's score is the time it arrived minus this (~317 years): negative, so it sorts
+# before every ordinary item and urgent items stay oldest first among themselves.
+URGENT_REVIEW_OFFSET = 10_000_000_000
 
 
 class ReviewItem(msgspec.Struct, frozen=True, kw_only=True):
     ticket_id: str
-    since: float
+    since: float             # when it entered the review queue (epoch seconds)
+    urgent: bool             # a risk that must reach a manager at once (self-harm)
     reasons: str
     status: str
     skill: str
@@ -48,7 +53,10 @@ class ReviewQueue:
         out = []
         for (tid, since), row in zip(entries, rows, strict=True):
             f = dict(zip(fields, map(_s, row), strict=True))
-            out.append(ReviewItem(ticket_id=_s(tid), since=since, reasons=f["review_reasons"],
+            urgent = since < 0
+            out.append(ReviewItem(ticket_id=_s(tid), urgent=urgent,
+                                  since=since + URGENT_REVIEW_OFFSET if urgent else since,
+                                  reasons=f["review_reasons"],
                                   status=f["status"], skill=f["skill"],
                                   priority=f["priority"], assignee=f["assignee"],
                                   subject=f["subject"]))

@@ -22,6 +22,7 @@ from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
+from deskgate.queue.review import URGENT_REVIEW_OFFSET
 from deskgate.queue.scripts import lua
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
@@ -113,10 +114,12 @@ class TicketStore:
                           m.thread_key, tagged_ticket(m.ticket_ref, secret) if secret else "",
                           m.subject or m.text[:80], pl.skill,
                           t.priority.value, pl.queue_score, t.risk.high,
-                          "; ".join(t.risk.reasons), m.sender_verified, m.sender_email])
+                          "; ".join(t.risk.reasons), m.sender_verified, m.sender_email,
+                          t.risk.urgent])
             blobs += [encode(m), encode(t)]
         replies = await self._apply(args=[self._k.p, now, self._reopen_window,
-                                          json.dumps(items, ensure_ascii=False), *blobs])
+                                          json.dumps(items, ensure_ascii=False),
+                                          URGENT_REVIEW_OFFSET, *blobs])
         return [Applied(_s(outcome), _s(tid)) for outcome, tid in replies]
 
     async def record_noise(self, message: InboundMessage) -> None:

@@ -4,8 +4,9 @@
     results = triager.triage([TriageInput(text="我的订单还没到，急！")])
 
 A model directory holds one artifact directory per task (`topic/`, `priority/`, `sentiment/`,
-see `artifacts`). Per batch: clean-up, the spaCy pipelines (language, entities, rule signals,
-word tokens), one hashed feature matrix shared by the three classifiers, then the rules.
+`risk/`, see `artifacts`). Per batch: clean-up, the spaCy pipelines (language, entities, rule
+signals, word tokens), one hashed feature matrix shared by the three classifiers and the risk
+model (`risk`), then the rules.
 Nothing is loaded or compiled on the per-message path.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.triage import Triage, TriageInput
@@ -25,16 +27,20 @@ from deskgate.triage.features import analyze, hash_features
 from deskgate.triage.langid import LanguageDetector
 from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines, doc_text
+from deskgate.triage.risk import TASK as RISK
+from deskgate.triage.risk import RiskAssessor, RiskModel
 from deskgate.triage.rules import RulesConfig, decide, load_rules
 from deskgate.triage.text import clean
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_models"
 TASKS = ("topic", "priority", "sentiment")
+ALL_TASKS = (*TASKS, RISK)   # the three classifiers and the multi-label risk model
 FALLBACK_TOPIC = "other"
 
 
 class Triager:
-    """Holds the pipelines, the three classifiers and the rules of one model version."""
+    """Holds the pipelines, the three classifiers, the risk model and the rules of one model
+    version."""
 
     def __init__(
         self,
@@ -44,7 +50,7 @@ class Triager:
         pipelines: Pipelines,
         load_seconds: float = 0.0,
     ) -> None:
-        missing = [t for t in TASKS if t not in models]
+        missing = [t for t in ALL_TASKS if t not in models]
         if missing:
             raise ValueError(f"missing models: {missing}")
         bad = set(models["sentiment"].labels) - {s.value for s in Sentiment}
@@ -56,8 +62,10 @@ class Triager:
         self.pipelines = pipelines
         self.load_seconds = load_seconds
         self.version = ",".join(
-            f"{t}@{self.models[t].info.get('version', 'unsaved').rsplit('-', 1)[-1]}" for t in TASKS
-        )
+            f"{t}@{self.models[t].info.get('version', 'unsaved').rsplit('-', 1)[-1]}"
+            for t in ALL_TASKS)
+        self.risk = RiskAssessor(RiskModel(self.models[RISK]), rules.risk_context,
+                                 rules.negations, self._featurize)
         self._pos = self._index("sentiment", Sentiment.POSITIVE.value)
         self._neg = self._index("sentiment", Sentiment.NEGATIVE.value)
 
@@ -78,7 +86,7 @@ class Triager:
         rules) and per-account entity patterns. Raises artifacts.ArtifactError on a bad model."""
         started = time.perf_counter()
         model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-        models = {t: artifacts.load(model_dir / t, task=t) for t in TASKS}
+        models = {t: artifacts.load(model_dir / t, task=t) for t in ALL_TASKS}
         if not isinstance(rules, RulesConfig):
             local = model_dir / "rules.yaml"
             rules = load_rules(rules if rules is not None else (local if local.is_file() else None))
@@ -90,15 +98,22 @@ class Triager:
         return cls(models, rules=rules, pipelines=pipelines,
                    load_seconds=time.perf_counter() - started)
 
+    def _featurize(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[list[str]]]:
+        docs = self.pipelines.docs(list(texts), only_words=True)
+        feats = [analyze(d._.dg_words, doc_text(d)) for d in docs]
+        return hash_features(feats), feats
+
     def triage(self, inputs: Sequence[TriageInput]) -> list[Triage]:
         """Triage a batch; the result at index i belongs to inputs[i]."""
         if not inputs:
             return []
         cleaned = [clean(i.text, i.subject) for i in inputs]
         docs = self.pipelines.docs(cleaned, [i.account for i in inputs])
-        raw = hash_features(analyze(d._.dg_words, doc_text(d)) for d in docs)
-        X = {t: m.transform(raw) for t, m in self.models.items()}
+        feats = [analyze(d._.dg_words, doc_text(d)) for d in docs]
+        raw = hash_features(feats)
+        X = {t: self.models[t].transform(raw) for t in TASKS}
         P = {t: self.models[t].predict_proba(X[t]) for t in TASKS}
+        risks = self.risk.assess([doc_text(d) for d in docs], feats, raw)
         topic_m, prio_m, sent_m = (self.models[t] for t in TASKS)
         topic_choice = topic_m.choose(P["topic"])
         out: list[Triage] = []
@@ -118,6 +133,7 @@ class Triager:
             decision = decide(
                 self.rules, item, list(doc._.dg_signals), entities, topic,
                 Priority(prio_m.labels[int(np.argmax(P["priority"][i]))]), sentiment, p_neg,
+                risks[i],
             )
             out.append(Triage(
                 language=detected.language if detected is not None else "und",

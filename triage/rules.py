@@ -20,8 +20,20 @@ import msgspec
 import yaml
 
 from deskgate.models.enums import Priority, Sentiment
-from deskgate.models.triage import Entity, Risk, TriageInput
+from deskgate.models.triage import Entity, Risk, RiskCategory, TriageInput
 from deskgate.triage.entities import money_value
+
+
+class RiskContext(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The context rules around the risk model (see triage/risk.py)."""
+
+    negated: tuple[str, ...] = ()        # denials ("nobody was hurt"): masked before scoring
+    innocent: tuple[str, ...] = ()       # occupations, product names, idioms: masked
+    questions: tuple[str, ...] = ()      # a message containing one of these asks something …
+    policy: tuple[str, ...] = ()         # … and with one of these, it asks about a policy
+    question_threshold: float = 0.9      # what a category needs in a policy question
+    explicit: dict[str, tuple[str, ...]] = {}  # category -> phrases that flag it on their own
+    report_floor: float = 0.2            # categories scoring below this are not listed
 
 
 class RulesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -40,10 +52,15 @@ class RulesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     repeat_contacts_raise: int = 2       # this many earlier unresolved contacts raise priority
     # risk
     repeat_contacts_risk: int = 3        # the N-th unresolved contact within the window is risky
-    strong_negative: float = 0.9         # P(negative) at or above this, with an anger word, is risky
+    # Strong negative sentiment as a risk on its own: off by default, since an angry message
+    # about a late parcel is not a danger (it flagged most ordinary complaints)
+    sentiment_risk: bool = False
+    strong_negative: float = 0.9         # P(negative) at or above this, with an anger word: risky
     very_strong_negative: float = 0.97   # P(negative) at or above this is risky on its own
     anger_words_strong: int = 2          # this many distinct anger words in a negative message
     high_risk_priority: int = 2          # a high-risk ticket is at least this urgent (0: off)
+    urgent_risk: tuple[str, ...] = ("self_harm",)  # flagged: P1, first in the review queue
+    risk_context: RiskContext = RiskContext()
 
 
 def default_rules_path() -> Path:
@@ -81,11 +98,11 @@ class PhraseMatcher:
         for kind in _LEXICONS:
             for phrase in dict.fromkeys(p.strip() for p in getattr(rules, kind) if p.strip()):
                 key = max(phrase.lower().split(), key=len)
-                self._phrases.append((kind, key, _alternation([phrase])))
+                self._phrases.append((kind, key, phrase_regex([phrase])))
         # Longest phrases first, so that a phrase's own words do not fire on their own.
         self._phrases.sort(key=lambda item: -len(item[2].pattern))
         negs = [n for n in rules.negations if n.strip()]
-        self._negation = _alternation(negs, suffix=r"\W{0,3}$") if negs else None
+        self._negation = phrase_regex(negs, suffix=r"\W{0,3}$") if negs else None
 
     def signals(self, text: str) -> list[Signal]:
         low = text.lower()
@@ -106,7 +123,9 @@ class PhraseMatcher:
         return found
 
 
-def _alternation(phrases: list[str], suffix: str = "") -> re.Pattern[str]:
+def phrase_regex(phrases: list[str], suffix: str = "") -> re.Pattern[str]:
+    """One case-insensitive regex for a list of phrases: any run of whitespace between words,
+    Latin ends fenced so that a phrase never fires inside a longer word."""
     parts = []
     for p in sorted(set(phrases), key=len, reverse=True):
         body = r"\s+".join(re.escape(w) for w in p.split())
@@ -143,9 +162,11 @@ def decide(
     model_priority: Priority,
     sentiment: Sentiment,
     p_negative: float,
+    risk_categories: tuple[RiskCategory, ...] = (),
 ) -> Decision:
     """Combine the priority classifier with the rules (rules only ever make a ticket more urgent)
-    and decide the risk flag. Reasons quote the words that fired."""
+    and decide the risk flag from the risk model's categories (`risk.RiskAssessor`) and the
+    customer's repeated contacts. Reasons quote the words that fired."""
     by_kind: dict[str, list[str]] = {}
     for s in signals:
         by_kind.setdefault(s.kind, []).append(s.phrase)
@@ -154,12 +175,18 @@ def decide(
         words = list(dict.fromkeys(by_kind[kind]))[:3]
         return f"{_REASON.get(kind, kind)}: " + ", ".join(f"“{w}”" for w in words)
 
-    r_reasons: list[str] = [quoted(k) for k in ("legal", "media", "churn") if k in by_kind]
+    is_vip = item.customer_tier.lower() in rules.vip_tiers
+    if is_vip and "churn" in by_kind:
+        risk_categories = _vip_churn(risk_categories, quoted("churn"), item.customer_tier)
+    flagged = [c for c in risk_categories if c.flagged]
+    r_reasons: list[str] = [f"{c.name.replace('_', ' ')} ({c.score:.2f})"
+                            + (": " + "; ".join(c.reasons) if c.reasons else "") for c in flagged]
+    urgent = [c.name for c in flagged if c.name in rules.urgent_risk]
     n_contact = item.recent_contacts + 1
     if rules.repeat_contacts_risk and n_contact >= rules.repeat_contacts_risk:
         r_reasons.append(f"repeated contact: contact #{n_contact} while unresolved")
     anger = list(dict.fromkeys(w.lower() for w in by_kind.get("anger", ())))
-    if sentiment is Sentiment.NEGATIVE and (
+    if rules.sentiment_risk and sentiment is Sentiment.NEGATIVE and (
         p_negative >= rules.very_strong_negative
         or (p_negative >= rules.strong_negative and anger)
         or (rules.anger_words_strong and len(anger) >= rules.anger_words_strong)
@@ -178,6 +205,8 @@ def decide(
             rank = target
         p_reasons.append(why)
 
+    for name in urgent:
+        at_least(1, f"{name.replace('_', ' ')}: a manager must see this at once")
     for kind, target in (("outage", 1), ("legal", 1), ("media", 2), ("urgent", 2), ("churn", 2)):
         if kind in by_kind:
             at_least(target, quoted(kind))
@@ -186,15 +215,28 @@ def decide(
         at_least(2, refund_over)
     if r_reasons and rules.high_risk_priority:
         at_least(rules.high_risk_priority, "high risk")
-    if item.customer_tier.lower() in rules.vip_tiers:
+    if is_vip:
         at_least(max(1, rank - 1), f"customer tier: {item.customer_tier}")
     if rules.repeat_contacts_raise and item.recent_contacts >= rules.repeat_contacts_raise:
         at_least(max(1, rank - 1), f"repeated contact: {item.recent_contacts} earlier unresolved")
 
-    score = min(1.0, 0.5 * len(r_reasons) + (0.3 * p_negative if sentiment is Sentiment.NEGATIVE else 0.0))
-    risk = Risk(high=bool(r_reasons), score=round(score if r_reasons else min(score, 0.49), 3),
-                reasons=tuple(r_reasons))
+    score = max((c.score for c in risk_categories), default=0.0)
+    risk = Risk(high=bool(r_reasons), score=round(score, 3), reasons=tuple(r_reasons),
+                categories=risk_categories, urgent=bool(urgent))
     return Decision(Priority(f"P{rank}"), tuple(p_reasons), risk)
+
+
+def _vip_churn(categories: tuple[RiskCategory, ...], why: str,
+               tier: str) -> tuple[RiskCategory, ...]:
+    """A high-value customer (their tier) who says they are leaving: churn_high_value flags
+    whatever its score, since the text alone rarely says how much the customer is worth."""
+    name = "churn_high_value"
+    old = next((c for c in categories if c.name == name), None)
+    rule = f"{why}, customer tier {tier}"
+    new = RiskCategory(name=name, score=old.score if old else 0.0,
+                       threshold=old.threshold if old else 0.0, flagged=True,
+                       reasons=(*(old.reasons if old else ()), rule))
+    return (new, *(c for c in categories if c.name != name))
 
 
 def _refund_over_threshold(rules: RulesConfig, entities: tuple[Entity, ...]) -> str:

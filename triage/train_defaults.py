@@ -6,6 +6,7 @@ Data (all committed in this repo, so a fresh checkout reproduces the same bytes)
 - triage/data/seed.csv — a bilingual (zh/en) seed set written by the Deskgate team for the
   default taxonomy (order_status, shipping, returns_refunds, billing, account, technical,
   product, complaint, other), each row also labelled with a priority (P1-P4) and a sentiment.
+  It is training data only; nothing in it is used for evaluation.
 - topic also: triage/data/banking77_topics.csv — Banking77 (CC BY 4.0) rows of the 15 intents
   that are generic support topics (refunds, double charges, forgotten passcodes, closing an
   account, "has it arrived yet"), mapped onto ours.
@@ -14,6 +15,9 @@ Data (all committed in this repo, so a fresh checkout reproduces the same bytes)
   sentiment lines, MIT, without those overlapping ChnSentiCorp, which we evaluate on) and
   triage/data/vader/lexicon.tsv (VADER's clearly polar words, MIT) as one-word rows.
 bench/prepare_default_data.py wrote the third-party files from ../shared/datasets.
+- triage/data/risk/*.csv — the bilingual risk corpus written by the Deskgate team (one file
+  per category plus hard negatives: the trigger words used innocently), for the risk model
+  (`risk_training.train_risk`). The held-out risk cases in tests/triage/data/ are not in it.
 
 Not used: the SophonPlus review corpora (no licence), the airline tweets and the synthetic
 tickets (non-commercial). They are for evaluation only (`deskgate triage eval`,
@@ -32,6 +36,8 @@ from pathlib import Path
 from deskgate.triage import artifacts
 from deskgate.triage.engine import DEFAULT_MODEL_DIR, TASKS
 from deskgate.triage.pipeline import Pipelines
+from deskgate.triage.risk import TASK as RISK
+from deskgate.triage.risk_training import CORPUS_DIR, train_risk, training_rows
 from deskgate.triage.training import train
 
 DATA = Path(__file__).parent / "data"
@@ -103,6 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         model = train(task, x, y, pipelines=pipelines, data_source=source, min_df=min_df)
         man = artifacts.save(model, args.out / task, created=CREATED)
         print(f"{task:10s} {man.version}  {man.metrics}")
+    corpus = training_rows()
+    files = sorted(p.name for p in CORPUS_DIR.glob("*.csv"))
+    model = train_risk([t for t, _ in corpus], [y for _, y in corpus], pipelines=pipelines,
+                       data_source=f"triage/data/risk/ ({', '.join(files)}) and the risk-free "
+                                   f"rows of {SEED_CSV.name}: {len(corpus)} rows, Deskgate team")
+    man = artifacts.save(model, args.out / RISK, created=CREATED)
+    print(f"{RISK:10s} {man.version}  oof any-risk precision "
+          f"{man.metrics['oof_any_precision']}, recall {man.metrics['oof_any_recall']}")
 
 
 if __name__ == "__main__":

@@ -9,15 +9,19 @@
 --    own key last], own thread key ('' = thread by customer + channel + account),
 --    ticket ref from the subject ('' = none), subject, skill, priority, queue score,
 --    high risk (true/false), risk reasons (text), sender verified (true/false),
---    claimed email address ('' = none)]
+--    claimed email address ('' = none), urgent risk (true/false: self-harm)]
 -- An unverified sender (email whose From could not be proven) threads only onto the ticket of
 -- a mail we sent to that very address (references looked up in sent:<address>); otherwise it
 -- opens a new ticket marked unverified_sender, and it never moves another message's thread
 -- keys. The ticket ref (already MAC-checked by the caller) counts for verified senders only.
--- ARGV[5 + 2i], ARGV[6 + 2i] = message JSON and triage JSON of item i (0-based), passed as
+-- ARGV[5] review score offset: an urgent ticket enters the review queue at now - offset, ahead
+--   of every other item (the queue is oldest first); an urgent message on a ticket already in
+--   review moves it there.
+-- ARGV[6 + 2i], ARGV[7 + 2i] = message JSON and triage JSON of item i (0-based), passed as
 --   separate arguments so they are stored byte for byte, never re-encoded here.
 -- Returns one {outcome, ticket id} per message; outcome is new | append | reopen | replay.
 local p, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local urgent_offset = tonumber(ARGV[5])
 local out = {}
 
 local function find_ticket(it)
@@ -47,7 +51,7 @@ end
 
 for n, it in ipairs(cjson.decode(ARGV[4])) do
   local mid = it[1]
-  local msg_json, triage_json = ARGV[3 + 2 * n], ARGV[4 + 2 * n]
+  local msg_json, triage_json = ARGV[4 + 2 * n], ARGV[5 + 2 * n]
   local msgkey = p .. 'msg:' .. mid
   local existing = redis.call('HGET', msgkey, 'ticket')
   if existing then
@@ -103,9 +107,15 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
     elseif it[6] ~= '' then
       redis.call('SET', thread_prefix .. it[6], tid, 'NX')
     end
-    if it[12] and redis.call('ZSCORE', p .. 'review', tid) == false then
-      redis.call('ZADD', p .. 'review', now, tid)
-      redis.call('HSET', tkey, 'review_reasons', it[13])
+    if it[12] then
+      local since = redis.call('ZSCORE', p .. 'review', tid)
+      if it[16] and (since == false or tonumber(since) >= 0) then
+        redis.call('ZADD', p .. 'review', now - urgent_offset, tid)
+        redis.call('HSET', tkey, 'review_reasons', it[13])
+      elseif since == false then
+        redis.call('ZADD', p .. 'review', now, tid)
+        redis.call('HSET', tkey, 'review_reasons', it[13])
+      end
     end
     out[n] = {outcome, tid}
   end

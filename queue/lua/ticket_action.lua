@@ -13,7 +13,7 @@
 --   pending         extra = {"frt": remaining s, "res": remaining s} of the running clocks
 --   reopen          extra = {"timers": {member: deadline}} -> a resolved ticket back in queue
 --   review_close    outcome    -> leaves the review queue ('acknowledged', 'reassigned', ...)
---   false_alarm                -> leaves review, labelled for retraining
+--   false_alarm                -> leaves review, labelled for retraining (as is 'escalated')
 --   escalate        queue      extra = {"boosts": {...}} -> priority up, optional new queue
 -- Returns {'ok', detail} | {'missing', ''} | {'forbidden', assignee} | {'conflict', status}
 --         | {'unknown_agent', ''} | {'full', held}
@@ -119,10 +119,11 @@ elseif op == 'review_close' or op == 'false_alarm' then
   if redis.call('ZREM', p .. 'review', tid) == 0 then return {'conflict', 'not in review'} end
   local outcome = op == 'false_alarm' and 'false_alarm' or arg
   redis.call('HSET', tkey, 'review_outcome', outcome, 'reviewed_by', actor, 'reviewed_at', ts)
-  if op == 'false_alarm' then
-    redis.call('HSET', tkey, 'risk_label', 'false_alarm')
+  if outcome == 'false_alarm' or outcome == 'escalated' then
+    -- a manager's verdict on the risk flag: a training label for the risk model
+    redis.call('HSET', tkey, 'risk_label', outcome)
     redis.call('XADD', p .. 'labels', 'MAXLEN', '~', 1000000, '*', 'ts', ts, 'ticket', tid,
-               'kind', 'risk', 'value', 'false_alarm', 'actor', actor)
+               'kind', 'risk', 'value', outcome, 'actor', actor)
   end
   audit(p, ts, actor, 'review_' .. outcome, tid, 'in review', outcome, '')
   return {'ok', outcome}

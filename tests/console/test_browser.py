@@ -106,6 +106,25 @@ async def test_manager_reviews_a_flagged_ticket_live(browser: Any, api: Any,
     assert b.dialogs == []
 
 
+async def test_self_harm_is_first_with_guidance(browser: Any, api: Any, token: Any) -> None:
+    from playwright.async_api import expect
+
+    b = await browser()
+    await b.sign_in(token(Role.MANAGER))
+    await expect(b.page.locator("#review-count")).to_be_visible()
+    await api.message("s1", ANGRY, email="angry2@example.com")
+    await expect(b.page.locator(".review-item")).to_have_count(1)
+    await api.message("s2", "钱都被骗光了，我真的不想活了", email="li@example.cn")
+    first = b.page.locator(".review-item").first
+    await expect(first).to_have_class(re.compile(r"\burgent\b"))      # arrived last, shown first
+    await expect(first.locator("#urgent-guidance")).to_contain_text("crisis line")
+    await b.shot("manager-review-urgent")
+    await first.locator("a.tid").click()
+    await expect(b.page.locator(".side-col #urgent-guidance")).to_be_visible()
+    await expect(b.page.locator(".risk-categories li.flagged").first).to_contain_text("Self-harm")
+    assert b.dialogs == []
+
+
 async def test_admin_creates_a_token_and_edits_routing(browser: Any, api: Any,
                                                        token: Any) -> None:
     from playwright.async_api import expect

@@ -151,7 +151,7 @@ async def test_api_json_always_carries_every_field(live, auth, message, eventual
     manager = auth(Role.MANAGER)
     ticket = await _ticket_of(live, manager, mid, eventually)
     assert {"assignee", "correction", "sla"} <= set(ticket)
-    assert set(ticket["triage"]["risk"]) == {"high", "score", "reasons"}
+    assert set(ticket["triage"]["risk"]) == {"high", "score", "reasons", "categories", "urgent"}
     assert {"sentiment_score", "entities", "priority_reasons"} <= set(ticket["triage"])
     await live.put("/api/v1/agents/zoe", headers=auth(Role.ADMIN), json={"skills": ["general"]})
     agent = await (await live.get("/api/v1/agents/zoe", headers=manager)).json()

@@ -122,10 +122,10 @@ def test_eval_cli_current_model_text_report(tmp_path: Path) -> None:
 
 def test_packaged_defaults_reproduce_byte_for_byte(tmp_path: Path) -> None:
     from deskgate.triage import train_defaults
-    from deskgate.triage.engine import DEFAULT_MODEL_DIR, TASKS
+    from deskgate.triage.engine import ALL_TASKS, DEFAULT_MODEL_DIR
 
     train_defaults.main(["--out", str(tmp_path)])
-    for task in TASKS:
+    for task in ALL_TASKS:
         shipped = artifacts.read_manifest(DEFAULT_MODEL_DIR / task)
         rebuilt = artifacts.read_manifest(tmp_path / task)
         assert rebuilt.sha256 == shipped.sha256 and rebuilt.version == shipped.version, task

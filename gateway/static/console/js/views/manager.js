@@ -5,6 +5,7 @@ import { h, mount } from "../dom.js";
 import { t, currentLang } from "../i18n.js";
 import { api, enc } from "../api.js";
 import { queueLabel } from "./agent.js";
+import { urgentGuidance } from "./ticket.js";
 import { onBoard } from "../live.js";
 import { meter, stackedBars } from "../charts.js";
 import {
@@ -19,15 +20,17 @@ export function reviewView(ctx, root) {
     count.textContent = t("review.count", { n: board.review_total });
     const now = board.at;
     mount(list, board.review.length ? h("ul", { class: "review-list" }, board.review.map((r) =>
-      h("li", { class: "review-item", dataset: { ticket: r.ticket_id } },
+      h("li", { class: r.urgent ? "review-item urgent" : "review-item", dataset: { ticket: r.ticket_id } },
         h("div", { class: "review-head" },
           h("a", { href: `#/ticket/${enc(r.ticket_id)}`, class: "tid" }, r.ticket_id),
+          r.urgent ? h("span", { class: "badge urgent" }, t("review.urgent")) : null,
           priorityBadge(r.priority), statusBadge(r.status), h("span", { class: "chip" }, r.skill),
           r.assignee ? h("span", { class: "chip" }, `${t("t.assignee")}: ${r.assignee}`) : null,
           h("span", { class: "muted" }, t("review.flagged", { t: ago(now - r.since) }))),
         h("div", { class: "subject" }, r.subject || t("common.none")),
         h("div", { class: "reasons" }, h("span", { class: "label" }, `${t("review.reasons")}: `),
           r.reasons.split("; ").filter(Boolean).map((x) => h("span", { class: "badge risk-high" }, x))),
+        r.urgent ? urgentGuidance(ctx) : null,
         reviewActions(r))))
       : h("p", { class: "empty" }, t("review.empty")));
   });

@@ -9,7 +9,7 @@ import { api, enc } from "../api.js";
 import { confusion, meter } from "../charts.js";
 import { badge, field, section, select, showError, table, toast, when } from "../ui.js";
 
-const TASKS = ["topic", "priority", "sentiment"];
+const TASKS = ["topic", "priority", "sentiment", "risk"];
 const POLL_MS = 700;
 
 export function modelsView(ctx, root) {

@@ -49,6 +49,7 @@ function render(ctx, root, tk) {
         open ? resolveSection(ctx, tk) : null,
         moreActions(ctx, tk)),
       h("aside", { class: "side-col" },
+        tri?.risk?.urgent ? urgentGuidance(ctx) : null,
         triageSection(tri),
         customerSection(ctx, tk))));
   return sla.timer;
@@ -66,6 +67,25 @@ function message(m, needles) {
       m.attachments.map((a) => h("li", {}, `📎 ${a.name} (${a.content_type}, ${a.size || 0} B)`))) : null);
 }
 
+/** What a manager does on a self-harm flag: a short, calm text in the console's language. */
+export function urgentGuidance(ctx) {
+  const line = ctx.session?.crisis_line || t("guidance.crisis.local");
+  return h("section", { class: "guidance urgent", role: "alert", id: "urgent-guidance" },
+    h("h2", {}, t("guidance.selfharm.title")),
+    h("ol", {}, ["guidance.selfharm.contact", "guidance.selfharm.escalate", "guidance.selfharm.crisis",
+      "guidance.selfharm.record"].map((k) => h("li", {}, t(k, { line })))));
+}
+
+function riskCategories(risk) {
+  const cats = risk.categories || [];
+  if (!cats.length) return null;
+  return h("ul", { class: "risk-categories" }, cats.map((c) =>
+    h("li", { class: c.flagged ? "flagged" : "" },
+      h("span", { class: c.flagged ? "badge risk-high" : "chip" }, t(`risk.${c.name}`)), " ",
+      h("span", { class: "muted" }, t("risk.score", { s: c.score.toFixed(2), th: c.threshold.toFixed(2) })),
+      c.reasons?.length ? h("div", { class: "reasons" }, c.reasons.join("; ")) : null)));
+}
+
 function triageSection(tri) {
   if (!tri) return section(t("ticket.triage"), h("p", { class: "empty" }, t("common.none")));
   const risk = tri.risk || { high: false, reasons: [] };
@@ -76,6 +96,7 @@ function triageSection(tri) {
       tri.priority_reasons?.length ? h("ul", { class: "reasons" }, tri.priority_reasons.map((r) => h("li", {}, r))) : null),
     h("dt", {}, t("triage.sentiment")), h("dd", {}, `${tri.sentiment} (${(tri.sentiment_score ?? 0).toFixed(2)})`),
     h("dt", {}, t("triage.risk")), h("dd", {}, risk.high ? h("span", { class: "badge risk-high" }, t("triage.risk.high")) : t("triage.risk.low"),
+      riskCategories(risk),
       risk.reasons?.length ? h("ul", { class: "reasons" }, risk.reasons.map((r) => h("li", {}, r))) : null),
     h("dt", {}, t("triage.language")), h("dd", {}, tri.language),
     h("dt", {}, t("triage.keywords")), h("dd", {}, (tri.topic_keywords || []).map((k) => h("mark", { class: "keyword" }, k))),
