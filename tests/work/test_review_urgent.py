@@ -42,7 +42,7 @@ async def test_urgent_items_come_first_and_an_urgent_follow_up_moves_a_ticket_up
     other = await _put(store, "b", "u2", t0 + 10, urgent=False)
     harm = await _put(store, "c", "u3", t0 + 20, urgent=True)
     harm2 = await _put(store, "d", "u4", t0 + 30, urgent=True)
-    items, total = await ReviewQueue(aclient, keys).list()
+    items, total = await ReviewQueue(aclient, keys).items()
     assert [i.ticket_id for i in items] == [harm, harm2, legal, other] and total == 4
     assert [i.urgent for i in items] == [True, True, False, False]
     assert [i.since for i in items] == [t0 + 20, t0 + 30, t0, t0 + 10]
@@ -50,10 +50,10 @@ async def test_urgent_items_come_first_and_an_urgent_follow_up_moves_a_ticket_up
     # the same customer writes again on the waiting legal ticket, now with a self-harm message
     again = await _put(store, "a", "u5", t0 + 40, urgent=True)
     assert again == legal
-    items, _ = await ReviewQueue(aclient, keys).list()
+    items, _ = await ReviewQueue(aclient, keys).items()
     assert [i.ticket_id for i in items] == [harm, harm2, legal, other]
     assert items[2].urgent and items[2].since == t0 + 40
     # an ordinary follow-up never moves an urgent ticket back
     await _put(store, "c", "u6", t0 + 50, urgent=False)
-    items, _ = await ReviewQueue(aclient, keys).list()
+    items, _ = await ReviewQueue(aclient, keys).items()
     assert items[0].ticket_id == harm and items[0].urgent and items[0].since == t0 + 20
