@@ -179,21 +179,7 @@ def compare(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str
         rep["labels"] = list(model.labels)
         rep["calibration"] = calibration(probs, np.array(pred) == np.array(truth))
         reports[name], preds[name] = rep, pred
-    disagree = [i for i, (a, b) in enumerate(zip(preds["current"], preds["candidate"],
-                                                 strict=True)) if a != b]
-    return {
-        "test_rows": len(texts),
-        "split": f"sha1(text) % 100 < {TEST_PERCENT}",
-        "current": reports["current"],
-        "candidate": reports["candidate"],
-        "new_labels": sorted(set(candidate.labels) - set(current.labels)),
-        "dropped_labels": sorted(set(current.labels) - set(candidate.labels)),
-        "disagreements": len(disagree),
-        "disagreement_examples": [
-            {"text": texts[i][:300], "label": truth[i], "current": preds["current"][i],
-             "candidate": preds["candidate"][i]} for i in disagree[:MAX_DISAGREEMENTS]],
-        "policy": check_policy(reports["candidate"], reports["current"], policy),
-    }
+    return _comparison(candidate, current, texts, truth, reports, preds, policy, str)
 
 
 def compare_risk(candidate: Model, current: Model, test_rows: Sequence[tuple[str, str]],
@@ -208,6 +194,13 @@ def compare_risk(candidate: Model, current: Model, test_rows: Sequence[tuple[str
         rep, preds[name] = evaluate_risk(model, texts, truth, pipelines, with_predictions=True)
         rep["labels"] = list(model.labels)
         reports[name] = rep
+    return _comparison(candidate, current, texts, truth, reports, preds, policy, format_labels)
+
+
+def _comparison(candidate: Model, current: Model, texts: Sequence[str], truth: Sequence[Any],
+                reports: dict[str, Any], preds: dict[str, Any], policy: Policy,
+                show: Callable[[Any], str]) -> dict[str, Any]:
+    """The comparison document both kinds of task share; `show` renders one label value."""
     disagree = [i for i, (a, b) in enumerate(zip(preds["current"], preds["candidate"],
                                                  strict=True)) if a != b]
     return {
@@ -219,9 +212,8 @@ def compare_risk(candidate: Model, current: Model, test_rows: Sequence[tuple[str
         "dropped_labels": sorted(set(current.labels) - set(candidate.labels)),
         "disagreements": len(disagree),
         "disagreement_examples": [
-            {"text": texts[i][:300], "label": format_labels(truth[i]),
-             "current": format_labels(preds["current"][i]),
-             "candidate": format_labels(preds["candidate"][i])}
+            {"text": texts[i][:300], "label": show(truth[i]),
+             "current": show(preds["current"][i]), "candidate": show(preds["candidate"][i])}
             for i in disagree[:MAX_DISAGREEMENTS]],
         "policy": check_policy(reports["candidate"], reports["current"], policy),
     }
