@@ -28,6 +28,7 @@ from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.errors import ApiError
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.sessions import load_session
 from deskgate.queue.tokens import (
     TOKEN_LENGTH,
@@ -228,13 +229,14 @@ async def _hear_revocations(app: web.Application, stop: asyncio.Event) -> None:
                 if msg is not None:
                     cache.forget(msg["data"].decode())
         except (RedisError, OSError) as exc:
-            # redis-py may turn the cancellation at shutdown into a ConnectionError: `stop`
-            # tells the two apart
+            # redis-py may turn a cancellation into a ConnectionError: a cancelled task must
+            # still end, whether or not its context set `stop` (a loop torn down after a failure)
+            raise_if_cancelled(exc)
             if cache.live and not stop.is_set():
                 log.warning("not hearing token revocations (%s): every request asks Redis "
                             "until they are heard again", exc)
-            cache.set_live(False)
         finally:
+            cache.set_live(False)
             if pubsub.connection is not None:
                 pubsub.connection.deregister_connect_callback(cache.reconnected)
             with contextlib.suppress(RedisError, OSError):

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry
 
@@ -111,6 +112,7 @@ class ModelWatcher:
                         await self.reconcile()
                         next_poll = time.monotonic() + self._poll
             except (RedisError, OSError) as exc:
+                raise_if_cancelled(exc)
                 if self._closing:
                     # redis-py can turn the cancellation of a pending read into a
                     # ConnectionError; without this flag close() would wait forever

@@ -22,6 +22,7 @@ from deskgate.gateway.notify import Notifier
 from deskgate.models.message import InboundMessage
 from deskgate.models.routing import Route, split_queue
 from deskgate.models.triage import Triage
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
@@ -99,6 +100,7 @@ class WorkLoop:
                     await self.tick()
                     await self.notifier.deliver(session)
                 except (RedisError, OSError) as exc:
+                    raise_if_cancelled(exc)
                     log.error("work tick failed (%s); retrying", exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.period)

@@ -29,6 +29,7 @@ from deskgate.models.enums import MessageKind
 from deskgate.models.scoring import queue_score
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
@@ -87,6 +88,7 @@ class TriageWorker:
                 if entries:
                     await self.process(entries)
             except (RedisError, OSError) as exc:
+                raise_if_cancelled(exc)
                 log.error("Redis unavailable (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
         await ops

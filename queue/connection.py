@@ -16,6 +16,8 @@ Policy, the same for every process:
 
 from __future__ import annotations
 
+import asyncio
+
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -51,3 +53,12 @@ def sync_client(url: str) -> redis.Redis:
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         health_check_interval=HEALTH_CHECK_SECONDS, retry_on_timeout=False,
         retry=Retry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,)))
+
+
+def raise_if_cancelled(exc: BaseException) -> None:
+    """redis-py turns the cancellation of a pending read into a ConnectionError. A loop that
+    retries on Redis errors calls this first, so that a cancelled task still ends (at shutdown,
+    or when a test's event loop is torn down after a failure) instead of retrying forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc

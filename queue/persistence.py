@@ -30,6 +30,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.redis_server import RedisUnavailable
 from deskgate.queue.replies import text_hash
 
@@ -151,6 +152,7 @@ class PersistenceGuard:
             replication = (await self._r.info("replication")
                            if self.cfg.mode == "replica" else {})
         except (RedisError, OSError) as exc:
+            raise_if_cancelled(exc)
             return Refusal("redis_unreachable", f"Redis does not answer: {exc}")
         except PersistenceMisconfigured as exc:
             return Refusal("redis_misconfigured", str(exc))
