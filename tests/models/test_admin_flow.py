@@ -10,6 +10,8 @@ from typing import Any
 
 from deskgate.models.enums import Role
 
+from .conftest import post_message, ticket_of
+
 
 async def _upload(client: Any, admin: dict, name: str, body: bytes | str) -> str:
     resp = await client.post(f"/api/v1/models/uploads?name={name}", headers=admin,
@@ -22,21 +24,6 @@ async def _job(client: Any, admin: dict, job_id: str) -> dict:
     resp = await client.get(f"/api/v1/models/jobs/{job_id}", headers=admin)
     assert resp.status == 200
     return await resp.json()
-
-
-async def _post_message(client: Any, headers: dict, ext: str, text: str) -> str:
-    resp = await client.post("/api/v1/messages", headers=headers, json={
-        "external_id": ext, "sender": {"email": f"{ext}@example.cn"}, "text": text})
-    assert resp.status == 202, await resp.text()
-    return (await resp.json())["id"]
-
-
-async def _ticket(client: Any, headers: dict, mid: str, eventually: Any) -> dict:
-    async def ticket_id() -> str | None:
-        body = await (await client.get(f"/api/v1/messages/{mid}", headers=headers)).json()
-        return body.get("ticket_id")
-    tid = await eventually(ticket_id)
-    return await (await client.get(f"/api/v1/tickets/{tid}", headers=headers)).json()
 
 
 def _running(metrics_text: str, task: str) -> set[str]:
@@ -99,7 +86,7 @@ async def test_import_retrain_compare_promote_switch_rollback(
 
     # Before promotion the worker runs the packaged model and cannot say "warranty".
     integration = auth(Role.INTEGRATION)
-    before = await _ticket(live, manager, await _post_message(
+    before = await ticket_of(live, manager, await post_message(
         live, integration, "w-before", "My device 12345 broke, is it still under warranty?"),
         eventually)
     assert before["triage"]["topic"] != "warranty"
@@ -114,7 +101,7 @@ async def test_import_retrain_compare_promote_switch_rollback(
         return _running(text, "topic") == {version}
     await eventually(switched)
 
-    after = await _ticket(live, manager, await _post_message(
+    after = await ticket_of(live, manager, await post_message(
         live, integration, "w-after", "手机屏幕坏了，还在保修期内，怎么保修"), eventually)
     assert after["triage"]["topic"] == "warranty"
     assert after["triage"]["model_version"] != old_version
@@ -133,7 +120,7 @@ async def test_import_retrain_compare_promote_switch_rollback(
         text = await (await live.get("/metrics")).text()
         return _running(text, "topic") == {"default"}
     await eventually(rolled_back)
-    again = await _ticket(live, manager, await _post_message(
+    again = await ticket_of(live, manager, await post_message(
         live, integration, "w-again", "手机屏幕坏了，还在保修期内，怎么保修"), eventually)
     assert again["triage"]["model_version"] == old_version
     assert again["triage"]["topic"] != "warranty"

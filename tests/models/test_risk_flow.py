@@ -14,24 +14,11 @@ from deskgate.models.enums import Role
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 
+from .conftest import post_message, ticket_of
+
 SELF_HARM = "钱都被骗光了，我真的不想活了，今晚就想结束这一切"
 LEGAL = "再不退款我就找律师起诉你们，还要去12315投诉"
 CALM = "请问这款耳机有没有降噪功能"
-
-
-async def _post(client: Any, headers: dict, ext: str, text: str) -> str:
-    resp = await client.post("/api/v1/messages", headers=headers, json={
-        "external_id": ext, "sender": {"email": f"{ext}@example.cn"}, "text": text})
-    assert resp.status == 202, await resp.text()
-    return (await resp.json())["id"]
-
-
-async def _ticket(client: Any, headers: dict, mid: str, eventually: Any) -> dict:
-    async def ticket_id() -> str | None:
-        body = await (await client.get(f"/api/v1/messages/{mid}", headers=headers)).json()
-        return body.get("ticket_id")
-    tid = await eventually(ticket_id)
-    return await (await client.get(f"/api/v1/tickets/{tid}", headers=headers)).json()
 
 
 async def test_self_harm_reaches_the_front_and_verdicts_retrain_risk(
@@ -40,11 +27,11 @@ async def test_self_harm_reaches_the_front_and_verdicts_retrain_risk(
     integration, manager = auth(Role.INTEGRATION), auth(Role.MANAGER)
     admin = {"Authorization": f"Bearer {token(Role.ADMIN, label='ops')}"}
 
-    legal = await _ticket(live, manager, await _post(live, integration, "r-legal", LEGAL),
+    legal = await ticket_of(live, manager, await post_message(live, integration, "r-legal", LEGAL),
                           eventually)
-    calm = await _ticket(live, manager, await _post(live, integration, "r-calm", CALM),
+    calm = await ticket_of(live, manager, await post_message(live, integration, "r-calm", CALM),
                          eventually)
-    harm = await _ticket(live, manager, await _post(live, integration, "r-harm", SELF_HARM),
+    harm = await ticket_of(live, manager, await post_message(live, integration, "r-harm", SELF_HARM),
                          eventually)
     assert legal["triage"]["risk"]["high"] and not legal["triage"]["risk"]["urgent"]
     assert not calm["triage"]["risk"]["high"]
@@ -102,7 +89,7 @@ async def test_self_harm_reaches_the_front_and_verdicts_retrain_risk(
         return set(re.findall(r'deskgate_model_version\{task="risk",version="([^"]+)"',
                               text)) == {version}
     await eventually(switched)
-    again = await _ticket(live, manager, await _post(live, integration, "r-again", SELF_HARM),
+    again = await ticket_of(live, manager, await post_message(live, integration, "r-again", SELF_HARM),
                           eventually)
     assert version.rsplit("-", 1)[1] in again["triage"]["model_version"]
     assert again["triage"]["risk"]["urgent"]
