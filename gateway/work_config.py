@@ -1,6 +1,6 @@
 """The teams and SLA policies in force for this gateway's API: the admin's stored document or
 the config file's `work:` section, re-read within a second of a change (queue/sla_store.py).
-Workers keep their own WorkStore (gateway/work_loop.py)."""
+Workers keep their own WorkStore (gateway/workers/work_loop.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.models.sla import WorkConfig
 from deskgate.queue.sla_store import WorkStore
 

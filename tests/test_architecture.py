@@ -52,7 +52,7 @@ def test_the_dependency_check_sees_imports(tmp_path: Path) -> None:
     assert _our_imports(probe) == {"queue", "gateway"}
 
 
-_I18N = ROOT / "gateway" / "static" / "console" / "js" / "i18n.js"
+_I18N = ROOT / "gateway" / "web" / "static" / "console" / "js" / "i18n.js"
 _ENTRY = re.compile(r'"([A-Za-z0-9_.\-]+)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 

@@ -25,8 +25,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
-from deskgate.gateway.api_stats import REVIEW_PAGE
 from deskgate.gateway.config import Config, WorkerConfig
+from deskgate.gateway.web.api.stats import REVIEW_PAGE
 from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score
@@ -177,7 +177,7 @@ Obj = str       # "a" (team alpha's object) or "b" (team bravo's)
 @dataclass
 class Case:
     roles: str                                   # who passes the role check, besides admin
-    policy: str                                  # gateway/scope.py's name for it
+    policy: str                                  # gateway/web/scope.py's name for it
     path: Callable[[World, Pair, str, Obj], str] | None = None   # None: the template as is
     body: Any = None
     ok: int = 200                                # status when the caller may do it
@@ -459,9 +459,9 @@ async def test_customer_listing_counts_only_what_the_caller_sees(
 def test_a_route_cannot_be_declared_without_a_policy_or_open_an_admin_policy() -> None:
     from aiohttp import web
 
-    from deskgate.gateway.auth import requires
-    from deskgate.gateway.openapi import api_route
-    from deskgate.gateway.scope import ADMIN
+    from deskgate.gateway.web.auth import requires
+    from deskgate.gateway.web.openapi import api_route
+    from deskgate.gateway.web.scope import ADMIN
 
     async def handler(request: web.Request) -> web.Response:
         return web.json_response({})

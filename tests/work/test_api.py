@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.gateway.work_loop import WorkLoop
+from deskgate.gateway.workers.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaPolicy, Team, WorkConfig
@@ -202,7 +202,7 @@ def test_the_example_routing_file_is_valid() -> None:
     from pathlib import Path
 
     import deskgate.gateway.config as gateway_config
-    from deskgate.gateway.body import decode_document
+    from deskgate.gateway.web.body import decode_document
     from deskgate.models.routing import RoutingTable
 
     text = (Path(gateway_config.__file__).parent / "config" / "routing.example.yaml").read_bytes()

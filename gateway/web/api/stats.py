@@ -1,0 +1,71 @@
+"""What the console's boards show, over the REST API: live queues, agents and review queue
+(GET /api/v1/stats/board) and ticket volume over time (GET /api/v1/stats/volume)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from deskgate.gateway.web.appkeys import KEYS, REDIS
+from deskgate.gateway.web.auth import requires
+from deskgate.gateway.web.errors import ApiError
+from deskgate.gateway.web.openapi import api_route
+from deskgate.gateway.web.scope import FILTERED, scope
+from deskgate.models.codec import to_builtins
+from deskgate.models.enums import Role
+from deskgate.models.scope import Scope
+from deskgate.queue.dashboard import Board, Dashboard
+from deskgate.queue.review import visible_page
+
+BUCKETS = {"hour": 3600, "day": 86400}
+REVIEW_PAGE = 100
+MAX_DAYS = 90
+
+
+def dashboard(app: web.Application) -> Dashboard:
+    return Dashboard(app[REDIS], app[KEYS])
+
+
+def visible_board(full: Board, viewer: Scope) -> Board:
+    """What one viewer may see, by the rule of every route (models/scope.py): the queues of
+    their skills, the agents they see, and (managers) the first REVIEW_PAGE flagged tickets
+    they see with their number. Agents get no review queue: it is the managers' work."""
+    review, total = (visible_page(full.review, full.review_total, viewer, 0, REVIEW_PAGE)
+                     if viewer.role is not Role.AGENT else ([], 0))
+    return Board(at=full.at, queues=tuple(q for q in full.queues if viewer.sees_skill(q.queue)),
+                 agents=tuple(a for a in full.agents if viewer.sees_agent(a.id, a.team)),
+                 review_total=total, review=tuple(review))
+
+
+@requires(Role.AGENT, Role.MANAGER, policy=FILTERED)
+async def board(request: web.Request) -> web.Response:
+    """Queues (depth, oldest wait), agents (load vs capacity, skills, tickets held) and the
+    review queue, in one read: what the console's live boards show."""
+    full = await dashboard(request.app).board()
+    return web.json_response(to_builtins(visible_board(full, scope(request))))
+
+
+@requires(Role.MANAGER, policy=FILTERED)
+async def volume(request: web.Request) -> web.Response:
+    """Tickets created per hour or day by channel, topic, sentiment and priority."""
+    bucket = request.query.get("bucket", "day")
+    if bucket not in BUCKETS:
+        raise ApiError(400, "bucket must be hour or day", field="bucket")
+    try:
+        days = int(request.query.get("days", "7"))
+    except ValueError as exc:
+        raise ApiError(400, "days must be an integer", field="days") from exc
+    if not 1 <= days <= MAX_DAYS:
+        raise ApiError(400, f"days must be 1-{MAX_DAYS}", field="days")
+    size = BUCKETS[bucket]
+    now = time.time()
+    # buckets start on whole hours/days (UTC) so that two reloads draw the same bars
+    since = (now // size) * size - (days * 86400 - size)
+    result = await dashboard(request.app).volume(since, size, scope=scope(request), now=now)
+    return web.json_response(to_builtins(result))
+
+
+def setup(app: web.Application) -> None:
+    api_route(app, "GET", "/api/v1/stats/board", board, tag="stats")
+    api_route(app, "GET", "/api/v1/stats/volume", volume, tag="stats")

@@ -1,0 +1,123 @@
+"""The aiohttp application factory: one place that wires routes, middlewares and the
+background parts (triage workers, lease sweeper, mail listeners) through cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from deskgate.gateway import edge
+from deskgate.gateway.config import Config
+from deskgate.gateway.mail import imap, smtp
+from deskgate.gateway.web import auth, console, health, webhooks
+from deskgate.gateway.web.api import channels as api_channels
+from deskgate.gateway.web.api import classifiers as api_models
+from deskgate.gateway.web.api import messages as api_messages
+from deskgate.gateway.web.api import records as api_records
+from deskgate.gateway.web.api import review as api_review
+from deskgate.gateway.web.api import sla as api_sla
+from deskgate.gateway.web.api import tickets as api_tickets
+from deskgate.gateway.web.api import work as api_work
+from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, PERSISTENCE, REDIS
+from deskgate.gateway.web.auth import declared_roles
+from deskgate.gateway.web.errors import as_deskgate_error, error_response, json_error
+from deskgate.gateway.web.metrics import Metrics
+from deskgate.gateway.workers import triage as worker
+from deskgate.models.errors import Unavailable
+from deskgate.models.ids import PATH_IDS
+from deskgate.queue import connection
+from deskgate.queue.ingest import Ingest
+from deskgate.queue.keys import Keys
+from deskgate.queue.persistence import PersistenceGuard
+
+log = logging.getLogger("deskgate.http")
+UNAVAILABLE_LOG = edge.QuietLog(log)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place where failures become answers: a DeskgateError (or what as_deskgate_error
+    makes of a Redis failure) becomes its status and the JSON error shape; every id in the
+    path is checked against its pattern (models/ids.py) before any handler sees it."""
+    if request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.json":
+        route_handler = request.match_info.route.handler
+        if request.match_info.http_exception is None and declared_roles(route_handler) is None:
+            log.error("route %s declares no roles; refusing it", request.path)
+            return json_error(403, "this route declares no roles and is closed")
+    try:
+        for name, value in request.match_info.items():
+            if (rule := PATH_IDS.get(name)) is not None:
+                rule.check(value, name)
+        await edge.read_body(request)
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, f"body larger than {request.app[CONFIG].http.max_body_bytes} bytes")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and request.path.startswith(("/api/", "/webhooks/")):
+            return json_error(exc.status, exc.reason)
+        raise
+    except Exception as exc:
+        error = as_deskgate_error(exc)
+        if error is None:
+            raise
+        if isinstance(error, Unavailable) and error is not exc:
+            UNAVAILABLE_LOG.log(logging.WARNING, "%s %s: %s: %s", request.method, request.path,
+                                type(exc).__name__, exc)
+        return error_response(error)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # Every answer, API JSON or a provider handshake's echo, is only what it says it is.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
+def create_app(config: Config, redis_url: str, data_dir: Path, *,
+               run_workers: bool = True) -> web.Application:
+    app = web.Application(middlewares=[error_middleware],
+                          client_max_size=config.http.max_body_bytes,
+                          handler_args=edge.handler_args(config))
+    app.on_response_prepare.append(_security_headers)
+    app[CONFIG] = config
+    app[DATA_DIR] = data_dir
+    app[KEYS] = Keys(config.redis_prefix)
+    app[METRICS] = Metrics()
+
+    async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+        client = connection.async_client(redis_url)
+        app[REDIS] = client
+        guard = PersistenceGuard(client, config.durability, redis_url, data_dir)
+        await guard.start()
+        app[PERSISTENCE] = guard
+        app[INGEST] = Ingest(client, app[KEYS], durability=config.durability, guard=guard)
+        checks = asyncio.create_task(guard.run())
+        yield
+        checks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checks
+        await client.aclose()
+
+    app.cleanup_ctx.append(redis_ctx)
+    auth.setup(app)
+    health.setup(app)
+    api_messages.setup(app)
+    api_records.setup(app)
+    api_tickets.setup(app)
+    api_work.setup(app)
+    api_review.setup(app)
+    webhooks.setup(app)
+    api_channels.setup(app)
+    api_sla.setup(app)
+    smtp.setup(app)  # only when email inboxes are configured
+    imap.setup(app)
+    console.setup(app)
+    api_models.setup(app, redis_url)
+    if run_workers:
+        worker.setup(app, redis_url)
+    return app
