@@ -31,7 +31,7 @@ import redis
 from tqdm import tqdm
 
 from deskgate.gateway.cli.common import add_common, config, data_dir, id_arg, sync_redis
-from deskgate.gateway.retraining import jobs
+from deskgate.gateway.retraining import jobs, uploads
 from deskgate.gateway.retraining.importer import (
     PRESETS,
     ImportCancelled,
@@ -117,7 +117,7 @@ def _stage_file(path: Path, ddir: Path) -> str:
     """Copy a local file into <data_dir>/uploads (0600), where every job worker reads it."""
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}")
-    folder = ddir / jobs.UPLOADS
+    folder = ddir / uploads.UPLOADS
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     upload_id = f"{uuid.uuid4().hex[:12]}-{path.name}"
     fd = os.open(folder / upload_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -33,6 +33,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from deskgate.gateway.retraining.importer import ImportFileError, import_file, parse_mapping
+from deskgate.gateway.retraining.uploads import upload_path
 from deskgate.models.codec import to_builtins
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
@@ -43,7 +44,6 @@ log = logging.getLogger("deskgate.jobs")
 KINDS = ("import", "train", "evaluate")
 JOB_TIMEOUT = 2 * 3600          # 200k tickets train in minutes; this only catches a hang
 RESULT_TTL = 30 * 24 * 3600
-UPLOADS = "uploads"
 
 
 class JobCancelled(RuntimeError):
@@ -159,15 +159,6 @@ class _Run:
             self.journal.log("cancelled")
             raise JobCancelled(f"job {self.job.id} cancelled")
 
-
-def upload_path(data_dir: Path, upload_id: str) -> Path:
-    name = Path(upload_id).name
-    if name != upload_id or not name or name.startswith("."):
-        raise ValueError(f"bad upload id {upload_id!r}")
-    path = Path(data_dir) / UPLOADS / name
-    if not path.is_file():
-        raise ValueError(f"no upload {upload_id!r}")
-    return path
 
 
 def train_job(prefix: str, data_dir: str, params: dict[str, Any],

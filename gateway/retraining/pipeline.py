@@ -22,7 +22,7 @@ import numpy as np
 import redis
 
 from deskgate.gateway.retraining import classifier_store as model_store
-from deskgate.gateway.retraining.jobs import upload_path
+from deskgate.gateway.retraining.uploads import upload_path
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.learning import PastTicket

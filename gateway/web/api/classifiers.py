@@ -31,7 +31,7 @@ import redis
 from aiohttp import web
 
 from deskgate.gateway.edge import read_chunks, streams_body
-from deskgate.gateway.retraining import jobs
+from deskgate.gateway.retraining import jobs, uploads
 from deskgate.gateway.retraining.importer import PRESETS
 from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.web.auth import principal, requires
@@ -103,7 +103,7 @@ def _policy(min_support: int, max_drop: float) -> dict[str, Any]:
 async def _enqueue(request: web.Request, kind: str, params: dict[str, Any]) -> web.Response:
     if params.get("upload"):
         try:
-            jobs.upload_path(request.app[DATA_DIR], params["upload"])
+            uploads.upload_path(request.app[DATA_DIR], params["upload"])
         except ValueError as exc:
             raise ApiError(404, str(exc), field="upload") from exc
     job_id = await asyncio.to_thread(jobs.enqueue, request.app[SYNC_REDIS], request.app[KEYS], kind,
@@ -121,7 +121,7 @@ async def upload(request: web.Request) -> web.Response:
         raise ApiError(422, "name must end in .csv, .tsv or .jsonl", field="name")
     if request.content_length is not None and request.content_length > MAX_UPLOAD_BYTES:
         raise ApiError(413, f"uploads are limited to {MAX_UPLOAD_BYTES >> 20} MiB")
-    folder = request.app[DATA_DIR] / jobs.UPLOADS
+    folder = request.app[DATA_DIR] / uploads.UPLOADS
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     upload_id = f"{uuid.uuid4().hex[:12]}-{name}"
     path = folder / upload_id
