@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway.web.api import stats as api_stats
 from deskgate.gateway.web.api import tokens as api_tokens
-from deskgate.gateway.web.api.stats import dashboard, visible_board
+from deskgate.gateway.web.api.common import dashboard, visible_board
 from deskgate.gateway.web.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.web.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.web.body import decode_body

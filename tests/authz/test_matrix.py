@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
 from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.gateway.web.api.stats import REVIEW_PAGE
+from deskgate.gateway.web.api.common import REVIEW_PAGE
 from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score

@@ -7,8 +7,7 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.web.api.tickets import MAX_PAGE, work
-from deskgate.gateway.web.api.work import checked, target_queue
+from deskgate.gateway.web.api.common import MAX_PAGE, checked, target_queue, work
 from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body, decode_document

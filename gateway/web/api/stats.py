@@ -7,35 +7,16 @@ import time
 
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import KEYS, REDIS
+from deskgate.gateway.web.api.common import dashboard, visible_board
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import FILTERED, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.models.scope import Scope
-from deskgate.queue.dashboard import Board, Dashboard
-from deskgate.queue.review import visible_page
 
 BUCKETS = {"hour": 3600, "day": 86400}
-REVIEW_PAGE = 100
 MAX_DAYS = 90
-
-
-def dashboard(app: web.Application) -> Dashboard:
-    return Dashboard(app[REDIS], app[KEYS])
-
-
-def visible_board(full: Board, viewer: Scope) -> Board:
-    """What one viewer may see, by the rule of every route (models/scope.py): the queues of
-    their skills, the agents they see, and (managers) the first REVIEW_PAGE flagged tickets
-    they see with their number. Agents get no review queue: it is the managers' work."""
-    review, total = (visible_page(full.review, full.review_total, viewer, 0, REVIEW_PAGE)
-                     if viewer.role is not Role.AGENT else ([], 0))
-    return Board(at=full.at, queues=tuple(q for q in full.queues if viewer.sees_skill(q.queue)),
-                 agents=tuple(a for a in full.agents if viewer.sees_agent(a.id, a.team)),
-                 review_total=total, review=tuple(review))
 
 
 @requires(Role.AGENT, Role.MANAGER, policy=FILTERED)

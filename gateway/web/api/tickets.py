@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.web.api.common import MAX_PAGE, store, ticket_json, work
+from deskgate.gateway.web.appkeys import CONFIG
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import ADMIN, AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
-from deskgate.models.enums import AgentStatus, Channel, Priority, Role, Sentiment, Status
+from deskgate.models.enums import AgentStatus, Priority, Role, Sentiment, Status
 from deskgate.models.ids import AGENT_ID, CUSTOMER_ID
-from deskgate.models.message import InboundMessage
 from deskgate.models.routing import MAX_LEVEL, check_skill
-from deskgate.models.ticket import Agent, Correction, Customer, Ticket
-from deskgate.queue.tickets import TicketStore
-from deskgate.queue.work import Work
-
-MAX_PAGE = 200
-
-
-class MessageView(msgspec.Struct, frozen=True, omit_defaults=True):
-    id: str
-    channel: Channel
-    received_at: datetime
-    text: str
-    subject: str = ""
-    sender_name: str = ""
-    attachments: tuple[dict[str, Any], ...] = ()
-    unverified_sender: bool = False     # email whose From address could not be proven
-    sender_check: str = ""              # what the sender check found (email only)
+from deskgate.models.ticket import Agent, Correction, Ticket
 
 
 class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,33 +32,6 @@ class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
     topic: str = ""
     priority: Priority | None = None
     sentiment: Sentiment | None = None
-
-
-def store(request: web.Request) -> TicketStore:
-    return TicketStore(request.app[REDIS], request.app[KEYS])
-
-
-def work(request: web.Request) -> Work:
-    return Work(request.app[REDIS], request.app[KEYS],
-                lease_seconds=request.app[CONFIG].workers.lease_seconds)
-
-
-def _message_view(m: InboundMessage) -> MessageView:
-    return MessageView(id=m.id, channel=m.channel, received_at=m.received_at, text=m.text,
-                       subject=m.subject, sender_name=m.sender.name,
-                       attachments=tuple(to_builtins(a) for a in m.attachments),
-                       unverified_sender=not m.sender_verified,
-                       sender_check=m.sender_auth.detail if m.sender_auth else "")
-
-
-def ticket_json(t: Ticket, customer: Customer | None,
-                messages: list[InboundMessage] | None = None) -> dict[str, Any]:
-    out = to_builtins(t)
-    out.pop("message_ids", None)
-    out["customer"] = to_builtins(customer) if customer else {"id": t.customer_id}
-    if messages is not None:
-        out["messages"] = [to_builtins(_message_view(m)) for m in messages]
-    return out
 
 
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)

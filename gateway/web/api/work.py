@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway import work_config
-from deskgate.gateway.web.api.tickets import store, ticket_json, work
+from deskgate.gateway.web.api.common import checked, store, target_queue, ticket_json, work
 from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
@@ -20,19 +20,11 @@ from deskgate.gateway.web.scope import AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Role
 from deskgate.models.ids import AGENT_ID
-from deskgate.models.routing import MAX_LEVEL, check_skill, queue_name
 from deskgate.models.ticket import Agent, Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
-from deskgate.queue.work import MAX_NOTE_CHARS, ActionResult
-
-MESSAGES = {
-    "missing": (404, "no such ticket"),
-    "forbidden": (403, "only the assigned agent (or a manager) may do this"),
-    "unknown_agent": (404, "no such agent"),
-    "full": (409, "that agent is at capacity"),
-}
+from deskgate.queue.work import MAX_NOTE_CHARS
 
 
 class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,15 +50,6 @@ async def sla(request: web.Request) -> Sla:
                lease_seconds=request.app[CONFIG].workers.lease_seconds)
 
 
-def checked(result: ActionResult) -> str:
-    if result.outcome == "ok":
-        return result.detail
-    if result.outcome == "conflict":
-        raise ApiError(409, f"not possible now: the ticket is {result.detail}")
-    status, message = MESSAGES.get(result.outcome, (500, result.outcome))
-    raise ApiError(status, message)
-
-
 async def _act(request: web.Request, op: str, *, arg: str = "", extra: dict | None = None,
                now: float | None = None) -> str:
     who = scope(request)
@@ -79,17 +62,6 @@ async def _ticket_response(request: web.Request, **extra: object) -> web.Respons
     t = await store(request).get(target(request, Ticket).id)
     assert t is not None
     return web.json_response({**ticket_json(t, None), **extra})
-
-
-def target_queue(skill: str, level: int) -> str:
-    """The queue a ticket is sent to by a transfer or a reassignment, validated."""
-    try:
-        check_skill(skill)
-    except ValueError as exc:
-        raise ApiError(422, str(exc), field="skill") from exc
-    if not 1 <= level <= MAX_LEVEL:
-        raise ApiError(422, f"level must be 1-{MAX_LEVEL}", field="level")
-    return queue_name(skill, level)
 
 
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
