@@ -1,5 +1,7 @@
-"""The aiohttp application factory: one place that wires routes, middlewares and the
-background parts (triage workers, lease sweeper, mail listeners) through cleanup contexts."""
+"""The aiohttp application factory, the one composition root: it wires the middlewares, the
+services (Redis clients, token cache, SLA config, mail listeners, triage workers) through
+cleanup contexts, and the routes (all listed in gateway/web/routes.py). No other module
+registers routes or services of another."""
 
 from __future__ import annotations
 
@@ -11,19 +13,20 @@ from pathlib import Path
 
 from aiohttp import web
 
-from deskgate.gateway import edge
+from deskgate.gateway import edge, work_config
 from deskgate.gateway.config import Config
 from deskgate.gateway.mail import imap, smtp
-from deskgate.gateway.web import auth, console, health, webhooks
-from deskgate.gateway.web.api import channels as api_channels
-from deskgate.gateway.web.api import classifiers as api_models
-from deskgate.gateway.web.api import messages as api_messages
-from deskgate.gateway.web.api import records as api_records
-from deskgate.gateway.web.api import review as api_review
-from deskgate.gateway.web.api import sla as api_sla
-from deskgate.gateway.web.api import tickets as api_tickets
-from deskgate.gateway.web.api import work as api_work
-from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, PERSISTENCE, REDIS
+from deskgate.gateway.web import auth, console, routes, webhooks
+from deskgate.gateway.web.appkeys import (
+    CONFIG,
+    DATA_DIR,
+    INGEST,
+    KEYS,
+    METRICS,
+    PERSISTENCE,
+    REDIS,
+    SYNC_REDIS,
+)
 from deskgate.gateway.web.auth import declared_roles
 from deskgate.gateway.web.errors import as_deskgate_error, error_response, json_error
 from deskgate.gateway.web.metrics import Metrics
@@ -103,21 +106,21 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
             await checks
         await client.aclose()
 
+    async def sync_redis_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[SYNC_REDIS] = connection.sync_client(redis_url)
+        yield
+        app[SYNC_REDIS].close()
+
+    # Services, in start order (each cleanup context after the Redis client it uses).
     app.cleanup_ctx.append(redis_ctx)
-    auth.setup(app)
-    health.setup(app)
-    api_messages.setup(app)
-    api_records.setup(app)
-    api_tickets.setup(app)
-    api_work.setup(app)
-    api_review.setup(app)
-    webhooks.setup(app)
-    api_channels.setup(app)
-    api_sla.setup(app)
-    smtp.setup(app)  # only when email inboxes are configured
+    auth.setup(app)              # token cache and revocation listener
+    webhooks.setup(app)          # the live webhook accounts
+    work_config.setup(app)       # teams and SLA config, read by scope, work and sla routes
+    smtp.setup(app)              # only when email inboxes are configured
     imap.setup(app)
-    console.setup(app)
-    api_models.setup(app, redis_url)
+    console.setup(app)           # live-event hub
+    app.cleanup_ctx.append(sync_redis_ctx)
     if run_workers:
         worker.setup(app, redis_url)
+    routes.add_routes(app)
     return app

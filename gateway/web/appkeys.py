@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -15,6 +16,8 @@ from deskgate.queue.persistence import PersistenceGuard
 
 CONFIG = web.AppKey("config", Config)
 REDIS = web.AppKey("redis", aioredis.Redis)
+# a blocking client for the retraining API: rq and the classifier registry are synchronous
+SYNC_REDIS = web.AppKey("models_sync_redis", redis.Redis)
 KEYS = web.AppKey("keys", Keys)
 INGEST = web.AppKey("ingest", Ingest)
 PERSISTENCE = web.AppKey("persistence", PersistenceGuard)

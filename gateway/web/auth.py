@@ -4,7 +4,7 @@ for every /api/v1 route.
 Every API handler declares its roles and its policy with @requires (the policies are in
 gateway/web/scope.py: which object the route acts on, or how its list is filtered); the policy runs
 after the role check, before the handler. A middleware refuses any /api/v1 route that forgot
-to, and openapi.api_route refuses to add one, so a new route is closed until someone decides
+to, and routes.api_route refuses to add one, so a new route is closed until someone decides
 who may call it and what they may see. Admin may call everything. Token look-ups are cached
 for a few seconds so the ingest hot path does not pay a Redis round trip per request. A
 revocation is published (queue/tokens.py) and every process drops the token from its cache as

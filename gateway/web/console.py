@@ -19,8 +19,6 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from deskgate.gateway.web.api import stats as api_stats
-from deskgate.gateway.web.api import tokens as api_tokens
 from deskgate.gateway.web.api.common import dashboard, visible_board
 from deskgate.gateway.web.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.web.auth import PRINCIPAL, SESSION_COOKIE, authenticate
@@ -269,9 +267,7 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def setup(app: web.Application) -> None:
-    api_stats.setup(app)
-    api_tokens.setup(app)
-
+    """The live-event hub and the console's response headers (its routes: gateway/web/routes.py)."""
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         app[HUB] = Hub(app)
         yield
@@ -282,11 +278,3 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(hub_ctx)
     app.on_shutdown.append(close_streams)
     app.on_response_prepare.append(_headers)
-    app.router.add_get("/console", to_index)
-    app.router.add_get("/console/", index)
-    app.router.add_post("/console/login", login)
-    app.router.add_post("/console/logout", logout)
-    app.router.add_get("/console/session", session_info)
-    app.router.add_get("/console/events", events)
-    app.router.add_static("/console/static/", STATIC_DIR, show_index=False,
-                          follow_symlinks=False)

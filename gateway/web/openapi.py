@@ -1,7 +1,7 @@
 """The OpenAPI document, built from the routes themselves: every API route is added through
-`api_route`, which records its method, path, roles, policy (gateway/web/scope.py), summary and body
-type, so the document cannot drift from what is served. A handler without declared roles and
-policy cannot be added."""
+`api_route` (gateway/web/routes.py), which records its method, path, roles, policy
+(gateway/web/scope.py), summary and body type, so the document cannot drift from what is
+served. A handler without declared roles and policy cannot be added."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-
-from deskgate.gateway.web.auth import declared_policy, declared_roles
 
 OPERATIONS = web.AppKey("openapi_operations", list)
 
@@ -25,19 +23,6 @@ class Operation(msgspec.Struct, frozen=True):
     scope: str
     body: Any = None
     tag: str = "api"
-
-
-def api_route(app: web.Application, method: str, path: str, handler: Any, *,
-              body: Any = None, tag: str = "api") -> None:
-    roles, policy = declared_roles(handler), declared_policy(handler)
-    if roles is None or policy is None:
-        raise ValueError(f"{method} {path}: declare roles and a policy with @requires")
-    app.router.add_route(method, path, handler)
-    summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else path
-    app.setdefault(OPERATIONS, []).append(Operation(
-        method=method.lower(), path=path, summary=summary,
-        roles=tuple(sorted(r.value for r in roles)), policy=policy.name,
-        scope=policy.rule, body=body, tag=tag))
 
 
 def document(app: web.Application) -> dict[str, Any]:

@@ -93,6 +93,5 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    """The accounts the webhook routes verify deliveries against."""
     app[ACCOUNTS] = LiveAccounts(app[CONFIG])
-    app.router.add_route("GET", "/webhooks/{channel}/{account}", handle)
-    app.router.add_route("POST", "/webhooks/{channel}/{account}", handle)

@@ -460,7 +460,7 @@ def test_a_route_cannot_be_declared_without_a_policy_or_open_an_admin_policy() -
     from aiohttp import web
 
     from deskgate.gateway.web.auth import requires
-    from deskgate.gateway.web.openapi import api_route
+    from deskgate.gateway.web.routes import api_route
     from deskgate.gateway.web.scope import ADMIN
 
     async def handler(request: web.Request) -> web.Response:

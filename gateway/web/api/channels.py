@@ -28,7 +28,6 @@ from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import ADMIN, scope
 from deskgate.gateway.web.webhooks import ACCOUNTS
 from deskgate.models.enums import Role
@@ -210,10 +209,3 @@ async def delete_account(request: web.Request) -> web.Response:
         return web.json_response({"channel": channel, "account": account, "deleted": True})
     return web.json_response({"deleted": True} | account_view(
         request, channel, account, connector, in_file, None, True))
-
-
-def setup(app: web.Application) -> None:
-    path = "/api/v1/channels/{channel}/{account}"
-    api_route(app, "GET", "/api/v1/channels", list_channels, tag="channels")
-    api_route(app, "PUT", path, put_account, body=dict[str, Any], tag="channels")
-    api_route(app, "DELETE", path, delete_account, tag="channels")

@@ -23,30 +23,25 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import redis
 from aiohttp import web
 
 from deskgate.gateway.edge import read_chunks, streams_body
 from deskgate.gateway.retraining import jobs, uploads
 from deskgate.gateway.retraining.importer import PRESETS
-from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
+from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, KEYS, REDIS, SYNC_REDIS
 from deskgate.gateway.web.auth import principal, requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.queue import connection
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError, UnknownVersion
 from deskgate.queue.routing import RoutingStore
 
 MAX_UPLOAD_BYTES = 512 << 20
-SYNC_REDIS = web.AppKey("models_sync_redis", redis.Redis)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -288,26 +283,3 @@ async def rollback(request: web.Request) -> web.Response:
     except RegistryError as exc:
         raise ApiError(409, str(exc)) from exc
     return web.json_response(to_builtins(switch))
-
-
-def setup(app: web.Application, redis_url: str) -> None:
-    async def sync_redis_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[SYNC_REDIS] = connection.sync_client(redis_url)
-        yield
-        app[SYNC_REDIS].close()
-
-    app.cleanup_ctx.append(sync_redis_ctx)
-    tag = "models"
-    # /models/jobs/... before /models/{task}/{version}: the first matching route wins.
-    api_route(app, "GET", "/api/v1/models/jobs", list_jobs, tag=tag)
-    api_route(app, "GET", "/api/v1/models/jobs/{job_id}", get_job, tag=tag)
-    api_route(app, "POST", "/api/v1/models/jobs/{job_id}/cancel", cancel_job, tag=tag)
-    api_route(app, "POST", "/api/v1/models/uploads", upload, tag=tag)
-    api_route(app, "POST", "/api/v1/models/import", start_import, body=ImportIn, tag=tag)
-    api_route(app, "POST", "/api/v1/models/train", start_training, body=TrainIn, tag=tag)
-    api_route(app, "GET", "/api/v1/models", list_models, tag=tag)
-    api_route(app, "GET", "/api/v1/models/{task}/{version}", get_model, tag=tag)
-    api_route(app, "POST", "/api/v1/models/{task}/{version}/evaluate", evaluate,
-              body=EvaluateIn, tag=tag)
-    api_route(app, "POST", "/api/v1/models/{task}/{version}/promote", promote, tag=tag)
-    api_route(app, "POST", "/api/v1/models/{task}/rollback", rollback, tag=tag)

@@ -13,7 +13,6 @@ from deskgate.gateway.web.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.web.auth import principal, requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import INTAKE, MESSAGE, target
 from deskgate.models.enums import Channel, IdentityKind, Role
 from deskgate.models.errors import Forbidden
@@ -150,8 +149,3 @@ async def get_message(request: web.Request) -> web.Response:
     if m.ticket_id:
         return web.json_response({"id": m.id, "state": "ticketed", "ticket_id": m.ticket_id})
     return web.json_response({"id": m.id, "state": "accepted"})
-
-
-def setup(app: web.Application) -> None:
-    api_route(app, "POST", "/api/v1/messages", post_message, body=MessageIn, tag="intake")
-    api_route(app, "GET", "/api/v1/messages/{message_id}", get_message, tag="intake")

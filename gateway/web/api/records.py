@@ -9,7 +9,6 @@ from aiohttp import web
 from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import FILTERED, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
@@ -50,8 +49,3 @@ async def quarantine(request: web.Request) -> web.Response:
     rows = await MailboxState(request.app[REDIS], request.app[KEYS]).quarantined(
         _limit(request), mailboxes=mailboxes)
     return web.json_response({"quarantined": [to_builtins(q) for q in rows]})
-
-
-def setup(app: web.Application) -> None:
-    api_route(app, "GET", "/api/v1/noise", noise, tag="records")
-    api_route(app, "GET", "/api/v1/email/quarantine", quarantine, tag="records")

@@ -12,7 +12,6 @@ from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body, decode_document
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import (
     ADMIN,
     FILTERED,
@@ -132,13 +131,3 @@ async def reset_routing(request: web.Request) -> web.Response:
     await _routing(request).reset(scope(request).actor)
     return web.json_response({"table": to_builtins(request.app[CONFIG].routing),
                               "source": "config file"})
-
-
-def setup(app: web.Application) -> None:
-    api_route(app, "GET", "/api/v1/review", list_review, tag="review")
-    api_route(app, "POST", "/api/v1/review/{ticket_id}", review_action, body=ReviewActionIn,
-              tag="review")
-    api_route(app, "GET", "/api/v1/audit", audit, tag="review")
-    api_route(app, "GET", "/api/v1/routing", get_routing, tag="routing")
-    api_route(app, "PUT", "/api/v1/routing", put_routing, body=RoutingTable, tag="routing")
-    api_route(app, "DELETE", "/api/v1/routing", reset_routing, tag="routing")

@@ -18,7 +18,6 @@ from aiohttp import web
 from deskgate.gateway import work_config
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_document
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import ADMIN, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
@@ -69,10 +68,3 @@ async def reset_sla(request: web.Request) -> web.Response:
     store = _store(request)
     await store.reset(scope(request).actor)
     return web.json_response({"config": document(store.fallback), "source": "config file"})
-
-
-def setup(app: web.Application) -> None:
-    work_config.setup(app)
-    api_route(app, "GET", "/api/v1/sla", get_sla, tag="sla")
-    api_route(app, "PUT", "/api/v1/sla", put_sla, body=WorkConfig, tag="sla")
-    api_route(app, "DELETE", "/api/v1/sla", reset_sla, tag="sla")

@@ -10,7 +10,6 @@ from aiohttp import web
 from deskgate.gateway.web.api.common import dashboard, visible_board
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import FILTERED, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
@@ -45,8 +44,3 @@ async def volume(request: web.Request) -> web.Response:
     since = (now // size) * size - (days * 86400 - size)
     result = await dashboard(request.app).volume(since, size, scope=scope(request), now=now)
     return web.json_response(to_builtins(result))
-
-
-def setup(app: web.Application) -> None:
-    api_route(app, "GET", "/api/v1/stats/board", board, tag="stats")
-    api_route(app, "GET", "/api/v1/stats/volume", volume, tag="stats")

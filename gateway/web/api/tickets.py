@@ -10,7 +10,6 @@ from deskgate.gateway.web.appkeys import CONFIG
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import ADMIN, AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Priority, Role, Sentiment, Status
@@ -152,14 +151,3 @@ def agent_from_input(agent_id: str, body: AgentIn) -> Agent:
         raise ApiError(422, "capacity must be 1-100", field="capacity")
     return Agent(id=agent_id, name=body.name, skills=skills, languages=body.languages,
                  capacity=body.capacity, status=body.status, team=body.team)
-
-
-def setup(app: web.Application) -> None:
-    api_route(app, "GET", "/api/v1/tickets", list_tickets, tag="tickets")
-    api_route(app, "GET", "/api/v1/tickets/{ticket_id}", get_ticket, tag="tickets")
-    api_route(app, "POST", "/api/v1/tickets/{ticket_id}/resolve", resolve, body=ResolveIn,
-              tag="tickets")
-    api_route(app, "GET", "/api/v1/queues", queues, tag="queues")
-    api_route(app, "POST", "/api/v1/agents/{agent_id}/claim", claim, tag="agents")
-    api_route(app, "PUT", "/api/v1/agents/{agent_id}", put_agent, body=AgentIn, tag="agents")
-    api_route(app, "GET", "/api/v1/agents/{agent_id}", get_agent, tag="agents")

@@ -11,7 +11,6 @@ from deskgate.gateway.web.appkeys import KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
@@ -56,9 +55,3 @@ async def revoke(request: web.Request) -> web.Response:
     if not await arevoke_token(request.app[REDIS], request.app[KEYS], token_id):
         raise ApiError(404, f"no token with id {token_id}")
     return web.json_response({"revoked": token_id})
-
-
-def setup(app: web.Application) -> None:
-    api_route(app, "GET", "/api/v1/tokens", list_tokens, tag="tokens")
-    api_route(app, "POST", "/api/v1/tokens", create, body=TokenIn, tag="tokens")
-    api_route(app, "DELETE", "/api/v1/tokens/{token_id}", revoke, tag="tokens")

@@ -15,7 +15,6 @@ from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.openapi import api_route
 from deskgate.gateway.web.scope import AGENT, FILTERED, TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import AgentStatus, Role
@@ -177,20 +176,3 @@ async def status_board(request: web.Request) -> web.Response:
         "agents": [{**to_builtins(a), "load": round(a.held / a.capacity, 3) if a.capacity
                     else 0.0} for a in loads],
         "overflowing": {s: since for s, since in overflowing.items() if sees.sees_skill(s)}})
-
-
-def setup(app: web.Application) -> None:
-    t = "/api/v1/tickets/{ticket_id}"
-    api_route(app, "POST", f"{t}/renew", renew, tag="work")
-    api_route(app, "POST", f"{t}/release", release, tag="work")
-    api_route(app, "POST", f"{t}/transfer", transfer, body=TransferIn, tag="work")
-    api_route(app, "POST", f"{t}/notes", add_note, body=NoteIn, tag="work")
-    api_route(app, "GET", f"{t}/notes", list_notes, tag="work")
-    api_route(app, "POST", f"{t}/respond", respond, tag="work")
-    api_route(app, "POST", f"{t}/pending", pending, tag="work")
-    api_route(app, "POST", f"{t}/reopen", reopen, body=ReopenIn, tag="work")
-    api_route(app, "GET", f"{t}/history", history, tag="work")
-    api_route(app, "GET", "/api/v1/agents/{agent_id}/tickets", agent_tickets, tag="agents")
-    api_route(app, "PUT", "/api/v1/agents/{agent_id}/status", set_status, body=StatusIn,
-              tag="agents")
-    api_route(app, "GET", "/api/v1/status", status_board, tag="queues")
