@@ -28,7 +28,7 @@ from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.mail import smtp
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
-from deskgate.gateway.workers import classifier_watch as model_watch
+from deskgate.gateway.workers import classifier_watch
 from deskgate.gateway.workers.triage import (
     WORKER_SLOT_ENV,
     TriageWorker,
@@ -172,7 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     client = connection.async_client(redis_url)
     keys = Keys(cfg.redis_prefix)
-    triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
+    triager = await classifier_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
