@@ -30,7 +30,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from deskgate.queue.connection import raise_if_cancelled
+from deskgate.queue.connection import is_sentinel_url, raise_if_cancelled
 from deskgate.queue.redis_server import RedisUnavailable
 from deskgate.queue.replies import text_hash
 
@@ -199,6 +199,9 @@ def low_space(paths: Sequence[Path], min_free_mb: int) -> Refusal | None:
 
 
 def _is_local(redis_url: str) -> bool:
-    """True when the Redis runs on this machine, so its AOF directory is ours to check."""
+    """True when the Redis runs on this machine, so its AOF directory is ours to check (never
+    behind Sentinel: the master moves between hosts)."""
+    if is_sentinel_url(redis_url):
+        return False
     url = urlparse(redis_url)
     return url.scheme == "unix" or (url.hostname or "") in _LOCAL_HOSTS
