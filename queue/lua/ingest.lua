@@ -14,8 +14,13 @@ if existing then
   -- Renewing the marker is a write: it makes a duplicate's answer wait for the AOF and the
   -- replicas like a first delivery's (WAIT waits for the replication offset of this
   -- connection's last command in Redis 6.2/7.0 as measured here, of its last write in later
-  -- versions), and a sender that keeps retrying keeps being recognised.
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  -- versions), and a sender that keeps retrying keeps being recognised. A marker kept
+  -- for good (noise) stays without TTL.
+  if redis.call('TTL', KEYS[1]) >= 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+  else
+    redis.call('SET', KEYS[1], existing, 'KEEPTTL')
+  end
   return {0, existing}
 end
 local ticket = redis.call('HGET', KEYS[3], 'ticket')
