@@ -164,7 +164,7 @@ def async_client(url: str) -> aioredis.Redis:
     if not is_sentinel_url(url):
         return aioredis.Redis.from_url(url, retry=retry, **_policy())
     s = parse_sentinel_url(url)
-    group = AsyncSentinel(list(s.sentinels), sentinel_kwargs={
+    group = AsyncSentinel(list(s.sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
         **_sentinel_policy(s), "retry": AsyncRetry(NoBackoff(), 0)})
     client: aioredis.Redis = group.master_for(
         s.master, redis_class=aioredis.Redis, connection_pool_class=_AsyncPool, db=s.db,
@@ -178,9 +178,9 @@ def sync_client(url: str) -> redis.Redis:
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, retry=retry, **_policy())
     s = parse_sentinel_url(url)
-    group = Sentinel(list(s.sentinels), sentinel_kwargs={
+    group = Sentinel(list(s.sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
         **_sentinel_policy(s), "retry": Retry(NoBackoff(), 0)})
-    client: redis.Redis = group.master_for(
+    client: redis.Redis = group.master_for(  # type: ignore[no-untyped-call]
         s.master, redis_class=redis.Redis, connection_pool_class=_SyncPool, db=s.db,
         username=s.username, password=s.password, retry=retry, **_policy())
     return client

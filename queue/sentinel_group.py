@@ -140,7 +140,7 @@ class SentinelGroup:
 
     def _linked(self, port: int) -> bool:
         with self.client(port) as c:
-            return c.info("replication").get("master_link_status") == "up"
+            return bool(c.info("replication").get("master_link_status") == "up")
 
     def master_port(self) -> int:
         """The master's port as a majority of sentinels reports it now."""

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis
 from rq import Queue, SimpleWorker
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
