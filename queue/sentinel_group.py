@@ -7,7 +7,7 @@ Sentinel with it too (`redis_url` is the URL every Deskgate process takes).
         url = group.url                        # redis+sentinel://127.0.0.1:p1,…/mymaster
         old = group.kill_master()              # SIGKILL, like a crashed host
         group.wait_for_failover(old)           # the sentinels promoted a replica
-        group.restart(old)                     # it comes back and is made a replica
+        group.restart(old)                     # it comes back as the new master's replica
 
 Needs Redis >= 7 (Debian: `apt-get install redis-server redis-sentinel`)."""
 
@@ -177,8 +177,12 @@ class SentinelGroup:
         return new
 
     def restart(self, port: int) -> None:
-        """Start a killed node again with its own configuration and AOF; the sentinels then
-        make it a replica of the current master."""
+        """Start a killed node again, with its AOF, as a replica of the current master - as
+        its init script should: started with its old configuration it would come back as a
+        second master, and the sentinels convert it only after watching it for 8 s
+        (4 x their 2 s hello period), which with one replica and `durability: replica` keeps
+        messages refused that much longer."""
+        self._write_node_conf(port, self.master_port())
         self._launch(port)
 
     def wait_for_replicas(self, count: int, timeout: float = 60.0) -> None:
