@@ -109,8 +109,11 @@ class SentinelGroup:
 
     def _write_node_conf(self, port: int, master: int | None) -> None:
         d = self._dir(port)
+        # repl-diskless-sync-delay 0: Redis 7 otherwise waits 5 s for more replicas before it
+        # serves a full sync, and a returning replica is needed at once in `replica` mode
         lines = [f"port {port}", "bind 127.0.0.1", f"dir {d}", "appendonly yes",
-                 f"appendfsync {self.appendfsync}", 'save ""', f"logfile {d}/redis.log"]
+                 f"appendfsync {self.appendfsync}", 'save ""', f"logfile {d}/redis.log",
+                 "repl-diskless-sync-delay 0"]
         if master is not None:
             lines.append(f"replicaof 127.0.0.1 {master}")
         (d / "redis.conf").write_text("\n".join([*lines, ""]))
