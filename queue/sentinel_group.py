@@ -8,6 +8,11 @@ Sentinel with it too (`redis_url` is the URL every Deskgate process takes).
         old = group.kill_master()              # SIGKILL, like a crashed host
         group.wait_for_failover(old)           # the sentinels promoted a replica
         group.restart(old)                     # it comes back as the new master's replica
+        group.partition(port) / group.heal(port)  # cut a node off from sentinels and replicas
+
+Every Redis server requires a password (ACL users `default` for Deskgate, `sentinel` for the
+sentinels, `replication` for the replicas), so that a partition can be played by switching the
+sentinels' and the replicas' users off on one node while Deskgate still reaches it.
 
 Needs Redis >= 7 (Debian: `apt-get install redis-server redis-sentinel`)."""
 
@@ -29,6 +34,8 @@ from deskgate.queue.connection import SENTINEL_SCHEME
 from deskgate.queue.redis_server import RedisUnavailable
 
 MASTER_NAME = "mymaster"
+PASSWORD = "deskgate-test"  # loopback-only throwaway servers; the URL carries it
+_USERS = ("sentinel", "replication")
 _DEBIAN_BINARIES = ("/usr/bin/redis-server", "/usr/local/bin/redis-server")
 
 
@@ -71,7 +78,7 @@ class SentinelGroup:
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinels)
-        return f"{SENTINEL_SCHEME}://{hosts}/{MASTER_NAME}/0"
+        return f"{SENTINEL_SCHEME}://:{PASSWORD}@{hosts}/{MASTER_NAME}/0"
 
     def __enter__(self) -> SentinelGroup:
         try:
@@ -96,7 +103,9 @@ class SentinelGroup:
                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2",
                 f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}",
                 f"sentinel failover-timeout {MASTER_NAME} {self.failover_timeout_ms}",
-                f"sentinel parallel-syncs {MASTER_NAME} 1", ""]))
+                f"sentinel parallel-syncs {MASTER_NAME} 1",
+                f"sentinel auth-user {MASTER_NAME} sentinel",
+                f"sentinel auth-pass {MASTER_NAME} {PASSWORD}", ""]))
             self._launch(port)
         # Failover needs a majority of sentinels that know each other and the replicas:
         # they learn that from each other's hello messages (every 2 s), not at once.
@@ -113,7 +122,9 @@ class SentinelGroup:
         # serves a full sync, and a returning replica is needed at once in `replica` mode
         lines = [f"port {port}", "bind 127.0.0.1", f"dir {d}", "appendonly yes",
                  f"appendfsync {self.appendfsync}", 'save ""', f"logfile {d}/redis.log",
-                 "repl-diskless-sync-delay 0"]
+                 "repl-diskless-sync-delay 0", "masteruser replication",
+                 f"masterauth {PASSWORD}",
+                 *(f"user {u} on >{PASSWORD} ~* &* +@all" for u in ("default", *_USERS))]
         if master is not None:
             lines.append(f"replicaof 127.0.0.1 {master}")
         (d / "redis.conf").write_text("\n".join([*lines, ""]))
@@ -126,7 +137,24 @@ class SentinelGroup:
                                             stdout=subprocess.DEVNULL)
 
     def client(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2)
+        """A plain client of a node (with the password) or of a sentinel."""
+        password = None if port in self.sentinels else PASSWORD
+        return redis.Redis(port=port, password=password, socket_timeout=2,
+                           socket_connect_timeout=2)
+
+    def partition(self, port: int) -> None:
+        """Cut the node off from the sentinels and the replicas (their users are switched off
+        and their connections closed), as a network partition would; clients that reach it
+        with the `default` user, like Deskgate's, still do."""
+        with self.client(port) as c:
+            for user in _USERS:
+                c.acl_setuser(user, enabled=False, reset_passwords=False)
+                c.client_kill_filter(user=user)
+
+    def heal(self, port: int) -> None:
+        with self.client(port) as c:
+            for user in _USERS:
+                c.acl_setuser(user, enabled=True)
 
     def _agreed(self) -> bool:
         want_replicas = len(self.nodes) - 1
