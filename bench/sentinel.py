@@ -189,8 +189,8 @@ def main() -> int:
     load_after = Path("/proc/loadavg").read_text().strip()
     print(f"\ncommit {commit()}; {os.cpu_count()} cores; load average before: {load_before}; "
           f"after: {load_after}")
-    print(f"{args.runs} runs per mode; {args.senders} senders; master of each run "
-          f"{args.before:.0f} s fails; Sentinel down-after-milliseconds 1000")
+    print(f"{args.runs} runs per scenario; {args.senders} senders; the master fails after "
+          f"{args.before:.0f} s; Sentinel down-after-milliseconds 1000")
     print(f"{'scenario':<32} {'figure':<30} {'median':>9}  {'range':>19}")
     for scenario, runs in results.items():
         for key in runs[0]:

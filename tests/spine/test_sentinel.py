@@ -47,6 +47,8 @@ def test_the_sentinel_url_syntax() -> None:
     assert s.sentinels == (("h1", 26380), ("h2", 26379), ("::1", 26381))
     assert (s.master, s.db, s.password, s.sentinel_password) == ("mymaster", 2, "p@ss", "sp")
     assert "p@ss" not in s.redacted() and "sp" not in s.redacted()
+    assert connection.redacted("redis://:pw@h1:6379/0") == "redis://h1:6379/0"
+    assert "p%40ss" not in connection.redacted("redis+sentinel://:p%40ss@h1/m")
     for bad, says in (("redis+sentinel://h1:26379", "master-name"),
                       ("redis+sentinel:///mymaster", "names no sentinel"),
                       ("redis+sentinel://h1:port/mymaster", "host:port"),
