@@ -161,6 +161,15 @@ class PersistenceGuard:
         if info.get("aof_last_write_status") != "ok":
             return Refusal("aof_write_failed",
                            "the Redis cannot write its AOF (see its log; is the disk full?)")
+        if self.cfg.mode == "replica" and replication.get("role") != "master":
+            # The master moved (behind Sentinel: a failover, a healed partition) while our
+            # connections stayed on this server. Accepts are refused before they write, so no
+            # READONLY error would ever make them reconnect: drop the idle connections, and
+            # the next ones ask the sentinels where the master is now.
+            await self._r.connection_pool.disconnect(inuse_connections=False)
+            return Refusal("redis_not_master",
+                           f"the Redis this process is connected to is a "
+                           f"{replication.get('role')} now; reconnecting to the master")
         if self.cfg.mode == "replica":
             online = sum(1 for k, v in replication.items()
                          if k.startswith("slave") and isinstance(v, dict)
