@@ -43,6 +43,7 @@ from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
@@ -184,6 +185,29 @@ def sync_client(url: str) -> redis.Redis:
         s.master, redis_class=redis.Redis, connection_pool_class=_SyncPool, db=s.db,
         username=s.username, password=s.password, retry=retry, **_policy())
     return client
+
+
+async def follow_master(client: aioredis.Redis) -> bool:
+    """Behind Sentinel: ask the sentinels where the master is now and, when it moved, close the
+    idle connections to the old one and mark the busy ones to reconnect when released. Without
+    this, commands go to the new master only once the old one fails them - and an old master
+    cut off by a partition goes on answering (and acknowledging writes that the failover
+    discards) until the sentinels demote it, ~20 s after the partition heals. True when the
+    master moved; False for a plain URL, or while no sentinel names a healthy master (a
+    failover under way)."""
+    pool = client.connection_pool
+    if not isinstance(pool, AsyncSentinelPool):
+        return False
+    before = pool.master_address
+    try:
+        now = await pool.get_master_address()  # type: ignore[no-untyped-call]
+        if before is None or now == before:
+            return False
+        await pool.update_active_connections_for_reconnect()  # type: ignore[no-untyped-call]
+    except (RedisError, OSError) as exc:  # MasterNotFoundError: a failover under way
+        raise_if_cancelled(exc)
+        return False
+    return True
 
 
 def redacted(url: str) -> str:

@@ -30,7 +30,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from deskgate.queue.connection import is_sentinel_url, raise_if_cancelled
+from deskgate.queue.connection import follow_master, is_sentinel_url, raise_if_cancelled
 from deskgate.queue.redis_server import RedisUnavailable
 from deskgate.queue.replies import text_hash
 
@@ -161,15 +161,6 @@ class PersistenceGuard:
         if info.get("aof_last_write_status") != "ok":
             return Refusal("aof_write_failed",
                            "the Redis cannot write its AOF (see its log; is the disk full?)")
-        if self.cfg.mode == "replica" and replication.get("role") != "master":
-            # The master moved (behind Sentinel: a failover, a healed partition) while our
-            # connections stayed on this server. Accepts are refused before they write, so no
-            # READONLY error would ever make them reconnect: drop the idle connections, and
-            # the next ones ask the sentinels where the master is now.
-            await self._r.connection_pool.disconnect(inuse_connections=False)
-            return Refusal("redis_not_master",
-                           f"the Redis this process is connected to is a "
-                           f"{replication.get('role')} now; reconnecting to the master")
         if self.cfg.mode == "replica":
             online = sum(1 for k, v in replication.items()
                          if k.startswith("slave") and isinstance(v, dict)
@@ -183,6 +174,8 @@ class PersistenceGuard:
         interval = self.cfg.check_interval_ms / 1000
         while True:
             await asyncio.sleep(interval)
+            if await follow_master(self._r):
+                log.warning("the sentinels name a new Redis master; this process moves to it")
             why = await self.check()
             if why != self.refusal:
                 if why:
