@@ -27,7 +27,7 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV
 from deskgate.queue.sentinel_group import SentinelGroup, redis7_binary
 
-CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 SENDERS = 8
 PER_PHASE = 120  # acknowledged messages wanted before the kill, and again after the failover
 
