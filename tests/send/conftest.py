@@ -97,3 +97,27 @@ async def tokens(redis_url: str, keys: Keys) -> AsyncIterator[RedisAccessTokens]
     client = aioredis.Redis.from_url(redis_url)
     yield RedisAccessTokens(client, keys)
     await client.aclose()
+
+
+def same_shape(got: Any, documented: Any, optional: tuple[str, ...] = ()) -> str:
+    """"" when `got` has the documented example's shape: the same keys (plus any of `optional`),
+    the same JSON types, recursively; else what differs."""
+    if isinstance(documented, dict):
+        if not isinstance(got, dict):
+            return f"expected an object, got {got!r}"
+        missing = set(documented) - set(got)
+        extra = set(got) - set(documented) - set(optional)
+        if missing or extra:
+            return f"missing {sorted(missing)}, unexpected {sorted(extra)}"
+        for k, v in documented.items():
+            why = same_shape(got[k], v, optional)
+            if why:
+                return f"{k}: {why}"
+        return ""
+    if isinstance(documented, list):
+        if not isinstance(got, list) or not got:
+            return f"expected a non-empty list, got {got!r}"
+        return next((w for w in (same_shape(g, documented[0], optional) for g in got) if w), "")
+    if type(got) is not type(documented):
+        return f"expected {type(documented).__name__}, got {got!r}"
+    return ""
