@@ -27,6 +27,7 @@ from deskgate.gateway import (
     imap,
     smtp,
     webhooks,
+    wecom_sync,
     worker,
 )
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, INGEST, KEYS, METRICS, PERSISTENCE, REDIS
@@ -118,6 +119,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     api_work.setup(app)
     api_review.setup(app)
     webhooks.setup(app)
+    wecom_sync.setup(app)
     api_channels.setup(app)
     api_sla.setup(app)
     smtp.setup(app)  # only when email inboxes are configured

@@ -65,6 +65,7 @@ Key                               Type     What
 {p}atoken:{name}                  string   a provider access token + when to refresh it; TTL = its life (queue/access_tokens.py)
 {p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
 {p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
+{p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
 """
 
 from __future__ import annotations
@@ -301,3 +302,6 @@ class Keys:
 
     def wecom_cursor(self, account: str) -> str:
         return f"{self.p}wecom:{account}:cursor"
+
+    def wecom_lease(self, account: str) -> str:
+        return f"{self.p}wecom:{account}:lease"

@@ -111,7 +111,10 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
     except TimeoutError as exc:
         raise RetryLater(f"{what}: no answer within {timeout.total:.0f}s") from exc
     except aiohttp.ClientError as exc:
-        raise RetryLater(f"{what}: {type(exc).__name__}: {exc}") from exc
+        text = str(exc)
+        for secret in (params or {}).values():     # an access_token in the query stays ours
+            text = text.replace(secret, "***")
+        raise RetryLater(f"{what}: {type(exc).__name__}: {text}") from exc
     if len(got_body) > MAX_RESPONSE:
         raise RetryLater(f"{what}: answer larger than {MAX_RESPONSE} bytes (HTTP {status})")
     answer = Answer(status, got, got_body)

@@ -74,10 +74,10 @@ def refuse(status: int, why: str) -> web.Response:
 
 
 @pytest.fixture
-async def standin(aiohttp_server: Any) -> Callable[[Callable[[StandIn], None]],
-                                                   Awaitable[StandIn]]:
-    async def start(routes: Callable[[StandIn], None]) -> StandIn:
-        s = StandIn()
+async def standin(aiohttp_server: Any) -> Callable[..., Awaitable[Any]]:
+    """start(routes) or start(routes, SomeStandIn): the stand-in, listening on loopback."""
+    async def start(routes: Callable[[StandIn], None], kind: type[StandIn] = StandIn) -> Any:
+        s = kind()
         routes(s)
         server = await aiohttp_server(s.app)
         s.base = str(server.make_url("")).rstrip("/")
@@ -100,16 +100,18 @@ async def tokens(redis_url: str, keys: Keys) -> AsyncIterator[RedisAccessTokens]
 
 
 def same_shape(got: Any, documented: Any, optional: tuple[str, ...] = ()) -> str:
-    """"" when `got` has the documented example's shape: the same keys (plus any of `optional`),
-    the same JSON types, recursively; else what differs."""
+    """"" when `got` has the documented example's shape: the same keys (any of `optional` may
+    be there or not), the same JSON types, recursively; else what differs."""
     if isinstance(documented, dict):
         if not isinstance(got, dict):
             return f"expected an object, got {got!r}"
-        missing = set(documented) - set(got)
+        missing = set(documented) - set(got) - set(optional)
         extra = set(got) - set(documented) - set(optional)
         if missing or extra:
             return f"missing {sorted(missing)}, unexpected {sorted(extra)}"
         for k, v in documented.items():
+            if k not in got:
+                continue
             why = same_shape(got[k], v, optional)
             if why:
                 return f"{k}: {why}"
