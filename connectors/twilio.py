@@ -33,6 +33,7 @@ from deskgate.connectors.base import (
     require,
 )
 from deskgate.connectors.media import MediaPolicy
+from deskgate.connectors.send.http import check_api_base
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender
 from deskgate.models.phone import normalize_phone
@@ -44,16 +45,26 @@ MEDIA = MediaPolicy(hosts=("twilio.com", "twiliocdn.com"))
 MAX_MEDIA = 10       # Twilio's own limit per MMS
 
 
+TWILIO_API = "https://api.twilio.com"
+
+
 class TwilioSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth_token: str
     account_sid: str = ""      # when set, deliveries for another account are refused
     webhook_url: str = ""      # the exact URL configured in Twilio, if not ours as seen
     default_region: str = "CN"
     skill: str = ""
+    # outbound (connectors/send/twilio.py; account_sid is needed): who answers SMS/MMS, who
+    # answers WhatsApp ("whatsapp:+…"), or a Messaging Service choosing the sender
+    from_number: str = ""
+    whatsapp_from: str = ""
+    messaging_service_sid: str = ""
+    api_base: str = TWILIO_API
 
     def __post_init__(self) -> None:
         if len(self.auth_token) < 16:
             raise ValueError("auth_token looks wrong (Twilio's are 32 characters)")
+        check_api_base(self.api_base)
 
 
 def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:

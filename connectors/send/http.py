@@ -88,7 +88,6 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
                   json: Any = None, data: Mapping[str, str] | None = None,
                   params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None,
-                  auth: aiohttp.BasicAuth | None = None,
                   retry_hint: Callable[[Answer], float | None] | None = None) -> Answer:
     """One call. Returns any answer below 500 other than 429; raises RetryLater for those and
     for timeouts, refused connections and oversized answers; `retry_hint` reads a delay from
@@ -104,7 +103,7 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
         else TIMEOUT
     try:
         async with http.request(method, url, data=body, params=params,
-                                headers=sent, auth=auth, timeout=timeout,
+                                headers=sent, timeout=timeout,
                                 allow_redirects=False) as resp:
             got_body = await resp.content.read(MAX_RESPONSE + 1)
             status, got = resp.status, {k.lower(): v for k, v in resp.headers.items()}
