@@ -4,6 +4,7 @@ in the config) -> its connector. Adding a channel is one line here."""
 from __future__ import annotations
 
 from deskgate.connectors.base import Connector
+from deskgate.connectors.line import LineConnector
 from deskgate.connectors.messenger import InstagramConnector, MessengerConnector
 from deskgate.connectors.telegram import TelegramConnector
 from deskgate.connectors.twilio import TwilioConnector
@@ -21,4 +22,5 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
     InstagramConnector(),
     TelegramConnector(),
     TwilioConnector(),
+    LineConnector(),
 )}

@@ -88,10 +88,12 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
                   json: Any = None, data: Mapping[str, str] | None = None,
                   params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None,
-                  retry_hint: Callable[[Answer], float | None] | None = None) -> Answer:
+                  retry_hint: Callable[[Answer], float | None] | None = None,
+                  inspect: Callable[[Answer], None] | None = None) -> Answer:
     """One call. Returns any answer below 500 other than 429; raises RetryLater for those and
     for timeouts, refused connections and oversized answers; `retry_hint` reads a delay from
-    the body of a 429/5xx that has no Retry-After header. `json` goes as UTF-8 without
+    the body of a 429/5xx that has no Retry-After header; `inspect` sees a 429/5xx first and
+    may raise something else (LINE's monthly quota is a 429 no retry fixes). `json` goes as UTF-8 without
     \\u escapes (WeChat's APIs show escapes literally to the customer)."""
     body: bytes | Mapping[str, str] | None = data
     sent = dict(headers or {})
@@ -118,6 +120,8 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
         raise RetryLater(f"{what}: answer larger than {MAX_RESPONSE} bytes (HTTP {status})")
     answer = Answer(status, got, got_body)
     if status == 429 or status >= 500:
+        if inspect is not None:
+            inspect(answer)
         delay = retry_after(got.get("retry-after", ""))
         if delay is None and retry_hint is not None:
             delay = retry_hint(answer)
