@@ -8,6 +8,7 @@ from deskgate.connectors.line import LineConnector
 from deskgate.connectors.messenger import InstagramConnector, MessengerConnector
 from deskgate.connectors.telegram import TelegramConnector
 from deskgate.connectors.twilio import TwilioConnector
+from deskgate.connectors.voice import VoiceConnector
 from deskgate.connectors.webchat import WebChatConnector, WebFormConnector
 from deskgate.connectors.wechat import OfficialAccountConnector, WeComConnector
 from deskgate.connectors.whatsapp import WhatsAppConnector
@@ -23,4 +24,5 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
     TelegramConnector(),
     TwilioConnector(),
     LineConnector(),
+    VoiceConnector(),
 )}

@@ -97,29 +97,38 @@ class TwilioConnector:
 
     def handle(self, account: str, settings: TwilioSettings,
                request: WebhookRequest) -> Delivery:
-        given = request.header(SIGNATURE_HEADER)
-        if not given:
-            raise Unauthorized("missing_signature", "X-Twilio-Signature is missing", status=401)
-        try:
-            params = parse_form(request.body)
-        except BadPayload:
-            # Unsigned garbage is a forgery until proven otherwise; do not echo a parse error.
-            raise Unauthorized("bad_signature", "the signature does not match") from None
-        url = settings.webhook_url or request.url
-        if not any(hmac.compare_digest(signature(settings.auth_token, u, params).encode(),
-                                       given.encode()) for u in _url_variants(url)):
-            raise Unauthorized("bad_signature", "the signature does not match")
-        if settings.account_sid and params.get("AccountSid") != settings.account_sid:
-            raise Unauthorized("wrong_account", "AccountSid is not this account's")
+        params = verified_params(settings.auth_token, settings.account_sid,
+                                 settings.webhook_url, request)
         return Delivery((_message(account, settings, params, request),), EMPTY_TWIML)
 
 
-def _who(account: str, raw: str, region: str) -> Identity:
+def verified_params(auth_token: str, account_sid: str, webhook_url: str,
+                    request: WebhookRequest) -> dict[str, str]:
+    """The POST parameters of a request proven to come from Twilio (Messaging and Voice sign
+    alike), for the account `account_sid` when one is configured."""
+    given = request.header(SIGNATURE_HEADER)
+    if not given:
+        raise Unauthorized("missing_signature", "X-Twilio-Signature is missing", status=401)
+    try:
+        params = parse_form(request.body)
+    except BadPayload:
+        # Unsigned garbage is a forgery until proven otherwise; do not echo a parse error.
+        raise Unauthorized("bad_signature", "the signature does not match") from None
+    url = webhook_url or request.url
+    if not any(hmac.compare_digest(signature(auth_token, u, params).encode(),
+                                   given.encode()) for u in _url_variants(url)):
+        raise Unauthorized("bad_signature", "the signature does not match")
+    if account_sid and params.get("AccountSid") != account_sid:
+        raise Unauthorized("wrong_account", "AccountSid is not this account's")
+    return params
+
+
+def caller(account: str, raw: str, region: str, channel: Channel = Channel.SMS) -> Identity:
     phone = normalize_phone(raw, region)
     if phone is not None:
         return Identity(IdentityKind.PHONE, phone)
-    # short codes and alphanumeric sender ids are not phone numbers
-    return Identity(IdentityKind.PLATFORM, platform_id(Channel.SMS, account, raw[:64]))
+    # short codes, alphanumeric sender ids and withheld caller ids are not phone numbers
+    return Identity(IdentityKind.PLATFORM, platform_id(channel, account, raw[:64]))
 
 
 def _message(account: str, settings: TwilioSettings, p: dict[str, str],
@@ -132,8 +141,8 @@ def _message(account: str, settings: TwilioSettings, p: dict[str, str],
         else Channel.SMS
     status = p.get("MessageStatus", "")
     customer = to if status else sender   # a status callback is about our message to them
-    who = _who(account, customer, settings.default_region)
-    ours = _who(account, sender if status else to, settings.default_region)
+    who = caller(account, customer, settings.default_region)
+    ours = caller(account, sender if status else to, settings.default_region)
     thread = f"{who.value}:{ours.value}"
     if status:
         return InboundMessage(
