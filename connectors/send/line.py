@@ -71,7 +71,8 @@ def _quota(answer: Answer) -> None:
 
 def _reply_fresh(message: OutboundMessage) -> bool:
     opened = message.window_opened_at
-    if not message.in_reply_to or opened is None:
+    # a reply token is 32 hex digits; a bare LINE message id (all decimal) is not one
+    if not message.in_reply_to or message.in_reply_to.isdigit() or opened is None:
         return False
     if opened.tzinfo is None:
         opened = opened.replace(tzinfo=UTC)

@@ -105,8 +105,11 @@ async def test_fresh_reply_token_is_used_once_then_push(standin: Start,
     await sender.send(message("r-2", REPLY_TOKEN, timedelta(seconds=5)), conf, http, tokens)
     # an old token is not even tried
     await sender.send(message("r-3", "other-token", timedelta(minutes=5)), conf, http, tokens)
-    assert s.delivered[1:] == [DOC["push_request"]] * 2
-    assert len(s.requests) == 3
+    # a LINE message id where a token should be is not tried either
+    await sender.send(message("r-4", "468789577898262530", timedelta(seconds=5)), conf, http,
+                      tokens)
+    assert s.delivered[1:] == [DOC["push_request"]] * 3
+    assert len(s.requests) == 4
 
 
 async def test_push_retry_after_a_lost_answer_sends_once(standin: Start,
