@@ -38,7 +38,7 @@ log = logging.getLogger("deskgate.wecom_sync")
 
 KF_EVENT = "kf_msg_or_event"
 LEASE_MS = 60_000            # renewed after every page
-MAX_PAGES = 100              # 100,000 messages per callback; the rest on the next one
+MAX_PAGES = 100              # 10,000 messages per callback; the rest on the next one
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=20, sock_connect=5)
 
 

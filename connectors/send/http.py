@@ -89,11 +89,13 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
                   params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None,
                   retry_hint: Callable[[Answer], float | None] | None = None,
-                  inspect: Callable[[Answer], None] | None = None) -> Answer:
+                  inspect: Callable[[Answer], None] | None = None,
+                  max_bytes: int = MAX_RESPONSE) -> Answer:
     """One call. Returns any answer below 500 other than 429; raises RetryLater for those and
     for timeouts, refused connections and oversized answers; `retry_hint` reads a delay from
     the body of a 429/5xx that has no Retry-After header; `inspect` sees a 429/5xx first and
-    may raise something else (LINE's monthly quota is a 429 no retry fixes). `json` goes as UTF-8 without
+    may raise something else (LINE's monthly quota is a 429 no retry fixes); `max_bytes`
+    raises the size cap for an API that pages many messages (WeCom sync_msg). `json` goes as UTF-8 without
     \\u escapes (WeChat's APIs show escapes literally to the customer)."""
     body: bytes | Mapping[str, str] | None = data
     sent = dict(headers or {})
@@ -107,7 +109,7 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
         async with http.request(method, url, data=body, params=params,
                                 headers=sent, timeout=timeout,
                                 allow_redirects=False) as resp:
-            got_body = await resp.content.read(MAX_RESPONSE + 1)
+            got_body = await _read(resp, max_bytes)
             status, got = resp.status, {k.lower(): v for k, v in resp.headers.items()}
     except TimeoutError as exc:
         raise RetryLater(f"{what}: no answer within {timeout.total:.0f}s") from exc
@@ -116,8 +118,8 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
         for secret in (params or {}).values():     # an access_token in the query stays ours
             text = text.replace(secret, "***")
         raise RetryLater(f"{what}: {type(exc).__name__}: {text}") from exc
-    if len(got_body) > MAX_RESPONSE:
-        raise RetryLater(f"{what}: answer larger than {MAX_RESPONSE} bytes (HTTP {status})")
+    if len(got_body) > max_bytes:
+        raise RetryLater(f"{what}: answer larger than {max_bytes} bytes (HTTP {status})")
     answer = Answer(status, got, got_body)
     if status == 429 or status >= 500:
         if inspect is not None:
@@ -130,6 +132,20 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
         raise Rejected(f"{what}: HTTP {status} redirect to {got.get('location', '?')[:200]}; "
                        "check the account's api_base")
     return answer
+
+
+async def _read(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, or its first max_bytes + 1 bytes (StreamReader.read(n) returns whatever has
+    arrived, not n bytes: one call would cut a larger answer short)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = await resp.content.read(max_bytes + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 async def token(tokens: AccessTokens, key: str,

@@ -29,7 +29,7 @@ from deskgate.connectors.send.base import (
     RetryLater,
     WindowClosed,
 )
-from deskgate.connectors.send.http import Answer, reason, request, token
+from deskgate.connectors.send.http import MAX_RESPONSE, Answer, reason, request, token
 from deskgate.connectors.send.window import window_open
 from deskgate.connectors.wechat import Account, OfficialAccountSettings
 from deskgate.models.enums import Channel
@@ -81,12 +81,13 @@ def fetcher(http: aiohttp.ClientSession, url: str, params: Mapping[str, str],
 
 async def call(http: aiohttp.ClientSession, tokens: AccessTokens, key: str,
                fetch: Callable[[], Awaitable[tuple[str, int]]], url: str,
-               body: dict[str, object], what: str, codes: Codes) -> Answer:
+               body: dict[str, object], what: str, codes: Codes,
+               max_bytes: int = MAX_RESPONSE) -> Answer:
     """POST body with the cached access token; errcodes mapped as `codes` says. Returns the
     answer of a call that succeeded (errcode 0), for the caller to read its own fields."""
     access = await token(tokens, key, fetch)
     answer = await request(http, "POST", url, params={"access_token": access}, json=body,
-                           what=what)
+                           what=what, max_bytes=max_bytes)
     if answer.status != 200:
         raise Rejected(f"{what}: HTTP {answer.status} {answer.text()}")
     got = answer.json(Result, what)

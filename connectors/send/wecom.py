@@ -29,7 +29,7 @@ import aiohttp
 import msgspec
 
 from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed
-from deskgate.connectors.send.http import Answer
+from deskgate.connectors.send.http import MAX_RESPONSE, Answer
 from deskgate.connectors.send.wechat import Codes, Result, call, fetcher
 from deskgate.connectors.send.window import window_open
 from deskgate.connectors.wechat import Account, WeComSettings
@@ -37,7 +37,8 @@ from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, SendResult
 
 WINDOW_HOURS = 48
-SYNC_LIMIT = 1000            # sync_msg's maximum page
+SYNC_LIMIT = 100             # messages per sync_msg page (WeCom allows 1,000) ...
+SYNC_MAX_BYTES = 8 * 1024 * 1024   # ... so a page of long texts stays within this
 MAX_TEXT = 2048              # send_msg's text limit, in bytes
 _MSGID = re.compile(r"[^0-9A-Za-z_-]")
 
@@ -67,10 +68,11 @@ def _token_key(s: KfSettings) -> str:
 
 
 async def _call(s: KfSettings, http: aiohttp.ClientSession, tokens: AccessTokens, path: str,
-                body: dict[str, object], what: str) -> Answer:
+                body: dict[str, object], what: str, max_bytes: int = MAX_RESPONSE) -> Answer:
     fetch = fetcher(http, f"{s.api_base}/cgi-bin/gettoken",
                     {"corpid": s.corp_id, "corpsecret": s.kf_secret}, "WeCom access token")
-    return await call(http, tokens, _token_key(s), fetch, f"{s.api_base}{path}", body, what, KF)
+    return await call(http, tokens, _token_key(s), fetch, f"{s.api_base}{path}", body, what, KF,
+                      max_bytes)
 
 
 class WeComSender:
@@ -153,5 +155,5 @@ async def sync_page(settings: Account, http: aiohttp.ClientSession, tokens: Acce
         if value:
             body[name] = value
     what = "WeCom 微信客服 sync_msg"
-    answer = await _call(s, http, tokens, "/cgi-bin/kf/sync_msg", body, what)
+    answer = await _call(s, http, tokens, "/cgi-bin/kf/sync_msg", body, what, SYNC_MAX_BYTES)
     return answer.json(SyncPage, what)

@@ -71,6 +71,20 @@ async def test_callback_fetches_the_messages_into_intake(aiohttp_server, hook_cl
     assert len(ingested()) == before
 
 
+async def test_a_page_of_long_messages_is_not_too_large(aiohttp_server, hook_client, payload,
+                                                       ingested, eventually) -> None:
+    tencent, client = await _setup(aiohttp_server, hook_client)
+    one = WECOM["sync_page_1"]["msg_list"][0]
+    long = [one | {"msgid": f"long-{i}", "text": {"content": "很长的消息" * 400}}
+            for i in range(100)]                  # ~1.2 MB of JSON: over the 256 KB send cap
+    tencent.sync_script = [{"errcode": 0, "errmsg": "ok", "next_cursor": "c1", "has_more": 0,
+                            "msg_list": long}]
+    await _callback(client, payload, "kf-4")
+    got = await eventually(_async(lambda: [m for m in ingested()
+                                           if m.external_id.startswith("long-")]))
+    assert len(got) == 100 and tencent.syncs[0]["limit"] == 100
+
+
 async def test_failed_fetch_keeps_the_cursor(aiohttp_server, hook_client, payload, ingested,
                                              eventually, r: redis.Redis, prefix: str) -> None:
     tencent, client = await _setup(aiohttp_server, hook_client)
