@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from deskgate.connectors.send.base import SendError
+from deskgate.connectors.send.base import RetryLater, SendError
 from deskgate.connectors.send.wecom import sync_page
 from deskgate.connectors.wechat import Account, WeComSettings
 from deskgate.connectors.wecom_kf import to_message
@@ -78,8 +78,16 @@ class WeComSync:
             try:
                 cursor = await cursors.get(account)
                 for _ in range(MAX_PAGES):
-                    page = await sync_page(settings, self._session(), tokens, cursor=cursor,
-                                           callback_token=callback_token, open_kfid=open_kfid)
+                    try:
+                        page = await sync_page(settings, self._session(), tokens,
+                                               cursor=cursor, callback_token=callback_token,
+                                               open_kfid=open_kfid)
+                    except RetryLater as exc:
+                        if exc.retry_after != 0:     # 0: the access token was replaced
+                            raise
+                        page = await sync_page(settings, self._session(), tokens,
+                                               cursor=cursor, callback_token=callback_token,
+                                               open_kfid=open_kfid)
                     now = datetime.now(UTC)
                     batch = [to_message(account, m, now, skill) for m in page.msg_list]
                     if batch:

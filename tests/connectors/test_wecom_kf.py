@@ -70,6 +70,14 @@ async def test_callback_fetches_the_messages_into_intake(aiohttp_server, hook_cl
     # same packet: same CreateTime and Token) is the same event
     assert len(ingested()) == before
 
+    # WeCom expired the cached access token: the fetch takes a new one and goes on
+    tencent.expire_all()
+    tencent.sync_script = [WECOM["sync_page_1"] | {"msg_list": [
+        WECOM["sync_page_1"]["msg_list"][0] | {"msgid": "after-expiry"}], "has_more": 0}]
+    await _callback(client, payload, "kf-5")
+    await eventually(_async(lambda: any(m.external_id == "after-expiry" for m in ingested())))
+    assert tencent.fetches == 2
+
 
 async def test_a_page_of_long_messages_is_not_too_large(aiohttp_server, hook_client, payload,
                                                        ingested, eventually) -> None:
