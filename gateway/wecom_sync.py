@@ -31,6 +31,7 @@ from deskgate.connectors.wecom_kf import to_message
 from deskgate.gateway.appkeys import INGEST, KEYS, REDIS
 from deskgate.models.message import InboundMessage
 from deskgate.queue.access_tokens import RedisAccessTokens
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.ingest import IngestUnavailable
 from deskgate.queue.wecom_cursor import WeComCursor
 
@@ -105,6 +106,7 @@ class WeComSync:
             log.warning("wecom/%s: fetching 微信客服 messages failed, the next callback retries "
                         "from the same cursor: %s", account, exc.reason)
         except (IngestUnavailable, RedisError, OSError) as exc:
+            raise_if_cancelled(exc)          # shutting down, not a storage failure
             log.warning("wecom/%s: storage unavailable while fetching 微信客服 messages, the "
                         "next callback retries from the same cursor: %s", account, exc)
         if total:

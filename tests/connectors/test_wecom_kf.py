@@ -88,9 +88,10 @@ async def test_a_page_of_long_messages_is_not_too_large(aiohttp_server, hook_cli
     tencent.sync_script = [{"errcode": 0, "errmsg": "ok", "next_cursor": "c1", "has_more": 0,
                             "msg_list": long}]
     await _callback(client, payload, "kf-4")
-    got = await eventually(_async(lambda: [m for m in ingested()
-                                           if m.external_id.startswith("long-")]))
-    assert len(got) == 100 and tencent.syncs[0]["limit"] == 100
+    def stored() -> bool:
+        return sum(m.external_id.startswith("long-") for m in ingested()) == 100
+    await eventually(_async(stored))
+    assert tencent.syncs[0]["limit"] == 100
 
 
 async def test_failed_fetch_keeps_the_cursor(aiohttp_server, hook_client, payload, ingested,
