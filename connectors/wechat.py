@@ -187,7 +187,7 @@ def to_message(channel: Channel, account: str, f: dict[str, str], received_at: d
     msg_type = f.get("MsgType", "")
     if not sender and f.get("Event") == "kf_msg_or_event":
         # 微信客服's "messages wait" notice comes from the corp, not a customer (no
-        # FromUserName); gateway/wecom_sync.py fetches the messages it announces
+        # FromUserName); gateway/workers/wecom_sync.py fetches the messages it announces
         sender = f.get("ToUserName", "")
     require(bool(sender) and len(sender) <= 128, "FromUserName is missing or too long")
     require(bool(msg_type), "MsgType is missing")
