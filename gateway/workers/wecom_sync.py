@@ -28,7 +28,7 @@ from deskgate.connectors.send.base import RetryLater, SendError
 from deskgate.connectors.send.wecom import sync_page
 from deskgate.connectors.wechat import Account, WeComSettings
 from deskgate.connectors.wecom_kf import to_message
-from deskgate.gateway.web.appkeys import INGEST, KEYS, REDIS
+from deskgate.gateway.appkeys import INGEST, KEYS, REDIS
 from deskgate.models.message import InboundMessage
 from deskgate.queue.access_tokens import RedisAccessTokens
 from deskgate.queue.connection import raise_if_cancelled
