@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
-	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability bench-sentinel bench-dedupe-memory \
+	bench-sender-auth bench-claims bench-webhooks bench-senders bench-retrain bench-durability bench-sentinel bench-dedupe-memory \
 	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
 
 $(BIN)/python:
@@ -45,7 +45,7 @@ demo: $(RUN_STAMP)
 
 # Each benchmark starts what it measures (its own serve / Redis) and prints figures and targets.
 bench: bench-ingest bench-triage bench-mail bench-hostile-mail bench-sender-auth bench-claims \
-	bench-webhooks bench-retrain bench-durability
+	bench-webhooks bench-senders bench-retrain bench-durability
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
@@ -79,6 +79,9 @@ bench-claims: $(RUN_STAMP)
 
 bench-webhooks: $(RUN_STAMP)
 	$(BIN)/python bench/webhooks.py $(ARGS)
+
+bench-senders: $(RUN_STAMP)
+	$(BIN)/python bench/senders.py $(ARGS)
 
 bench-retrain: $(RUN_STAMP)
 	$(BIN)/python bench/retrain.py $(ARGS)

@@ -23,6 +23,7 @@ from deskgate.connectors.base import (
     load_settings,
     require,
 )
+from deskgate.connectors.send.http import check_api_base
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_RECEIVED = Reply(200, b"EVENT_RECEIVED")
@@ -30,15 +31,25 @@ EVENT_RECEIVED = Reply(200, b"EVENT_RECEIVED")
 T = TypeVar("T")
 
 
+GRAPH_API = "https://graph.facebook.com/v21.0"
+
+
 class MetaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     app_secret: str
     verify_token: str
     default_region: str = "CN"
     skill: str = ""
+    # outbound (connectors/send): a system-user / page access token, WhatsApp's sending
+    # phone number id, Messenger's HUMAN_AGENT tag (needs that permission granted to the app)
+    access_token: str = ""
+    phone_number_id: str = ""
+    human_agent: bool = False
+    api_base: str = GRAPH_API
 
     def __post_init__(self) -> None:
         if not self.app_secret or not self.verify_token:
             raise ValueError("app_secret and verify_token must not be empty")
+        check_api_base(self.api_base)
 
 
 def sign(app_secret: str, body: bytes) -> str:

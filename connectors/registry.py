@@ -4,9 +4,11 @@ in the config) -> its connector. Adding a channel is one line here."""
 from __future__ import annotations
 
 from deskgate.connectors.base import Connector
+from deskgate.connectors.line import LineConnector
 from deskgate.connectors.messenger import InstagramConnector, MessengerConnector
 from deskgate.connectors.telegram import TelegramConnector
 from deskgate.connectors.twilio import TwilioConnector
+from deskgate.connectors.voice import VoiceConnector
 from deskgate.connectors.webchat import WebChatConnector, WebFormConnector
 from deskgate.connectors.wechat import OfficialAccountConnector, WeComConnector
 from deskgate.connectors.whatsapp import WhatsAppConnector
@@ -21,4 +23,6 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
     InstagramConnector(),
     TelegramConnector(),
     TwilioConnector(),
+    LineConnector(),
+    VoiceConnector(),
 )}

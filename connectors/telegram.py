@@ -26,6 +26,7 @@ from deskgate.connectors.base import (
     no_handshake,
     platform_id,
 )
+from deskgate.connectors.send.http import check_api_base
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender
 from deskgate.models.phone import normalize_phone
@@ -33,12 +34,18 @@ from deskgate.models.phone import normalize_phone
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
+TELEGRAM_API = "https://api.telegram.org"
+
+
 class TelegramSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     secret_token: str
     default_region: str = "CN"
     skill: str = ""
+    bot_token: str = ""              # outbound: the token BotFather gave (connectors/send)
+    api_base: str = TELEGRAM_API
 
     def __post_init__(self) -> None:
+        check_api_base(self.api_base)
         # Telegram's own limits for secret_token: 1-256 of A-Z a-z 0-9 _ -
         if not 16 <= len(self.secret_token) <= 256 or not all(
                 c.isascii() and (c.isalnum() or c in "_-") for c in self.secret_token):

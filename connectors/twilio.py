@@ -33,6 +33,7 @@ from deskgate.connectors.base import (
     require,
 )
 from deskgate.connectors.media import MediaPolicy
+from deskgate.connectors.send.http import check_api_base
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender
 from deskgate.models.phone import normalize_phone
@@ -44,16 +45,26 @@ MEDIA = MediaPolicy(hosts=("twilio.com", "twiliocdn.com"))
 MAX_MEDIA = 10       # Twilio's own limit per MMS
 
 
+TWILIO_API = "https://api.twilio.com"
+
+
 class TwilioSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth_token: str
     account_sid: str = ""      # when set, deliveries for another account are refused
     webhook_url: str = ""      # the exact URL configured in Twilio, if not ours as seen
     default_region: str = "CN"
     skill: str = ""
+    # outbound (connectors/send/twilio.py; account_sid is needed): who answers SMS/MMS, who
+    # answers WhatsApp ("whatsapp:+…"), or a Messaging Service choosing the sender
+    from_number: str = ""
+    whatsapp_from: str = ""
+    messaging_service_sid: str = ""
+    api_base: str = TWILIO_API
 
     def __post_init__(self) -> None:
         if len(self.auth_token) < 16:
             raise ValueError("auth_token looks wrong (Twilio's are 32 characters)")
+        check_api_base(self.api_base)
 
 
 def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -86,29 +97,38 @@ class TwilioConnector:
 
     def handle(self, account: str, settings: TwilioSettings,
                request: WebhookRequest) -> Delivery:
-        given = request.header(SIGNATURE_HEADER)
-        if not given:
-            raise Unauthorized("missing_signature", "X-Twilio-Signature is missing", status=401)
-        try:
-            params = parse_form(request.body)
-        except BadPayload:
-            # Unsigned garbage is a forgery until proven otherwise; do not echo a parse error.
-            raise Unauthorized("bad_signature", "the signature does not match") from None
-        url = settings.webhook_url or request.url
-        if not any(hmac.compare_digest(signature(settings.auth_token, u, params).encode(),
-                                       given.encode()) for u in _url_variants(url)):
-            raise Unauthorized("bad_signature", "the signature does not match")
-        if settings.account_sid and params.get("AccountSid") != settings.account_sid:
-            raise Unauthorized("wrong_account", "AccountSid is not this account's")
+        params = verified_params(settings.auth_token, settings.account_sid,
+                                 settings.webhook_url, request)
         return Delivery((_message(account, settings, params, request),), EMPTY_TWIML)
 
 
-def _who(account: str, raw: str, region: str) -> Identity:
+def verified_params(auth_token: str, account_sid: str, webhook_url: str,
+                    request: WebhookRequest) -> dict[str, str]:
+    """The POST parameters of a request proven to come from Twilio (Messaging and Voice sign
+    alike), for the account `account_sid` when one is configured."""
+    given = request.header(SIGNATURE_HEADER)
+    if not given:
+        raise Unauthorized("missing_signature", "X-Twilio-Signature is missing", status=401)
+    try:
+        params = parse_form(request.body)
+    except BadPayload:
+        # Unsigned garbage is a forgery until proven otherwise; do not echo a parse error.
+        raise Unauthorized("bad_signature", "the signature does not match") from None
+    url = webhook_url or request.url
+    if not any(hmac.compare_digest(signature(auth_token, u, params).encode(),
+                                   given.encode()) for u in _url_variants(url)):
+        raise Unauthorized("bad_signature", "the signature does not match")
+    if account_sid and params.get("AccountSid") != account_sid:
+        raise Unauthorized("wrong_account", "AccountSid is not this account's")
+    return params
+
+
+def caller(account: str, raw: str, region: str, channel: Channel = Channel.SMS) -> Identity:
     phone = normalize_phone(raw, region)
     if phone is not None:
         return Identity(IdentityKind.PHONE, phone)
-    # short codes and alphanumeric sender ids are not phone numbers
-    return Identity(IdentityKind.PLATFORM, platform_id(Channel.SMS, account, raw[:64]))
+    # short codes, alphanumeric sender ids and withheld caller ids are not phone numbers
+    return Identity(IdentityKind.PLATFORM, platform_id(channel, account, raw[:64]))
 
 
 def _message(account: str, settings: TwilioSettings, p: dict[str, str],
@@ -121,8 +141,8 @@ def _message(account: str, settings: TwilioSettings, p: dict[str, str],
         else Channel.SMS
     status = p.get("MessageStatus", "")
     customer = to if status else sender   # a status callback is about our message to them
-    who = _who(account, customer, settings.default_region)
-    ours = _who(account, sender if status else to, settings.default_region)
+    who = caller(account, customer, settings.default_region)
+    ours = caller(account, sender if status else to, settings.default_region)
     thread = f"{who.value}:{ours.value}"
     if status:
         return InboundMessage(

@@ -39,6 +39,7 @@ from deskgate.connectors.base import (
     require,
 )
 from deskgate.connectors.media import MediaPolicy
+from deskgate.connectors.send.http import check_api_base
 from deskgate.connectors.wechat_crypto import aes_key, decrypt, sha1_signature
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender
@@ -49,12 +50,21 @@ _MEDIA_TYPES = {"image": "image/jpeg", "voice": "audio/amr", "video": "video/mp4
                 "shortvideo": "video/mp4", "file": "application/octet-stream"}
 
 
+WECHAT_API = "https://api.weixin.qq.com"
+WECOM_API = "https://qyapi.weixin.qq.com"
+
+
 class OfficialAccountSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token: str
-    app_id: str = ""                 # AppID: needed for safe mode
+    app_id: str = ""                 # AppID: needed for safe mode and for answering
     encoding_aes_key: str = ""       # set = safe mode required
     max_skew: int = DEFAULT_MAX_SKEW
     skill: str = ""
+    app_secret: str = ""             # outbound: AppSecret, for the access token
+    api_base: str = WECHAT_API
+
+    def __post_init__(self) -> None:
+        check_api_base(self.api_base)
 
 
 class WeComSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -63,16 +73,24 @@ class WeComSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     encoding_aes_key: str
     max_skew: int = DEFAULT_MAX_SKEW
     skill: str = ""
+    kf_secret: str = ""              # 微信客服 Secret: fetch (sync_msg) and answer (send_msg)
+    open_kfid: str = ""              # the 客服账号 answers go from, when the address lacks one
+    api_base: str = WECOM_API
+
+    def __post_init__(self) -> None:
+        check_api_base(self.api_base)
 
 
 class Account(msgspec.Struct, frozen=True):
-    """Validated settings in the form the request path needs."""
+    """Validated settings in the form the request path needs; `source` keeps all of them for
+    the outbound side (connectors/send/wechat.py, wecom.py)."""
 
     token: str
     receive_id: str
     key: bytes | None
     max_skew: int
     skill: str
+    source: OfficialAccountSettings | WeComSettings
 
 
 def parse_xml(data: bytes) -> dict[str, str]:
@@ -97,13 +115,13 @@ class _WeChatBase:
     reply_body: bytes
 
     def _account(self, token: str, receive_id: str, encoding_aes_key: str, max_skew: int,
-                 skill: str) -> Account:
+                 skill: str, source: OfficialAccountSettings | WeComSettings) -> Account:
         if not token:
             raise SettingsError(f"channels.{self.name}: token is empty")
         key = aes_key(encoding_aes_key) if encoding_aes_key else None
         if key is not None and not receive_id:
             raise SettingsError(f"channels.{self.name}: safe mode needs the AppID/CorpID")
-        return Account(token, receive_id, key, max_skew, skill)
+        return Account(token, receive_id, key, max_skew, skill, source)
 
     def handshake(self, settings: Account, request: WebhookRequest) -> Reply:
         q = request.query
@@ -149,7 +167,7 @@ class OfficialAccountConnector(_WeChatBase):
 
     def settings(self, raw: Mapping[str, Any]) -> Account:
         s = load_settings(raw, OfficialAccountSettings, "channels.wechat")
-        return self._account(s.token, s.app_id, s.encoding_aes_key, s.max_skew, s.skill)
+        return self._account(s.token, s.app_id, s.encoding_aes_key, s.max_skew, s.skill, s)
 
 
 class WeComConnector(_WeChatBase):
@@ -160,13 +178,17 @@ class WeComConnector(_WeChatBase):
 
     def settings(self, raw: Mapping[str, Any]) -> Account:
         s = load_settings(raw, WeComSettings, "channels.wecom")
-        return self._account(s.token, s.corp_id, s.encoding_aes_key, s.max_skew, s.skill)
+        return self._account(s.token, s.corp_id, s.encoding_aes_key, s.max_skew, s.skill, s)
 
 
 def to_message(channel: Channel, account: str, f: dict[str, str], received_at: datetime,
                skill: str) -> InboundMessage:
     sender = f.get("FromUserName", "")
     msg_type = f.get("MsgType", "")
+    if not sender and f.get("Event") == "kf_msg_or_event":
+        # 微信客服's "messages wait" notice comes from the corp, not a customer (no
+        # FromUserName); gateway/workers/wecom_sync.py fetches the messages it announces
+        sender = f.get("ToUserName", "")
     require(bool(sender) and len(sender) <= 128, "FromUserName is missing or too long")
     require(bool(msg_type), "MsgType is missing")
     kind, reason, text = MessageKind.MESSAGE, "", ""
@@ -193,7 +215,7 @@ def to_message(channel: Channel, account: str, f: dict[str, str], received_at: d
         kind, reason = MessageKind.EVENT, f"unknown MsgType {msg_type[:40]}"
     msg_id = f.get("MsgId", "")
     external = msg_id or event_id(sender, f.get("CreateTime", ""), msg_type, f.get("Event", ""),
-                                  f.get("EventKey", ""))
+                                  f.get("EventKey", ""), *([f["Token"]] if f.get("Token") else []))
     meta = {k: f[k][:256] for k in ("Event", "EventKey", "AgentID", "Token", "OpenKfId")
             if f.get(k)}
     if f.get("PicUrl"):

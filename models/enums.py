@@ -17,6 +17,8 @@ class Channel(StrEnum):
     INSTAGRAM = "instagram"
     TELEGRAM = "telegram"
     SMS = "sms"
+    LINE = "line"
+    VOICE = "voice"          # voicemail: a recorded call and its transcript (Twilio Voice)
 
 
 class Priority(StrEnum):

@@ -65,7 +65,12 @@ class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 
     `in_reply_to` is the provider id of the customer message being answered (the email
     Message-ID for In-Reply-To/References, a LINE reply token, a Messenger mid); `references`
-    the earlier email Message-IDs of the thread, oldest first; `subject` is for email only."""
+    the earlier email Message-IDs of the thread, oldest first; `subject` is for email only.
+
+    `window_opened_at` is when the customer last wrote on this channel (the latest inbound
+    message of the ticket): the customer-service windows (WhatsApp and Messenger 24 h, WeChat
+    and WeCom 48 h) run from it, and LINE's reply token is only good shortly after it. None =
+    unknown: the sender then lets the provider judge the window."""
 
     reply_id: str
     ticket_id: str
@@ -79,6 +84,7 @@ class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     subject: str = ""
     template: TemplateCall | None = None
     language: str = ""                  # "zh" / "en": the customer's language, for templates
+    window_opened_at: datetime | None = None
 
 
 class SendResult(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -65,6 +65,10 @@ Key                               Type     What
 {p}channels                       hash     "<channel>/<account>" -> JSON admin-stored account settings (queue/channels.py)
 {p}channels:rev                   string   INCR on every channel account change; gateways reload when it moves
 {p}work                           hash     admin SLA policies and teams: json, rev, updated_by/at (overrides the file)
+{p}atoken:{name}                  string   a provider access token + when to refresh it; TTL = its life (queue/access_tokens.py)
+{p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
+{p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
+{p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
 """
 
 from __future__ import annotations
@@ -292,3 +296,15 @@ class Keys:
     def models_queue(self) -> str:
         """The rq queue name (rq stores it as rq:queue:<name>)."""
         return f"{self.p}models"
+
+    def access_token(self, name: str) -> str:
+        return f"{self.p}atoken:{name}"
+
+    def access_token_lock(self, name: str) -> str:
+        return f"{self.p}atoken:{name}:lock"
+
+    def wecom_cursor(self, account: str) -> str:
+        return f"{self.p}wecom:{account}:cursor"
+
+    def wecom_lease(self, account: str) -> str:
+        return f"{self.p}wecom:{account}:lease"

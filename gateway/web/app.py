@@ -32,6 +32,7 @@ from deskgate.gateway.web.auth import declared_roles
 from deskgate.gateway.web.errors import error_response, json_error
 from deskgate.gateway.web.metrics import Metrics
 from deskgate.gateway.workers import triage as triage_worker
+from deskgate.gateway.workers import wecom_sync
 from deskgate.models.errors import Unavailable
 from deskgate.models.ids import PATH_IDS
 from deskgate.queue import connection
@@ -116,6 +117,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app.cleanup_ctx.append(redis_ctx)
     auth.setup(app)              # token cache and revocation listener
     webhooks.setup(app)          # the live webhook accounts
+    wecom_sync.setup(app)        # fetches 微信客服 messages a WeCom callback announces
     sla_config.setup(app)       # teams and SLA config, read by scope, work and sla routes
     smtp.setup(app)              # only when email inboxes are configured
     imap.setup(app)

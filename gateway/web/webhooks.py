@@ -24,6 +24,7 @@ from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.intake import RETRY_AFTER_SECONDS, accept_many_or_503
 from deskgate.gateway.web.errors import ApiError, json_error
 from deskgate.gateway.web.metrics import describe
+from deskgate.gateway.workers.wecom_sync import WECOM_SYNC
 from deskgate.models.errors import Unavailable
 from deskgate.queue import replay
 from deskgate.queue.ingest import IngestUnavailable
@@ -78,6 +79,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             accepted = await accept_many_or_503(request.app, delivery.messages)
             for a in accepted:
                 metrics.inc(ACCEPTED, channel=channel, duplicate=str(a.duplicate).lower())
+            request.app[WECOM_SYNC].notice(request.app, channel, account, settings,
+                                           delivery.messages)
             reply = delivery.reply
     except Unauthorized as exc:
         metrics.inc(REJECTED, channel=channel, reason=exc.reason)

@@ -68,7 +68,7 @@ async def test_channels_list_every_connector_with_its_fields_and_secrets_marked(
     assert resp.status == 200
     channels = {c["channel"]: c for c in (await resp.json())["channels"]}
     assert {"wechat", "wecom", "telegram", "whatsapp", "messenger", "instagram", "twilio",
-            "webchat", "webform"} <= set(channels)
+            "webchat", "webform", "line"} <= set(channels)
     fields = {f["name"]: f for f in channels["wechat"]["fields"]}
     assert fields["token"]["secret"] and fields["token"]["required"]
     assert fields["encoding_aes_key"]["secret"] and not fields["encoding_aes_key"]["required"]
@@ -76,7 +76,13 @@ async def test_channels_list_every_connector_with_its_fields_and_secrets_marked(
     assert fields["max_skew"]["default"] == 300
     meta = {f["name"]: f["secret"] for f in channels["whatsapp"]["fields"]}
     assert meta == {"app_secret": True, "verify_token": True, "default_region": False,
-                    "skill": False}
+                    "skill": False, "access_token": True, "phone_number_id": False,
+                    "human_agent": False, "api_base": False}
+    # every outbound credential is write-only too
+    for channel, secret in (("telegram", "bot_token"), ("wechat", "app_secret"),
+                            ("wecom", "kf_secret"), ("line", "channel_access_token"),
+                            ("line", "channel_secret"), ("twilio", "auth_token")):
+        assert {f["name"]: f["secret"] for f in channels[channel]["fields"]}[secret], secret
     for role in (Role.MANAGER, Role.AGENT):
         denied = await client.get("/api/v1/channels",
                                   headers={"Authorization": f"Bearer {token(role, 'x')}"})
