@@ -12,7 +12,10 @@ only with proof that the address's domain sent the message:
 Every DNS lookup is bounded: a timeout per query, a time budget and a query count per message
 (SPF's own limits of 10 lookups and 2 void lookups apply inside it). The checks block on DNS,
 so SenderVerifier.check_async runs them on its own threads, never on the event loop. A DNS
-failure never rejects mail: the sender just stays unverified."""
+failure never rejects mail: the sender just stays unverified.
+
+The check reads the header block alone: what needs the body (each DKIM signature's body hash)
+comes as SenderEvidence from where the mail was parsed (connectors/email_evidence.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import spf
 from publicsuffixlist import PublicSuffixList
 
 from deskgate.connectors.email_config import SenderAuthConfig, nameserver_address
+from deskgate.connectors.email_evidence import SenderEvidence, sender_evidence
 from deskgate.models.message import SenderAuth
 
 log = logging.getLogger("deskgate.email_auth")
@@ -198,26 +202,32 @@ class SenderVerifier:
         self._relays = [ipaddress.ip_network(r, strict=False) for r in cfg.trusted_relays]
         self._pool: ThreadPoolExecutor | None = None
 
-    async def check_async(self, raw: bytes, address: str,
-                          peer: SmtpPeer | None = None) -> SenderAuth:
+    async def check_async(self, raw: bytes, address: str, peer: SmtpPeer | None = None,
+                          evidence: SenderEvidence | None = None) -> SenderAuth:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._cfg.checks_in_parallel,
                                             thread_name_prefix="sender-auth")
         return await asyncio.get_running_loop().run_in_executor(
-            self._pool, self.check, raw, address, peer)
+            self._pool, self.check, raw, address, peer, evidence)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def check(self, raw: bytes, address: str, peer: SmtpPeer | None = None) -> SenderAuth:
+    def check(self, raw: bytes, address: str, peer: SmtpPeer | None = None,
+              evidence: SenderEvidence | None = None) -> SenderAuth:
         """Is `address` (the sender identity the parser took from the mail) proven? `peer` is
-        the SMTP session for mail our listener received; None for a copy fetched by IMAP."""
+        the SMTP session for mail our listener received; None for a copy fetched by IMAP.
+        `evidence` is what the parse process read from the body (ParsedMail.evidence); without
+        it, it is computed here, reading the whole mail."""
         domain = address.rpartition("@")[2].lower().rstrip(".") if "@" in address else ""
         if not domain:
             return SenderAuth(verified=False, detail="no sender address")
+        if evidence is None:
+            evidence = sender_evidence(raw, self._cfg.max_dkim_signatures)
+        head = raw[:evidence.head_end]
         try:
-            headers, _ = dkim.rfc822_parse(raw)
+            headers, _ = dkim.rfc822_parse(head)
         except Exception:  # unparseable headers prove nothing
             return SenderAuth(verified=False, detail="unreadable headers")
         relayed = peer is None or self._is_relay(peer.ip)
@@ -227,7 +237,7 @@ class SenderVerifier:
                 return upstream
         budget = _Budget(self._resolver, self._cfg)
         notes: list[str] = []
-        dkim_domains = self._dkim(raw, headers, budget, notes)
+        dkim_domains = self._dkim(head, evidence.dkim_body, headers, budget, notes)
         spf_domain = "" if relayed or peer is None else self._spf(peer, budget, notes)
         try:
             policy = dmarc_policy(domain, budget)
@@ -253,8 +263,8 @@ class SenderVerifier:
             return False
         return any(addr in net for net in self._relays)
 
-    def _dkim(self, raw: bytes, headers: list[tuple[bytes, bytes]], budget: _Budget,
-              notes: list[str]) -> list[str]:
+    def _dkim(self, head: bytes, body_ok: tuple[bool, ...], headers: list[tuple[bytes, bytes]],
+              budget: _Budget, notes: list[str]) -> list[str]:
         """The d= domains of the signatures that verify."""
         count = sum(1 for name, _ in headers if name.lower() == b"dkim-signature")
         if not count:
@@ -262,7 +272,8 @@ class SenderVerifier:
             return []
         passed: list[str] = []
         try:
-            checker = dkim.DKIM(raw, timeout=int(self._cfg.dns_timeout_seconds) or 1)
+            checker = _HeaderBlockDKIM(head, body_ok,
+                                       timeout=int(self._cfg.dns_timeout_seconds) or 1)
         except Exception:  # a message dkimpy cannot read has no valid signature
             notes.append("dkim=permerror")
             return []
@@ -339,6 +350,30 @@ class SenderVerifier:
             if r.method == "spf" and aligned(_prop(r, "mailfrom").rpartition("@")[2], domain):
                 return _result(True, source, f"spf aligned with {domain}", notes)
         return _result(False, "", f"nothing aligned with {domain}", notes)
+
+
+class _HeaderBlockDKIM(dkim.DKIM):
+    """dkimpy's verifier given the header block only: each signature's body hash was compared
+    where the mail was parsed (SenderEvidence.dkim_body); the signature over the headers, the
+    key lookup and every other check are dkimpy's own. The seam is dkimpy 1.1's
+    verify_sig_process, which checks bh= only when the signature has one."""
+
+    def __init__(self, head: bytes, body_ok: tuple[bool, ...], **kwargs: Any) -> None:
+        super().__init__(head, **kwargs)
+        self._body_ok = body_ok
+        self._idx = 0
+
+    def verify(self, idx: int = 0, dnsfunc: Any = dkim.get_txt) -> bool:
+        self._idx = idx
+        return bool(super().verify(idx=idx, dnsfunc=dnsfunc))
+
+    def verify_sig_process(self, sig: dict[bytes, bytes], include_headers: list[bytes],
+                           sig_header: tuple[bytes, bytes], dnsfunc: Any) -> bool:
+        if not (self._idx < len(self._body_ok) and self._body_ok[self._idx]):
+            raise dkim.ValidationError("body hash mismatch")
+        headers_only = {tag: value for tag, value in sig.items() if tag != b"bh"}
+        return bool(super().verify_sig_process(headers_only, include_headers, sig_header,
+                                               dnsfunc))
 
 
 def _prop(result: Any, name: str) -> str:

@@ -25,6 +25,7 @@ import msgspec
 
 from deskgate.connectors.email_auth import NOT_CHECKED
 from deskgate.connectors.email_config import EmailConfig, MailLimits, normalize_address
+from deskgate.connectors.email_evidence import SenderEvidence, header_end, sender_evidence
 from deskgate.connectors.email_text import MailText, html_to_text, reply_text
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender, SenderAuth
@@ -70,8 +71,19 @@ class Blob(msgspec.Struct, frozen=True):
 
 
 class ParsedMail(msgspec.Struct, frozen=True):
+    """`evidence` is what the sender check needs from the body, read here; None when the
+    sender is not to be checked: mail that cannot become a ticket, and degraded mail (it was
+    not parsed, so it stays unverified: NOT_PARSED)."""
+
     message: InboundMessage
     blobs: tuple[Blob, ...]
+    evidence: SenderEvidence | None = None
+
+
+# Degraded mail skips the sender check: its bytes are the ones that were too costly to read.
+# Unverified, it threads onto no ticket by its From address (models/message.py).
+NOT_PARSED = SenderAuth(verified=False,
+                        detail="not checked: the mail was over the parse budget or unreadable")
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -162,7 +174,8 @@ def ticket_ref(subject: str) -> str:
 
 
 def with_sender_auth(mail: ParsedMail, auth: SenderAuth) -> ParsedMail:
-    return ParsedMail(msgspec.structs.replace(mail.message, sender_auth=auth), mail.blobs)
+    return msgspec.structs.replace(
+        mail, message=msgspec.structs.replace(mail.message, sender_auth=auth))
 
 
 def parse_mail(raw: bytes, config: EmailConfig, *, account: str, received_at: datetime,
@@ -192,8 +205,7 @@ def over_budget(raw: bytes, limits: MailLimits) -> str:
     14 s), so its cost is bounded by counts taken in a few passes at C speed (~80 ms for
     25 MB): the declared boundaries and attached messages bound the nesting, whatever
     spelling or whitespace the Content-Type uses."""
-    head_end = min((i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0),
-                   default=len(raw))
+    head_end = header_end(raw)
     if head_end > limits.max_header_bytes:
         return f"header block of {head_end} bytes > {limits.max_header_bytes}"
     head = raw[:head_end]
@@ -287,7 +299,9 @@ def _parse(raw: bytes, raw_sha: str, config: EmailConfig, *, account: str,
         thread_refs=tuple(refs), ticket_ref=ticket_ref(subject), attachments=tuple(attachments),
         kind=kind, kind_reason=reason, payload_id=external_id[:_MAX_EXTERNAL_ID],
         skill_hint=skill, meta=meta, sender_auth=NOT_CHECKED)
-    return ParsedMail(message, (Blob(raw_sha, raw), *blobs))
+    evidence = (sender_evidence(raw, config.sender_auth.max_dkim_signatures)
+                if kind is MessageKind.MESSAGE else None)
+    return ParsedMail(message, (Blob(raw_sha, raw), *blobs), evidence)
 
 
 def _put(meta: dict[str, str], key: str, value: str) -> None:
@@ -482,5 +496,5 @@ def _degraded(raw: bytes, raw_sha: str, error: str, *, account: str, received_at
         text=text[:64 * 1024] or "(unreadable message; raw kept)", subject=subject[:1000],
         thread_key=external_id, payload_id=external_id, skill_hint=skill,
         meta={"via": via, "raw": f"sha256:{raw_sha}", "parse_error": error[:_MAX_META]},
-        sender_auth=NOT_CHECKED)
+        sender_auth=NOT_PARSED)
     return ParsedMail(message, (Blob(raw_sha, raw),))

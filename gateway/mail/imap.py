@@ -190,11 +190,12 @@ class MailboxPoller:
 
     def _check_senders(self, fetched: _Round) -> None:
         """Our MTA's Authentication-Results, else DKIM alignment checked here; only for mail
-        that can become a ticket."""
+        that can become a ticket and was parsed (degraded mail stays unverified), reading the
+        header block and the parse process's SenderEvidence."""
         for uid, mail in list(fetched.mails.items()):
-            if mail.message.kind is MessageKind.MESSAGE:
+            if mail.message.kind is MessageKind.MESSAGE and mail.evidence is not None:
                 fetched.mails[uid] = with_sender_auth(mail, self._verifier.check(
-                    fetched.raw[uid][0], mail.message.sender_email))
+                    fetched.raw[uid][0], mail.message.sender_email, evidence=mail.evidence))
 
     def _connect(self) -> tuple[int, int]:
         cfg = self.cfg

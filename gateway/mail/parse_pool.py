@@ -1,7 +1,9 @@
 """Mail parsing in worker processes, so that no customer's mail costs the event loop anything
 but a hand-off: a parse thread shares the GIL with the loop, and a busy one made every loop
 step wait (bench/hostile_mail.py). The parse itself is bounded by the parse budget
-(connectors/email_parse.py, MailLimits); the processes add isolation, not the bound.
+(connectors/email_parse.py, MailLimits); the processes add isolation, not the bound. They
+also do the rest of the per-byte work: the body hashes of the sender check (SenderEvidence)
+and SMTP's line length limit (docs/email.md, "Hostile mail").
 
 Imports only connectors and models: a spawned worker loads no more than it needs."""
 
@@ -16,7 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.connectors.email_evidence import SenderEvidence
 from deskgate.connectors.email_parse import Blob, ParsedMail, parse_mail
+from deskgate.models.errors import Invalid
 from deskgate.models.message import InboundMessage
 
 PARSE_PROCESSES = 2
@@ -27,12 +31,35 @@ class ParserGone(RuntimeError):
     should retry."""
 
 
-def _parse_without_raw(config: EmailConfig, jobs: list[tuple[bytes, dict[str, Any]]]
-                       ) -> list[tuple[InboundMessage, tuple[Blob, ...]]]:
-    # The raw message is the first blob; the caller holds it already, so it does not travel
-    # back through the pipe.
-    return [(mail.message, mail.blobs[1:])
-            for mail in (parse_mail(raw, config, **kwargs) for raw, kwargs in jobs)]
+class LineTooLong(Invalid):
+    """A line of the mail is over SMTP's line length limit (RFC 5321 4.5.3.1.6)."""
+
+
+def line_too_long(raw: bytes, limit: int) -> bool:
+    """Is a CRLF-separated line longer than `limit` as it was sent? Dot-stuffing (RFC 5321
+    4.5.2) added a dot to every line that starts with one. A split runs at C speed; a regex for
+    "a run of 1,000 non-CRLF bytes" retries at every byte (170 ms for 330 KB)."""
+    lines = raw.split(b"\r\n")
+    longest = max(map(len, lines))
+    return longest > limit or (longest == limit and any(
+        len(line) == limit and line.startswith(b".") for line in lines))
+
+
+_Job = tuple[bytes, dict[str, Any], int]
+_Result = tuple[InboundMessage, tuple[Blob, ...], SenderEvidence | None] | None
+
+
+def _parse_without_raw(config: EmailConfig, jobs: list[_Job]) -> list[_Result]:
+    """None for a mail with a line over its job's limit (0: no limit). The raw message is the
+    first blob; the caller holds it already, so it does not travel back through the pipe."""
+    results: list[_Result] = []
+    for raw, kwargs, max_line in jobs:
+        if max_line and line_too_long(raw, max_line):
+            results.append(None)
+            continue
+        mail = parse_mail(raw, config, **kwargs)
+        results.append((mail.message, mail.blobs[1:], mail.evidence))
+    return results
 
 
 class MailParser:
@@ -45,25 +72,30 @@ class MailParser:
 
     async def parse(self, raw: bytes, config: EmailConfig, *, account: str,
                     received_at: datetime, via: str, skill: str = "", envelope_from: str = "",
-                    recipients: tuple[str, ...] = ()) -> ParsedMail:
-        """parse_mail, in a parse process. ParserGone when the process died under it."""
+                    recipients: tuple[str, ...] = (), max_line: int = 0) -> ParsedMail:
+        """parse_mail, in a parse process. ParserGone when the process died under it;
+        LineTooLong when `max_line` is set and a line (without its CRLF) is longer."""
         kwargs = {"account": account, "received_at": received_at, "via": via, "skill": skill,
                   "envelope_from": envelope_from, "recipients": recipients}
-        return (await self._run(config, [(raw, kwargs)]))[0]
+        [mail] = await self._run(config, [(raw, kwargs, max_line)])
+        if mail is None:
+            raise LineTooLong(f"a line is longer than {max_line} bytes")
+        return mail
 
     async def parse_batch(self, config: EmailConfig, mails: Sequence[tuple[bytes, datetime]],
                           *, account: str, via: str, skill: str = "") -> list[ParsedMail]:
         """Many mails (an IMAP batch), in one hand-off per parse process: a hand-off costs
         more than parsing a typical mail."""
-        jobs = [(raw, {"account": account, "received_at": received, "via": via,
-                       "skill": skill}) for raw, received in mails]
+        jobs: list[_Job] = [(raw, {"account": account, "received_at": received, "via": via,
+                                   "skill": skill}, 0) for raw, received in mails]
         size = -(-len(jobs) // self._processes) or 1
         parts = await asyncio.gather(*(self._run(config, jobs[i:i + size])
                                        for i in range(0, len(jobs), size)))
-        return [mail for part in parts for mail in part]
+        mails = [mail for part in parts for mail in part]
+        assert all(mail is not None for mail in mails)  # these jobs have no line limit
+        return [mail for mail in mails if mail is not None]
 
-    async def _run(self, config: EmailConfig,
-                   jobs: list[tuple[bytes, dict[str, Any]]]) -> list[ParsedMail]:
+    async def _run(self, config: EmailConfig, jobs: list[_Job]) -> list[ParsedMail | None]:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self._processes, mp_context=multiprocessing.get_context("spawn"))
@@ -76,9 +108,10 @@ class MailParser:
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
             raise ParserGone(str(exc) or "a mail parse process died") from exc
-        return [ParsedMail(message, (Blob(message.meta["raw"].removeprefix("sha256:"), raw),
-                                     *blobs))
-                for (raw, _), (message, blobs) in zip(jobs, results, strict=True)]
+        return [None if result is None else ParsedMail(
+                    result[0], (Blob(result[0].meta["raw"].removeprefix("sha256:"), raw),
+                                *result[1]), result[2])
+                for (raw, _, _), result in zip(jobs, results, strict=True)]
 
     def close(self) -> None:
         if self._pool is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -42,5 +44,13 @@ async def metrics(request: web.Request) -> web.Response:
                                             "X-Content-Type-Options": "nosniff"})
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(request.app))
+def openapi_handler() -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /api/v1/openapi.json for one app, built once: its routes are fixed before it starts,
+    and building the document held the event loop ~15 ms per request (profiled), for anyone."""
+    body: list[bytes] = []
+
+    async def openapi(request: web.Request) -> web.Response:
+        if not body:
+            body.append(json.dumps(document(request.app)).encode())
+        return web.Response(body=body[0], content_type="application/json")
+    return openapi

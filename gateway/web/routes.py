@@ -47,7 +47,7 @@ def add_routes(app: web.Application) -> None:
     # liveness, metrics, the OpenAPI document
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
-    app.router.add_get("/api/v1/openapi.json", health.openapi)
+    app.router.add_get("/api/v1/openapi.json", health.openapi_handler())
 
     # intake
     api_route(app, "POST", "/api/v1/messages", messages.post_message, body=messages.MessageIn,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
+import random
 import smtplib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from deskgate.connectors.email_config import MailLimits
 from deskgate.connectors.email_parse import over_budget, parse_mail
 from deskgate.gateway.config import parse_config
 from deskgate.gateway.mail.blobs import BlobStore
+from deskgate.gateway.mail.parse_pool import line_too_long
 from deskgate.gateway.mail.smtp import DeskgateSMTP, smtp_port
 from deskgate.gateway.web.app import create_app
 
@@ -128,14 +130,13 @@ def test_long_lines_and_long_headers_are_read_in_bounded_prefixes() -> None:
 def test_smtp_data_is_read_in_blocks_with_upstreams_replies() -> None:
     # aiosmtpd's DATA loop spent ~2 µs per line (a mail of 700k empty lines: 1.4 s of the
     # event loop); DeskgateSMTP reads blocks. Same results as upstream on the edge cases:
-    # dot-stuffing, empty body, line length limit, size limit, and a command pipelined after
-    # the end marker is still read as a command.
+    # dot-stuffing, empty body, size limit, and a command pipelined after the end marker is
+    # still read as a command. The line length limit is the parse process's (below).
     async def scenario() -> list[tuple[bytes, str]]:
         smtp = DeskgateSMTP(object(), data_size_limit=10_000)
         results = []
-        for data in (b"a\r\n..dot\r\n.\r\n", b".\r\n", b"x" * 999 + b"\r\n.\r\n",
-                     b"x" * 1000 + b"\r\n.\r\n", b"y\r\n" * 4000 + b".\r\nQUIT\r\n",
-                     b"\r\n" * 700_000 + b".\r\n"):
+        for data in (b"a\r\n..dot\r\n.\r\n", b".\r\n", b"x" * 1000 + b"\r\n.\r\n",
+                     b"y\r\n" * 4000 + b".\r\nQUIT\r\n", b"\r\n" * 700_000 + b".\r\n"):
             reader = smtp._reader = asyncio.StreamReader(limit=smtp.line_length_limit)
             reader.feed_data(data)
             results.append(await smtp._read_data())
@@ -146,10 +147,70 @@ def test_smtp_data_is_read_in_blocks_with_upstreams_replies() -> None:
     results = asyncio.run(scenario())
     assert results[0] == (b"a\r\n.dot\r\n", "")
     assert results[1] == (b"", "")
-    assert results[2] == (b"x" * 999 + b"\r\n", "")
-    assert results[3][1].startswith("500 Line too long")
+    assert results[2] == (b"x" * 1000 + b"\r\n", "")     # not judged on the event loop
+    assert results[3][1] == "552 Error: Too much mail data"
     assert results[4][1] == "552 Error: Too much mail data"
-    assert results[5][1] == "552 Error: Too much mail data"
+
+
+def test_dot_stuffing_is_undone_across_block_boundaries() -> None:
+    # Each block is unstuffed as it arrives; a CRLF and the dot after it can be split between
+    # two blocks at any byte. Lines of dots and CRs, delivered in random small pieces while
+    # the reader reads (seeded: the same pieces every run).
+    rng = random.Random(11)
+    pieces = [b"", b".", b"..", b"a", b".a", b"x.", b"\r"]
+    lines = [rng.choice(pieces) * rng.randint(1, 3) for _ in range(20_000)]
+    lines = [line.rstrip(b"\r") for line in lines]   # a CR before CRLF is not SMTP line text
+    stuffed = b"".join((b"." if line.startswith(b".") else b"") + line + b"\r\n"
+                       for line in lines) + b".\r\n"
+    blocks: list[int] = []
+
+    async def scenario() -> tuple[bytes, str]:
+        smtp = DeskgateSMTP(object(), data_size_limit=10_000_000)
+        reader = smtp._reader = asyncio.StreamReader(limit=smtp.line_length_limit)
+        read = reader.read
+
+        async def counted(n: int) -> bytes:
+            block = await read(n)
+            blocks.append(len(block))
+            return block
+        reader.read = counted  # type: ignore[method-assign]
+
+        async def feed() -> None:
+            i = 0
+            while i < len(stuffed):
+                step = rng.randint(1, 3000)
+                reader.feed_data(stuffed[i:i + step])
+                i += step
+                await asyncio.sleep(0)
+        feeder = asyncio.ensure_future(feed())
+        result = await smtp._read_data()
+        await feeder
+        return result
+
+    assert asyncio.run(scenario()) == (b"".join(line + b"\r\n" for line in lines), "")
+    assert len(blocks) > 10        # it was read in many blocks, not one
+
+
+@pytest.mark.parametrize(("line", "refused"), [
+    (b"x" * 999, False), (b"x" * 1000, True), (b"." + b"x" * 998, True), (b"." * 998, False)])
+def test_the_parse_process_applies_smtps_line_limit_as_the_line_was_sent(
+        line: bytes, refused: bool) -> None:
+    # smtplib dot-stuffs: "." + 998 bytes went over the wire as 1,000 bytes
+    assert line_too_long(b"hello\r\n" + line + b"\r\nbye\r\n", 999) is refused
+
+
+async def test_a_line_over_the_limit_gets_500_from_the_parse_process(
+        aiohttp_client: AppClient, redis_url: str, data_dir: Path, r: redis.Redis,
+        prefix: str) -> None:
+    app = create_app(mail_config(prefix), redis_url, data_dir, run_workers=False)
+    await aiohttp_client(app)
+    port = smtp_port(app)
+    head = b"From: a@example.net\r\nSubject: lines\r\n\r\n"
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await asyncio.to_thread(send, port, head + b"x" * 1000 + b"\r\n")
+    assert refused.value.smtp_code == 500 and b"Line too long" in refused.value.smtp_error
+    assert await asyncio.to_thread(send, port, head + b"." + b"x" * 997 + b"\r\n") == {}
+    assert [m.text for m in ingested(r, prefix)] == ["." + "x" * 997]
 
 
 async def test_a_dead_parse_process_gets_451_and_the_next_mail_fresh_processes(

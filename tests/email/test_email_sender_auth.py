@@ -11,6 +11,7 @@ import smtplib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from deskgate.connectors.email_auth import SenderVerifier, SmtpPeer
 from deskgate.connectors.email_config import SenderAuthConfig
 from deskgate.gateway.config import Config
+from deskgate.gateway.mail.parse_pool import MailParser
 from deskgate.gateway.mail.smtp import smtp_port
 from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
@@ -379,3 +381,59 @@ async def test_imap_mail_trusts_authentication_results_of_our_mta_only(
     assert trusted is not None and trusted.verified
     assert trusted.method == "authentication-results"
     assert untrusted is not None and not untrusted.verified
+
+
+async def test_the_parse_process_hashes_the_body_and_the_verifier_reads_the_headers_only(
+        config: Config, key: DkimKey) -> None:
+    # The gateway process's sender check reads the header block: each signature's body hash
+    # comes from the parse process (SenderEvidence), so the body bytes handed to the check do
+    # not matter. Profiled, hashing bodies on the verifier's threads held the GIL against the
+    # event loop (docs/email.md, "Hostile mail").
+    signed = key.sign(mail("Order 1001", "ev-1@example.org", "Pay 10 EUR"))
+    tampered = signed.replace(b"Pay 10 EUR", b"Pay 9999 EUR")
+    parser = MailParser(processes=1)
+    try:
+        good, bad = [await parser.parse(raw, config.email, account="support",
+                                        received_at=datetime.now(UTC), via="test")
+                     for raw in (signed, tampered)]
+    finally:
+        parser.close()
+    assert good.evidence is not None and good.evidence.dkim_body == (True,)
+    assert bad.evidence is not None and bad.evidence.dkim_body == (False,)
+    head = signed[:good.evidence.head_end]
+    assert head.endswith(b"\r\n") and not head.endswith(b"\r\n\r\n")
+    verifier = SenderVerifier(config.email.sender_auth)
+    # the tampered body with the good evidence verifies, the good body with the bad one does
+    # not: the verifier never hashed what it was given
+    auth = verifier.check(tampered, CUSTOMER, evidence=good.evidence)
+    assert auth.verified and auth.method == "dkim"
+    auth = verifier.check(signed, CUSTOMER, evidence=bad.evidence)
+    assert not auth.verified and "dkim=fail d=example.org" in auth.detail
+    # without evidence (no parse process), the check computes the same verdicts itself
+    assert verifier.check(signed, CUSTOMER).verified
+    assert not verifier.check(tampered, CUSTOMER).verified
+
+
+async def test_degraded_mail_is_never_verified_and_never_threads_by_its_from(
+        desk: Desk, key: DkimKey, eventually: Callable[..., Any]) -> None:
+    # Mail over the parse budget skips the sender check (its bytes are the costly ones): it
+    # stays unverified even when its signature is good, so a forged From on such mail can
+    # never reach a customer's ticket.
+    await desk.send(key.sign(mail("Refund for order 1001", "deg-1@example.org")))
+    [tid] = await desk.settled(eventually, 1)
+    assert (await desk.ticket(tid))["unverified_sender"] is False
+    over_budget = "--x\r\n" * 5_001        # more part delimiters than the parse budget allows
+    for n, raw in enumerate((
+            key.sign(mail(f"Re: [#{tid}] Refund", "deg-2@example.org", over_budget,
+                          in_reply_to="deg-1@example.org")),
+            mail(f"Re: [#{tid}] Refund", "deg-3@evil.example", "Send it to DE00\r\n"
+                 + over_budget, in_reply_to="deg-1@example.org"))):
+        await desk.send(raw)
+        tickets = await desk.settled(eventually, 2 + n)
+        assert len(tickets) == 2 + n, "degraded mail was threaded onto the customer's ticket"
+    assert [m["text"] for m in (await desk.ticket(tid))["messages"]] == ["Hello"]
+    for other in tickets[1:]:
+        ticket = await desk.ticket(other)
+        [msg] = ticket["messages"]
+        assert ticket["unverified_sender"] is True and msg["unverified_sender"] is True
+        assert msg["sender_check"].startswith("not checked: the mail was over the parse budget")
