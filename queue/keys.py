@@ -62,6 +62,11 @@ Key                               Type     What
 {p}channels                       hash     "<channel>/<account>" -> JSON admin-stored account settings (queue/channels.py)
 {p}channels:rev                   string   INCR on every channel account change; gateways reload when it moves
 {p}work                           hash     admin SLA policies and teams: json, rev, updated_by/at (overrides the file)
+{p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
+{p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
+{p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
+{p}rpt:{proj}:{h|d}:{n}           hash     counters of projection m/s/t/a/q for hour or day n since the epoch (UTC)
+{p}rpt:open                       zset     "<ticket>|<team|channel|priority|policy>" -> opened at, for backlog and ageing
 """
 
 from __future__ import annotations
@@ -289,3 +294,25 @@ class Keys:
     def models_queue(self) -> str:
         """The rq queue name (rq stores it as rq:queue:<name>)."""
         return f"{self.p}models"
+
+    @property
+    def rpt_pos(self) -> str:
+        return f"{self.p}rpt:pos"
+
+    def rpt_fold(self, ticket_id: str) -> str:
+        return f"{self.p}rpt:fold:{ticket_id}"
+
+    def rpt_opened(self, ticket_id: str) -> str:
+        return f"{self.p}rpt:opened:{ticket_id}"
+
+    def rpt_bucket(self, proj: str, gran: str, n: int) -> str:
+        return f"{self.p}rpt:{proj}:{gran}:{n}"
+
+    @property
+    def rpt_open(self) -> str:
+        return f"{self.p}rpt:open"
+
+    @property
+    def rpt_rebuilt_patterns(self) -> tuple[str, ...]:
+        """What a rebuild clears: every rollup except the opening snapshots."""
+        return (f"{self.p}rpt:fold:*", f"{self.p}rpt:[mstaq]:*")

@@ -1,0 +1,263 @@
+"""The report rollups in Redis: folding the audit stream into hour and day counters, reading
+them back, rebuilding them.
+
+The consumer reads {p}audit from its own position ({p}rpt:pos) rather than through a
+consumer group: the position moves in the same Lua step as the counters
+(lua/rollup_apply.lua), so an entry is folded exactly once even when a process dies between
+the read and the write, or two processes run the consumer at once (the second one's batch is
+refused and it reads again). A group's pending list and acknowledgements could not give that:
+an acknowledgement is a separate command from the counters it vouches for.
+
+The rules (what each entry counts) are pure, in models/rollup.py. A ticket's dimensions are
+captured from the ticket when the consumer first sees its opening (triage's topic changes as
+messages arrive, escalation raises the priority) and kept under {p}rpt:opened:{id}, which a
+rebuild keeps, so rebuilding gives the figures the live consumer gave."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from deskgate.models.rollup import (
+    PROJECTIONS,
+    Dims,
+    Folded,
+    Incr,
+    Opened,
+    Predicted,
+    TicketFold,
+    fold,
+    opened,
+)
+from deskgate.models.sla import Calendar, WorkConfig, clock
+from deskgate.queue.keys import Keys
+from deskgate.queue.replies import scored, text_hash
+from deskgate.queue.replies import text as _s
+from deskgate.queue.scripts import lua
+
+log = logging.getLogger("deskgate.reports")
+
+HOUR, DAY = 3600, 86400
+HOUR_TTL = 40 * DAY                 # hourly detail for the last month (heat maps, load)
+DAY_TTL = 400 * DAY                 # daily counters for a year and a bit
+FOLD_TTL = 120 * DAY                # a ticket untouched this long stops being followed
+BATCH = 1000
+OPENING_ACTIONS = frozenset({"created"})
+
+_fold_dec = msgspec.json.Decoder(TicketFold)
+_opened_dec = msgspec.json.Decoder(Opened)
+_enc = msgspec.json.Encoder()
+
+
+class Rollups:
+    def __init__(self, client: aioredis.Redis, keys: Keys, config: WorkConfig) -> None:
+        self._r = client
+        self._k = keys
+        self.config = config
+        self._apply = client.register_script(lua("rollup_apply"))
+        self._calendars: dict[tuple[str, str], Calendar] = {}
+
+    def _calendar(self, policy: str, team: str) -> Calendar:
+        found = self._calendars.get((policy, team))
+        if found is None:
+            p = next((x for x in self.config.sla if x.name == policy), self.config.sla[-1])
+            found = self._calendars[(policy, team)] = clock(p, self.config.teams.get(team))
+        return found
+
+    async def _snapshot(self, ticket_ids: Sequence[str]) -> dict[str, Opened]:
+        """Opening facts of new tickets: the stored snapshot, else read from the ticket."""
+        if not ticket_ids:
+            return {}
+        raws = await self._r.mget([self._k.rpt_opened(t) for t in ticket_ids])
+        out = {t: _opened_dec.decode(r) for t, r in zip(ticket_ids, raws, strict=True) if r}
+        missing = [t for t in ticket_ids if t not in out]
+        async with self._r.pipeline(transaction=False) as pipe:
+            for t in missing:
+                pipe.hmget(self._k.ticket(t), ["team", "skill", "channel", "priority",
+                                               "sla_policy", "triage", "review_reasons"])
+            rows = await pipe.execute()
+        for t, row in zip(missing, rows, strict=True):
+            team, skill, channel, priority, policy, triage, review = (_s(v) for v in row)
+            tri: dict[str, Any] = json.loads(triage) if triage else {}
+            out[t] = Opened(
+                dims=Dims(team=team, skill=skill, channel=channel, priority=priority,
+                          topic=str(tri.get("topic", "")), policy=policy),
+                predicted=Predicted(topic=str(tri.get("topic", "")),
+                                    priority=str(tri.get("priority", "")),
+                                    sentiment=str(tri.get("sentiment", "")),
+                                    model=str(tri.get("model_version", ""))),
+                in_review=bool(review))
+        return out
+
+    async def position(self) -> str:
+        return _s(await self._r.get(self._k.rpt_pos))
+
+    async def step(self, batch: int = BATCH) -> int:
+        """Fold the next batch of audit entries; returns how many were folded (0: caught
+        up, or another process folded this batch first)."""
+        pos = await self.position()
+        entries = await self._r.xrange(self._k.audit, min=f"({pos}" if pos else "-",
+                                       max="+", count=batch)
+        if not entries:
+            return 0
+        rows = [(_s(eid), text_hash(f)) for eid, f in entries]
+        tickets = sorted({f["ticket"] for _, f in rows if f.get("ticket")})
+        raws = await self._r.mget([self._k.rpt_fold(t) for t in tickets]) if tickets else []
+        states: dict[str, TicketFold | None] = {
+            t: _fold_dec.decode(r) if r else None for t, r in zip(tickets, raws, strict=True)}
+        new = sorted({f["ticket"] for _, f in rows
+                      if f.get("action") in OPENING_ACTIONS and f.get("ticket")
+                      and states.get(f["ticket"]) is None})
+        facts = await self._snapshot(new)
+        incrs: list[Incr] = []
+        for _, f in rows:
+            tid = f.get("ticket", "")
+            state = states.get(tid)
+            ts = float(f.get("ts") or 0)
+            result: Folded | None = None
+            if state is None and tid in facts and f.get("action") in OPENING_ACTIONS:
+                result = opened(ts, facts[tid])
+            elif state is not None:
+                result = fold(state, ts, f.get("actor", ""), f.get("action", ""),
+                              f.get("before", ""), f.get("after", ""), f.get("detail", ""),
+                              self._calendar)
+            if result is not None:
+                states[tid] = result.state
+                incrs.extend(result.incrs)
+        ops = _Ops()
+        for i in incrs:
+            for gran, size in (("h", HOUR), ("d", DAY)):
+                ops.incr(self._k.rpt_bucket(i.proj, gran, int(i.ts // size)), i.field, i.n,
+                         HOUR_TTL if gran == "h" else DAY_TTL)
+        for tid in new:
+            ops.set(self._k.rpt_opened(tid), _enc.encode(facts[tid]).decode(), FOLD_TTL)
+        for tid, st in states.items():
+            if st is None:
+                continue
+            ops.set(self._k.rpt_fold(tid), _enc.encode(st).decode(), FOLD_TTL)
+            member = f"{tid}|{st.dims.main()}"
+            if st.is_open:
+                ops.zadd(self._k.rpt_open, st.opened, member)
+            else:
+                ops.zrem(self._k.rpt_open, member)
+        last = rows[-1][0]
+        done = int(await self._apply(keys=[self._k.rpt_pos, *ops.keys],
+                                     args=[pos, last, ops.json()]))
+        if not done:
+            log.info("report rollups: another process folded from %s first; reading again",
+                     pos or "the start")
+            return 0
+        return len(rows)
+
+    async def catch_up(self, batch: int = BATCH) -> int:
+        total = 0
+        while n := await self.step(batch):
+            total += n
+        return total
+
+    async def rebuild(self, batch: int = BATCH) -> int:
+        """Clear the rollups (not the opening snapshots) and fold the whole audit stream
+        again; returns how many entries were folded."""
+        for pattern in self._k.rpt_rebuilt_patterns:
+            async for key in self._r.scan_iter(match=pattern, count=1000):
+                await self._r.unlink(key)
+        await self._r.delete(self._k.rpt_open, self._k.rpt_pos)
+        return await self.catch_up(batch)
+
+    # --- reading ----------------------------------------------------------------------
+
+    async def sums(self, proj: str, start: float, end: float) -> dict[str, float]:
+        """Counters of one projection summed over [start, end): day buckets for whole
+        days, hour buckets for the ragged ends."""
+        if proj not in PROJECTIONS:
+            raise ValueError(f"unknown projection {proj!r}")
+        keys = [self._k.rpt_bucket(proj, g, n) for g, n in buckets(start, end)]
+        out: dict[str, float] = {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            for k in keys:
+                pipe.hgetall(k)
+            for h in await pipe.execute():
+                for f, v in h.items():
+                    name = f.decode()
+                    out[name] = out.get(name, 0.0) + float(v)
+        return out
+
+    async def series(self, proj: str, start: float, end: float, gran: str,
+                     metrics: frozenset[str]) -> list[tuple[int, dict[str, float]]]:
+        """(bucket start, {field: n}) per hour or day bucket, fields of the given metrics."""
+        size = HOUR if gran == "h" else DAY
+        ns = range(int(start // size), int(-(-end // size)))
+        async with self._r.pipeline(transaction=False) as pipe:
+            for n in ns:
+                pipe.hgetall(self._k.rpt_bucket(proj, gran, n))
+            raw = await pipe.execute()
+        out = []
+        for n, h in zip(ns, raw, strict=True):
+            fields = {f.decode(): float(v) for f, v in h.items()
+                      if f.split(b"|", 1)[0].decode() in metrics}
+            out.append((n * size, fields))
+        return out
+
+    async def open_tickets(self) -> list[tuple[str, float]]:
+        """(member "<ticket>|<team|channel|priority|policy>", opened at) of every open ticket."""
+        return scored(await self._r.zrange(self._k.rpt_open, 0, -1, withscores=True))
+
+
+def buckets(start: float, end: float) -> list[tuple[str, int]]:
+    """The fewest buckets covering [start, end) on whole hours: days where they fit."""
+    out: list[tuple[str, int]] = []
+    h = int(start // HOUR)
+    last = int(-(-end // HOUR))
+    while h < last:
+        if h % 24 == 0 and h + 24 <= last:
+            out.append(("d", h // 24))
+            h += 24
+        else:
+            out.append(("h", h))
+            h += 1
+    return out
+
+
+class _Ops:
+    """The ops of one lua/rollup_apply.lua call, with every key it touches listed once."""
+
+    def __init__(self) -> None:
+        self._idx: dict[str, int] = {}
+        self.keys: list[str] = []
+        self._inc: dict[tuple[int, str], float] = {}
+        self._set: list[list[object]] = []
+        self._zadd: list[list[object]] = []
+        self._zrem: list[list[object]] = []
+        self._exp: dict[int, int] = {}
+
+    def _key(self, key: str) -> int:
+        if key not in self._idx:
+            self.keys.append(key)
+            self._idx[key] = len(self.keys) + 1        # KEYS[1] is the position
+        return self._idx[key]
+
+    def incr(self, key: str, field: str, n: float, ttl: int) -> None:
+        k = self._key(key)
+        self._inc[(k, field)] = self._inc.get((k, field), 0.0) + n
+        self._exp[k] = ttl
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        self._set.append([self._key(key), value, ttl])
+
+    def zadd(self, key: str, score: float, member: str) -> None:
+        self._zadd.append([self._key(key), score, member])
+
+    def zrem(self, key: str, member: str) -> None:
+        self._zrem.append([self._key(key), member])
+
+    def json(self) -> str:
+        ints = [[k, f, int(n)] for (k, f), n in self._inc.items() if n == int(n) and n]
+        floats = [[k, f, repr(n)] for (k, f), n in self._inc.items() if n != int(n)]
+        return json.dumps({"i": ints, "f": floats, "set": self._set, "zadd": self._zadd,
+                           "zrem": self._zrem, "exp": [[k, t] for k, t in self._exp.items()]},
+                          ensure_ascii=False)
