@@ -261,6 +261,10 @@ def backlog(open_tickets: Iterable[tuple[str, float]], f: Filter, now: float,
     return Table("backlog", (by or "all", "open", *(b for b, _ in AGE_BANDS)), rows)
 
 
+SERIES_METRICS = frozenset({"created", "resolved", "reopen", "frt_n", "frt_met", "res_n",
+                            "res_met"})
+
+
 def volume_series(series: Iterable[tuple[int, Mapping[str, float]]], f: Filter) -> Table:
     """Per bucket: created, resolved, reopened, first responses and SLA attainment."""
     rows = []

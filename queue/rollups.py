@@ -58,9 +58,18 @@ class Rollups:
     def __init__(self, client: aioredis.Redis, keys: Keys, config: WorkConfig) -> None:
         self._r = client
         self._k = keys
+        self._calendars: dict[tuple[str, str], Calendar] = {}
         self.config = config
         self._apply = client.register_script(lua("rollup_apply"))
-        self._calendars: dict[tuple[str, str], Calendar] = {}
+
+    @property
+    def config(self) -> WorkConfig:
+        return self._config
+
+    @config.setter
+    def config(self, value: WorkConfig) -> None:
+        if value is not getattr(self, "_config", None):
+            self._config, self._calendars = value, {}
 
     def _calendar(self, policy: str, team: str) -> Calendar:
         found = self._calendars.get((policy, team))
@@ -154,10 +163,13 @@ class Rollups:
             return 0
         return len(rows)
 
-    async def catch_up(self, batch: int = BATCH) -> int:
-        total = 0
+    async def catch_up(self, batch: int = BATCH, max_batches: int = 0) -> int:
+        """Fold until caught up (or `max_batches` batches); returns how many were folded."""
+        total = done = 0
         while n := await self.step(batch):
-            total += n
+            total, done = total + n, done + 1
+            if done == max_batches:
+                break
         return total
 
     async def rebuild(self, batch: int = BATCH) -> int:

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway.cli import admin as cli_admin
 from deskgate.gateway.cli import classifiers as cli_models
-from deskgate.gateway.cli import demo, serve
+from deskgate.gateway.cli import demo, reports, serve
 from deskgate.gateway.cli import triage as cli_triage
 from deskgate.gateway.cli.common import LOG_FORMAT
 from deskgate.gateway.web.errors import as_deskgate_error
@@ -35,6 +35,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     demo.add_commands,
     cli_triage.add_commands,
     cli_models.add_commands,
+    reports.add_commands,
 ]
 
 

@@ -17,6 +17,7 @@ from deskgate.gateway.web.api import (
     classifiers,
     messages,
     records,
+    reports,
     review,
     sla,
     stats,
@@ -109,6 +110,9 @@ def add_routes(app: web.Application) -> None:
     api_route(app, "GET", "/api/v1/sla", sla.get_sla, tag="sla")
     api_route(app, "PUT", "/api/v1/sla", sla.put_sla, body=WorkConfig, tag="sla")
     api_route(app, "DELETE", "/api/v1/sla", sla.reset_sla, tag="sla")
+
+    # reports over the rollups (queue/rollups.py)
+    api_route(app, "GET", "/api/v1/reports/{name}", reports.get_report, tag="reports")
 
     # the console's boards and tokens
     api_route(app, "GET", "/api/v1/stats/board", stats.board, tag="stats")

@@ -4,12 +4,17 @@ the rebuild from the audit stream giving the same figures."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime
 
+import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.gateway.cli.main import main
+
 from deskgate.models import reports
-from deskgate.models.enums import Priority
+from deskgate.models.enums import Priority, Role
 from deskgate.models.reports import Filter
 from deskgate.models.sla import Calendar, Team, WorkConfig
 from deskgate.models.ticket import Agent, Correction
@@ -177,3 +182,62 @@ def test_csv_cells_never_run_as_formulas() -> None:
     assert [reports.csv_cell(c) for c in cells] == [
         "'=1+1", "'+cmd", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "ok", "售后"]
     assert reports.csv_cell(-3) == "-3" and reports.csv_cell(None) == ""
+
+
+async def test_api_scoped_to_the_managers_teams_with_csv(aclient, keys, enqueue, config,
+                                                         make_client, auth) -> None:
+    await _life(aclient, keys, enqueue)
+    await Rollups(aclient, keys, CONFIG).catch_up()
+    client = await make_client(msgspec.structs.replace(config, work=CONFIG))
+    span = "from=2026-11-30&to=2026-12-02"
+
+    admin = await client.get(f"/api/v1/reports/transfers?{span}", headers=auth(Role.ADMIN))
+    assert admin.status == 200
+    body = await admin.json()
+    assert {row[0] for row in body["rows"]} == {"care", "sales"} and body["teams"] is None
+    assert body["columns"][:3] == ["team", "created", "transfers"]
+
+    mia = auth(Role.MANAGER, "mia")               # manages care only
+    mine = await (await client.get(f"/api/v1/reports/transfers?{span}", headers=mia)).json()
+    assert [row[0] for row in mine["rows"]] == ["care"] and mine["teams"] == ["care"]
+    other = await client.get(f"/api/v1/reports/sla?{span}&team=sales", headers=mia)
+    assert other.status == 403
+    agent = await client.get(f"/api/v1/reports/sla?{span}", headers=auth(Role.AGENT, "ann"))
+    assert agent.status == 403
+
+    sla = await (await client.get(f"/api/v1/reports/sla?{span}&priority=P1",
+                                  headers=auth(Role.ADMIN))).json()
+    assert [row[0] for row in sla["rows"]] == ["urgent"]
+
+    got = await client.get(f"/api/v1/reports/agents?{span}&format=csv", headers=mia)
+    assert got.status == 200 and got.headers["Content-Type"].startswith("text/csv")
+    text = (await got.read()).decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("team,agent,assigned,handled")
+    assert any(line.startswith("care,ann,") for line in lines[1:])
+
+    for bad, field in (("from=yesterday", "from"), ("channel=fax", "channel"),
+                       ("from=2020-01-01&to=2026-01-01", "from"), ("group_by=x", "group_by")):
+        resp = await client.get(f"/api/v1/reports/sla?{bad}", headers=auth(Role.ADMIN))
+        assert resp.status == 400, bad
+        assert field in json.dumps(await resp.json())
+    assert (await client.get("/api/v1/reports/nope", headers=auth(Role.ADMIN))).status == 404
+
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    assert "/api/v1/reports/{name}" in doc["paths"]
+
+
+async def test_cli_rebuild(aclient, keys, enqueue, redis_url, prefix, tmp_path, monkeypatch,
+                           capsys) -> None:
+    await _life(aclient, keys, enqueue)
+    rollups = Rollups(aclient, keys, CONFIG)
+    await rollups.catch_up()
+    before = await rollups.sums("a", MON - 86400, MON + 3 * 86400)
+    monkeypatch.setenv("DESKGATE_REDIS_URL", redis_url)
+    conf = tmp_path / "c.yaml"
+    conf.write_text(f'redis_prefix: "{prefix}"\n')
+    # main() runs its own event loop: give it a thread
+    assert await asyncio.to_thread(main, ["reports", "rebuild", "--config", str(conf)]) == 0
+    assert "rebuilt from 20 audit entries" in capsys.readouterr().out
+    # held time is calendar-free, so the config file's (default) teams give the same sums
+    assert await rollups.sums("a", MON - 86400, MON + 3 * 86400) == before

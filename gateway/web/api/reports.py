@@ -1,0 +1,175 @@
+"""Reports for managers over the rollups (models/reports.py), as JSON or CSV.
+
+    GET /api/v1/reports/{name}?from=&to=&team=&channel=&priority=&group_by=&format=csv
+
+`from` / `to`: ISO dates or times (UTC unless they carry an offset) or epoch seconds; the
+range is widened to whole hours; default the last 7 days; at most 400 days. A manager sees
+the teams they manage, admins and site-wide managers every team. Every report reads rollups
+(queue/rollups.py); none scans tickets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from deskgate.gateway import work_config
+from deskgate.gateway.web.appkeys import KEYS, REDIS
+from deskgate.gateway.web.auth import requires
+from deskgate.gateway.web.errors import ApiError
+from deskgate.gateway.web.scope import FILTERED, scope
+from deskgate.models import reports as r
+from deskgate.models.enums import Channel, Priority, Role
+from deskgate.models.reports import Filter, Table
+from deskgate.queue.rollups import DAY, HOUR, Rollups
+
+MAX_DAYS = 400
+HEAT_DAYS = 40                      # hourly rollups are kept this long
+DEFAULT_DAYS = 7
+
+
+class Query:
+    def __init__(self, request: web.Request) -> None:
+        q = request.query
+        now = time.time()
+        self.now = now
+        end = _instant(q.get("to", ""), "to", now)
+        start = _instant(q.get("from", ""), "from", end - DEFAULT_DAYS * DAY)
+        self.start, self.end = start // HOUR * HOUR, -(-end // HOUR) * HOUR
+        if self.end <= self.start:
+            raise ApiError(400, "`from` must be before `to`", field="from")
+        if self.end - self.start > MAX_DAYS * DAY:
+            raise ApiError(400, f"a report covers at most {MAX_DAYS} days", field="from")
+        channel, priority = q.get("channel", ""), q.get("priority", "")
+        if channel and channel not in {c.value for c in Channel}:
+            raise ApiError(400, f"unknown channel {channel!r}", field="channel")
+        if priority and priority not in {p.value for p in Priority}:
+            raise ApiError(400, "priority must be P1-P4", field="priority")
+        s = scope(request)
+        self.filter = Filter(teams=None if s.everything else s.teams,
+                             team=q.get("team", "")[:64], channel=channel, priority=priority)
+        if self.filter.teams is not None and self.filter.team not in (*self.filter.teams, ""):
+            raise ApiError(403, "managers see the reports of the teams they manage",
+                           field="team")
+        self.by = q.get("group_by", "")
+        if self.by and self.by not in r.GROUPS:
+            raise ApiError(400, f"group_by must be one of {', '.join(r.GROUPS)}",
+                           field="group_by")
+        try:
+            self.offset = int(q.get("tz_offset_minutes", "0")) * 60
+        except ValueError as exc:
+            raise ApiError(400, "tz_offset_minutes must be an integer",
+                           field="tz_offset_minutes") from exc
+        if abs(self.offset) > 14 * HOUR:
+            raise ApiError(400, "tz_offset_minutes must be within ±840",
+                           field="tz_offset_minutes")
+
+
+def _instant(text: str, name: str, default: float) -> float:
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text[:40])
+    except ValueError as exc:
+        raise ApiError(400, f"`{name}` must be an ISO date/time (2026-11-30, "
+                            f"2026-11-30T09:00+08:00) or epoch seconds", field=name) from exc
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+Run = Callable[[Rollups, Query], Awaitable[Table]]
+
+
+def _main(fn: Callable[..., Table], default_by: str) -> Run:
+    async def run(ro: Rollups, q: Query) -> Table:
+        return fn(await ro.sums("m", q.start, q.end), q.filter, q.by or default_by)
+    return run
+
+
+def _by_team(proj: str, fn: Callable[..., Table]) -> Run:
+    async def run(ro: Rollups, q: Query) -> Table:
+        return fn(await ro.sums(proj, q.start, q.end), q.filter)
+    return run
+
+
+async def _agents(ro: Rollups, q: Query) -> Table:
+    return r.agents(await ro.sums("a", q.start, q.end), q.filter, q.end - q.start)
+
+
+async def _backlog(ro: Rollups, q: Query) -> Table:
+    return r.backlog(await ro.open_tickets(), q.filter, q.now, q.by or "team")
+
+
+async def _triage(ro: Rollups, q: Query) -> Table:
+    return r.triage_quality(await ro.sums("q", q.start, q.end), q.filter)[0]
+
+
+async def _confusion(ro: Rollups, q: Query) -> Table:
+    return r.triage_quality(await ro.sums("q", q.start, q.end), q.filter)[1]
+
+
+async def _series(ro: Rollups, q: Query) -> Table:
+    gran = "h" if q.end - q.start <= 2 * DAY else "d"
+    return r.volume_series(await ro.series("m", q.start, q.end, gran, r.SERIES_METRICS),
+                           q.filter)
+
+
+async def _heatmap(ro: Rollups, q: Query) -> Table:
+    start = max(q.start, q.end - HEAT_DAYS * DAY)
+    return r.heatmap(await ro.series("m", start, q.end, "h", frozenset({"created"})),
+                     q.filter, q.offset)
+
+
+REPORTS: dict[str, Run] = {
+    "sla": _main(r.sla_attainment, "policy"),
+    "times": _main(r.response_times, ""),
+    "fcr": _main(r.resolution_quality, ""),
+    "transfers": _main(r.transfers, "team"),
+    "review": _main(r.review, ""),
+    "backlog": _backlog,
+    "agents": _agents,
+    "skills": _by_team("s", r.skills),
+    "topics": _by_team("t", r.topics),
+    "triage": _triage,
+    "confusion": _confusion,
+    "series": _series,
+    "heatmap": _heatmap,
+}
+
+
+def to_csv(table: Table) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(table.columns)
+    w.writerows([r.csv_cell(v) for v in row] for row in table.rows)
+    return out.getvalue()
+
+
+@requires(Role.MANAGER, Role.ADMIN, policy=FILTERED)
+async def get_report(request: web.Request) -> web.Response:
+    """A report over the rollups (sla, times, fcr, transfers, review, backlog, agents, skills,
+    topics, triage, confusion, series, heatmap), as JSON or CSV (format=csv)."""
+    name = request.match_info["name"]
+    run = REPORTS.get(name)
+    if run is None:
+        raise ApiError(404, f"no report {name!r}; there are {', '.join(REPORTS)}")
+    q = Query(request)
+    config = await work_config.current(request.app)
+    table = await run(Rollups(request.app[REDIS], request.app[KEYS], config), q)
+    if request.query.get("format") == "csv":
+        return web.Response(
+            body=to_csv(table).encode("utf-8-sig"),      # the BOM makes Excel read UTF-8
+            content_type="text/csv", charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="deskgate-{name}.csv"'})
+    return web.json_response({
+        "report": name, "from": datetime.fromtimestamp(q.start, UTC).isoformat(),
+        "to": datetime.fromtimestamp(q.end, UTC).isoformat(), "columns": table.columns,
+        "rows": table.rows,
+        "teams": None if q.filter.teams is None else sorted(q.filter.teams)})
