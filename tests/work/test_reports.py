@@ -12,7 +12,6 @@ import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.gateway.cli.main import main
-
 from deskgate.models import reports
 from deskgate.models.enums import Priority, Role
 from deskgate.models.reports import Filter
