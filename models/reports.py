@@ -265,28 +265,30 @@ SERIES_METRICS = frozenset({"created", "resolved", "reopen", "frt_n", "frt_met",
                             "res_met"})
 
 
-def volume_series(series: Iterable[tuple[int, Mapping[str, float]]], f: Filter) -> Table:
-    """Per bucket: created, resolved, reopened, first responses and SLA attainment."""
+def volume_series(series: Iterable[tuple[int, Mapping[str, float]]]) -> Table:
+    """Per bucket ({metric: n}, already filtered): created, resolved, reopened, first
+    responses and SLA attainment."""
     rows = []
-    for start, fields in series:
-        m = _grouped(main_rows(fields, f), "").get("all", defaultdict(float))
-        rows.append((start, int(m["created"]), int(m["resolved"]), int(m["reopen"]),
-                     int(m["frt_n"]), _rate(m["frt_met"], m["frt_n"]),
-                     _rate(m["res_met"], m["res_n"])))
+    for start, m in series:
+        g = defaultdict(float, m)
+        rows.append((start, int(g["created"]), int(g["resolved"]), int(g["reopen"]),
+                     int(g["frt_n"]), _rate(g["frt_met"], g["frt_n"]),
+                     _rate(g["res_met"], g["res_n"])))
     return Table("series", ("bucket_start", "created", "resolved", "reopens",
                             "first_responses", "first_response_attainment",
                             "resolution_attainment"), tuple(rows))
 
 
-def heatmap(series: Iterable[tuple[int, Mapping[str, float]]], f: Filter,
-            offset_s: int = 0) -> Table:
-    """Tickets created by weekday (0 = Monday) x hour of day, in the viewer's UTC offset."""
+def heatmap(sums: Mapping[str, float], f: Filter, offset_hours: int = 0) -> Table:
+    """Tickets opened by weekday (0 = Monday) x hour of day, shifted to the viewer's whole-hour
+    UTC offset, from the heat projection ("w<weekday><hour>|team")."""
     grid = [[0] * 24 for _ in range(7)]
-    for start, fields in series:
-        local = start + offset_s
-        weekday = (int(local // 86400) + 3) % 7         # 1970-01-01 was a Thursday
-        hour = int(local % 86400 // 3600)
-        grid[weekday][hour] += int(sum(r.n for r in main_rows(fields, f) if r.metric == "created"))
+    for field, n in sums.items():
+        cell, _, team = field.partition(SEP)
+        if len(cell) != 4 or not cell[1:].isdigit() or not f.team_ok(team):
+            continue
+        slot = (int(cell[1]) * 24 + int(cell[2:]) + offset_hours) % 168
+        grid[slot // 24][slot % 24] += int(n)
     return Table("heatmap", ("weekday", *(f"h{h:02d}" for h in range(24))),
                  tuple((d, *grid[d]) for d in range(7)))
 

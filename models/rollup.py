@@ -6,8 +6,10 @@ and one audit entry and returns the new state and the counter increments the ent
 Nothing here reads a clock or Redis, so replaying the same trail gives the same counters.
 
 Counters are kept in projections, not one cube of every dimension: a field of the main
-projection is "<metric>|team|channel|priority|policy" (what reports filter and group by), and
-the skill, topic, agent and triage projections carry team plus their own dimension. A cube of
+projection is "<metric>|team|channel|priority|policy" (what reports filter and group by; the
+duration histograms are a projection of their own with the same dimensions), and
+the skill, topic, agent and triage projections carry team plus their own dimension; the heat
+projection counts openings per UTC weekday-hour cell and team. A cube of
 team x skill x channel x priority x topic x agent would hold ~100k fields a day and could not
 answer a 30-day report in 200 ms; the projections hold a few thousand.
 
@@ -25,8 +27,8 @@ import msgspec
 from deskgate.models.sla import Calendar
 
 SEP = "|"
-MAIN, SKILL, TOPIC, AGENT, TRIAGE = "m", "s", "t", "a", "q"
-PROJECTIONS = (MAIN, SKILL, TOPIC, AGENT, TRIAGE)
+MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT = "m", "x", "s", "t", "a", "q", "c"
+PROJECTIONS = (MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT)
 TASKS = ("topic", "priority", "sentiment")
 
 # Upper edges (seconds) of the duration histograms; the last bin is open. A percentile is
@@ -141,7 +143,11 @@ def _by(proj: str, metric: str, s: TicketFold, ts: float, value: str, n: float =
 
 
 def _hist(metric: str, s: TicketFold, ts: float, seconds: float) -> list[Incr]:
-    return [_m(f"{metric}_h{bin_of(seconds)}", s, ts), _m(f"{metric}_s", s, ts, seconds)]
+    # durations have their own projection (same dimensions as the main one): most of the
+    # fields are histogram bins, and the counters' reports need not read them
+    main = s.dims.main()
+    return [Incr(HIST, ts, f"{metric}_h{bin_of(seconds)}{SEP}{main}", 1),
+            Incr(HIST, ts, f"{metric}_s{SEP}{main}", seconds)]
 
 
 def _first_response(s: TicketFold, ts: float, cal: Calendar) -> tuple[TicketFold, list[Incr]]:
@@ -173,8 +179,12 @@ def _corrections(s: TicketFold, ts: float, detail: str) -> list[Incr]:
 def opened(entry_ts: float, facts: Opened) -> Folded:
     s = TicketFold(dims=facts.dims, predicted=facts.predicted, opened=entry_ts,
                    review_since=entry_ts if facts.in_review else 0.0)
+    # the heat map's cell (UTC weekday and hour) is a field of its own, so that a month of
+    # it is a read of a few small week hashes rather than of 720 hourly ones
+    cell = f"w{(int(entry_ts // 86400) + 3) % 7}{int(entry_ts % 86400 // 3600):02d}"
     return Folded(s, (_m("created", s, entry_ts), _by(SKILL, "created", s, entry_ts, s.dims.skill),
-                      _by(TOPIC, "created", s, entry_ts, s.dims.topic)))
+                      _by(TOPIC, "created", s, entry_ts, s.dims.topic),
+                      Incr(HEAT, entry_ts, cell + SEP + clean(s.dims.team), 1)))
 
 
 def fold(s: TicketFold, ts: float, actor: str, action: str, before: str, after: str,

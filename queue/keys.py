@@ -65,7 +65,7 @@ Key                               Type     What
 {p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
 {p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
 {p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
-{p}rpt:{proj}:{h|d}:{n}           hash     counters of projection m/s/t/a/q for hour or day n since the epoch (UTC)
+{p}rpt:{proj}:{h|d|w}:{n}         hash     counters of a projection (models/rollup.py PROJECTIONS) for hour, day or week n (UTC; weeks from Monday 1970-01-05)
 {p}rpt:open                       zset     "<ticket>|<team|channel|priority|policy>" -> opened at, for backlog and ageing
 """
 
@@ -312,7 +312,9 @@ class Keys:
     def rpt_open(self) -> str:
         return f"{self.p}rpt:open"
 
-    @property
-    def rpt_rebuilt_patterns(self) -> tuple[str, ...]:
-        """What a rebuild clears: every rollup except the opening snapshots."""
-        return (f"{self.p}rpt:fold:*", f"{self.p}rpt:[mstaq]:*")
+    def rpt_pattern(self, proj: str) -> str:
+        """Every bucket of a projection (a rebuild clears them)."""
+        return f"{self.p}rpt:{proj}:*"
+
+    def rpt_fold_pattern(self) -> str:
+        return f"{self.p}rpt:fold:*"

@@ -23,7 +23,10 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.models.reports import Filter
 from deskgate.models.rollup import (
+    HIST,
+    MAIN,
     PROJECTIONS,
     Dims,
     Folded,
@@ -47,6 +50,7 @@ HOUR_TTL = 40 * DAY                 # hourly detail for the last month (heat map
 DAY_TTL = 400 * DAY                 # daily counters for a year and a bit
 FOLD_TTL = 120 * DAY                # a ticket untouched this long stops being followed
 BATCH = 1000
+MONDAY = 4                          # 1970-01-05, the first Monday: weeks count from it
 OPENING_ACTIONS = frozenset({"created"})
 
 _fold_dec = msgspec.json.Decoder(TicketFold)
@@ -61,6 +65,7 @@ class Rollups:
         self._calendars: dict[tuple[str, str], Calendar] = {}
         self.config = config
         self._apply = client.register_script(lua("rollup_apply"))
+        self._sum = client.register_script(lua("rollup_sum"))
 
     @property
     def config(self) -> WorkConfig:
@@ -140,8 +145,8 @@ class Rollups:
                 incrs.extend(result.incrs)
         ops = _Ops()
         for i in incrs:
-            for gran, size in (("h", HOUR), ("d", DAY)):
-                ops.incr(self._k.rpt_bucket(i.proj, gran, int(i.ts // size)), i.field, i.n,
+            for gran, n in bucket_numbers(i.ts):
+                ops.incr(self._k.rpt_bucket(i.proj, gran, n), i.field, i.n,
                          HOUR_TTL if gran == "h" else DAY_TTL)
         for tid in new:
             ops.set(self._k.rpt_opened(tid), _enc.encode(facts[tid]).decode(), FOLD_TTL)
@@ -175,7 +180,7 @@ class Rollups:
     async def rebuild(self, batch: int = BATCH) -> int:
         """Clear the rollups (not the opening snapshots) and fold the whole audit stream
         again; returns how many entries were folded."""
-        for pattern in self._k.rpt_rebuilt_patterns:
+        for pattern in (self._k.rpt_fold_pattern(), *map(self._k.rpt_pattern, PROJECTIONS)):
             async for key in self._r.scan_iter(match=pattern, count=1000):
                 await self._r.unlink(key)
         await self._r.delete(self._k.rpt_open, self._k.rpt_pos)
@@ -183,51 +188,60 @@ class Rollups:
 
     # --- reading ----------------------------------------------------------------------
 
-    async def sums(self, proj: str, start: float, end: float) -> dict[str, float]:
-        """Counters of one projection summed over [start, end): day buckets for whole
-        days, hour buckets for the ragged ends."""
+    async def sums(self, proj: str, start: float, end: float, f: Filter) -> dict[str, float]:
+        """Counters of one projection that `f` lets through, summed over [start, end) inside
+        Redis (lua/rollup_sum.lua): day buckets for whole days, hours for the ragged ends."""
         if proj not in PROJECTIONS:
             raise ValueError(f"unknown projection {proj!r}")
+        if proj not in (MAIN, HIST):     # channel and priority: dimensions of these two only
+            f = msgspec.structs.replace(f, channel="", priority="")
         keys = [self._k.rpt_bucket(proj, g, n) for g, n in buckets(start, end)]
-        out: dict[str, float] = {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            for k in keys:
-                pipe.hgetall(k)
-            for h in await pipe.execute():
-                for f, v in h.items():
-                    name = f.decode()
-                    out[name] = out.get(name, 0.0) + float(v)
-        return out
+        flat = await self._sum(keys=keys, args=["sum", _filter_json(f)])
+        return {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def series(self, proj: str, start: float, end: float, gran: str,
-                     metrics: frozenset[str]) -> list[tuple[int, dict[str, float]]]:
-        """(bucket start, {field: n}) per hour or day bucket, fields of the given metrics."""
+                     metrics: frozenset[str], f: Filter) -> list[tuple[int, dict[str, float]]]:
+        """(bucket start, {metric: n}) per hour or day bucket, for the given metrics."""
         size = HOUR if gran == "h" else DAY
         ns = range(int(start // size), int(-(-end // size)))
-        async with self._r.pipeline(transaction=False) as pipe:
-            for n in ns:
-                pipe.hgetall(self._k.rpt_bucket(proj, gran, n))
-            raw = await pipe.execute()
-        out = []
-        for n, h in zip(ns, raw, strict=True):
-            fields = {f.decode(): float(v) for f, v in h.items()
-                      if f.split(b"|", 1)[0].decode() in metrics}
-            out.append((n * size, fields))
-        return out
+        raw = await self._sum(keys=[self._k.rpt_bucket(proj, gran, n) for n in ns],
+                              args=["each", _filter_json(f, metrics)])
+        return [(n * size, {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)})
+                for n, flat in zip(ns, raw, strict=True)]
 
     async def open_tickets(self) -> list[tuple[str, float]]:
         """(member "<ticket>|<team|channel|priority|policy>", opened at) of every open ticket."""
         return scored(await self._r.zrange(self._k.rpt_open, 0, -1, withscores=True))
 
 
+def _filter_json(f: Filter, metrics: frozenset[str] | None = None) -> str:
+    doc: dict[str, object] = {"team": f.team, "channel": f.channel, "priority": f.priority}
+    if f.teams is not None:
+        doc["teams"] = sorted(f.teams) or [""]      # [""]: no team at all, not "every team"
+    if metrics is not None:
+        doc |= {"metrics": sorted(metrics), "metric_only": True}
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def bucket_numbers(ts: float) -> tuple[tuple[str, int], ...]:
+    """The hour, day and week (Monday to Sunday, UTC) an instant is counted in."""
+    day = int(ts // DAY)
+    return ("h", int(ts // HOUR)), ("d", day), ("w", (day - MONDAY) // 7)
+
+
 def buckets(start: float, end: float) -> list[tuple[str, int]]:
-    """The fewest buckets covering [start, end) on whole hours: days where they fit."""
+    """The fewest buckets covering [start, end) on whole hours: weeks and days where they
+    fit, hours at the ragged ends (a 30-day range is ~4 weeks and a few days)."""
     out: list[tuple[str, int]] = []
     h = int(start // HOUR)
     last = int(-(-end // HOUR))
     while h < last:
-        if h % 24 == 0 and h + 24 <= last:
-            out.append(("d", h // 24))
+        day = h // 24
+        if h % 24 == 0 and (day - MONDAY) % 7 == 0 and h + 7 * 24 <= last:
+            out.append(("w", (day - MONDAY) // 7))
+            h += 7 * 24
+        elif h % 24 == 0 and h + 24 <= last:
+            out.append(("d", day))
             h += 24
         else:
             out.append(("h", h))
@@ -268,8 +282,14 @@ class _Ops:
         self._zrem.append([self._key(key), member])
 
     def json(self) -> str:
-        ints = [[k, f, int(n)] for (k, f), n in self._inc.items() if n == int(n) and n]
-        floats = [[k, f, repr(n)] for (k, f), n in self._inc.items() if n != int(n)]
+        # durations ("..._s") are floats, counters integers: a field never changes kind, or
+        # HINCRBY would meet a float it cannot add to
+        ints, floats = [], []
+        for (k, f), n in self._inc.items():
+            if f.split("|", 1)[0].endswith("_s"):
+                floats.append([k, f, repr(n)])
+            elif n:
+                ints.append([k, f, int(n)])
         return json.dumps({"i": ints, "f": floats, "set": self._set, "zadd": self._zadd,
                            "zrem": self._zrem, "exp": [[k, t] for k, t in self._exp.items()]},
                           ensure_ascii=False)

@@ -94,7 +94,8 @@ async def test_a_scripted_day_figure_by_figure(aclient, keys, enqueue) -> None:
     folded = await rollups.catch_up(batch=7)        # small batches: state crosses batches
     assert folded == 20                             # every entry of the five lives
     start, end = MON - 9 * H, MON + 15 * H + 24 * H   # Monday and Tuesday, whole UTC days
-    m = await rollups.sums("m", start, end)
+    m = await rollups.sums("m", start, end, Filter()) | await rollups.sums("x", start, end,
+                                                                          Filter())
     f = Filter()
 
     sla = {r["policy"]: r for r in reports.sla_attainment(m, f).as_dicts()}
@@ -138,7 +139,7 @@ async def test_a_scripted_day_figure_by_figure(aclient, keys, enqueue) -> None:
     assert bl["sales"]["open"] == 1
 
     ag = {r["agent"]: r for r in
-          reports.agents(await rollups.sums("a", start, end), f, end - start).as_dicts()}
+          reports.agents(await rollups.sums("a", start, end, Filter()), f, end - start).as_dicts()}
     # ann resolved A, B, C; held A 50 min, B 1 h 46 min (MON+900 .. MON+7260), C 16.5 h
     assert ag["ann"]["handled"] == 3
     held_ann = (H - 600) + (60 + 2 * H - 900) + (25 * H - 8.5 * H)
@@ -146,11 +147,19 @@ async def test_a_scripted_day_figure_by_figure(aclient, keys, enqueue) -> None:
     # bo held B from +2 min to the transfer at +10 min, and holds E since +65 min (still held)
     assert ag["bo"]["handled"] == 0 and ag["bo"]["assigned"] == 2
 
-    tq, confusion = reports.triage_quality(await rollups.sums("q", start, end), f)
+    tq, confusion = reports.triage_quality(await rollups.sums("q", start, end, Filter()), f)
     rows = {(r["task"]): r for r in tq.as_dicts()}
     assert rows["topic"]["labelled"] == 1 and rows["topic"]["overridden"] == 1
     assert rows["priority"]["labelled"] == 1 and rows["priority"]["overridden"] == 0
     assert ("topic", "-", "other", "refund", 1) in confusion.rows
+
+    # a Monday-to-Monday range is read as one week bucket: the same sums as its seven days
+    week = await rollups.sums("m", start, start + 7 * 86400, f)
+    days: dict[str, float] = {}
+    for d in range(7):
+        for k, v in (await rollups.sums("m", start + d * 86400, start + (d + 1) * 86400, f)).items():
+            days[k] = days.get(k, 0.0) + v
+    assert week == {k: v for k, v in days.items() if v} and week["created|care|api|P3|normal"] == 3
 
     # scoping: a filter to sales sees only D
     only_sales = Filter(teams=frozenset({"sales"}))
@@ -164,13 +173,13 @@ async def test_rebuild_gives_identical_figures_and_replay_counts_once(
     rollups = Rollups(aclient, keys, CONFIG)
     await rollups.catch_up(batch=5)
     span = (MON - 30 * 86400, MON + 30 * 86400)
-    before = {p: await rollups.sums(p, *span) for p in ("m", "s", "t", "a", "q")}
+    before = {p: await rollups.sums(p, *span, Filter()) for p in ("m", "x", "s", "t", "a", "q", "c")}
     open_before = await rollups.open_tickets()
     # a second consumer started from the same position folds nothing twice
     assert await rollups.step() == 0
     assert await Rollups(aclient, keys, CONFIG).catch_up() == 0
     assert await rollups.rebuild(batch=3) == 20
-    after = {p: await rollups.sums(p, *span) for p in ("m", "s", "t", "a", "q")}
+    after = {p: await rollups.sums(p, *span, Filter()) for p in ("m", "x", "s", "t", "a", "q", "c")}
     assert after == before
     assert await rollups.open_tickets() == open_before
     assert before["m"] and before["a"] and before["q"]
@@ -222,6 +231,21 @@ async def test_api_scoped_to_the_managers_teams_with_csv(aclient, keys, enqueue,
         assert field in json.dumps(await resp.json())
     assert (await client.get("/api/v1/reports/nope", headers=auth(Role.ADMIN))).status == 404
 
+    heat = await (await client.get(f"/api/v1/reports/heatmap?{span}",
+                                   headers=auth(Role.ADMIN))).json()
+    monday = heat["rows"][0]
+    # A, B, D, E opened Monday 09:00-09:05, C at 17:00; with +08:00 they move to 17h and 01h
+    assert monday[1 + 9] == 4 and monday[1 + 17] == 1 and sum(monday[1:]) == 5
+    east = await (await client.get(f"/api/v1/reports/heatmap?{span}&tz_offset_hours=8",
+                                   headers=auth(Role.ADMIN))).json()
+    assert east["rows"][0][1 + 17] == 4 and east["rows"][1][1 + 1] == 1
+    series = await (await client.get(f"/api/v1/reports/series?{span}&channel=api",
+                                     headers=mia)).json()
+    # by hour (two days): care's created A, B, E at 09:00, C at 17:00; resolved A at 10:00
+    by_start = {row[0]: row for row in series["rows"]}
+    assert by_start[MON][1] == 3 and by_start[MON + 8 * H][1] == 1
+    assert by_start[MON + H][2] == 1 and sum(row[1] for row in series["rows"]) == 4
+
     doc = await (await client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/reports/{name}" in doc["paths"]
 
@@ -231,7 +255,7 @@ async def test_cli_rebuild(aclient, keys, enqueue, redis_url, prefix, tmp_path, 
     await _life(aclient, keys, enqueue)
     rollups = Rollups(aclient, keys, CONFIG)
     await rollups.catch_up()
-    before = await rollups.sums("a", MON - 86400, MON + 3 * 86400)
+    before = await rollups.sums("a", MON - 86400, MON + 3 * 86400, Filter())
     monkeypatch.setenv("DESKGATE_REDIS_URL", redis_url)
     conf = tmp_path / "c.yaml"
     conf.write_text(f'redis_prefix: "{prefix}"\n')
@@ -239,4 +263,4 @@ async def test_cli_rebuild(aclient, keys, enqueue, redis_url, prefix, tmp_path, 
     assert await asyncio.to_thread(main, ["reports", "rebuild", "--config", str(conf)]) == 0
     assert "rebuilt from 20 audit entries" in capsys.readouterr().out
     # held time is calendar-free, so the config file's (default) teams give the same sums
-    assert await rollups.sums("a", MON - 86400, MON + 3 * 86400) == before
+    assert await rollups.sums("a", MON - 86400, MON + 3 * 86400, Filter()) == before

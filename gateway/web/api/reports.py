@@ -2,6 +2,10 @@
 
     GET /api/v1/reports/{name}?from=&to=&team=&channel=&priority=&group_by=&format=csv
 
+The heat map (opened tickets by weekday x hour) takes tz_offset_hours; channel and priority
+filter the figures counted per ticket (sla, times, fcr, transfers, review, backlog, series),
+not the per-team breakdowns (agents, skills, topics, triage, confusion, heatmap).
+
 `from` / `to`: ISO dates or times (UTC unless they carry an offset) or epoch seconds; the
 range is widened to whole hours; default the last 7 days; at most 400 days. A manager sees
 the teams they manage, admins and site-wide managers every team. Every report reads rollups
@@ -28,7 +32,6 @@ from deskgate.models.reports import Filter, Table
 from deskgate.queue.rollups import DAY, HOUR, Rollups
 
 MAX_DAYS = 400
-HEAT_DAYS = 40                      # hourly rollups are kept this long
 DEFAULT_DAYS = 7
 
 
@@ -60,13 +63,12 @@ class Query:
             raise ApiError(400, f"group_by must be one of {', '.join(r.GROUPS)}",
                            field="group_by")
         try:
-            self.offset = int(q.get("tz_offset_minutes", "0")) * 60
+            self.offset = int(q.get("tz_offset_hours", "0"))
         except ValueError as exc:
-            raise ApiError(400, "tz_offset_minutes must be an integer",
-                           field="tz_offset_minutes") from exc
-        if abs(self.offset) > 14 * HOUR:
-            raise ApiError(400, "tz_offset_minutes must be within ±840",
-                           field="tz_offset_minutes")
+            raise ApiError(400, "tz_offset_hours must be a whole number of hours",
+                           field="tz_offset_hours") from exc
+        if abs(self.offset) > 14:
+            raise ApiError(400, "tz_offset_hours must be within ±14", field="tz_offset_hours")
 
 
 def _instant(text: str, name: str, default: float) -> float:
@@ -87,20 +89,23 @@ def _instant(text: str, name: str, default: float) -> float:
 Run = Callable[[Rollups, Query], Awaitable[Table]]
 
 
-def _main(fn: Callable[..., Table], default_by: str) -> Run:
+def _main(fn: Callable[..., Table], default_by: str, *, durations: bool = False) -> Run:
     async def run(ro: Rollups, q: Query) -> Table:
-        return fn(await ro.sums("m", q.start, q.end), q.filter, q.by or default_by)
+        sums = await ro.sums("m", q.start, q.end, q.filter)
+        if durations:
+            sums |= await ro.sums("x", q.start, q.end, q.filter)
+        return fn(sums, q.filter, q.by or default_by)
     return run
 
 
 def _by_team(proj: str, fn: Callable[..., Table]) -> Run:
     async def run(ro: Rollups, q: Query) -> Table:
-        return fn(await ro.sums(proj, q.start, q.end), q.filter)
+        return fn(await ro.sums(proj, q.start, q.end, q.filter), q.filter)
     return run
 
 
 async def _agents(ro: Rollups, q: Query) -> Table:
-    return r.agents(await ro.sums("a", q.start, q.end), q.filter, q.end - q.start)
+    return r.agents(await ro.sums("a", q.start, q.end, q.filter), q.filter, q.end - q.start)
 
 
 async def _backlog(ro: Rollups, q: Query) -> Table:
@@ -108,31 +113,29 @@ async def _backlog(ro: Rollups, q: Query) -> Table:
 
 
 async def _triage(ro: Rollups, q: Query) -> Table:
-    return r.triage_quality(await ro.sums("q", q.start, q.end), q.filter)[0]
+    return r.triage_quality(await ro.sums("q", q.start, q.end, q.filter), q.filter)[0]
 
 
 async def _confusion(ro: Rollups, q: Query) -> Table:
-    return r.triage_quality(await ro.sums("q", q.start, q.end), q.filter)[1]
+    return r.triage_quality(await ro.sums("q", q.start, q.end, q.filter), q.filter)[1]
 
 
 async def _series(ro: Rollups, q: Query) -> Table:
     gran = "h" if q.end - q.start <= 2 * DAY else "d"
-    return r.volume_series(await ro.series("m", q.start, q.end, gran, r.SERIES_METRICS),
-                           q.filter)
+    return r.volume_series(await ro.series("m", q.start, q.end, gran, r.SERIES_METRICS,
+                                           q.filter))
 
 
 async def _heatmap(ro: Rollups, q: Query) -> Table:
-    start = max(q.start, q.end - HEAT_DAYS * DAY)
-    return r.heatmap(await ro.series("m", start, q.end, "h", frozenset({"created"})),
-                     q.filter, q.offset)
+    return r.heatmap(await ro.sums("c", q.start, q.end, q.filter), q.filter, q.offset)
 
 
 REPORTS: dict[str, Run] = {
     "sla": _main(r.sla_attainment, "policy"),
-    "times": _main(r.response_times, ""),
+    "times": _main(r.response_times, "", durations=True),
     "fcr": _main(r.resolution_quality, ""),
     "transfers": _main(r.transfers, "team"),
-    "review": _main(r.review, ""),
+    "review": _main(r.review, "", durations=True),
     "backlog": _backlog,
     "agents": _agents,
     "skills": _by_team("s", r.skills),
