@@ -153,6 +153,21 @@ def transfers(sums: Mapping[str, float], f: Filter, by: str = "team") -> Table:
                                "escalations_by_managers", "sla_breach_escalations"), tuple(rows))
 
 
+def csat(sums: Mapping[str, float], f: Filter, by: str = "") -> Table:
+    """Surveys offered and answered, the mean score, CSAT (share of 4 and 5) and the spread."""
+    _check_group(by)
+    rows = []
+    for g, m in sorted(_grouped(main_rows(sums, f), by).items()):
+        n = m["csat_n"]
+        rows.append((g, int(m["csat_offered"]), int(n), _rate(n, m["csat_offered"]),
+                     round(m["csat_points"] / n, 2) if n else None,
+                     _rate(m["csat_4"] + m["csat_5"], n),
+                     *(int(m[f"csat_{k}"]) for k in range(1, 6))))
+    return Table("csat", (by or "all", "surveys", "answers", "response_rate", "mean_score",
+                          "csat", "score_1", "score_2", "score_3", "score_4", "score_5"),
+                 tuple(rows))
+
+
 REVIEW_OUTCOMES = ("acknowledged", "false_alarm", "escalated")
 
 

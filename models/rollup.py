@@ -237,6 +237,10 @@ def fold(s: TicketFold, ts: float, actor: str, action: str, before: str, after: 
             # counted as solved at first contact; the customer came back, so it was not
             out += [_m("fcr", s, s.fcr_at, -1), _by(TOPIC, "fcr", s, s.fcr_at, s.dims.topic, -1)]
         s = msgspec.structs.replace(s, is_open=True, fcr_at=0.0, touches=s.touches + 1)
+    elif action == "csat_offered":
+        out.append(_m("csat_offered", s, ts))
+    elif action == "csat" and after in ("1", "2", "3", "4", "5"):
+        out += [_m("csat_n", s, ts), _m(f"csat_{after}", s, ts), _m("csat_points", s, ts, int(after))]
     elif action.startswith("review_"):
         out.append(_m(f"review_{clean(action.removeprefix('review_'))}", s, ts))
         if s.review_since:

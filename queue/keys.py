@@ -62,6 +62,9 @@ Key                               Type     What
 {p}channels                       hash     "<channel>/<account>" -> JSON admin-stored account settings (queue/channels.py)
 {p}channels:rev                   string   INCR on every channel account change; gateways reload when it moves
 {p}work                           hash     admin SLA policies and teams: json, rev, updated_by/at (overrides the file)
+{p}secret:csat                    string   per-deployment HMAC secret of survey links (queue/csat.py)
+{p}csat:offers                    stream   survey links to deliver on the customer's channel: ticket, token, channel, account, customer_id
+{p}csat:limit:{address}           string   survey answers posted from one address; TTL = window
 {p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
 {p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
 {p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
@@ -318,3 +321,14 @@ class Keys:
 
     def rpt_fold_pattern(self) -> str:
         return f"{self.p}rpt:fold:*"
+
+    @property
+    def csat_secret(self) -> str:
+        return f"{self.p}secret:csat"
+
+    @property
+    def csat_offers(self) -> str:
+        return f"{self.p}csat:offers"
+
+    def csat_attempts(self, source: str) -> str:
+        return f"{self.p}csat:limit:{source}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, health, webhooks
+from deskgate.gateway.web import console, csat, health, webhooks
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
@@ -99,6 +99,10 @@ def add_routes(app: web.Application) -> None:
     # provider webhooks (verified per channel and account, not by token)
     app.router.add_route("GET", "/webhooks/{channel}/{account}", webhooks.handle)
     app.router.add_route("POST", "/webhooks/{channel}/{account}", webhooks.handle)
+
+    # the customer's satisfaction survey (a signed link is the authorisation, no login)
+    app.router.add_get("/csat/{token}", csat.page)
+    app.router.add_post("/csat/{token}", csat.submit)
 
     # channel accounts
     account = "/api/v1/channels/{channel}/{account}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -14,9 +15,12 @@ import redis.asyncio as aioredis
 from deskgate.gateway.cli.main import main
 from deskgate.models import reports
 from deskgate.models.enums import Priority, Role
+from deskgate.models.csat import sign
 from deskgate.models.reports import Filter
 from deskgate.models.sla import Calendar, Team, WorkConfig
 from deskgate.models.ticket import Agent, Correction
+from deskgate.queue.audit import AuditLog
+from deskgate.queue.csat import Surveys
 from deskgate.queue.keys import Keys
 from deskgate.queue.rollups import Rollups
 from deskgate.queue.sla import Sla
@@ -264,3 +268,56 @@ async def test_cli_rebuild(aclient, keys, enqueue, redis_url, prefix, tmp_path, 
     assert "rebuilt from 20 audit entries" in capsys.readouterr().out
     # held time is calendar-free, so the config file's (default) teams give the same sums
     assert await rollups.sums("a", MON - 86400, MON + 3 * 86400, Filter()) == before
+
+
+async def test_csat_signed_link_once_per_ticket_into_history_and_reports(
+        aclient, keys, enqueue, config, make_client, auth) -> None:
+    client = await make_client(msgspec.structs.replace(config, work=CONFIG))
+    work = Work(aclient, keys, lease_seconds=600)
+    await work.put_agent(Agent(id="ann", skills={"care": 1}, capacity=5, team="care"))
+    tid = await enqueue("care", time.time())
+    await Sla(aclient, keys, CONFIG).start([tid], time.time())
+    assert (await work.claim("ann", time.time())).ticket_id == tid
+    ann = auth(Role.AGENT, "ann")
+    resolved = await (await client.post(f"/api/v1/tickets/{tid}/resolve", json={},
+                                        headers=ann)).json()
+    url = resolved["survey_url"]
+    path = url[url.index("/csat/"):]
+    # the hook for delivery on the customer's channel
+    [(_, offer)] = await aclient.xrange(keys.csat_offers)
+    assert offer[b"ticket"] == tid.encode() and path.endswith(offer[b"token"].decode())
+
+    zh = await client.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert zh.status == 200 and "满意" in await zh.text()
+    en = await client.get(path + "?lang=en")
+    assert "How satisfied" in await en.text()
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    assert (await client.get(forged)).status == 403
+    secret = await Surveys(aclient, keys).secret()
+    expired = "/csat/" + sign(tid, int(time.time()) - 1, secret)
+    assert (await client.post(expired, data={"score": "5"})).status == 403
+
+    assert (await client.post(path, data={"score": "9"})).status == 400
+    got = await client.post(path + "?lang=zh", data={"score": "4", "comment": "<b>很好</b>"})
+    assert got.status == 200 and "感谢" in await got.text()
+    again = await client.post(path, data={"score": "1"})
+    assert again.status == 409                      # one answer per ticket
+
+    # reopened and resolved again: no second survey
+    assert (await work.act("reopen", tid, "ann", privileged=True, extra={"timers": {}},
+                           now=time.time())).outcome == "ok"
+    assert (await work.claim("ann", time.time())).ticket_id == tid
+    second = await (await client.post(f"/api/v1/tickets/{tid}/resolve", json={},
+                                      headers=ann)).json()
+    assert "survey_url" not in second
+    history = [(e.action, e.after, e.detail) for e in await AuditLog(aclient, keys).history(tid)]
+    assert ("csat", "4", "<b>很好</b>") in history
+
+    await Rollups(aclient, keys, CONFIG).catch_up()
+    report = await (await client.get("/api/v1/reports/csat", headers=auth(Role.ADMIN))).json()
+    [row] = report["rows"]
+    assert row[1:6] == [1, 1, 1.0, 4.0, 1.0] and row[6:] == [0, 0, 0, 1, 0]
+
+    # answers are limited per address (the earlier posts count too)
+    statuses = [(await client.post(path, data={"score": "5"})).status for _ in range(20)]
+    assert statuses[-1] == 429 and 409 in statuses

@@ -136,6 +136,7 @@ REPORTS: dict[str, Run] = {
     "fcr": _main(r.resolution_quality, ""),
     "transfers": _main(r.transfers, "team"),
     "review": _main(r.review, "", durations=True),
+    "csat": _main(r.csat, ""),
     "backlog": _backlog,
     "agents": _agents,
     "skills": _by_team("s", r.skills),
@@ -157,7 +158,7 @@ def to_csv(table: Table) -> str:
 
 @requires(Role.MANAGER, Role.ADMIN, policy=FILTERED)
 async def get_report(request: web.Request) -> web.Response:
-    """A report over the rollups (sla, times, fcr, transfers, review, backlog, agents, skills,
+    """A report over the rollups (sla, times, fcr, transfers, review, csat, backlog, agents, skills,
     topics, triage, confusion, series, heatmap), as JSON or CSV (format=csv)."""
     name = request.match_info["name"]
     run = REPORTS.get(name)
