@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 
 from deskgate.gateway.cli.main import main
 from deskgate.models import reports
-from deskgate.models.enums import Priority, Role
 from deskgate.models.csat import sign
+from deskgate.models.enums import Priority, Role
 from deskgate.models.reports import Filter
 from deskgate.models.sla import Calendar, Team, WorkConfig
 from deskgate.models.ticket import Agent, Correction

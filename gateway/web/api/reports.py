@@ -156,7 +156,7 @@ def to_csv(table: Table) -> str:
     return out.getvalue()
 
 
-@requires(Role.MANAGER, Role.ADMIN, policy=FILTERED)
+@requires(Role.MANAGER, policy=FILTERED)
 async def get_report(request: web.Request) -> web.Response:
     """A report over the rollups (sla, times, fcr, transfers, review, csat, backlog, agents, skills,
     topics, triage, confusion, series, heatmap), as JSON or CSV (format=csv)."""
