@@ -196,7 +196,7 @@ async def main(args: argparse.Namespace) -> None:
             mem, fields, state = await day_memory(client, keys)
             print(f"rollups of one day: {mem / 1e6:.2f} MB (day + 24 hour hashes, all "
                   f"projections), {fields:,} fields in the day hashes; a ticket's fold state "
-                  f"~{state} B (kept {120} days)")
+                  f"~{state} B (30 days after resolution)")
             await copy_days(client, keys, 90)
             info = await client.info("memory")
             print(f"90 days of rollups in Redis: used_memory {info['used_memory'] / 1e6:.0f} MB "

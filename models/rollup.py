@@ -71,7 +71,7 @@ class Predicted(msgspec.Struct, frozen=True, array_like=True):
     model: str = ""
 
 
-class Opened(msgspec.Struct, frozen=True, kw_only=True):
+class Opened(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     """Facts about a new ticket the audit entry does not carry (queue/rollups.py snapshots
     them from the ticket when the consumer first sees it)."""
 
@@ -81,7 +81,8 @@ class Opened(msgspec.Struct, frozen=True, kw_only=True):
     auto: bool = False                 # answered by an auto-reply: no survey
 
 
-class TicketFold(msgspec.Struct, frozen=True, kw_only=True):
+class TicketFold(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    # array_like: one is stored per followed ticket, and field names would double its size
     dims: Dims
     predicted: Predicted = Predicted()
     opened: float

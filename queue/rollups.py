@@ -48,7 +48,9 @@ log = logging.getLogger("deskgate.reports")
 HOUR, DAY = 3600, 86400
 HOUR_TTL = 40 * DAY                 # hourly detail for the last month (heat maps, load)
 DAY_TTL = 400 * DAY                 # daily counters for a year and a bit
-FOLD_TTL = 120 * DAY                # a ticket untouched this long stops being followed
+FOLD_TTL = 120 * DAY                # an open ticket untouched this long stops being followed
+CLOSED_FOLD_TTL = 30 * DAY          # a resolved one: a reopen after that counts nowhere
+OPENED_TTL = 60 * DAY               # longer than the audit stream keeps its entries
 BATCH = 1000
 MONDAY = 4                          # 1970-01-05, the first Monday: weeks count from it
 OPENING_ACTIONS = frozenset({"created"})
@@ -149,11 +151,12 @@ class Rollups:
                 ops.incr(self._k.rpt_bucket(i.proj, gran, n), i.field, i.n,
                          HOUR_TTL if gran == "h" else DAY_TTL)
         for tid in new:
-            ops.set(self._k.rpt_opened(tid), _enc.encode(facts[tid]).decode(), FOLD_TTL)
+            ops.set(self._k.rpt_opened(tid), _enc.encode(facts[tid]).decode(), OPENED_TTL)
         for tid, st in states.items():
             if st is None:
                 continue
-            ops.set(self._k.rpt_fold(tid), _enc.encode(st).decode(), FOLD_TTL)
+            ops.set(self._k.rpt_fold(tid), _enc.encode(st).decode(),
+                    FOLD_TTL if st.is_open else CLOSED_FOLD_TTL)
             member = f"{tid}|{st.dims.main()}"
             if st.is_open:
                 ops.zadd(self._k.rpt_open, st.opened, member)
