@@ -75,7 +75,7 @@ def _role(cmdline: list[str]) -> str:
     text = " ".join(cmdline)
     if "redis-aof-rewrite" in text or "redis-rdb" in text:
         return "redis fork (AOF rewrite; shares the server's pages)"
-    for role in ("worker", "jobs", "redis-server"):
+    for role in ("retraining-worker", "worker", "redis-server"):
         if role in text:
             return role
     return "other"

@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 from deskgate.gateway.web.api.reports import REPORTS
 from deskgate.models.reports import Filter
 from deskgate.models.rollup import PROJECTIONS
-from deskgate.models.sla import Calendar, Team, WorkConfig
+from deskgate.models.sla import Calendar, SlaConfig, Team
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis
@@ -50,10 +50,10 @@ HOURLY = [1, 1, 1, 1, 1, 2, 4, 7, 10, 12, 12, 11, 9, 10, 11, 11, 10, 9, 7, 6, 5,
 DAY0 = 1_780_012_800.0           # a UTC midnight
 
 
-def config() -> WorkConfig:
+def config() -> SlaConfig:
     cal = Calendar(timezone="Asia/Shanghai",
                    hours={d: ("09:00-18:00",) for d in ("mon", "tue", "wed", "thu", "fri")})
-    return WorkConfig(teams={t: Team(skills=s, calendar=cal) for t, s in TEAMS.items()})
+    return SlaConfig(teams={t: Team(skills=s, calendar=cal) for t, s in TEAMS.items()})
 
 
 def lives(n: int, rng: random.Random) -> tuple[list[dict[str, object]], dict[str, dict[str, str]]]:

@@ -37,7 +37,7 @@ from deskgate.models.rollup import (
     fold,
     opened,
 )
-from deskgate.models.sla import Calendar, WorkConfig, clock
+from deskgate.models.sla import Calendar, SlaConfig, clock
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import scored, text_hash
 from deskgate.queue.replies import text as _s
@@ -61,7 +61,7 @@ _enc = msgspec.json.Encoder()
 
 
 class Rollups:
-    def __init__(self, client: aioredis.Redis, keys: Keys, config: WorkConfig) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, config: SlaConfig) -> None:
         self._r = client
         self._k = keys
         self._calendars: dict[tuple[str, str], Calendar] = {}
@@ -70,11 +70,11 @@ class Rollups:
         self._sum = client.register_script(lua("rollup_sum"))
 
     @property
-    def config(self) -> WorkConfig:
+    def config(self) -> SlaConfig:
         return self._config
 
     @config.setter
-    def config(self, value: WorkConfig) -> None:
+    def config(self, value: SlaConfig) -> None:
         if value is not getattr(self, "_config", None):
             self._config, self._calendars = value, {}
 

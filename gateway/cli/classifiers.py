@@ -1,13 +1,13 @@
-"""`deskgate models …` (import past tickets, retrain, compare, promote, roll back, follow jobs)
-and `deskgate jobs` (the rq worker that runs retraining and import jobs; `serve` starts one).
+"""`deskgate classifiers …` (import past tickets, retrain, compare, promote, roll back, follow jobs)
+and `deskgate retraining-worker` (the rq worker that runs retraining and import jobs; `serve` starts one).
 
-    deskgate models import export.csv --preset zendesk --map topic=Category
-    deskgate models train --task topic [--source all|tickets|history] [--file F] [--auto-promote]
-    deskgate models list [--task topic]
-    deskgate models compare topic VERSION [--rerun]
-    deskgate models promote topic VERSION
-    deskgate models rollback topic
-    deskgate models jobs [JOB] [--cancel]
+    deskgate classifiers import export.csv --preset zendesk --map topic=Category
+    deskgate classifiers train --task topic [--source all|tickets|history] [--file F] [--auto-promote]
+    deskgate classifiers list [--task topic]
+    deskgate classifiers compare topic VERSION [--rerun]
+    deskgate classifiers promote topic VERSION
+    deskgate classifiers rollback topic
+    deskgate classifiers jobs [JOB] [--cancel]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _actor() -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"deskgate models: {message}", file=sys.stderr)
+    print(f"deskgate classifiers: {message}", file=sys.stderr)
     return 2
 
 
@@ -131,7 +131,7 @@ def _run_job(args: argparse.Namespace, kind: str, params: dict[str, Any],
     ddir = data_dir(args)
     with sync_redis(args) as (client, keys):
         if not args.inline and not _workers_listening(client, keys):
-            print("note: no `deskgate jobs` worker is running (`deskgate serve` starts one); the "
+            print("note: no `deskgate retraining-worker` worker is running (`deskgate serve` starts one); the "
                   "job waits in the queue until one does. --inline runs it here.",
                   file=sys.stderr)
         job_id = jobs.enqueue(client, keys, kind, params, _actor(), ddir, inline=args.inline)
@@ -166,7 +166,7 @@ def _wait(client: redis.Redis, keys: Keys, job_id: str) -> dict[str, Any]:
                 return jobs.job_view(client, keys, job_id, logs=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print(f"\njob {job_id} goes on in the background: `deskgate models jobs {job_id}`; "
+        print(f"\njob {job_id} goes on in the background: `deskgate classifiers jobs {job_id}`; "
               f"cancel with --cancel", file=sys.stderr)
         raise
     finally:
@@ -187,8 +187,8 @@ def _show_training(result: dict[str, Any]) -> None:
     if result.get("promoted"):
         print("promoted: every worker switches to it now")
     else:
-        print(f"not promoted; details: deskgate models compare {result['task']} "
-              f"{result['version']}; promote: deskgate models promote {result['task']} "
+        print(f"not promoted; details: deskgate classifiers compare {result['task']} "
+              f"{result['version']}; promote: deskgate classifiers promote {result['task']} "
               f"{result['version']}")
 
 
@@ -291,7 +291,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         except RegistryError as exc:
             return _fail(str(exc))
     print(f"{args.task}: {switch.previous} -> {switch.current}; workers switch now "
-          f"(check: deskgate models list)")
+          f"(check: deskgate classifiers list)")
     return 0
 
 
@@ -361,13 +361,15 @@ JSON_HELP = "print the result as one JSON object"
 def _job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")
     p.add_argument("--inline", action="store_true",
-                   help="run the job in this process instead of a `deskgate jobs` worker")
+                   help="run the job in this process instead of a `deskgate retraining-worker` worker")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="import past tickets, retrain, compare, promote, "
-                                           "roll back the triage classifiers")
+    # "models" was this group's name before ML things were called classifiers; it still works.
+    models = sub.add_parser("classifiers", aliases=["models"],
+                            help="import past tickets, retrain, compare, promote, roll back the "
+                                 "triage classifiers (old name: models)")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     im = msub.add_parser("import", help="import a CSV/JSONL export of past tickets",
@@ -420,7 +422,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                            "confusion, calibration, disagreements, policy")
     cmp_.add_argument("task", choices=TASKS)
     cmp_.add_argument("version", type=id_arg(MODEL_VERSION),
-                      help="the candidate version, as `deskgate models list` shows it")
+                      help="the candidate version, as `deskgate classifiers list` shows it")
     cmp_.add_argument("--rerun", action="store_true",
                       help="evaluate again against today's current model")
     cmp_.add_argument("--source", choices=("tickets", "history", "all"), default="all",
@@ -433,7 +435,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pr = msub.add_parser("promote", help="make a version current; workers switch live")
     pr.add_argument("task", choices=TASKS)
     pr.add_argument("version", type=id_arg(MODEL_VERSION),
-                    help="the version to make current, as `deskgate models list` shows it")
+                    help="the version to make current, as `deskgate classifiers list` shows it")
     add_common(pr)
     pr.set_defaults(func=cmd_promote)
 
@@ -450,7 +452,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_common(jb)
     jb.set_defaults(func=cmd_jobs_list)
 
-    worker = sub.add_parser("jobs", help="run the worker for retraining and import jobs "
-                                         "(`serve` runs one)")
+    # `jobs` was this command's name beside the `classifiers jobs` list; it still works.
+    worker = sub.add_parser("retraining-worker", aliases=["jobs"],
+                            help="run the worker for retraining and import jobs (`serve` runs "
+                                 "one; old name: jobs)")
     add_common(worker)
     worker.set_defaults(func=cmd_jobs_worker)

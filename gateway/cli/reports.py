@@ -12,7 +12,7 @@ from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import redis_url_for
 from deskgate.queue.rollups import Rollups
-from deskgate.queue.sla_store import WorkStore
+from deskgate.queue.sla_store import SlaConfigStore
 
 
 async def _run(args: argparse.Namespace, url: str) -> int:
@@ -20,8 +20,7 @@ async def _run(args: argparse.Namespace, url: str) -> int:
     client = connection.async_client(url)
     try:
         keys = Keys(cfg.redis_prefix)
-        work = await WorkStore(client, keys, cfg.work).current()
-        rollups = Rollups(client, keys, work)
+        rollups = Rollups(client, keys, await SlaConfigStore(client, keys, cfg.sla).current())
         started = time.perf_counter()
         if args.reports_command == "rebuild":
             n = await rollups.rebuild()

@@ -113,7 +113,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,
                       redis_url, tail)
     pool.start()
-    job_pool = WorkerPool(args.job_workers, redis_url, tail, command="jobs")
+    job_pool = WorkerPool(args.job_workers, redis_url, tail, command="retraining-worker")
     job_pool.start()
     log.info("Deskgate is up: http://%s:%d  (health /healthz, API /api/v1, metrics /metrics); "
              "data in %s; %d worker process(es). Ctrl-C stops.", host, port, ddir, pool.count)
@@ -207,7 +207,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="load demo agents and messages (zh + en) and print a token per "
                             "role, to try the console and the API at once")
     serve.add_argument("--job-workers", type=int, default=1,
-                       help="`deskgate jobs` processes for retraining and imports (default 1)")
+                       help="`deskgate retraining-worker` processes for retraining and imports (default 1)")
     serve.add_argument("--reuse-port", action="store_true",
                        help="SO_REUSEPORT, to run several gateways on one port")
     serve.add_argument("--smtp-port", type=int, default=None,

@@ -3,7 +3,7 @@ against the current model, and promote it only when an admin says so or the poli
 
     job_id = enqueue(client, keys, "train", {"task": "topic", "source": "all"}, "admin:ab12")
 
-Jobs run in `deskgate jobs` (started by `deskgate serve` as a child process): a forking rq
+Jobs run in `deskgate retraining-worker` (started by `deskgate serve` as a child process): a forking rq
 Worker, so that cancelling a running job (rq's stop-job command) kills its work horse outright
 instead of waiting for scikit-learn to return. Jobs are serialized as JSON, never pickled.
 

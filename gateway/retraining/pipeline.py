@@ -60,7 +60,7 @@ DEFAULT_POLICY = Policy()
 
 @cache
 def shared_pipelines() -> Pipelines:
-    """Built once per process; `deskgate jobs` builds it before forking, so every job's horse
+    """Built once per process; `deskgate retraining-worker` builds it before forking, so every job's horse
     starts with spaCy and jieba loaded."""
     return Pipelines()
 

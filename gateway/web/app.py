@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from deskgate.gateway import edge, work_config
+from deskgate.gateway import edge, sla_config
 from deskgate.gateway.config import Config
 from deskgate.gateway.mail import imap, smtp
 from deskgate.gateway.web import auth, console, routes, webhooks
@@ -115,7 +115,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app.cleanup_ctx.append(redis_ctx)
     auth.setup(app)              # token cache and revocation listener
     webhooks.setup(app)          # the live webhook accounts
-    work_config.setup(app)       # teams and SLA config, read by scope, work and sla routes
+    sla_config.setup(app)       # teams and SLA config, read by scope, work and sla routes
     smtp.setup(app)              # only when email inboxes are configured
     imap.setup(app)
     console.setup(app)           # live-event hub

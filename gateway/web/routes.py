@@ -28,7 +28,7 @@ from deskgate.gateway.web.api import (
 from deskgate.gateway.web.auth import declared_policy, declared_roles
 from deskgate.gateway.web.openapi import OPERATIONS, Operation
 from deskgate.models.routing import RoutingTable
-from deskgate.models.sla import WorkConfig
+from deskgate.models.sla import SlaConfig
 
 
 def api_route(app: web.Application, method: str, path: str, handler: Any, *,
@@ -112,7 +112,7 @@ def add_routes(app: web.Application) -> None:
 
     # teams and SLA policies
     api_route(app, "GET", "/api/v1/sla", sla.get_sla, tag="sla")
-    api_route(app, "PUT", "/api/v1/sla", sla.put_sla, body=WorkConfig, tag="sla")
+    api_route(app, "PUT", "/api/v1/sla", sla.put_sla, body=SlaConfig, tag="sla")
     api_route(app, "DELETE", "/api/v1/sla", sla.reset_sla, tag="sla")
 
     # reports over the rollups (queue/rollups.py)

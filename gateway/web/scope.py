@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway import work_config
+from deskgate.gateway import sla_config
 from deskgate.gateway.web.appkeys import KEYS, REDIS
 from deskgate.gateway.web.auth import principal
 from deskgate.gateway.web.errors import ApiError
@@ -53,7 +53,7 @@ async def scope_of(request: web.Request) -> Scope:
     if who.role is Role.ADMIN or (who.role is Role.MANAGER and not who.agent_id):
         found = Scope(**base)
     elif who.role is Role.MANAGER:
-        teams = {n: t for n, t in (await work_config.current(request.app)).teams.items()
+        teams = {n: t for n, t in (await sla_config.current(request.app)).teams.items()
                  if who.agent_id in t.managers}
         members = await _work(request).team_members(teams) if teams else frozenset()
         found = Scope(**base, skills=frozenset(s for t in teams.values() for s in t.skills),

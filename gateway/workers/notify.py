@@ -20,7 +20,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from deskgate.models.sla import WorkConfig
+from deskgate.models.sla import SlaConfig
 from deskgate.queue.keys import Keys
 
 log = logging.getLogger("deskgate.notify")
@@ -37,7 +37,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class Notifier:
-    def __init__(self, client: aioredis.Redis, keys: Keys, config: WorkConfig,
+    def __init__(self, client: aioredis.Redis, keys: Keys, config: SlaConfig,
                  consumer: str) -> None:
         self._r = client
         self._k = keys

@@ -27,7 +27,7 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.rollups import Rollups
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
-from deskgate.queue.sla_store import WorkStore
+from deskgate.queue.sla_store import SlaConfigStore
 from deskgate.queue.tickets import Applied
 from deskgate.queue.work import Work
 
@@ -39,15 +39,15 @@ class WorkLoop:
     def __init__(self, client: aioredis.Redis, keys: Keys, config: Config, consumer: str) -> None:
         self.routing = RoutingStore(client, keys, config.routing)
         self.work = Work(client, keys, lease_seconds=config.workers.lease_seconds)
-        self.sla = Sla(client, keys, config.work, lease_seconds=config.workers.lease_seconds)
-        self.notifier = Notifier(client, keys, config.work, consumer)
-        self.period = config.work.sweep_seconds
-        self.work_config = WorkStore(client, keys, config.work)
-        self.rollups = Rollups(client, keys, config.work)
+        self.sla = Sla(client, keys, config.sla, lease_seconds=config.workers.lease_seconds)
+        self.notifier = Notifier(client, keys, config.sla, consumer)
+        self.period = config.sla.sweep_seconds
+        self.sla_config = SlaConfigStore(client, keys, config.sla)
+        self.rollups = Rollups(client, keys, config.sla)
 
     async def _reload(self) -> None:
         """Teams and SLA policies an admin changed apply from the next step on."""
-        cfg = await self.work_config.current()
+        cfg = await self.sla_config.current()
         self.sla.config = self.notifier.config = self.rollups.config = cfg
         self.period = cfg.sweep_seconds
 

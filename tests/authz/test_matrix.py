@@ -30,7 +30,7 @@ from deskgate.gateway.web.api.common import REVIEW_PAGE
 from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score
-from deskgate.models.sla import SlaPolicy, Team, WorkConfig
+from deskgate.models.sla import SlaConfig, SlaPolicy, Team
 from deskgate.queue.keys import Keys
 from deskgate.queue.mailbox_state import MailboxState
 from deskgate.queue.tickets import Placement, TicketStore
@@ -54,7 +54,7 @@ def config(prefix: str, free_port: Callable[[], int]) -> Config:
                                       ("box-orphan", "")))
     return Config(redis_prefix=prefix, workers=WorkerConfig(lease_seconds=600),
                   email=EmailConfig(imap=boxes),
-                  work=WorkConfig(teams={n: Team(skills=tuple(t["skills"]),
+                  sla=SlaConfig(teams={n: Team(skills=tuple(t["skills"]),
                                                  managers=tuple(t["managers"]))
                                          for n, t in TEAMS.items()},
                                   sla=(SlaPolicy(name="all", first_response_minutes=10,

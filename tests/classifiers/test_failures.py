@@ -1,4 +1,4 @@
-"""What must not happen: a cancelled job (in a real `deskgate jobs` process) or a worse model
+"""What must not happen: a cancelled job (in a real `deskgate retraining-worker` process) or a worse model
 changing the current model, a tampered or exposed artifact being loaded, a bad file imported."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_cancelled_job_in_a_real_job_worker_changes_nothing(
     conf = tmp_path / "config.yaml"
     conf.write_text(f'redis_prefix: "{keys.p}"\n')
     worker = subprocess.Popen(
-        [sys.executable, "-m", "deskgate.gateway.cli.main", "jobs", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "deskgate.gateway.cli.main", "retraining-worker", "--data-dir", str(data_dir),
          "--config", str(conf)], env={**os.environ, "DESKGATE_REDIS_URL": redis_url},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

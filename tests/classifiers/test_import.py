@@ -39,7 +39,7 @@ def test_plain_csv_with_mapping_then_reimport(cli: Any, r: redis.Redis, keys: Ke
                  "2,Refund please,returns_refunds,low\n"
                  "3,,billing,high\n"
                  "2,Refund please (again),returns_refunds,low\n", encoding="utf-8")
-    code, out, _ = cli("models", "import", str(f), "--map",
+    code, out, _ = cli("classifiers", "import", str(f), "--map",
                        "id=ticket,text=body,topic=queue,priority=urgency", "--source", "legacy",
                        "--json")
     assert code == 0
@@ -51,7 +51,7 @@ def test_plain_csv_with_mapping_then_reimport(cli: Any, r: redis.Redis, keys: Ke
     stored = {t.key: t for t in History(r, keys).imported()}
     assert stored["legacy:1"].priority == "P1" and stored["legacy:1"].topic == "shipping"
 
-    code, out, _ = cli("models", "import", str(f), "--map",
+    code, out, _ = cli("classifiers", "import", str(f), "--map",
                        "id=ticket,text=body,topic=queue,priority=urgency", "--source", "legacy")
     assert code == 0
     assert "0 imported, 3 already there" in out
@@ -79,12 +79,12 @@ def test_gb18030_and_jsonl_exports(r: redis.Redis, keys: Keys, tmp_path: Path) -
 def test_files_that_cannot_be_imported(cli: Any, tmp_path: Path) -> None:
     xlsx = tmp_path / "export.xlsx"
     xlsx.write_bytes(b"PK\x03\x04")
-    code, _, err = cli("models", "import", str(xlsx))
+    code, _, err = cli("classifiers", "import", str(xlsx))
     assert code == 2 and "expected a .csv, .tsv or .jsonl" in err
 
     no_text = tmp_path / "no_text.csv"
     no_text.write_text("Id,Status,Category\n1,solved,billing\n")
-    code, _, err = cli("models", "import", str(no_text), "--preset", "zendesk")
+    code, _, err = cli("classifiers", "import", str(no_text), "--preset", "zendesk")
     assert code == 2 and "no text column" in err and "Id, Status, Category" in err
 
     with pytest.raises(ImportFileError, match="no column 'Kategorie'"):
@@ -117,7 +117,7 @@ def test_mapping_one_label_never_guesses_the_others(cli: Any, r: redis.Redis, ke
                                                     tmp_path: Path) -> None:
     # The "plain" preset reads topic from a column named "label"; the admin said that column is
     # the sentiment, so topic must stay empty (it used to learn "negative" as a topic).
-    code, out, _ = cli("models", "import", str(_labelled_reviews(tmp_path)), "--map",
+    code, out, _ = cli("classifiers", "import", str(_labelled_reviews(tmp_path)), "--map",
                        "sentiment=label", "--source", "reviews")
     assert code == 0
     assert "sentiment <- 'label' (--map)" in out and "text      <- 'text' (preset)" in out
@@ -191,7 +191,7 @@ def test_on_a_terminal_the_summary_is_confirmed_before_anything_is_stored(
     conf = tmp_path / "config.yaml"
     conf.write_text(f'redis_prefix: "{keys.p}"\n')
     env = {**os.environ, "DESKGATE_REDIS_URL": redis_url}
-    args = ["models", "import", str(_labelled_reviews(tmp_path)), "--map", "sentiment=label",
+    args = ["classifiers", "import", str(_labelled_reviews(tmp_path)), "--map", "sentiment=label",
             "--source", "tty", "--data-dir", str(data_dir), "--config", str(conf)]
     history = History(r, keys)
     seen: list[int] = []

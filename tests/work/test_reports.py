@@ -17,7 +17,7 @@ from deskgate.models import reports
 from deskgate.models.csat import sign
 from deskgate.models.enums import Priority, Role
 from deskgate.models.reports import Filter
-from deskgate.models.sla import Calendar, Team, WorkConfig
+from deskgate.models.sla import Calendar, SlaConfig, Team
 from deskgate.models.ticket import Agent, Correction
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.csat import Surveys
@@ -28,7 +28,7 @@ from deskgate.queue.work import Work
 
 MON = datetime(2026, 11, 30, 9, 0, tzinfo=UTC).timestamp()     # a Monday, 09:00 UTC
 H = 3600.0
-CONFIG = WorkConfig(teams={
+CONFIG = SlaConfig(teams={
     "care": Team(skills=("care", "care2"), managers=("mia",),
                  calendar=Calendar(timezone="UTC", hours={
                      d: ("09:00-18:00",) for d in ("mon", "tue", "wed", "thu", "fri")})),
@@ -200,7 +200,7 @@ async def test_api_scoped_to_the_managers_teams_with_csv(aclient, keys, enqueue,
                                                          make_client, auth) -> None:
     await _life(aclient, keys, enqueue)
     await Rollups(aclient, keys, CONFIG).catch_up()
-    client = await make_client(msgspec.structs.replace(config, work=CONFIG))
+    client = await make_client(msgspec.structs.replace(config, sla=CONFIG))
     span = "from=2026-11-30&to=2026-12-02"
 
     admin = await client.get(f"/api/v1/reports/transfers?{span}", headers=auth(Role.ADMIN))
@@ -272,7 +272,7 @@ async def test_cli_rebuild(aclient, keys, enqueue, redis_url, prefix, tmp_path, 
 
 async def test_csat_signed_link_once_per_ticket_into_history_and_reports(
         aclient, keys, enqueue, config, make_client, auth) -> None:
-    client = await make_client(msgspec.structs.replace(config, work=CONFIG))
+    client = await make_client(msgspec.structs.replace(config, sla=CONFIG))
     work = Work(aclient, keys, lease_seconds=600)
     await work.put_agent(Agent(id="ann", skills={"care": 1}, capacity=5, team="care"))
     tid = await enqueue("care", time.time())

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from deskgate.gateway import work_config
+from deskgate.gateway import sla_config
 from deskgate.gateway.web.appkeys import KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
@@ -165,7 +165,7 @@ async def get_report(request: web.Request) -> web.Response:
     if run is None:
         raise ApiError(404, f"no report {name!r}; there are {', '.join(REPORTS)}")
     q = Query(request)
-    config = await work_config.current(request.app)
+    config = await sla_config.current(request.app)
     table = await run(Rollups(request.app[REDIS], request.app[KEYS], config), q)
     if request.query.get("format") == "csv":
         return web.Response(

@@ -1,4 +1,4 @@
-"""Admin API for teams and SLA policies (the `work:` document: models/sla.py WorkConfig).
+"""Admin API for teams and SLA policies (the `sla:` document: models/sla.py SlaConfig).
 
     GET    /api/v1/sla     the document in force and where it came from
     PUT    /api/v1/sla     replace it (JSON or YAML); validated, the offending field named
@@ -15,24 +15,24 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway import work_config
+from deskgate.gateway import sla_config
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_document
 from deskgate.gateway.web.scope import ADMIN, scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.models.sla import WorkConfig
-from deskgate.queue.sla_store import WorkStore, keep_secrets
+from deskgate.models.sla import SlaConfig
+from deskgate.queue.sla_store import SlaConfigStore, keep_secrets
 
 MAX_WORK_BYTES = 256 * 1024
 SECRET = "webhook_secret"
 
 
-def _store(request: web.Request) -> WorkStore:
-    return request.app[work_config.WORK_STORE]
+def _store(request: web.Request) -> SlaConfigStore:
+    return request.app[sla_config.SLA_CONFIG_STORE]
 
 
-def document(config: WorkConfig) -> dict[str, Any]:
+def document(config: SlaConfig) -> dict[str, Any]:
     """The document without secret values: {"sla": ..., "teams": ..., "secrets": {...}}."""
     doc = to_builtins(config)
     secrets = {}
@@ -55,7 +55,7 @@ async def put_sla(request: web.Request) -> web.Response:
     """Replace teams and SLA policies (JSON or YAML); validated; live everywhere within ~1 s."""
     store = _store(request)
     previous = await store.current(fresh=True)
-    config = decode_document(await request.read(), WorkConfig, what="the SLA document",
+    config = decode_document(await request.read(), SlaConfig, what="the SLA document",
                              max_bytes=MAX_WORK_BYTES,
                              prepare=lambda doc: keep_secrets(doc, previous))
     rev = await store.put(config, scope(request).actor)

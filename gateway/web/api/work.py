@@ -9,7 +9,7 @@ import time
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway import work_config
+from deskgate.gateway import sla_config
 from deskgate.gateway.web.api.common import checked, store, target_queue, ticket_json, work
 from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
@@ -45,7 +45,7 @@ class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def sla(request: web.Request) -> Sla:
-    return Sla(request.app[REDIS], request.app[KEYS], await work_config.current(request.app),
+    return Sla(request.app[REDIS], request.app[KEYS], await sla_config.current(request.app),
                lease_seconds=request.app[CONFIG].workers.lease_seconds)
 
 
