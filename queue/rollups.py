@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 
 from deskgate.models.reports import Filter
 from deskgate.models.rollup import (
+    HEAT,
     HIST,
     MAIN,
     PROJECTIONS,
@@ -211,6 +212,13 @@ class Rollups:
                               args=["each", _filter_json(f, metrics)])
         return [(n * size, {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)})
                 for n, flat in zip(ns, raw, strict=True)]
+
+    async def opened_per_hour(self, team: str, start: float, end: float) -> dict[float, float]:
+        """{hour start: tickets the team opened} from the hourly heat projection (one small
+        field per team and hour), for the staffing forecast."""
+        cells = frozenset(f"w{d}{h:02d}" for d in range(7) for h in range(24))
+        rows = await self.series(HEAT, start, end, "h", cells, Filter(team=team))
+        return {float(at): sum(m.values()) for at, m in rows if m}
 
     async def open_tickets(self) -> list[tuple[str, float]]:
         """(member "<ticket>|<team|channel|priority|policy>", opened at) of every open ticket."""

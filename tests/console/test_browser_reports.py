@@ -51,6 +51,7 @@ async def test_manager_reads_reports_with_heatmap_and_csv(browser: Any, api: Any
     counts = await cells.evaluate_all("els => els.map(e => Number(e.dataset.n))")
     assert sum(counts) == 3
     await expect(b.page.locator("[data-report=transfers] tbody tr td").nth(1)).to_have_text("3")
+    await expect(b.page.locator("[data-report=backtest]")).to_be_visible()   # no teams: empty
 
     link = b.page.locator("[data-report=agents] a.csv")
     href = await link.get_attribute("href")

@@ -2,6 +2,11 @@
 
     GET /api/v1/reports/{name}?from=&to=&team=&channel=&priority=&group_by=&format=csv
 
+`staffing` forecasts each visible team's hourly openings for the next 14 days from the last
+35 days (weekly x daily profile, team holidays as Sundays) and the agents Erlang C needs to
+answer `service_level` (default 0.8) of tickets within `wait_s` (default 3600) at the team's
+handle time; `backtest` gives the forecast's error (WAPE) on the last week.
+
 The heat map (opened tickets by weekday x hour) takes tz_offset_hours; channel and priority
 filter the figures counted per ticket (sla, times, fcr, transfers, review, backlog, series),
 not the per-team breakdowns (agents, skills, topics, triage, confusion, heatmap).
@@ -17,7 +22,8 @@ import csv
 import io
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -26,6 +32,7 @@ from deskgate.gateway.web.appkeys import KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import FILTERED, scope
+from deskgate.models import forecast as fc
 from deskgate.models import reports as r
 from deskgate.models.enums import Channel, Priority, Role
 from deskgate.models.reports import Filter, Table
@@ -69,6 +76,15 @@ class Query:
                            field="tz_offset_hours") from exc
         if abs(self.offset) > 14:
             raise ApiError(400, "tz_offset_hours must be within ±14", field="tz_offset_hours")
+        try:
+            self.target = float(q.get("service_level", "0.8"))
+            self.wait_s = float(q.get("wait_s", "3600"))
+        except ValueError as exc:
+            raise ApiError(400, "service_level and wait_s must be numbers",
+                           field="service_level") from exc
+        if not (0.5 <= self.target <= 0.99 and 1 <= self.wait_s <= 7 * DAY):
+            raise ApiError(400, "service_level must be 0.5-0.99 and wait_s 1-604800",
+                           field="service_level")
 
 
 def _instant(text: str, name: str, default: float) -> float:
@@ -130,6 +146,46 @@ async def _heatmap(ro: Rollups, q: Query) -> Table:
     return r.heatmap(await ro.sums("c", q.start, q.end, q.filter), q.filter, q.offset)
 
 
+HISTORY_DAYS = 35                   # hourly rollups are kept 40 days
+DEFAULT_AHT_S = 900.0
+
+
+STAFFING_COLUMNS = ("team", "hour", "forecast_tickets", "agents_needed")
+BACKTEST_COLUMNS = ("team", "history_hours", "aht_s", "wape")
+
+
+async def _forecasts(ro: Rollups, q: Query) -> tuple[list[tuple[r.Number, ...]],
+                                                     list[tuple[r.Number, ...]]]:
+    """Per visible team: the 14-day forecast with agents needed, and its backtest."""
+    now = q.now // HOUR * HOUR
+    agents = await ro.sums("a", now - 28 * DAY, now, q.filter)
+    staffing: list[tuple[r.Number, ...]] = []
+    backtests: list[tuple[r.Number, ...]] = []
+    for team in sorted(t for t in ro.config.teams if q.filter.team_ok(t)):
+        cal = ro.config.teams[team].calendar
+        zone = ZoneInfo(cal.timezone)
+        holidays = frozenset(date.fromisoformat(d) for d in cal.holidays)
+        history = await ro.opened_per_hour(team, now - HISTORY_DAYS * DAY, now)
+        held = sum(v for k, v in agents.items() if k.startswith(f"held_s|{team}|"))
+        handled = sum(v for k, v in agents.items() if k.startswith(f"handled|{team}|"))
+        aht = held / handled if handled and held else DEFAULT_AHT_S
+        f = fc.forecast(history, now, zone, holidays)
+        need = fc.staffing(f, aht, q.target, q.wait_s)
+        staffing += [(team, datetime.fromtimestamp(h, zone).isoformat(), v, n)
+                     for h, v, n in zip(f.hours, f.volume, need, strict=True)]
+        backtests.append((team, len(history), round(aht, 1),
+                          fc.backtest(history, now, zone, holidays)))
+    return staffing, backtests
+
+
+async def _staffing(ro: Rollups, q: Query) -> Table:
+    return Table("staffing", STAFFING_COLUMNS, tuple((await _forecasts(ro, q))[0]))
+
+
+async def _backtest(ro: Rollups, q: Query) -> Table:
+    return Table("backtest", BACKTEST_COLUMNS, tuple((await _forecasts(ro, q))[1]))
+
+
 REPORTS: dict[str, Run] = {
     "sla": _main(r.sla_attainment, "policy"),
     "times": _main(r.response_times, "", durations=True),
@@ -145,6 +201,8 @@ REPORTS: dict[str, Run] = {
     "confusion": _confusion,
     "series": _series,
     "heatmap": _heatmap,
+    "staffing": _staffing,
+    "backtest": _backtest,
 }
 
 
@@ -159,7 +217,8 @@ def to_csv(table: Table) -> str:
 @requires(Role.MANAGER, policy=FILTERED)
 async def get_report(request: web.Request) -> web.Response:
     """A report over the rollups (sla, times, fcr, transfers, review, csat, backlog, agents, skills,
-    topics, triage, confusion, series, heatmap), as JSON or CSV (format=csv)."""
+    topics, triage, confusion, series, heatmap, staffing, backtest), as JSON or CSV
+    (format=csv)."""
     name = request.match_info["name"]
     run = REPORTS.get(name)
     if run is None:

@@ -9,7 +9,7 @@ import { api, enc } from "../api.js";
 import { hbars, stackedBars } from "../charts.js";
 import { section, select, showError, table } from "../ui.js";
 
-const TABLES = ["sla", "times", "fcr", "csat", "review", "transfers", "agents", "backlog", "topics", "triage"];
+const TABLES = ["sla", "times", "fcr", "csat", "review", "transfers", "agents", "backlog", "topics", "triage", "backtest"];
 const CHANNELS = ["", "email", "webchat", "wechat", "whatsapp", "messenger", "telegram", "sms", "api", "web_form"];
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
@@ -76,9 +76,16 @@ export function reportsView(ctx, root, params) {
   async function load() {
     try {
       const offset = -Math.round(new Date().getTimezoneOffset() / 60);
-      const [series, heat, ...tables] = await Promise.all([
+      const [series, heat, staffing, ...tables] = await Promise.all([
         api.get(query("series")), api.get(query("heatmap", `&tz_offset_hours=${offset}`)),
-        ...TABLES.map((n) => api.get(query(n)))]);
+        api.get(query("staffing")), ...TABLES.map((n) => api.get(query(n)))]);
+      // agents needed per team and hour for the next 14 days (Erlang C, 80% within 1 h)
+      const need = {};
+      const hours = [];
+      staffing.rows.forEach(([team, hour, , agents]) => {
+        (need[team] ||= []).push(agents);
+        if (Object.keys(need).length === 1) hours.push(hour.slice(5, 13).replace("T", " "));
+      });
       const fmt = new Intl.DateTimeFormat(currentLang() === "zh" ? "zh-CN" : "en-GB", { month: "numeric", day: "numeric" });
       const labels = series.rows.map((r) => fmt.format(new Date(r[0] * 1000)));
       const col = (name) => series.rows.map((r) => r[series.columns.indexOf(name)]);
@@ -91,6 +98,9 @@ export function reportsView(ctx, root, params) {
             stackedBars({ [t("rep.resolved")]: col("resolved") }, labels, { title: t("rep.resolved") })),
           section(t("rep.ages"), hbars(ages), heatmap(heat.rows),
             h("a", { class: "button csv", href: query("heatmap", `&tz_offset_hours=${offset}&format=csv`) }, t("rep.csv")))),
+        section(t("rep.staffing"), h("p", { class: "muted" }, t("rep.staffing.help")),
+          Object.keys(need).length ? stackedBars(need, hours, { title: t("rep.agents_needed") }) : h("p", { class: "empty" }, t("rep.empty")),
+          h("a", { class: "button csv", href: query("staffing", "&format=csv") }, t("rep.csv"))),
         TABLES.map((n, i) => tableCard(n, tables[i])));
     } catch (err) { showError(err); }
   }
