@@ -53,6 +53,7 @@ FOLD_TTL = 120 * DAY                # an open ticket untouched this long stops b
 CLOSED_FOLD_TTL = 30 * DAY          # a resolved one: a reopen after that counts nowhere
 OPENED_TTL = 60 * DAY               # longer than the audit stream keeps its entries
 BATCH = 1000
+REBUILDING = "rebuilding"           # the position while a rebuild clears the rollups
 MONDAY = 4                          # 1970-01-05, the first Monday: weeks count from it
 OPENING_ACTIONS = frozenset({"created"})
 
@@ -114,11 +115,16 @@ class Rollups:
     async def position(self) -> str:
         return _s(await self._r.get(self._k.rpt_pos))
 
-    async def step(self, batch: int = BATCH) -> int:
+    async def step(self, batch: int = BATCH, *, rebuilding: bool = False) -> int:
         """Fold the next batch of audit entries; returns how many were folded (0: caught
-        up, or another process folded this batch first)."""
+        up, another process folded this batch first, or a rebuild is clearing the rollups)."""
         pos = await self.position()
-        entries = await self._r.xrange(self._k.audit, min=f"({pos}" if pos else "-",
+        if pos == REBUILDING and not rebuilding:
+            log.warning("report rollups are being rebuilt; if no `deskgate reports rebuild` "
+                        "is running, run it again")
+            return 0
+        start = "" if pos == REBUILDING else pos
+        entries = await self._r.xrange(self._k.audit, min=f"({start}" if start else "-",
                                        max="+", count=batch)
         if not entries:
             return 0
@@ -172,10 +178,11 @@ class Rollups:
             return 0
         return len(rows)
 
-    async def catch_up(self, batch: int = BATCH, max_batches: int = 0) -> int:
+    async def catch_up(self, batch: int = BATCH, max_batches: int = 0, *,
+                       rebuilding: bool = False) -> int:
         """Fold until caught up (or `max_batches` batches); returns how many were folded."""
         total = done = 0
-        while n := await self.step(batch):
+        while n := await self.step(batch, rebuilding=rebuilding):
             total, done = total + n, done + 1
             if done == max_batches:
                 break
@@ -183,12 +190,15 @@ class Rollups:
 
     async def rebuild(self, batch: int = BATCH) -> int:
         """Clear the rollups (not the opening snapshots) and fold the whole audit stream
-        again; returns how many entries were folded."""
+        again; returns how many entries were folded. The position is set to a marker first:
+        a worker's batch in flight is then refused (its position moved), and workers fold
+        nothing until this rebuild's first batch moves the position on."""
+        await self._r.set(self._k.rpt_pos, REBUILDING)
         for pattern in (self._k.rpt_fold_pattern(), *map(self._k.rpt_pattern, PROJECTIONS)):
             async for key in self._r.scan_iter(match=pattern, count=1000):
                 await self._r.unlink(key)
-        await self._r.delete(self._k.rpt_open, self._k.rpt_pos)
-        return await self.catch_up(batch)
+        await self._r.delete(self._k.rpt_open)
+        return await self.catch_up(batch, rebuilding=True)
 
     # --- reading ----------------------------------------------------------------------
 
