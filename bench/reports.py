@@ -26,12 +26,11 @@ import random
 import statistics
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from deskgate.gateway.web.api.reports import REPORTS
+from deskgate.gateway.web.api.reports import REPORTS, Query
 from deskgate.models.reports import Filter
 from deskgate.models.rollup import PROJECTIONS
 from deskgate.models.sla import Calendar, SlaConfig, Team
@@ -202,15 +201,14 @@ async def main(args: argparse.Namespace) -> None:
             print(f"90 days of rollups in Redis: used_memory {info['used_memory'] / 1e6:.0f} MB "
                   f"(includes the audit stream and ticket hashes of the one simulated day)")
             end = DAY0 + DAY
-            q = types.SimpleNamespace(start=end - 30 * DAY, end=end, now=end, by="", offset=0,
-                                      filter=Filter())
+            q = Query(start=end - 30 * DAY, end=end, now=end, filter=Filter())
             worst = 0.0
             for name, run in REPORTS.items():
                 took = []
                 c0, r0 = time.process_time(), cpu_s(rpid)
                 for _ in range(args.runs):
                     t0 = time.perf_counter()
-                    await run(rollups, q)          # type: ignore[arg-type]
+                    await run(rollups, q)
                     took.append(1000 * (time.perf_counter() - t0))
                 cpu_client = 1000 * (time.process_time() - c0) / args.runs
                 cpu_redis = 1000 * (cpu_s(rpid) - r0) / args.runs

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import msgspec
 from aiohttp import web
 
 from deskgate.gateway import sla_config
@@ -42,49 +43,60 @@ MAX_DAYS = 400
 DEFAULT_DAYS = 7
 
 
-class Query:
-    def __init__(self, request: web.Request) -> None:
-        q = request.query
-        now = time.time()
-        self.now = now
-        end = _instant(q.get("to", ""), "to", now)
-        start = _instant(q.get("from", ""), "from", end - DEFAULT_DAYS * DAY)
-        self.start, self.end = start // HOUR * HOUR, -(-end // HOUR) * HOUR
-        if self.end <= self.start:
-            raise ApiError(400, "`from` must be before `to`", field="from")
-        if self.end - self.start > MAX_DAYS * DAY:
-            raise ApiError(400, f"a report covers at most {MAX_DAYS} days", field="from")
-        channel, priority = q.get("channel", ""), q.get("priority", "")
-        if channel and channel not in {c.value for c in Channel}:
-            raise ApiError(400, f"unknown channel {channel!r}", field="channel")
-        if priority and priority not in {p.value for p in Priority}:
-            raise ApiError(400, "priority must be P1-P4", field="priority")
-        s = scope(request)
-        self.filter = Filter(teams=None if s.everything else s.teams,
-                             team=q.get("team", "")[:64], channel=channel, priority=priority)
-        if self.filter.teams is not None and self.filter.team not in (*self.filter.teams, ""):
-            raise ApiError(403, "managers see the reports of the teams they manage",
-                           field="team")
-        self.by = q.get("group_by", "")
-        if self.by and self.by not in r.GROUPS:
-            raise ApiError(400, f"group_by must be one of {', '.join(r.GROUPS)}",
-                           field="group_by")
-        try:
-            self.offset = int(q.get("tz_offset_hours", "0"))
-        except ValueError as exc:
-            raise ApiError(400, "tz_offset_hours must be a whole number of hours",
-                           field="tz_offset_hours") from exc
-        if abs(self.offset) > 14:
-            raise ApiError(400, "tz_offset_hours must be within ±14", field="tz_offset_hours")
-        try:
-            self.target = float(q.get("service_level", "0.8"))
-            self.wait_s = float(q.get("wait_s", "3600"))
-        except ValueError as exc:
-            raise ApiError(400, "service_level and wait_s must be numbers",
-                           field="service_level") from exc
-        if not (0.5 <= self.target <= 0.99 and 1 <= self.wait_s <= 7 * DAY):
-            raise ApiError(400, "service_level must be 0.5-0.99 and wait_s 1-604800",
-                           field="service_level")
+class Query(msgspec.Struct, frozen=True, kw_only=True):
+    """One report request, checked: what every report function reads."""
+
+    start: float                        # whole hours
+    end: float
+    now: float
+    filter: Filter
+    by: str = ""
+    offset: int = 0                     # the heat map's UTC offset, hours
+    target: float = 0.8                 # staffing: service level ...
+    wait_s: float = 3600.0              # ... within this wait
+
+
+def parse_query(request: web.Request) -> Query:
+    q = request.query
+    now = time.time()
+    end = _instant(q.get("to", ""), "to", now)
+    start = _instant(q.get("from", ""), "from", end - DEFAULT_DAYS * DAY)
+    start, end = start // HOUR * HOUR, -(-end // HOUR) * HOUR
+    if end <= start:
+        raise ApiError(400, "`from` must be before `to`", field="from")
+    if end - start > MAX_DAYS * DAY:
+        raise ApiError(400, f"a report covers at most {MAX_DAYS} days", field="from")
+    channel, priority = q.get("channel", ""), q.get("priority", "")
+    if channel and channel not in {c.value for c in Channel}:
+        raise ApiError(400, f"unknown channel {channel!r}", field="channel")
+    if priority and priority not in {p.value for p in Priority}:
+        raise ApiError(400, "priority must be P1-P4", field="priority")
+    s = scope(request)
+    f = Filter(teams=None if s.everything else s.teams, team=q.get("team", "")[:64],
+               channel=channel, priority=priority)
+    if f.teams is not None and f.team not in (*f.teams, ""):
+        raise ApiError(403, "managers see the reports of the teams they manage", field="team")
+    by = q.get("group_by", "")
+    if by and by not in r.GROUPS:
+        raise ApiError(400, f"group_by must be one of {', '.join(r.GROUPS)}", field="group_by")
+    try:
+        offset = int(q.get("tz_offset_hours", "0"))
+    except ValueError as exc:
+        raise ApiError(400, "tz_offset_hours must be a whole number of hours",
+                       field="tz_offset_hours") from exc
+    if abs(offset) > 14:
+        raise ApiError(400, "tz_offset_hours must be within ±14", field="tz_offset_hours")
+    try:
+        target = float(q.get("service_level", "0.8"))
+        wait_s = float(q.get("wait_s", "3600"))
+    except ValueError as exc:
+        raise ApiError(400, "service_level and wait_s must be numbers",
+                       field="service_level") from exc
+    if not (0.5 <= target <= 0.99 and 1 <= wait_s <= 7 * DAY):
+        raise ApiError(400, "service_level must be 0.5-0.99 and wait_s 1-604800",
+                       field="service_level")
+    return Query(start=start, end=end, now=now, filter=f, by=by, offset=offset,
+                 target=target, wait_s=wait_s)
 
 
 def _instant(text: str, name: str, default: float) -> float:
@@ -223,7 +235,7 @@ async def get_report(request: web.Request) -> web.Response:
     run = REPORTS.get(name)
     if run is None:
         raise ApiError(404, f"no report {name!r}; there are {', '.join(REPORTS)}")
-    q = Query(request)
+    q = parse_query(request)
     config = await sla_config.current(request.app)
     table = await run(Rollups(request.app[REDIS], request.app[KEYS], config), q)
     if request.query.get("format") == "csv":
