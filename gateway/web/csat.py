@@ -10,7 +10,7 @@ import time
 
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import KEYS, REDIS
+from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.models.csat import MAX_COMMENT, answer, verify
 from deskgate.models.errors import DeskgateError, Forbidden
 from deskgate.queue.csat import Surveys
