@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
-	bench-sender-auth bench-claims bench-webhooks bench-senders bench-retrain bench-durability bench-sentinel bench-dedupe-memory \
+	bench-sender-auth bench-claims bench-webhooks bench-senders bench-retrain bench-durability bench-sentinel bench-dedupe-memory bench-reports \
 	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
 
 $(BIN)/python:
@@ -45,7 +45,7 @@ demo: $(RUN_STAMP)
 
 # Each benchmark starts what it measures (its own serve / Redis) and prints figures and targets.
 bench: bench-ingest bench-triage bench-mail bench-hostile-mail bench-sender-auth bench-claims \
-	bench-webhooks bench-senders bench-retrain bench-durability
+	bench-webhooks bench-senders bench-retrain bench-durability bench-reports
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
@@ -76,6 +76,9 @@ bench-hostile-mail: $(RUN_STAMP)
 
 bench-claims: $(RUN_STAMP)
 	$(BIN)/python bench/claims.py $(ARGS)
+
+bench-reports: $(RUN_STAMP)
+	$(BIN)/python bench/reports.py $(ARGS)
 
 bench-webhooks: $(RUN_STAMP)
 	$(BIN)/python bench/webhooks.py $(ARGS)

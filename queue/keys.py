@@ -69,6 +69,14 @@ Key                               Type     What
 {p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
 {p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
 {p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
+{p}secret:csat                    string   per-deployment HMAC secret of survey links (queue/csat.py)
+{p}csat:offers                    stream   survey links to deliver on the customer's channel: ticket, token, channel, account, customer_id
+{p}csat:limit:{address}           string   survey answers posted from one address; TTL = window
+{p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
+{p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
+{p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
+{p}rpt:{proj}:{h|d|w}:{n}         hash     counters of a projection (models/rollup.py PROJECTIONS) for hour, day or week n (UTC; weeks from Monday 1970-01-05)
+{p}rpt:open                       zset     "<ticket>|<team|channel|priority|policy>" -> opened at, for backlog and ageing
 """
 
 from __future__ import annotations
@@ -308,3 +316,38 @@ class Keys:
 
     def wecom_lease(self, account: str) -> str:
         return f"{self.p}wecom:{account}:lease"
+
+    @property
+    def rpt_pos(self) -> str:
+        return f"{self.p}rpt:pos"
+
+    def rpt_fold(self, ticket_id: str) -> str:
+        return f"{self.p}rpt:fold:{ticket_id}"
+
+    def rpt_opened(self, ticket_id: str) -> str:
+        return f"{self.p}rpt:opened:{ticket_id}"
+
+    def rpt_bucket(self, proj: str, gran: str, n: int) -> str:
+        return f"{self.p}rpt:{proj}:{gran}:{n}"
+
+    @property
+    def rpt_open(self) -> str:
+        return f"{self.p}rpt:open"
+
+    def rpt_pattern(self, proj: str) -> str:
+        """Every bucket of a projection (a rebuild clears them)."""
+        return f"{self.p}rpt:{proj}:*"
+
+    def rpt_fold_pattern(self) -> str:
+        return f"{self.p}rpt:fold:*"
+
+    @property
+    def csat_secret(self) -> str:
+        return f"{self.p}secret:csat"
+
+    @property
+    def csat_offers(self) -> str:
+        return f"{self.p}csat:offers"
+
+    def csat_attempts(self, source: str) -> str:
+        return f"{self.p}csat:limit:{source}"

@@ -104,13 +104,19 @@ def login_source(address: str) -> str:
 async def take_login_attempt(client: aioredis.Redis, keys: Keys, source: str) -> int:
     """Counts one sign-in attempt from `source`: 0 when it may go ahead, else the seconds
     until it may try again."""
-    key = keys.login_attempts(source)
+    return await take_slot(client, keys.login_attempts(source), LOGIN_FAILURES_MAX,
+                           LOGIN_WINDOW_SECONDS)
+
+
+async def take_slot(client: aioredis.Redis, key: str, limit: int, window: int) -> int:
+    """Counts one attempt in a fixed window kept at `key`: 0 when it may go ahead (at most
+    `limit` per window), else the seconds until the window ends."""
     async with client.pipeline(transaction=True) as pipe:
-        pipe.set(key, 0, ex=LOGIN_WINDOW_SECONDS, nx=True)
+        pipe.set(key, 0, ex=window, nx=True)
         pipe.incr(key)
         pipe.ttl(key)
         _, count, ttl = await pipe.execute()
-    return max(1, int(ttl)) if int(count) > LOGIN_FAILURES_MAX else 0
+    return max(1, int(ttl)) if int(count) > limit else 0
 
 
 async def give_back_login_attempt(client: aioredis.Redis, keys: Keys, source: str) -> None:

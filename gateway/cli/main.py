@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from deskgate.gateway.cli import admin, classifiers, demo, serve, triage
+from deskgate.gateway.cli import admin, classifiers, demo, reports, serve, triage
 from deskgate.gateway.cli.common import LOG_FORMAT
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import (
@@ -32,6 +32,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     demo.add_commands,
     triage.add_commands,
     classifiers.add_commands,
+    reports.add_commands,
 ]
 
 

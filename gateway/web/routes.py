@@ -11,12 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, health, webhooks
+from deskgate.gateway.web import console, csat, health, webhooks
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
     messages,
     records,
+    reports,
     review,
     sla,
     stats,
@@ -99,6 +100,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_route("GET", "/webhooks/{channel}/{account}", webhooks.handle)
     app.router.add_route("POST", "/webhooks/{channel}/{account}", webhooks.handle)
 
+    # the customer's satisfaction survey (a signed link is the authorisation, no login)
+    app.router.add_get("/csat/{token}", csat.page)
+    app.router.add_post("/csat/{token}", csat.submit)
+
     # channel accounts
     account = "/api/v1/channels/{channel}/{account}"
     api_route(app, "GET", "/api/v1/channels", channels.list_channels, tag="channels")
@@ -109,6 +114,9 @@ def add_routes(app: web.Application) -> None:
     api_route(app, "GET", "/api/v1/sla", sla.get_sla, tag="sla")
     api_route(app, "PUT", "/api/v1/sla", sla.put_sla, body=SlaConfig, tag="sla")
     api_route(app, "DELETE", "/api/v1/sla", sla.reset_sla, tag="sla")
+
+    # reports over the rollups (queue/rollups.py)
+    api_route(app, "GET", "/api/v1/reports/{name}", reports.get_report, tag="reports")
 
     # the console's boards and tokens
     api_route(app, "GET", "/api/v1/stats/board", stats.board, tag="stats")

@@ -24,6 +24,7 @@ from deskgate.models.routing import Route, split_queue
 from deskgate.models.triage import Triage
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
+from deskgate.queue.rollups import Rollups
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.sla import Sla
 from deskgate.queue.sla_store import SlaConfigStore
@@ -31,6 +32,7 @@ from deskgate.queue.tickets import Applied
 from deskgate.queue.work import Work
 
 log = logging.getLogger("deskgate.work")
+ROLLUP_BATCHES_PER_TICK = 20
 
 
 class WorkLoop:
@@ -41,11 +43,12 @@ class WorkLoop:
         self.notifier = Notifier(client, keys, config.sla, consumer)
         self.period = config.sla.sweep_seconds
         self.sla_config = SlaConfigStore(client, keys, config.sla)
+        self.rollups = Rollups(client, keys, config.sla)
 
     async def _reload(self) -> None:
         """Teams and SLA policies an admin changed apply from the next step on."""
         cfg = await self.sla_config.current()
-        self.sla.config = self.notifier.config = cfg
+        self.sla.config = self.notifier.config = self.rollups.config = cfg
         self.period = cfg.sweep_seconds
 
     async def route(self, items: Sequence[tuple[InboundMessage, Triage, str]],
@@ -89,6 +92,8 @@ class WorkLoop:
         swept = await self.sla.sweep(now)
         if swept.breaches or swept.warnings:
             log.info("SLA: %d warnings, %d breaches escalated", swept.warnings, swept.breaches)
+        # bounded, so that after a rebuild or a long stop the SLA sweep still runs each tick
+        await self.rollups.catch_up(max_batches=ROLLUP_BATCHES_PER_TICK)
         table = await self.routing.current()
         if table.push_skills:
             await self.work.push_skills([split_queue(s)[0] for s in table.push_skills], now)

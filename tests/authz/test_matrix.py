@@ -230,6 +230,12 @@ def check_volume(w: World, role: str, o: Obj, body: Any) -> None:
     assert body["total"] == (n_all if sees_both(role) else n_alpha if sees_alpha(role) else 0)
 
 
+def check_reports(w: World, role: str, o: Obj, body: Any) -> None:
+    expected = {"alpha_lead": ["team-alpha"], "lone_lead": []}.get(role)
+    assert body["teams"] == expected
+    assert {row[0] for row in body["rows"]} <= set(expected if expected is not None else TEAMS)
+
+
 def check_first_alpha(key: str) -> Callable[[World, str, Obj, Any], None]:
     # limit=1: the filter applies before the limit, so alpha-lead gets alpha's (older) entry
     def check(w: World, role: str, o: Obj, body: Any) -> None:
@@ -323,6 +329,8 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("get", "/api/v1/stats/board"): Case(WORKERS, "filtered",
                                          check=check_total("review_total", "review")),
     ("get", "/api/v1/stats/volume"): Case(MANAGERS, "filtered", check=check_volume),
+    ("get", "/api/v1/reports/{name}"): Case(
+        MANAGERS, "filtered", path=lambda *a: "/api/v1/reports/transfers", check=check_reports),
     ("get", "/api/v1/tokens"): Case("", "admin"),
     ("post", "/api/v1/tokens"): Case("", "admin", body={"role": "agent", "agent_id": "x"},
                                      ok=201),

@@ -91,7 +91,7 @@ async def test_agent_work_cycle_and_role_checks(make_client, prefix, auth, enque
 
     hist = await (await client.get(f"/api/v1/tickets/{tid}/history", headers=ted)).json()
     assert [h["action"] for h in hist["history"]] == [
-        "claim", "note", "transfer", "transfer", "claim", "release", "claim", "resolve", "reopen"]
+        "claim", "note", "transfer", "transfer", "claim", "release", "claim", "resolve", "csat_offered", "reopen"]
     assert hist["history"][2]["before"] == "assigned:ann" and hist["history"][2]["after"] == "assigned:ben"
 
     # agent status: away agents claim nothing

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.appkeys import CONFIG
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.api.common import MAX_PAGE, store, ticket_json, work
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
@@ -16,6 +18,7 @@ from deskgate.models.enums import AgentStatus, Priority, Role, Sentiment, Status
 from deskgate.models.ids import AGENT_ID, CUSTOMER_ID
 from deskgate.models.routing import MAX_LEVEL, check_skill
 from deskgate.models.ticket import Agent, Correction, Ticket
+from deskgate.queue.csat import Surveys
 
 
 class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,7 +108,15 @@ async def resolve(request: web.Request) -> web.Response:
         raise ApiError(409, f"the ticket is already {result.detail}")
     t = await store(request).get(target(request, Ticket).id)
     assert t is not None
-    return web.json_response(ticket_json(t, None))
+    # a person resolved it (auto-answers never come through here): its one survey
+    survey = await Surveys(request.app[REDIS], request.app[KEYS]).offer(t.id, who.actor,
+                                                                        time.time())
+    answer = ticket_json(t, None)
+    if survey:
+        base = (request.app[CONFIG].http.public_url.rstrip("/")
+                or f"{request.scheme}://{request.host}")
+        answer["survey_url"] = f"{base}/csat/{survey}"
+    return web.json_response(answer)
 
 
 @requires(Role.AGENT, Role.MANAGER, policy=FILTERED)

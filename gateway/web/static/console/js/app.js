@@ -13,6 +13,7 @@ import { reviewView, boardView, statsView } from "./views/manager.js";
 import { adminView } from "./views/admin.js";
 import { channelsView } from "./views/channels.js";
 import { slaView } from "./views/sla.js";
+import { reportsView } from "./views/reports.js";
 import { modelsView } from "./views/models.js";
 
 const ROUTES = {
@@ -21,6 +22,7 @@ const ROUTES = {
   review: { view: reviewView, roles: ["manager", "admin"], nav: "nav.review" },
   board: { view: boardView, roles: ["manager", "admin"], nav: "nav.board" },
   stats: { view: statsView, roles: ["manager", "admin"], nav: "nav.stats" },
+  reports: { view: reportsView, roles: ["manager", "admin"], nav: "nav.reports" },
   admin: { view: adminView, roles: ["admin"], nav: "nav.admin" },
   channels: { view: channelsView, roles: ["admin"], nav: "nav.channels" },
   sla: { view: slaView, roles: ["admin"], nav: "nav.sla" },
