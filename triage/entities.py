@@ -44,7 +44,8 @@ class EntityPattern(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Order matters: on overlap the earlier pattern wins (tracking numbers before order numbers
-# before phones before bare amounts and models).
+# before phones before bare amounts and models). Each needs a digit or an "@": `extract` skips
+# them all on a text with neither.
 DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
     EntityPattern(label="EMAIL", pattern=r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}"),
     EntityPattern(label="TRACKING_NO", pattern=_fenced("SF", r"\d{12,15}" + _R), value="SF:"),
@@ -112,6 +113,8 @@ DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
     ),
 )
 
+_ANCHOR = re.compile(r"[\d@]")
+
 _CURRENCY = (
     ("CNY", ("¥", "￥", "RMB", "CNY", "元", "块", "人民币")),
     ("HKD", ("HK$", "HKD", "港币")),
@@ -149,7 +152,11 @@ class EntityExtractor:
     def extract(self, text: str, account: str = "", region: str = "CN") -> list[Entity]:
         taken: list[tuple[int, int]] = []
         found: list[Entity] = []
-        for pat, regex in self._accounts.get(account, self._defaults):
+        patterns = self._accounts.get(account, self._defaults)
+        if _ANCHOR.search(text) is None:
+            # every default pattern needs a digit or an "@": most short messages skip them all
+            patterns = patterns[: len(patterns) - len(self._defaults)]
+        for pat, regex in patterns:
             for m in regex.finditer(text):
                 start, end = m.span(pat.group)
                 if start == end or any(s < end and start < e for s, e in taken):
