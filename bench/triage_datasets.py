@@ -99,7 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     ap.add_argument("--only", default="", help="run only sets whose name contains this")
-    ap.add_argument("--classifier", choices=("svm", "logreg"), default="svm")
+    ap.add_argument("--classifier", choices=("svm", "logreg", "nbsvm"), default="svm")
     args = ap.parse_args()
     print("target: macro-F1 at least +2 points over the strong baseline on data not tuned on")
     print(f"{'data set':36s} {'task':9s} {'train':>6s} {'test':>6s} | {'ours acc':>8s} {'mF1':>6s} | "

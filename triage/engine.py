@@ -109,7 +109,10 @@ class Triager:
             return []
         cleaned = [clean(i.text, i.subject) for i in inputs]
         docs = self.pipelines.docs(cleaned, [i.account for i in inputs])
-        feats = [analyze(d._.dg_words, doc_text(d)) for d in docs]
+        # each `doc._` builds an accessor object: read every extension once per message
+        ext = [d._ for d in docs]
+        words = [e.dg_words for e in ext]
+        feats = [analyze(w, doc_text(d)) for w, d in zip(words, docs, strict=True)]
         raw = hash_features(feats)
         X = {t: self.models[t].transform(raw) for t in TASKS}
         P = {t: self.models[t].predict_proba(X[t]) for t in TASKS}
@@ -117,10 +120,10 @@ class Triager:
         topic_m, prio_m, sent_m = (self.models[t] for t in TASKS)
         topic_choice = topic_m.choose(P["topic"])
         out: list[Triage] = []
-        for i, (item, doc) in enumerate(zip(inputs, docs, strict=True)):
-            detected = doc._.dg_language
-            entities = doc._.dg_entities
-            if not doc._.dg_words:
+        for i, (item, e) in enumerate(zip(inputs, ext, strict=True)):
+            detected = e.dg_language
+            entities = e.dg_entities
+            if not words[i]:
                 out.append(Triage(language="und", topic=FALLBACK_TOPIC, confidence=0.0,
                                   priority=Priority.P4, sentiment=Sentiment.NEUTRAL,
                                   entities=entities, model_version=self.version))
@@ -131,7 +134,7 @@ class Triager:
             p_pos = float(P["sentiment"][i][self._pos]) if self._pos is not None else 0.0
             p_neg = float(P["sentiment"][i][self._neg]) if self._neg is not None else 0.0
             decision = decide(
-                self.rules, item, list(doc._.dg_signals), entities, topic,
+                self.rules, item, list(e.dg_signals), entities, topic,
                 Priority(prio_m.labels[int(np.argmax(P["priority"][i]))]), sentiment, p_neg,
                 risks[i],
             )
@@ -143,7 +146,7 @@ class Triager:
                 sentiment=sentiment,
                 sentiment_score=round(p_pos - p_neg, 4),
                 risk=decision.risk,
-                topic_keywords=topic_m.keywords(X["topic"], i, topic, doc._.dg_words),
+                topic_keywords=topic_m.keywords(X["topic"], i, topic, words[i]),
                 priority_reasons=decision.priority_reasons,
                 entities=entities,
                 model_version=self.version,

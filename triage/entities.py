@@ -24,6 +24,13 @@ _L = r"(?<![A-Za-z0-9])"
 _R = r"(?![A-Za-z0-9])"
 
 
+def _fenced(first: str, rest: str) -> str:
+    """`_L + first + rest` written so that the pattern starts with `first` (a fixed-width
+    literal or one character class): `re` then skips in C to the places where it can start
+    instead of trying the lookbehind at every character (~4x less on a 2.5 KB email)."""
+    return first + r"(?<![A-Za-z0-9]" + first + ")" + rest
+
+
 class EntityPattern(msgspec.Struct, frozen=True, kw_only=True):
     """One admin-editable pattern. `group` selects the part of the match that is the entity
     (so context words such as "order" or 订单号 can anchor a match without being part of it);
@@ -37,16 +44,17 @@ class EntityPattern(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Order matters: on overlap the earlier pattern wins (tracking numbers before order numbers
-# before phones before bare amounts and models).
+# before phones before bare amounts and models). Each needs a digit or an "@": `extract` skips
+# them all on a text with neither.
 DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
     EntityPattern(label="EMAIL", pattern=r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"SF\d{12,15}" + _R, value="SF:"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"YT\d{13,16}" + _R, value="YTO:"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"ZTO\d{10,15}" + _R, value="ZTO:"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"JD[A-Z0-9]{10,18}" + _R, value="JD:"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"1Z[0-9A-Z]{16}" + _R, value="UPS:"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"[A-Z]{2}\d{9}[A-Z]{2}" + _R, value="UPU:"),
-    EntityPattern(label="TRACKING_NO", pattern=_L + r"9[2-5]\d{20,24}" + _R, value="USPS:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("SF", r"\d{12,15}" + _R), value="SF:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("YT", r"\d{13,16}" + _R), value="YTO:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("ZTO", r"\d{10,15}" + _R), value="ZTO:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("JD", r"[A-Z0-9]{10,18}" + _R), value="JD:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("1Z", r"[0-9A-Z]{16}" + _R), value="UPS:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("[A-Z]", r"[A-Z]\d{9}[A-Z]{2}" + _R), value="UPU:"),
+    EntityPattern(label="TRACKING_NO", pattern=_fenced("9", r"[2-5]\d{20,24}" + _R), value="USPS:"),
     EntityPattern(
         label="TRACKING_NO",
         pattern=r"(?:fedex|联邦快递)\D{0,20}?" + _L + r"(\d{12}|\d{15})" + _R,
@@ -64,17 +72,22 @@ DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
         + r"((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,30})" + _R,
         group=1, flags="i",
     ),
-    EntityPattern(label="ORDER_ID", pattern=_L + r"#(\d{5,20})" + _R, group=1),
+    EntityPattern(label="ORDER_ID", pattern=_fenced("#", r"(\d{5,20})" + _R), group=1),
     # Taobao/Tmall order numbers are 18-19 digits and appear bare.
-    EntityPattern(label="ORDER_ID", pattern=_L + r"\d{16,20}" + _R),
+    EntityPattern(label="ORDER_ID", pattern=_fenced(r"\d", r"\d{15,19}" + _R)),
     EntityPattern(label="PHONE", pattern=_L + r"(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _R),
-    EntityPattern(label="PHONE", pattern=r"(?<![\w+])\+\d{1,3}[- ]?(?:\(\d{1,4}\)[- ]?)?\d{2,4}[- ]?\d{3,4}[- ]?\d{3,4}" + _R),
+    EntityPattern(label="PHONE", pattern=r"\+(?<![\w+]\+)\d{1,3}[- ]?(?:\(\d{1,4}\)[- ]?)?\d{2,4}[- ]?\d{3,4}[- ]?\d{3,4}" + _R),
     EntityPattern(label="PHONE", pattern=_L + r"(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}" + _R),
+    # Amounts: the currency first, or after the number (two patterns, each fast to scan for).
     EntityPattern(
         label="MONEY",
-        pattern=r"(?:(?:US|HK|NZ|A|C|S)?\$|[¥￥€£]|RMB|CNY|USD|EUR|GBP|HKD)\s?\d[\d,]*(?:\.\d{1,2})?"
-        r"|" + _L + r"\d[\d,]*(?:\.\d{1,2})?\s?(?:元|块钱|块|人民币|美元|欧元|英镑|港币|dollars?|bucks|"
-        r"RMB|CNY|USD|EUR|GBP|HKD)" + _R,
+        pattern=r"(?:(?:US|HK|NZ|A|C|S)?\$|[¥￥€£]|RMB|CNY|USD|EUR|GBP|HKD)\s?\d[\d,]*(?:\.\d{1,2})?",
+        flags="i",
+    ),
+    EntityPattern(
+        label="MONEY",
+        pattern=_fenced(r"\d", r"[\d,]*(?:\.\d{1,2})?\s?(?:元|块钱|块|人民币|美元|欧元|英镑|港币|dollars?|bucks|"
+                        r"RMB|CNY|USD|EUR|GBP|HKD)" + _R),
         flags="i",
     ),
     EntityPattern(
@@ -94,10 +107,13 @@ DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
     # Product models mix capitals and digits: WH-1000XM4, A2342, RTX4090, XPS-13, Mate60.
     EntityPattern(
         label="PRODUCT_MODEL",
-        pattern=_L + r"(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Z])[A-Z][A-Za-z]{0,9}-?\d{1,6}[A-Za-z0-9]{0,6}"
-        r"(?:-[A-Za-z0-9]{1,8})?(?: (?:Pro|Max|Plus|Ultra|Mini|Lite|SE))*" + _R,
+        # (the first capital is the capital the model needs; a digit must follow in the word)
+        pattern=_fenced("[A-Z]", r"(?=[A-Za-z0-9-]*\d)[A-Za-z]{0,9}-?\d{1,6}[A-Za-z0-9]{0,6}"
+        r"(?:-[A-Za-z0-9]{1,8})?(?: (?:Pro|Max|Plus|Ultra|Mini|Lite|SE))*" + _R),
     ),
 )
+
+_ANCHOR = re.compile(r"[\d@]")
 
 _CURRENCY = (
     ("CNY", ("¥", "￥", "RMB", "CNY", "元", "块", "人民币")),
@@ -136,7 +152,11 @@ class EntityExtractor:
     def extract(self, text: str, account: str = "", region: str = "CN") -> list[Entity]:
         taken: list[tuple[int, int]] = []
         found: list[Entity] = []
-        for pat, regex in self._accounts.get(account, self._defaults):
+        patterns = self._accounts.get(account, self._defaults)
+        if _ANCHOR.search(text) is None:
+            # every default pattern needs a digit or an "@": most short messages skip them all
+            patterns = patterns[: len(patterns) - len(self._defaults)]
+        for pat, regex in patterns:
             for m in regex.finditer(text):
                 start, end = m.span(pat.group)
                 if start == end or any(s < end and start < e for s, e in taken):

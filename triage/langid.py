@@ -50,6 +50,10 @@ class LanguageDetector:
         mixed = han > 0 and latin >= 3
         if han == 0 and latin < 2:
             return Detected("und", 0.0, False)  # digits, emoji, symbols: nothing to go on
+        if han >= HAN_ZH and not _KANA.search(line):
+            # Chinese whatever fastText says (below), so it is not asked: a third of a long
+            # email's language step. The confidence is then the Han share.
+            return Detected("zh", han, mixed)
         labels, probs = self._model.predict(line, k=2)
         top = labels[0].removeprefix("__label__") if labels else "und"
         conf = float(probs[0]) if probs else 0.0

@@ -84,19 +84,24 @@ class Model:
                  k: int = 5) -> tuple[str, ...]:
         """The words of message `row` of `X` (from `transform`) that pushed it most towards
         `label`: each word's TF-IDF weight times the class weight of its unigram feature."""
+        # X's rows keep the hashed counts' sorted columns, so both lookups are binary searches
         x_idx = X.indices[X.indptr[row]:X.indptr[row + 1]]
         x_val = X.data[X.indptr[row]:X.indptr[row + 1]]
-        x = dict(zip(x_idx.tolist(), x_val.tolist(), strict=True))
         w_idx, w_val = self._rows[self.labels.index(label)]
         uniq = [w for w in dict.fromkeys(words) if not w.startswith("<")]
-        if not uniq or not len(w_idx):
+        if not uniq or not len(w_idx) or not len(x_idx):
             return ()
         cols = np.array([feature_index("w:" + w) for w in uniq])
-        pos = np.minimum(np.searchsorted(w_idx, cols), len(w_idx) - 1)
-        weight = np.where(w_idx[pos] == cols, w_val[pos], 0.0)
-        scored = {w: x.get(int(j), 0.0) * float(c) for w, j, c in zip(uniq, cols, weight, strict=True)}
+        contrib = lookup(x_idx, x_val, cols).astype(np.float64) * lookup(w_idx, w_val, cols)
+        scored = dict(zip(uniq, contrib.tolist(), strict=True))
         best = sorted((s, w) for w, s in scored.items() if s > 0)
         return tuple(w for _, w in reversed(best[-k:]))
+
+
+def lookup(idx: np.ndarray, val: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """val at cols, where idx (sorted) holds them; 0 elsewhere."""
+    pos = np.minimum(np.searchsorted(idx, cols), len(idx) - 1)
+    return np.where(idx[pos] == cols, val[pos], 0.0)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

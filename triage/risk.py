@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from deskgate.models.triage import RiskCategory
 from deskgate.triage.features import feature_index
-from deskgate.triage.model import Model
+from deskgate.triage.model import Model, lookup
 from deskgate.triage.rules import RiskContext, phrase_regex
 
 TASK = "risk"
@@ -123,7 +123,7 @@ class RiskModel:
             return ()
         order = np.argsort(x_idx)
         x_idx, x_val = x_idx[order], x_val[order]
-        contrib = _lookup(w_idx, w_val, cols) * _lookup(x_idx, x_val, cols)
+        contrib = lookup(w_idx, w_val, cols) * lookup(x_idx, x_val, cols)
         # the strongest features carry the explanation; mapping all of them costs milliseconds
         top = [i for i in np.argsort(-contrib, kind="stable")[:MAX_FEATURES].tolist()
                if contrib[i] > 0.0]
@@ -173,12 +173,6 @@ class Phrases:
             else:
                 merged.append((a, b))
         return merged
-
-
-def _lookup(idx: np.ndarray, val: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """val at cols, where idx (sorted) holds them; 0 elsewhere."""
-    pos = np.minimum(np.searchsorted(idx, cols), len(idx) - 1)
-    return np.where(idx[pos] == cols, val[pos], 0.0)
 
 
 def _surface(feature: str) -> str:

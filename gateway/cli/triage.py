@@ -111,8 +111,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="also train the strong baseline (TF-IDF char_wb 1-4 + word 1-2 with jieba "
                          "-> LogisticRegression C=10) on the same split and report our "
                          "difference with a paired bootstrap 95%% confidence interval")
-    ev.add_argument("--classifier", choices=("svm", "logreg"), default="svm",
-                    help="with --train: the linear model (default svm)")
+    ev.add_argument("--classifier", choices=("svm", "logreg", "nbsvm"), default="svm",
+                    help="with --train: the linear model (default svm; nbsvm: log-count-ratio "
+                         "scaled features, what the packaged sentiment model uses)")
     ev.add_argument("--model-dir", type=Path, default=None,
                     help="directory of the current models (default: the packaged ones)")
     ev.set_defaults(func=cmd_eval)

@@ -54,6 +54,29 @@ def test_identifier_inside_a_longer_token_is_not_an_entity() -> None:
     assert not [e for e in found if e.label == "TRACKING_NO"]
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("SF1234567890123", {("TRACKING_NO", "SF:SF1234567890123")}),
+    ("RR123456789CN", {("TRACKING_NO", "UPU:RR123456789CN")}),
+    ("9400111899223856925678", {("TRACKING_NO", "USPS:9400111899223856925678")}),
+    ("单号#1234567", {("ORDER_ID", "1234567")}),
+    ("订单 123456789012345678", {("ORDER_ID", "123456789012345678")}),
+    ("call +44 20 7946 0958", {("PHONE", "+442079460958")}),
+    ("$45.50 and 1299元", {("MONEY", "USD 45.50"), ("MONEY", "CNY 1299.00")}),
+    ("the WH-1000XM4", {("PRODUCT_MODEL", "WH-1000XM4")}),
+])
+def test_fenced_patterns_match_on_their_own(text: str, expected: set[tuple[str, str]]) -> None:
+    assert labels_values(EntityExtractor().extract(text, region="US")) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "xSF1234567890123", "aRR123456789CN", "x9400111899223856925678", "a#1234567",
+    "a123456789012345678", "a+44 20 7946 0958", "x1299元", "aWH-1000XM4",
+])
+def test_fenced_patterns_do_not_fire_inside_a_longer_token(text: str) -> None:
+    # the fence moved behind the first character so that `re` can skip ahead; it still holds
+    assert EntityExtractor().extract(text, region="US") == []
+
+
 def test_account_patterns_take_precedence() -> None:
     extra = {"shopA": [EntityPattern(label="ORDER_ID", pattern=r"(?<![A-Za-z0-9])SA-\d{6}(?![0-9])",
                                       value="shopA:")]}

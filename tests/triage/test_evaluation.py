@@ -78,3 +78,30 @@ def test_low_confidence_is_answered_other_and_survives_save_load(pipelines: Pipe
     plain = train("topic", TEXTS[:12] * 3, LABELS[:12] * 3, pipelines=pipelines)
     assert plain.other_label is None and "other_threshold" not in plain.info["params"]
     assert np.array_equal(plain.choose(np.array([[0.34, 0.33, 0.33]])), [0])
+
+
+def test_nbsvm_folds_its_feature_scaling_into_ordinary_weights(pipelines: Pipelines) -> None:
+    from sklearn.preprocessing import normalize
+    from sklearn.svm import LinearSVC
+
+    pos = ["很好，很满意", "服务很好", "great service, thanks", "love it, very good", "干净舒服，推荐"]
+    neg = ["很差，不满意", "服务太差", "terrible service", "hate it, very bad", "又脏又吵，不推荐"]
+    texts, labels = (pos + neg) * 3, (["positive"] * 5 + ["negative"] * 5) * 3
+    model = train("sentiment", texts, labels, pipelines=pipelines, classifier="nbsvm", C=0.3)
+    assert model.info["params"]["classifier"] == "nbsvm"
+    probe = ["非常满意，很好", "very bad, terrible"]
+    assert model.predict(model.transform(featurize(probe, pipelines))) == ["positive", "negative"]
+    # Scaling each feature by the positive class's log-count ratio r and then an SVM scores
+    # exactly what the stored model scores with w * r folded in.
+    raw = featurize(texts, pipelines)
+    X = normalize(model.transform(raw)[:, model.idf_index]).tocsr()
+    present = X.copy()
+    present.data[:] = 1.0
+    mine = np.array(labels) == "positive"
+    p = np.asarray(present[mine].sum(axis=0)).ravel() + 1.0
+    q = np.asarray(present[~mine].sum(axis=0)).ravel() + 1.0
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    direct = LinearSVC(C=0.3, random_state=0).fit(X.multiply(r).tocsr(), mine.astype(np.int8))
+    k = model.labels.index("positive")
+    stored = model.decision(model.transform(raw))[:, k]
+    assert np.allclose(stored, direct.decision_function(X.multiply(r).tocsr()), atol=1e-4)
