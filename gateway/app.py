@@ -16,6 +16,7 @@ from deskgate.gateway import (
     api_messages,
     api_models,
     api_records,
+    api_replies,
     api_review,
     api_sla,
     api_tickets,
@@ -117,6 +118,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     api_tickets.setup(app)
     api_work.setup(app)
     api_review.setup(app)
+    api_replies.setup(app)
     webhooks.setup(app)
     api_channels.setup(app)
     api_sla.setup(app)

@@ -62,6 +62,12 @@ Key                               Type     What
 {p}channels                       hash     "<channel>/<account>" -> JSON admin-stored account settings (queue/channels.py)
 {p}channels:rev                   string   INCR on every channel account change; gateways reload when it moves
 {p}work                           hash     admin SLA policies and teams: json, rev, updated_by/at (overrides the file)
+{p}outbox                         stream   replies to deliver, field "r" = reply id; group "send" (queue/outbox.py)
+{p}outbox:dead                    stream   replies given up after the last retry: reply id, reason
+{p}outbox:delay                   zset     reply id -> when its next attempt is due (back-off, Retry-After)
+{p}reply:{reply_id}               hash     one reply: json (OutboundMessage), state, attempts, provider_id, reason
+{p}ticket:{id}:replies            list     the ticket's reply ids, oldest first
+{p}provider:{chan}:{acct}:{pid}   string   provider message id -> reply id (status callbacks); TTL
 """
 
 from __future__ import annotations
@@ -284,6 +290,27 @@ class Keys:
     @property
     def work(self) -> str:
         return f"{self.p}work"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.p}outbox"
+
+    @property
+    def outbox_dead(self) -> str:
+        return f"{self.p}outbox:dead"
+
+    @property
+    def outbox_delay(self) -> str:
+        return f"{self.p}outbox:delay"
+
+    def reply(self, reply_id: str) -> str:
+        return f"{self.p}reply:{reply_id}"
+
+    def ticket_replies(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:replies"
+
+    def provider_message(self, channel: str, account: str, provider_id: str) -> str:
+        return f"{self.p}provider:{channel}:{account}:{provider_id}"
 
     @property
     def models_queue(self) -> str:

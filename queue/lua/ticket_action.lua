@@ -20,7 +20,7 @@
 local p, op, tid, actor, priv, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
 local arg = ARGV[8]
 local tkey = p .. 'ticket:' .. tid
-local t = redis.call('HMGET', tkey, 'status', 'assignee', 'skill', 'queue_score', 'frt_done')
+local t = redis.call('HMGET', tkey, 'status', 'assignee', 'skill', 'queue_score')
 if not t[1] then return {'missing', ''} end
 local status, assignee, queue, score = t[1], t[2] or '', t[3], t[4]
 local mine = priv or (assignee == actor and assignee ~= '')
@@ -86,11 +86,7 @@ elseif op == 'respond' then
   if status ~= 'assigned' then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
   renew_if_assignee()
-  if t[5] then return {'ok', t[5]} end
-  redis.call('HSET', tkey, 'frt_done', ts, 'updated_at', ts)
-  clear_timers(p, tid, {'frt'})
-  audit(p, ts, actor, 'first_response', tid, '', '', '')
-  return {'ok', ts}
+  return {'ok', first_response(p, tid, ts, actor)}
 
 elseif op == 'pending' then
   if status ~= 'assigned' then return {'conflict', status} end

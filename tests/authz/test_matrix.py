@@ -290,6 +290,10 @@ ROUTES: dict[tuple[str, str], Case] = {
                                                         path=ticket_path("/notes")),
     ("post", "/api/v1/tickets/{ticket_id}/respond"): Case(WORKERS, "ticket",
                                                            path=ticket_path("/respond")),
+    ("post", "/api/v1/tickets/{ticket_id}/replies"): Case(
+        WORKERS, "ticket", path=ticket_path("/replies"), body={"text": "an answer"}, ok=201),
+    ("get", "/api/v1/tickets/{ticket_id}/replies"): Case(WORKERS, "ticket",
+                                                          path=ticket_path("/replies")),
     ("post", "/api/v1/tickets/{ticket_id}/pending"): Case(WORKERS, "ticket",
                                                            path=ticket_path("/pending")),
     ("post", "/api/v1/tickets/{ticket_id}/reopen"): Case(

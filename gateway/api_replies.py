@@ -1,0 +1,187 @@
+"""Replies to the customer over the REST API: an agent holding the ticket (or a manager in
+scope) posts a reply; it is written to the thread and the durable outbox in one step and
+delivered by the sender workers (gateway/send_worker.py) on the channel the customer used."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.api_tickets import store
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
+from deskgate.gateway.auth import requires
+from deskgate.gateway.blobs import BlobStore
+from deskgate.gateway.body import decode_body
+from deskgate.gateway.errors import ApiError
+from deskgate.gateway.openapi import api_route
+from deskgate.gateway.scope import TICKET, scope, target
+from deskgate.models.codec import to_builtins
+from deskgate.models.delivery import (
+    MAX_REPLY_CHARS,
+    ThreadReply,
+    limits,
+    reply_target,
+    window_closes,
+)
+from deskgate.models.enums import Channel, Role
+from deskgate.models.message import InboundMessage
+from deskgate.models.outbound import OutboundAttachment, OutboundMessage, TemplateCall
+from deskgate.models.ticket import Ticket
+from deskgate.queue.outbox import Outbox, reply_id_for
+
+MAX_IDEMPOTENCY_KEY = 200
+_NAME = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class AttachmentIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ref: Annotated[str, msgspec.Meta(max_length=80)]         # "sha256:<hex>" in the blob store
+    name: _NAME
+    content_type: Annotated[str, msgspec.Meta(max_length=127)] = "application/octet-stream"
+
+
+class TemplateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    language: Annotated[str, msgspec.Meta(min_length=2, max_length=15)]
+    parameters: Annotated[tuple[Annotated[str, msgspec.Meta(max_length=1024)], ...],
+                          msgspec.Meta(max_length=20)] = ()
+
+
+class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(max_length=MAX_REPLY_CHARS)] = ""
+    attachments: Annotated[tuple[AttachmentIn, ...], msgspec.Meta(max_length=10)] = ()
+    template: TemplateIn | None = None     # a provider-approved template (WhatsApp)
+
+
+def outbox(request: web.Request) -> Outbox:
+    return Outbox(request.app[REDIS], request.app[KEYS],
+                  lease_seconds=request.app[CONFIG].workers.lease_seconds)
+
+
+def reply_json(r: ThreadReply) -> dict[str, Any]:
+    m = r.message
+    return {"id": m.reply_id, "author": m.author, "text": m.text, "created_at": m.created_at,
+            "channel": m.recipient.channel, "state": r.state, "attempts": r.attempts,
+            "provider_id": r.provider_id, "reason": r.reason, "last_error": r.last_error,
+            "attachments": [to_builtins(a) for a in m.attachments],
+            "template": to_builtins(m.template) if m.template else None,
+            "updated_at": r.updated_at}
+
+
+def _last_customer_message(messages: list[InboundMessage]) -> InboundMessage:
+    if not messages:
+        raise ApiError(409, "the ticket has no customer message to answer")
+    return max(messages, key=lambda m: m.received_at)
+
+
+def _attachments(request: web.Request, channel: Channel,
+                 wanted: tuple[AttachmentIn, ...]) -> tuple[OutboundAttachment, ...]:
+    if not wanted:
+        return ()
+    lim = limits(channel)
+    if len(wanted) > lim.max_attachments:
+        raise ApiError(422, f"{channel} replies carry at most {lim.max_attachments} "
+                            "attachment(s)", field="attachments")
+    blobs = BlobStore(request.app[DATA_DIR])
+    out = []
+    for a in wanted:
+        try:
+            size = blobs.path(a.ref).stat().st_size
+        except ValueError as exc:
+            raise ApiError(422, str(exc), field="attachments") from exc
+        except FileNotFoundError:
+            raise ApiError(422, f"no stored file {a.ref[:80]}: upload it first",
+                           field="attachments") from None
+        if size > lim.max_attachment_bytes:
+            raise ApiError(422, f"{a.name}: {channel} takes files up to "
+                                f"{lim.max_attachment_bytes >> 20} MB", field="attachments")
+        out.append(OutboundAttachment(name=a.name, content_type=a.content_type, size=size,
+                                      ref=a.ref))
+    return tuple(out)
+
+
+async def _message(request: web.Request, ticket: Ticket, body: ReplyIn,
+                   reply_id: str) -> OutboundMessage:
+    s = store(request)
+    last = _last_customer_message(await s.messages(ticket))
+    recipient = reply_target(last)
+    if recipient is None:
+        raise ApiError(409, f"the customer wrote over {last.channel} and left no address to "
+                            "answer on: add a note instead")
+    email = recipient.channel is Channel.EMAIL
+    subject = ""
+    if email:
+        base = ticket.subject or last.subject
+        subject = base if base.lower().startswith(("re:", "回复:", "回复：")) else f"Re: {base}"
+        subject = f"{subject} {await s.subject_tag(ticket.id)}".strip()
+    own_id = last.meta.get("message_id", "") if last.channel is Channel.EMAIL else ""
+    in_reply_to = own_id or (last.external_id if last.channel is not Channel.EMAIL else "")
+    triage = ticket.triage
+    return OutboundMessage(
+        reply_id=reply_id, ticket_id=ticket.id, recipient=recipient, text=body.text,
+        author=scope(request).actor, created_at=datetime.now(UTC),
+        attachments=_attachments(request, recipient.channel, body.attachments),
+        in_reply_to=in_reply_to,
+        references=(*last.thread_refs, own_id) if email and own_id else (),
+        subject=subject,
+        template=TemplateCall(body.template.name, body.template.language,
+                              body.template.parameters) if body.template else None,
+        language=triage.language if triage else "")
+
+
+@requires(Role.AGENT, Role.MANAGER, policy=TICKET)
+async def post_reply(request: web.Request) -> web.Response:
+    """Answer the customer on their channel (agent holding the ticket, or a manager in scope);
+    an Idempotency-Key header makes a retried POST return the reply it already made."""
+    body: ReplyIn = decode_body(await request.read(), ReplyIn)
+    if not body.text.strip() and not body.attachments and body.template is None:
+        raise ApiError(422, "a reply needs text, an attachment or a template", field="text")
+    key = request.headers.get("Idempotency-Key", "")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters")
+    ticket = target(request, Ticket)
+    box = outbox(request)
+    reply_id = reply_id_for(ticket.id, key)
+    if key and (known := await box.get(reply_id)) is not None:
+        return web.json_response(reply_json(known), status=200, dumps=_dumps)
+    message = await _message(request, ticket, body, reply_id)
+    who = scope(request)
+    result = await box.post(message, who.actor, privileged=who.privileged, now=time.time())
+    if result.outcome == "missing":
+        raise ApiError(404, "no such ticket")
+    if result.outcome == "forbidden":
+        raise ApiError(403, "only the agent holding the ticket (or a manager) may answer it: "
+                            "claim it first")
+    if result.outcome == "conflict":
+        raise ApiError(409, f"the ticket is {result.detail}: reopen it to answer")
+    stored = await box.get(reply_id)
+    assert stored is not None
+    return web.json_response(reply_json(stored), status=201 if result.outcome == "ok" else 200,
+                             dumps=_dumps)
+
+
+@requires(Role.AGENT, Role.MANAGER, policy=TICKET)
+async def list_replies(request: web.Request) -> web.Response:
+    """Our replies on a ticket, oldest first, with their delivery state, and when the
+    channel's customer-service window closes (after it, only a template may go)."""
+    ticket = target(request, Ticket)
+    messages = await store(request).messages(ticket)
+    last = max(messages, key=lambda m: m.received_at) if messages else None
+    closes = window_closes(last.channel, last.received_at) if last else None
+    return web.json_response({
+        "replies": [reply_json(r) for r in await outbox(request).thread(ticket.id)],
+        "window_closes_at": closes,
+        "window_open": closes is None or closes > datetime.now(UTC)}, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return msgspec.json.encode(obj).decode()
+
+
+def setup(app: web.Application) -> None:
+    api_route(app, "POST", "/api/v1/tickets/{ticket_id}/replies", post_reply, body=ReplyIn,
+              tag="replies")
+    api_route(app, "GET", "/api/v1/tickets/{ticket_id}/replies", list_replies, tag="replies")

@@ -1,0 +1,101 @@
+"""The rules of delivering a reply that do not depend on how it is sent: how long to wait
+before the next attempt, what each channel accepts (attachments, the customer-service window),
+and a reply as the thread shows it. Pure values and functions; the outbox (queue/outbox.py)
+and the sender worker apply them."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import msgspec
+
+from deskgate.models.enums import Channel, IdentityKind
+from deskgate.models.message import InboundMessage
+from deskgate.models.outbound import DeliveryState, OutboundMessage, Recipient
+
+MAX_REPLY_CHARS = 20_000          # our own bound; each sender splits or refuses per channel
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 900.0
+RETRY_AFTER_MAX_SECONDS = 3600.0  # a provider asking for more is capped (the reply still goes)
+
+
+def next_attempt_delay(attempt: int, retry_after: float | None = None,
+                       rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt `attempt + 1`: exponential back-off with full jitter
+    (so retries of many replies after one outage spread out instead of arriving together),
+    never sooner than the provider's Retry-After."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    delay = (rng or random).uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_MAX_SECONDS))
+    return delay
+
+
+class ChannelLimits(msgspec.Struct, frozen=True):
+    """What one reply may carry on a channel (the providers' documented limits)."""
+
+    max_attachments: int
+    max_attachment_bytes: int
+    window: timedelta | None = None   # after the customer's last message; None = no window
+
+
+_MB = 1 << 20
+LIMITS: dict[Channel, ChannelLimits] = {
+    Channel.EMAIL: ChannelLimits(10, 20 * _MB),
+    # WhatsApp Cloud API: documents up to 100 MB, one media per message
+    Channel.WHATSAPP: ChannelLimits(1, 100 * _MB, timedelta(hours=24)),
+    Channel.MESSENGER: ChannelLimits(1, 25 * _MB, timedelta(hours=24)),
+    Channel.INSTAGRAM: ChannelLimits(1, 25 * _MB, timedelta(hours=24)),
+    Channel.TELEGRAM: ChannelLimits(1, 50 * _MB),
+    Channel.WECHAT: ChannelLimits(1, 10 * _MB, timedelta(hours=48)),
+    Channel.WECOM: ChannelLimits(1, 20 * _MB, timedelta(hours=48)),
+    Channel.SMS: ChannelLimits(10, 5 * _MB),          # Twilio MMS: 10 media, 5 MB in total
+    Channel.WEBCHAT: ChannelLimits(5, 10 * _MB),
+}
+NO_REPLY = ChannelLimits(0, 0)     # api / webform: the customer has no channel to answer on
+
+
+def limits(channel: Channel) -> ChannelLimits:
+    return LIMITS.get(channel, NO_REPLY)
+
+
+def window_closes(channel: Channel, last_customer_message: datetime | None) -> datetime | None:
+    """When the channel's customer-service window closes (None: the channel has none, or the
+    customer never wrote)."""
+    window = limits(channel).window
+    if window is None or last_customer_message is None:
+        return None
+    return last_customer_message + window
+
+
+class ThreadReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One of our replies as the thread shows it: what was sent and what became of it."""
+
+    message: OutboundMessage
+    state: DeliveryState
+    attempts: int = 0
+    provider_id: str = ""
+    reason: str = ""                  # why it failed (the provider's words)
+    last_error: str = ""              # the latest temporary failure, while it is retried
+    updated_at: datetime | None = None
+
+
+def reply_target(message: InboundMessage) -> Recipient | None:
+    """Where a reply to the customer's `message` goes: the channel and account it came in on
+    and the customer's address there. A web form or an integration's message has no channel
+    to answer on, so the answer goes by email when the customer left an address (as every
+    help desk answers a contact form). None: no way to reach the customer."""
+    ident = message.sender.identities[0] if message.sender.identities else None
+    if ident is None:
+        return None
+    if message.channel in (Channel.API, Channel.WEBFORM):
+        email = next((i.value for i in message.sender.identities
+                      if i.kind is IdentityKind.EMAIL), "")
+        return Recipient(Channel.EMAIL, message.account, email) if email else None
+    if ident.kind is IdentityKind.PLATFORM:
+        # "<channel>:<account>:<user id>": channel and account names hold no ':'
+        address = ident.value.split(":", 2)[-1]
+    else:
+        address = ident.value
+    return Recipient(message.channel, message.account, address)

@@ -1,0 +1,158 @@
+"""The outbox: replies written to the ticket's thread and to a durable stream in one step
+(lua/reply.lua), read by sender workers as the consumer group "send", with every step of a
+delivery (attempt, sent, retry later, failed, dead-lettered, status callback) one atomic
+script (lua/send.lua) that also acknowledges the stream entry it finishes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import redis.asyncio as aioredis
+
+from deskgate.models.codec import decode, encode
+from deskgate.models.delivery import ThreadReply
+from deskgate.models.outbound import DeliveryState, OutboundMessage
+from deskgate.queue.audit import work_script
+from deskgate.queue.keys import Keys
+from deskgate.queue.replies import stream_entries, text_hash
+from deskgate.queue.replies import text as _s
+from deskgate.queue.scripts import lua
+from deskgate.queue.stream import GroupStream, RawEntry
+
+GROUP = "send"
+PROVIDER_ID_TTL_SECONDS = 30 * 24 * 3600   # status callbacks arrive within days
+
+
+class PostResult(msgspec.Struct, frozen=True):
+    outcome: str          # "ok" | "replay" | "missing" | "forbidden" | "conflict"
+    detail: str = ""
+
+
+class Attempt(msgspec.Struct, frozen=True):
+    """What `begin` found: send `message` now (attempt number `attempt`), or nothing to do."""
+
+    outcome: str          # "send" | "done" | "gone"
+    attempt: int = 0
+    message: OutboundMessage | None = None
+    state: str = ""
+
+
+def reply_id_for(ticket_id: str, idempotency_key: str) -> str:
+    """The reply id of a request: the same (ticket, Idempotency-Key) always gives the same id,
+    so a retried POST finds the reply it already made; without a key every POST is new."""
+    if not idempotency_key:
+        return "r_" + secrets.token_hex(12)
+    digest = hashlib.blake2b(f"{ticket_id}\x00{idempotency_key}".encode(), digest_size=12)
+    return "r_" + digest.hexdigest()
+
+
+def _ts(value: str) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value else None
+
+
+class Outbox:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, lease_seconds: int = 600) -> None:
+        self._r = client
+        self._k = keys
+        self._lease_seconds = lease_seconds
+        self._post = work_script(client, "reply")
+        self._send = client.register_script(lua("send"))
+
+    # --- the API side -------------------------------------------------------------------
+
+    async def post(self, message: OutboundMessage, actor: str, *, privileged: bool,
+                   now: float) -> PostResult:
+        k, tid = self._k, message.ticket_id
+        outcome, detail = await self._post(
+            keys=[k.reply(message.reply_id), k.ticket(tid), k.ticket_replies(tid), k.outbox,
+                  k.leases],
+            args=[k.p, tid, message.reply_id, actor, "1" if privileged else "0", now,
+                  self._lease_seconds, encode(message)])
+        return PostResult(_s(outcome), _s(detail))
+
+    async def get(self, reply_id: str) -> ThreadReply | None:
+        f = text_hash(await self._r.hgetall(self._k.reply(reply_id)))
+        return _thread_reply(f) if f else None
+
+    async def thread(self, ticket_id: str, limit: int = 500) -> list[ThreadReply]:
+        """The ticket's replies, oldest first."""
+        ids = [_s(x) for x in await self._r.lrange(self._k.ticket_replies(ticket_id), 0,
+                                                   limit - 1)]
+        async with self._r.pipeline(transaction=False) as pipe:
+            for rid in ids:
+                pipe.hgetall(self._k.reply(rid))
+            found = await pipe.execute()
+        return [_thread_reply(text_hash(f)) for f in found if f]
+
+    # --- the sender workers' side ------------------------------------------------------
+
+    def reader(self, consumer: str) -> GroupStream:
+        return GroupStream(self._r, self._k.outbox, GROUP, consumer)
+
+    async def begin(self, reply_id: str, now: float) -> Attempt:
+        outcome, *rest = await self._send(keys=[self._k.reply(reply_id)], args=["begin", now])
+        if _s(outcome) != "send":
+            return Attempt(_s(outcome), state=_s(rest[0]) if rest else "")
+        return Attempt("send", int(rest[0]), decode(rest[1], OutboundMessage))
+
+    async def sent(self, message: OutboundMessage, entry_id: str, provider_id: str,
+                   state: DeliveryState, now: float) -> str:
+        """Record the provider's acceptance and acknowledge the entry, in one step."""
+        r = message.recipient
+        _, reached = await self._send(
+            keys=[self._k.reply(message.reply_id),
+                  self._k.provider_message(r.channel, r.account, provider_id), self._k.outbox],
+            args=["sent", now, entry_id, provider_id, state.value, PROVIDER_ID_TTL_SECONDS])
+        return _s(reached)
+
+    async def retry(self, reply_id: str, entry_id: str, reason: str, due: float,
+                    max_attempts: int, now: float) -> tuple[str, int]:
+        """Schedule the next attempt at `due`, or dead-letter the reply after `max_attempts`;
+        returns ("later" | "dead", attempts made)."""
+        k = self._k
+        outcome, n = await self._send(
+            keys=[k.reply(reply_id), k.outbox_delay, k.outbox, k.outbox_dead],
+            args=["retry", now, entry_id, reason[:1000], due, max_attempts])
+        return _s(outcome), int(n)
+
+    async def fail(self, reply_id: str, entry_id: str, reason: str, now: float) -> None:
+        await self._send(keys=[self._k.reply(reply_id), self._k.outbox],
+                         args=["fail", now, entry_id, reason[:1000]])
+
+    async def release_due(self, now: float, limit: int = 500) -> list[str]:
+        """Put the replies whose back-off is over back on the outbox (each exactly once, even
+        with many workers doing this at the same time)."""
+        ids = await self._send(keys=[self._k.outbox_delay, self._k.outbox],
+                               args=["due", now, limit])
+        return [_s(x) for x in ids]
+
+    async def advance(self, channel: str, account: str, provider_id: str,
+                      state: DeliveryState, now: float, reason: str = "") -> str:
+        """A provider's status callback about one of our messages: the reply's state moves
+        forward (a late "delivered" after "read" changes nothing). Returns the reply's state,
+        or "" when the provider id is not one of ours."""
+        rid = await self._r.get(self._k.provider_message(channel, account, provider_id))
+        if not rid:
+            return ""
+        _, reached = await self._send(keys=[self._k.reply(_s(rid))],
+                                      args=["advance", now, state.value, reason[:1000]])
+        return _s(reached)
+
+    async def dead(self, count: int = 100) -> list[RawEntry]:
+        return stream_entries(await self._r.xrevrange(self._k.outbox_dead, count=count))
+
+
+def _thread_reply(f: dict[str, str]) -> ThreadReply:
+    return ThreadReply(message=decode(f["json"], OutboundMessage),
+                       state=DeliveryState(f["state"]), attempts=int(f.get("attempts") or 0),
+                       provider_id=f.get("provider_id", ""), reason=f.get("reason", ""),
+                       last_error=f.get("last_error", ""), updated_at=_ts(f.get("updated_at", "")))
+
+
+def decode_entries(entries: Sequence[RawEntry]) -> list[tuple[str, str]]:
+    """(entry id, reply id) of outbox entries."""
+    return [(eid, _s(f.get(b"r", b""))) for eid, f in entries]
