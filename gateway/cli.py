@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from deskgate.gateway import cli_admin, cli_models, cli_triage, demo, serve
+from deskgate.gateway import cli_admin, cli_models, cli_triage, demo, send_worker, serve
 from deskgate.gateway.cli_common import LOG_FORMAT
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import (
@@ -28,6 +28,7 @@ from deskgate.queue.redis_server import RedisUnavailable
 # Each module adds its subcommands; adding a command group is one line here.
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     serve.add_commands,
+    send_worker.add_commands,
     cli_admin.add_commands,
     demo.add_commands,
     cli_triage.add_commands,
