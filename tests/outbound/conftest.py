@@ -1,16 +1,21 @@
 """Fixtures for replies: tickets stored the way the triage worker stores them (from a
-customer's message on a given channel) and held by an agent, over real Redis."""
+customer's message on a given channel) and held by an agent, over real Redis; the SMTP relay
+(tests/outbound/relay.py) every test's config sends email replies through; a sender worker."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
+from deskgate.gateway.config import Config, parse_config
+from deskgate.gateway.send_worker import run_senders
 from deskgate.models.enums import Channel, IdentityKind
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score
@@ -18,7 +23,10 @@ from deskgate.models.ticket import Agent
 from deskgate.queue.keys import Keys
 from deskgate.queue.tickets import Placement, TicketStore
 from deskgate.queue.work import Work
+from tests.email.dnszone import DnsStandIn
 from tests.work.conftest import triage
+
+from .relay import PASSWORD, USER, Relay, start_relay
 
 _n = itertools.count(1)
 
@@ -79,3 +87,62 @@ async def tickets(aclient: aioredis.Redis, keys: Keys) -> Tickets:
     for agent, skill in (("ann", "general"), ("bo", "general"), ("cy", "billing")):
         await work.put_agent(Agent(id=agent, skills={skill: 1}, capacity=20))
     return Tickets(aclient, keys)
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[DnsStandIn]:
+    server = DnsStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def relay(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[tuple[Relay, Path]]:
+    controller, relay, cert = start_relay(tmp_path, free_port())
+    yield relay, cert
+    if relay.hold is not None:
+        relay.hold.set()
+    controller.stop()
+
+
+def relay_config(prefix: str, relay: Relay, cert: Path, dns: DnsStandIn,
+                 relay_timeout: float = 30.0) -> str:
+    """The config as YAML text (a sender process reads it from a file)."""
+    return f"""
+redis_prefix: "{prefix}"
+workers: {{block_ms: 50, claim_idle_ms: 500, lease_seconds: 600}}
+senders: {{block_ms: 50, claim_idle_ms: 500, max_attempts: 3}}
+email:
+  sender_auth: {{nameservers: ["{dns.address}"], dns_timeout_seconds: 2}}
+  smtp: {{host: 127.0.0.1, port: 0}}
+  inboxes:
+    - {{address: support@shop.example.cn, account: support, skill: general}}
+  relay:
+    host: 127.0.0.1
+    port: {relay.port}
+    security: starttls
+    username: {USER}
+    password: {PASSWORD}
+    ca_file: {cert}
+    timeout_seconds: {relay_timeout}
+    from_addresses: {{support: "小店客服 <support@shop.example.cn>"}}
+"""
+
+
+@pytest.fixture
+def config(prefix: str, relay: tuple[Relay, Path], dns: DnsStandIn) -> Config:
+    return parse_config(relay_config(prefix, relay[0], relay[1], dns))
+
+
+@pytest.fixture
+async def senders(redis_url: str, keys: Keys, config: Config,
+                  data_dir: Path) -> AsyncIterator[None]:
+    """One sender worker, in this process (its crash cases run it as a real process)."""
+    client = aioredis.Redis.from_url(redis_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_senders(client, keys, config, data_dir, "t-sender", stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await client.aclose()

@@ -7,84 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from deskgate.gateway.app import create_app
 from deskgate.gateway.blobs import BlobStore
-from deskgate.gateway.config import Config, parse_config
-from deskgate.gateway.send_worker import run_senders
+from deskgate.gateway.config import Config
 from deskgate.gateway.smtp import smtp_port
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
-from tests.email.dnszone import DnsStandIn
 
 from .conftest import Tickets, email_message
-from .relay import PASSWORD, USER, Relay, start_relay
-
-
-@pytest.fixture(scope="module")
-def dns() -> Iterator[DnsStandIn]:
-    server = DnsStandIn()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def relay(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[tuple[Relay, Path]]:
-    controller, relay, cert = start_relay(tmp_path, free_port())
-    yield relay, cert
-    if relay.hold is not None:
-        relay.hold.set()
-    controller.stop()
-
-
-def relay_config(prefix: str, relay: Relay, cert: Path, dns: DnsStandIn,
-                 **senders: Any) -> Config:
-    extra = "".join(f", {k}: {v}" for k, v in senders.items())
-    return parse_config(f"""
-redis_prefix: "{prefix}"
-workers: {{block_ms: 50, claim_idle_ms: 500, lease_seconds: 600}}
-senders: {{block_ms: 50, claim_idle_ms: 500, max_attempts: 3{extra}}}
-email:
-  sender_auth: {{nameservers: ["{dns.address}"], dns_timeout_seconds: 2}}
-  smtp: {{host: 127.0.0.1, port: 0}}
-  inboxes:
-    - {{address: support@shop.example.cn, account: support, skill: general}}
-  relay:
-    host: 127.0.0.1
-    port: {relay.port}
-    security: starttls
-    username: {USER}
-    password: {PASSWORD}
-    ca_file: {cert}
-    from_addresses: {{support: "小店客服 <support@shop.example.cn>"}}
-""")
-
-
-@pytest.fixture
-def config(prefix: str, relay: tuple[Relay, Path], dns: DnsStandIn) -> Config:
-    return relay_config(prefix, relay[0], relay[1], dns)
-
-
-@pytest.fixture
-async def senders(redis_url: str, keys: Keys, config: Config,
-                  data_dir: Path) -> AsyncIterator[None]:
-    """One sender worker, in this process (its crash cases run it as a real process)."""
-    client = aioredis.Redis.from_url(redis_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_senders(client, keys, config, data_dir, "t-sender", stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    await client.aclose()
+from .relay import USER, Relay
 
 
 def customer_mail(subject: str, body: str, *, message_id: str,
