@@ -31,6 +31,7 @@ from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
+from deskgate.queue.outbox import Outbox
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore
@@ -60,6 +61,7 @@ class TriageWorker:
         self._triager = triager
         self.reader = IngestReader(client, keys, consumer)
         self.store = TicketStore(client, keys)
+        self.outbox = Outbox(client, keys)
         self.ops = WorkLoop(client, keys, config, consumer)
         self.stats = SharedStats(client, keys)
         self.processed = 0
@@ -113,6 +115,7 @@ class TriageWorker:
                 await self.reader.dead_letter(e, "undecodable message")
             elif e.message.kind is not MessageKind.MESSAGE:
                 await self.store.record_noise(e.message)
+                await self.outbox.record_status(e.message, now)   # our replies' delivery
                 done.append(e.entry_id)
             else:
                 messages.append(e)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from deskgate.models.enums import Channel, IdentityKind
+from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import InboundMessage
 from deskgate.models.outbound import DeliveryState, OutboundMessage, Recipient
 
@@ -79,6 +79,7 @@ class ThreadReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     reason: str = ""                  # why it failed (the provider's words)
     last_error: str = ""              # the latest temporary failure, while it is retried
     updated_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 def reply_target(message: InboundMessage) -> Recipient | None:
@@ -99,3 +100,43 @@ def reply_target(message: InboundMessage) -> Recipient | None:
     else:
         address = ident.value
     return Recipient(message.channel, message.account, address)
+
+
+# What providers call the states of a message we sent (WhatsApp Cloud API statuses, Twilio
+# MessageStatus, Messenger delivery/read receipts), as our DeliveryState.
+PROVIDER_STATES: dict[str, DeliveryState] = {
+    "accepted": DeliveryState.SENT, "queued": DeliveryState.SENT,
+    "sending": DeliveryState.SENT, "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED, "read": DeliveryState.READ,
+    "failed": DeliveryState.FAILED, "undelivered": DeliveryState.FAILED,
+}
+
+
+class StatusUpdate(msgspec.Struct, frozen=True):
+    """A provider's word about one of our messages: by its id, or (Messenger) every message
+    to `address` sent up to `watermark`."""
+
+    state: DeliveryState
+    provider_id: str = ""
+    address: str = ""
+    watermark: float = 0.0              # epoch seconds
+
+
+def status_update(message: InboundMessage) -> StatusUpdate | None:
+    """The delivery news in a STATUS record a connector made (None: not about our messages,
+    or a state we do not track)."""
+    if message.kind is not MessageKind.STATUS:
+        return None
+    if message.channel in (Channel.MESSENGER, Channel.INSTAGRAM):
+        state = PROVIDER_STATES.get(message.kind_reason)
+        ident = message.sender.identities[0] if message.sender.identities else None
+        try:
+            watermark = int(message.meta.get("watermark", "0")) / 1000
+        except ValueError:
+            return None
+        if state is None or ident is None or watermark <= 0:
+            return None
+        return StatusUpdate(state, address=ident.value.split(":", 2)[-1], watermark=watermark)
+    state = PROVIDER_STATES.get(message.meta.get("status", "").lower())
+    provider_id = message.meta.get("message") or message.payload_id
+    return StatusUpdate(state, provider_id=provider_id) if state and provider_id else None

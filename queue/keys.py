@@ -125,6 +125,9 @@ class Keys:
     def customer_ids(self, customer_id: str) -> str:
         return f"{self.p}cust:{customer_id}:ids"
 
+    def customer_channel(self, customer_id: str, channel: str, account: str) -> str:
+        return f"{self.p}custchan:{customer_id}:{channel}:{account}"
+
     def customer_claims(self, customer_id: str) -> str:
         return f"{self.p}cust:{customer_id}:claims"
 

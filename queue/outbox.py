@@ -14,7 +14,8 @@ import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.models.codec import decode, encode
-from deskgate.models.delivery import ThreadReply
+from deskgate.models.delivery import ThreadReply, status_update
+from deskgate.models.message import InboundMessage
 from deskgate.models.outbound import DeliveryState, OutboundMessage
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
@@ -136,9 +137,34 @@ class Outbox:
         forward (a late "delivered" after "read" changes nothing). Returns the reply's state,
         or "" when the provider id is not one of ours."""
         rid = await self._r.get(self._k.provider_message(channel, account, provider_id))
-        if not rid:
+        return await self._forward(_s(rid), state, now, reason) if rid else ""
+
+    async def record_status(self, message: InboundMessage, now: float) -> str:
+        """Apply a provider's status callback (a STATUS record) to the reply it is about;
+        returns the state reached, "" when it names none of our replies."""
+        update = status_update(message)
+        if update is None:
             return ""
-        _, reached = await self._send(keys=[self._k.reply(_s(rid))],
+        if update.provider_id:
+            return await self.advance(message.channel, message.account, update.provider_id,
+                                      update.state, now)
+        # Messenger says "everything sent before <watermark>": the replies on the customer's
+        # latest ticket of that page
+        ident = message.sender.identities[0].key
+        customer = await self._r.hget(self._k.identities, ident)
+        ticket = customer and await self._r.get(self._k.customer_channel(
+            _s(customer), message.channel, message.account))
+        reached = ""
+        for r in await self.thread(_s(ticket)) if ticket else ():
+            sent_at = r.sent_at.timestamp() if r.sent_at else None
+            if (r.message.recipient.address == update.address and sent_at is not None
+                    and sent_at <= update.watermark + 1):
+                reached = await self._forward(r.message.reply_id, update.state, now)
+        return reached
+
+    async def _forward(self, reply_id: str, state: DeliveryState, now: float,
+                       reason: str = "") -> str:
+        _, reached = await self._send(keys=[self._k.reply(reply_id)],
                                       args=["advance", now, state.value, reason[:1000]])
         return _s(reached)
 
@@ -150,7 +176,8 @@ def _thread_reply(f: dict[str, str]) -> ThreadReply:
     return ThreadReply(message=decode(f["json"], OutboundMessage),
                        state=DeliveryState(f["state"]), attempts=int(f.get("attempts") or 0),
                        provider_id=f.get("provider_id", ""), reason=f.get("reason", ""),
-                       last_error=f.get("last_error", ""), updated_at=_ts(f.get("updated_at", "")))
+                       last_error=f.get("last_error", ""), updated_at=_ts(f.get("updated_at", "")),
+                       sent_at=_ts(f.get("sent_at", "")))
 
 
 def decode_entries(entries: Sequence[RawEntry]) -> list[tuple[str, str]]:
