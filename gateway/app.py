@@ -27,6 +27,7 @@ from deskgate.gateway import (
     health,
     imap,
     smtp,
+    webchat_replies,
     webhooks,
     worker,
 )
@@ -120,6 +121,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     api_review.setup(app)
     api_replies.setup(app)
     webhooks.setup(app)
+    webchat_replies.setup(app)
     api_channels.setup(app)
     api_sla.setup(app)
     smtp.setup(app)  # only when email inboxes are configured

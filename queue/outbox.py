@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from deskgate.models.codec import decode, encode
 from deskgate.models.delivery import ThreadReply, status_update
 from deskgate.models.message import InboundMessage
-from deskgate.models.outbound import DeliveryState, OutboundMessage
+from deskgate.models.outbound import DeliveryState, OutboundMessage, Recipient
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import stream_entries, text_hash
@@ -25,6 +25,7 @@ from deskgate.queue.scripts import lua
 from deskgate.queue.stream import GroupStream, RawEntry
 
 GROUP = "send"
+_VISIBLE = (DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ)
 PROVIDER_ID_TTL_SECONDS = 30 * 24 * 3600   # status callbacks arrive within days
 
 
@@ -167,6 +168,20 @@ class Outbox:
         _, reached = await self._send(keys=[self._k.reply(reply_id)],
                                       args=["advance", now, state.value, reason[:1000]])
         return _s(reached)
+
+    async def for_address(self, identity_key: str, recipient: Recipient, after: float,
+                          *, tickets: int = 20, limit: int = 100) -> list[ThreadReply]:
+        """The replies on its way to one customer address (a web-chat visitor) created after
+        `after`, oldest first, from the customer's latest `tickets` tickets: what a polling
+        client has not seen yet. Queued and failed ones are not the customer's to see."""
+        customer = await self._r.hget(self._k.identities, identity_key)
+        if customer is None:
+            return []
+        ids = await self._r.zrevrange(self._k.customer_tickets(_s(customer)), 0, tickets - 1)
+        found = [r for tid in ids for r in await self.thread(_s(tid))
+                 if r.message.recipient == recipient and r.state in _VISIBLE
+                 and r.message.created_at.timestamp() > after]
+        return sorted(found, key=lambda r: r.message.created_at)[:limit]
 
     async def dead(self, count: int = 100) -> list[RawEntry]:
         return stream_entries(await self._r.xrevrange(self._k.outbox_dead, count=count))
