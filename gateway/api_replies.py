@@ -18,6 +18,7 @@ from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.body import decode_body
 from deskgate.gateway.errors import ApiError
 from deskgate.gateway.openapi import api_route
+from deskgate.gateway.replies import NoWayToAnswer, compose, last_customer_message
 from deskgate.gateway.scope import TICKET, scope, target
 from deskgate.models.codec import to_builtins
 from deskgate.models.delivery import (
@@ -71,12 +72,6 @@ def reply_json(r: ThreadReply) -> dict[str, Any]:
             "updated_at": r.updated_at}
 
 
-def _last_customer_message(messages: list[InboundMessage]) -> InboundMessage:
-    if not messages:
-        raise ApiError(409, "the ticket has no customer message to answer")
-    return max(messages, key=lambda m: m.received_at)
-
-
 def _attachments(request: web.Request, channel: Channel,
                  wanted: tuple[AttachmentIn, ...]) -> tuple[OutboundAttachment, ...]:
     if not wanted:
@@ -106,30 +101,22 @@ def _attachments(request: web.Request, channel: Channel,
 async def _message(request: web.Request, ticket: Ticket, body: ReplyIn,
                    reply_id: str) -> OutboundMessage:
     s = store(request)
-    last = _last_customer_message(await s.messages(ticket))
-    recipient = reply_target(last)
-    if recipient is None:
-        raise ApiError(409, f"the customer wrote over {last.channel} and left no address to "
-                            "answer on: add a note instead")
-    email = recipient.channel is Channel.EMAIL
-    subject = ""
-    if email:
-        base = ticket.subject or last.subject
-        subject = base if base.lower().startswith(("re:", "回复:", "回复：")) else f"Re: {base}"
-        subject = f"{subject} {await s.subject_tag(ticket.id)}".strip()
-    own_id = last.meta.get("message_id", "") if last.channel is Channel.EMAIL else ""
-    in_reply_to = own_id or (last.external_id if last.channel is not Channel.EMAIL else "")
-    triage = ticket.triage
-    return OutboundMessage(
-        reply_id=reply_id, ticket_id=ticket.id, recipient=recipient, text=body.text,
-        author=scope(request).actor, created_at=datetime.now(UTC),
-        attachments=_attachments(request, recipient.channel, body.attachments),
-        in_reply_to=in_reply_to,
-        references=(*last.thread_refs, own_id) if email and own_id else (),
-        subject=subject,
-        template=TemplateCall(body.template.name, body.template.language,
-                              body.template.parameters) if body.template else None,
-        language=triage.language if triage else "")
+    last = last_customer_message(await s.messages(ticket))
+    if last is None:
+        raise ApiError(409, "the ticket has no customer message to answer")
+    try:
+        return await compose(
+            s, ticket, last, reply_id=reply_id, author=scope(request).actor, text=body.text,
+            attachments=_attachments(request, reply_target_channel(last), body.attachments),
+            template=TemplateCall(body.template.name, body.template.language,
+                                  body.template.parameters) if body.template else None)
+    except NoWayToAnswer as exc:
+        raise ApiError(409, f"{exc}: add a note instead") from exc
+
+
+def reply_target_channel(last: InboundMessage) -> Channel:
+    target = reply_target(last)
+    return target.channel if target is not None else last.channel
 
 
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
@@ -169,7 +156,7 @@ async def list_replies(request: web.Request) -> web.Response:
     channel's customer-service window closes (after it, only a template may go)."""
     ticket = target(request, Ticket)
     messages = await store(request).messages(ticket)
-    last = max(messages, key=lambda m: m.received_at) if messages else None
+    last = last_customer_message(messages)
     closes = window_closes(last.channel, last.received_at) if last else None
     return web.json_response({
         "replies": [reply_json(r) for r in await outbox(request).thread(ticket.id)],

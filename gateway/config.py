@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.models.delivery import AutoAckConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import WorkConfig
@@ -82,6 +83,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     durability: DurabilityConfig = DurabilityConfig()  # what an acknowledgement promises
     console: ConsoleConfig = ConsoleConfig()
     senders: SenderConfig = SenderConfig()
+    auto_ack: AutoAckConfig = AutoAckConfig()   # acknowledgement of new tickets
 
 
 def _expand(value: Any) -> Any:

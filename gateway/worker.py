@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway import model_watch
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
+from deskgate.gateway.auto_ack import AutoAck
 from deskgate.gateway.config import Config
 from deskgate.gateway.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
@@ -62,6 +63,7 @@ class TriageWorker:
         self.reader = IngestReader(client, keys, consumer)
         self.store = TicketStore(client, keys)
         self.outbox = Outbox(client, keys)
+        self.acks = AutoAck(client, keys, config)
         self.ops = WorkLoop(client, keys, config, consumer)
         self.stats = SharedStats(client, keys)
         self.processed = 0
@@ -135,6 +137,7 @@ class TriageWorker:
                 for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
             applied = await self.store.apply(placements, now)
             await self.ops.placed(applied, routes, now)
+            await self.acks.after_placed(applied, msgs, now)
             done += [e.entry_id for e in messages]
             await self.stats.record_batch(
                 [e.entry_id for e in messages], [a.outcome for a in applied], time.time())

@@ -140,3 +140,44 @@ def status_update(message: InboundMessage) -> StatusUpdate | None:
     state = PROVIDER_STATES.get(message.meta.get("status", "").lower())
     provider_id = message.meta.get("message") or message.payload_id
     return StatusUpdate(state, provider_id=provider_id) if state and provider_id else None
+
+
+DEFAULT_ACK_TEXTS = {
+    "zh": "您的售后申请已收到（工单号 {ticket}），我们会在 {hours} 小时内处理。",
+    "en": "We have received your request (ticket {ticket}) and will answer within {hours} "
+          "hours.",
+}
+
+
+class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The automatic acknowledgement of a new ticket (config `auto_ack:`). `{ticket}` and
+    `{hours}` (the expected first-response time from the ticket's SLA) are filled in."""
+
+    enabled: bool = False
+    window_hours: float = 24.0            # at most one acknowledgement per customer per window
+    default_language: str = "zh"          # when triage could not tell
+    texts: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_ACK_TEXTS))
+    # "<channel>/<account>" -> its own texts by language ({} = the texts above); when any are
+    # listed, only those accounts acknowledge
+    accounts: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for texts in (self.texts, *self.accounts.values()):
+            for lang, text in texts.items():
+                try:
+                    text.format(ticket="DG-1", hours=1)
+                except (KeyError, IndexError, ValueError) as exc:
+                    raise ValueError(f"auto_ack text ({lang}) may use only {{ticket}} and "
+                                     f"{{hours}}: {exc}") from None
+
+    def text_for(self, channel: str, account: str, language: str, ticket: str,
+                 hours: int) -> str | None:
+        """The acknowledgement for a new ticket on that account, None when it gets none."""
+        if not self.enabled:
+            return None
+        own = self.accounts.get(f"{channel}/{account}")
+        if self.accounts and own is None:
+            return None
+        texts = {**self.texts, **(own or {})}
+        text = texts.get(language) or texts.get(self.default_language)
+        return text.format(ticket=ticket, hours=hours) if text else None

@@ -68,6 +68,7 @@ Key                               Type     What
 {p}reply:{reply_id}               hash     one reply: json (OutboundMessage), state, attempts, provider_id, reason
 {p}ticket:{id}:replies            list     the ticket's reply ids, oldest first
 {p}provider:{chan}:{acct}:{pid}   string   provider message id -> reply id (status callbacks); TTL
+{p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
 """
 
 from __future__ import annotations
@@ -311,6 +312,9 @@ class Keys:
 
     def ticket_replies(self, ticket_id: str) -> str:
         return f"{self.p}ticket:{ticket_id}:replies"
+
+    def auto_answered(self, customer_id: str) -> str:
+        return f"{self.p}autoack:{customer_id}"
 
     def provider_message(self, channel: str, account: str, provider_id: str) -> str:
         return f"{self.p}provider:{channel}:{account}:{provider_id}"

@@ -68,12 +68,26 @@ class Outbox:
 
     async def post(self, message: OutboundMessage, actor: str, *, privileged: bool,
                    now: float) -> PostResult:
+        """An agent's (or manager's) reply: also the ticket's first response."""
+        return await self._write(message, actor, "1" if privileged else "0", now,
+                                 first_response=True)
+
+    async def post_automatic(self, message: OutboundMessage, customer_id: str, window: int,
+                             now: float) -> PostResult:
+        """An automatic answer (acknowledgement): not a first response, and at most one per
+        customer per `window` seconds ("once" when one was already sent)."""
+        return await self._write(message, "auto", "1", now, first_response=False,
+                                 once=(self._k.auto_answered(customer_id), window))
+
+    async def _write(self, message: OutboundMessage, actor: str, privileged: str, now: float,
+                     *, first_response: bool, once: tuple[str, int] | None = None) -> PostResult:
         k, tid = self._k, message.ticket_id
+        keys = [k.reply(message.reply_id), k.ticket(tid), k.ticket_replies(tid), k.outbox,
+                k.leases, *([once[0]] if once else [])]
         outcome, detail = await self._post(
-            keys=[k.reply(message.reply_id), k.ticket(tid), k.ticket_replies(tid), k.outbox,
-                  k.leases],
-            args=[k.p, tid, message.reply_id, actor, "1" if privileged else "0", now,
-                  self._lease_seconds, encode(message)])
+            keys=keys, args=[k.p, tid, message.reply_id, actor, privileged, now,
+                             self._lease_seconds, encode(message),
+                             "1" if first_response else "0", once[1] if once else 0])
         return PostResult(_s(outcome), _s(detail))
 
     async def get(self, reply_id: str) -> ThreadReply | None:
