@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway.api_macros import apply_actions, macro_of, rendered
 from deskgate.gateway.api_tickets import store
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.auth import requires
@@ -55,6 +56,8 @@ class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(max_length=MAX_REPLY_CHARS)] = ""
     attachments: Annotated[tuple[AttachmentIn, ...], msgspec.Meta(max_length=10)] = ()
     template: TemplateIn | None = None     # a provider-approved template (WhatsApp)
+    # a macro's id: its text when `text` is empty, and its status/skill/labels are applied
+    macro: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 def outbox(request: web.Request) -> Outbox:
@@ -124,12 +127,15 @@ async def post_reply(request: web.Request) -> web.Response:
     """Answer the customer on their channel (agent holding the ticket, or a manager in scope);
     an Idempotency-Key header makes a retried POST return the reply it already made."""
     body: ReplyIn = decode_body(await request.read(), ReplyIn)
-    if not body.text.strip() and not body.attachments and body.template is None:
-        raise ApiError(422, "a reply needs text, an attachment or a template", field="text")
     key = request.headers.get("Idempotency-Key", "")
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters")
     ticket = target(request, Ticket)
+    macro = await macro_of(request, body.macro) if body.macro else None
+    if macro is not None and not body.text.strip():
+        body.text = await rendered(request, ticket, macro)
+    if not body.text.strip() and not body.attachments and body.template is None:
+        raise ApiError(422, "a reply needs text, an attachment or a template", field="text")
     box = outbox(request)
     reply_id = reply_id_for(ticket.id, key)
     if key and (known := await box.get(reply_id)) is not None:
@@ -146,8 +152,10 @@ async def post_reply(request: web.Request) -> web.Response:
         raise ApiError(409, f"the ticket is {result.detail}: reopen it to answer")
     stored = await box.get(reply_id)
     assert stored is not None
-    return web.json_response(reply_json(stored), status=201 if result.outcome == "ok" else 200,
-                             dumps=_dumps)
+    out = reply_json(stored)
+    if macro is not None and result.outcome == "ok":
+        out["macro_problems"] = await apply_actions(request, ticket.id, macro)
+    return web.json_response(out, status=201 if result.outcome == "ok" else 200, dumps=_dumps)
 
 
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)

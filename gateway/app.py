@@ -13,6 +13,7 @@ from aiohttp import web
 
 from deskgate.gateway import (
     api_channels,
+    api_macros,
     api_messages,
     api_models,
     api_records,
@@ -120,6 +121,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     api_work.setup(app)
     api_review.setup(app)
     api_replies.setup(app)
+    api_macros.setup(app)
     webhooks.setup(app)
     webchat_replies.setup(app)
     api_channels.setup(app)

@@ -68,6 +68,8 @@ Key                               Type     What
 {p}reply:{reply_id}               hash     one reply: json (OutboundMessage), state, attempts, provider_id, reason
 {p}ticket:{id}:replies            list     the ticket's reply ids, oldest first
 {p}provider:{chan}:{acct}:{pid}   string   provider message id -> reply id (status callbacks); TTL
+{p}macros                         hash     macro id -> JSON canned reply (queue/macros.py)
+{p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
 """
 
@@ -312,6 +314,13 @@ class Keys:
 
     def ticket_replies(self, ticket_id: str) -> str:
         return f"{self.p}ticket:{ticket_id}:replies"
+
+    @property
+    def macros(self) -> str:
+        return f"{self.p}macros"
+
+    def ticket_labels(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:labels"
 
     def auto_answered(self, customer_id: str) -> str:
         return f"{self.p}autoack:{customer_id}"

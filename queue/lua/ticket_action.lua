@@ -9,6 +9,7 @@
 --   transfer_queue  queue      -> into another skill queue, unassigned, same position
 --   transfer_agent  agent id   -> leased to that agent (who must have room)
 --   note            text       -> internal note (not sent to the customer)
+--   labels          JSON list  -> labels added to the ticket (a macro's)
 --   respond                    -> a reply went to the customer: stops the first-response clock
 --   pending         extra = {"frt": remaining s, "res": remaining s} of the running clocks
 --   reopen          extra = {"timers": {member: deadline}} -> a resolved ticket back in queue
@@ -81,6 +82,18 @@ elseif op == 'note' then
   renew_if_assignee()
   audit(p, ts, actor, 'note', tid, '', '', '')
   return {'ok', tostring(redis.call('LLEN', tkey .. ':notes'))}
+
+elseif op == 'labels' then
+  if not mine then return {'forbidden', assignee} end
+  local added = {}
+  for _, label in ipairs(cjson.decode(arg)) do
+    if redis.call('SADD', tkey .. ':labels', label) == 1 then table.insert(added, label) end
+  end
+  if #added > 0 then
+    redis.call('HSET', tkey, 'updated_at', ts)
+    audit(p, ts, actor, 'labels', tid, '', table.concat(added, ','), '')
+  end
+  return {'ok', tostring(#added)}
 
 elseif op == 'respond' then
   if status ~= 'assigned' then return {'conflict', status} end

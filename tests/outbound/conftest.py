@@ -20,6 +20,7 @@ from deskgate.models.enums import Channel, IdentityKind
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score
 from deskgate.models.ticket import Agent
+from deskgate.models.triage import Triage
 from deskgate.queue.keys import Keys
 from deskgate.queue.tickets import Placement, TicketStore
 from deskgate.queue.work import Work
@@ -60,11 +61,11 @@ class Tickets:
         self.client = client
 
     async def open(self, message: InboundMessage, *, skill: str = "general",
-                   holder: str = "ann") -> str:
+                   holder: str = "ann", triaged: Triage | None = None) -> str:
         """A ticket from `message`, in `skill`'s queue and leased to `holder` ("" = nobody)."""
         now = message.received_at.timestamp()
         [ctx] = await self.store.resolve_customers([message], now)
-        t = triage()
+        t = triaged or triage()
         [applied] = await self.store.apply([Placement(
             message, ctx.customer_id, t, skill, queue_score(now, t.priority, "standard"))], now)
         if holder:
