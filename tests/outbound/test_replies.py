@@ -5,6 +5,7 @@ clock), idempotency, and bad input."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,11 @@ async def test_customer_without_address_gets_a_clear_refusal(
     tid = await tickets.open(m)
     resp = await client.post(url(tid), headers=auth(Role.AGENT, "ann"), json={"text": "hi"})
     assert resp.status == 409 and "note" in (await resp.json())["error"]["message"]
+
+
+async def test_closed_window_is_reported(client: Any, auth: Callable[..., dict[str, str]],
+                                         tickets: Tickets) -> None:
+    old = chat_message(Channel.WHATSAPP, "8613900000000", at=time.time() - 25 * 3600)
+    tid = await tickets.open(old)
+    body = await (await client.get(url(tid), headers=auth(Role.AGENT, "ann"))).json()
+    assert body["window_open"] is False and body["window_closes_at"]
