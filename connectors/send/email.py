@@ -9,8 +9,12 @@ the email package picks for the content)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
+import socket
 import ssl
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -38,7 +42,7 @@ class EmailAccount:
 
 def message_id(message: OutboundMessage, account: EmailAccount) -> str:
     """Our Message-ID of a reply (without angle brackets): the same for every attempt."""
-    domain = account.relay.message_id_domain or parseaddr(account.sender)[1].rpartition("@")[2]
+    domain = account.relay.message_id_domain or _domain(account.sender)
     local = hashlib.blake2b(message.reply_id.encode(), digest_size=10).hexdigest()
     return f"{message.reply_id}.{local}@{domain or 'deskgate.invalid'}"
 
@@ -88,21 +92,36 @@ def _attach(mail: EmailMessage, content_type: str, name: str, data: bytes) -> No
 
 
 class EmailSender:
+    """Keeps up to IDLE_SESSIONS authenticated relay sessions open between sends: a new SMTP
+    session (connect, EHLO, STARTTLS, AUTH, QUIT) costs more CPU than the mail itself. A kept
+    session is checked with NOOP before use; one that fails that is dropped, and nothing of
+    the reply has been sent on it."""
+
     channel = Channel.EMAIL
+    IDLE_SESSIONS = 64              # the sender worker's default concurrency
+
+    def __init__(self) -> None:
+        # per event loop: a session belongs to the loop that opened it
+        self._idle: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, int, str, str], list[aiosmtplib.SMTP]]
+        ] = weakref.WeakKeyDictionary()
+
+    def _sessions(self, relay: RelayConfig) -> list[aiosmtplib.SMTP]:
+        per_loop = self._idle.setdefault(asyncio.get_running_loop(), {})
+        return per_loop.setdefault((relay.host, relay.port, relay.security, relay.username), [])
 
     async def send(self, message: OutboundMessage, settings: EmailAccount,
                    http: aiohttp.ClientSession, tokens: AccessTokens) -> SendResult:
         relay = settings.relay
         mail = build(message, settings)
-        tls = ssl.create_default_context(cafile=relay.ca_file or None)
         try:
-            async with aiosmtplib.SMTP(
-                    hostname=relay.host, port=relay.port, timeout=relay.timeout_seconds,
-                    use_tls=relay.security == "tls", start_tls=relay.security == "starttls",
-                    tls_context=tls) as smtp:
-                if relay.username:
-                    await smtp.login(relay.username, relay.password)
+            smtp = await self._session(relay)
+            try:
                 await smtp.send_message(mail)
+            except BaseException:
+                smtp.close()
+                raise
+            self._release(relay, smtp)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             reason = f"the relay refused the recipient: {_codes(exc.recipients)}"
             if all(400 <= r.code < 500 for r in exc.recipients):
@@ -120,6 +139,53 @@ class EmailSender:
             raise RetryLater(f"relay {relay.host}:{relay.port} unreachable: "
                              f"{type(exc).__name__}: {exc}") from exc
         return SendResult(provider_id=message_id(message, settings))
+
+    async def _session(self, relay: RelayConfig) -> aiosmtplib.SMTP:
+        idle = self._sessions(relay)
+        while idle:
+            smtp = idle.pop()
+            try:
+                await smtp.noop()
+                return smtp
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                smtp.close()
+        smtp = aiosmtplib.SMTP(
+            hostname=relay.host, port=relay.port, timeout=relay.timeout_seconds,
+            local_hostname=_ehlo_name(),
+            use_tls=relay.security == "tls", start_tls=relay.security == "starttls",
+            tls_context=_tls(relay.ca_file) if relay.security != "none" else None)
+        await smtp.connect()
+        try:
+            if relay.username:
+                await smtp.login(relay.username, relay.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _release(self, relay: RelayConfig, smtp: aiosmtplib.SMTP) -> None:
+        idle = self._sessions(relay)
+        if len(idle) < self.IDLE_SESSIONS and smtp.is_connected:
+            idle.append(smtp)
+        else:
+            smtp.close()
+
+
+@functools.cache
+def _domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2]
+
+
+@functools.cache
+def _ehlo_name() -> str:
+    # aiosmtplib asks the resolver (getfqdn) on every connection otherwise
+    return socket.getfqdn()
+
+
+@functools.cache
+def _tls(ca_file: str) -> ssl.SSLContext:
+    # one per CA file: building a context loads the whole trust store (milliseconds of CPU)
+    return ssl.create_default_context(cafile=ca_file or None)
 
 
 def _codes(refused: list[aiosmtplib.SMTPRecipientRefused]) -> str:
