@@ -181,6 +181,13 @@ class SenderWorker:
                 # gets its reply retried, never dropped
                 await self._retry(message, entry_id, attempt.attempt,
                                   f"{type(exc).__name__}: {exc}", None)
+            except RedisError:
+                raise                 # our own bookkeeping: the entry stays pending
+            except Exception as exc:  # a sender's bug must not stop the worker
+                log.exception("the %s sender failed on reply %s", message.recipient.channel,
+                              reply_id)
+                await self._retry(message, entry_id, attempt.attempt,
+                                  f"sender error {type(exc).__name__}: {exc}", None)
             else:
                 state = await self.outbox.sent(message, entry_id, result.provider_id,
                                                result.state, time.time())
