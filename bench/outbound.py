@@ -75,8 +75,8 @@ class StandIn:
 def serve(port: int, data: str, config: str) -> None:
     from aiohttp import web
 
-    from deskgate.gateway.app import create_app
     from deskgate.gateway.config import load_config
+    from deskgate.gateway.web.app import create_app
 
     app = create_app(load_config(config), os.environ[REDIS_URL_ENV], Path(data),
                      run_workers=False)
@@ -209,7 +209,7 @@ senders: {{concurrency: 64, block_ms: 50}}
         port = free_port()
         gateway = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(data),
                                     str(cfg)], env=env, stdin=subprocess.DEVNULL)
-        sender_cmd = [sys.executable, "-m", "deskgate.gateway.cli", "senders", "--config",
+        sender_cmd = [sys.executable, "-m", "deskgate.gateway.cli.main", "senders", "--config",
                       str(cfg), "--data-dir", str(data)]
 
         def spawn(slot: int) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from deskgate.gateway.config import Config, parse_config
-from deskgate.gateway.send_worker import run_senders
+from deskgate.gateway.workers.senders import run_senders
 from deskgate.models.enums import Channel, IdentityKind
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score

@@ -17,9 +17,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from deskgate.connectors.webchat import sign
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, parse_config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.mail.smtp import smtp_port
+from deskgate.gateway.web.app import create_app
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
 from tests.email.dnszone import DnsStandIn
@@ -37,7 +37,7 @@ channels:
   webchat:
     site: {{secret: {SECRET}, verified_contacts: true}}
     shop: {{secret: {SECRET}, verified_contacts: true}}
-work:
+sla:
   sla:
     - {{name: all, first_response_minutes: 120, resolution_minutes: 1440, business_hours: false}}
 auto_ack:

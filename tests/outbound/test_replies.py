@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
-from deskgate.gateway.blobs import BlobStore
+from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.models.enums import Channel, IdentityKind, Role
 from deskgate.models.message import Identity, Sender
 from deskgate.queue.audit import AuditLog

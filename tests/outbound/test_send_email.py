@@ -14,10 +14,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from deskgate.gateway.app import create_app
-from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.mail.blobs import BlobStore
+from deskgate.gateway.mail.smtp import smtp_port
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox

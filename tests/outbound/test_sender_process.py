@@ -28,7 +28,7 @@ from .relay import Relay
 
 class SenderProcess:
     def __init__(self, config_file: Path, data_dir: Path, redis_url: str) -> None:
-        self._argv = [sys.executable, "-m", "deskgate.gateway.cli", "senders",
+        self._argv = [sys.executable, "-m", "deskgate.gateway.cli.main", "senders",
                       "--config", str(config_file), "--data-dir", str(data_dir)]
         # the same slot name across restarts: the replacement finishes its predecessor's
         # pending entries at once (as serve's WorkerPool does)

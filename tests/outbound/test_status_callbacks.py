@@ -15,8 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from twilio.request_validator import RequestValidator
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, HttpConfig, WorkerConfig
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Channel, Role
 from deskgate.models.outbound import DeliveryState
 from deskgate.queue.keys import Keys
