@@ -1,5 +1,5 @@
 """Web-chat replies. The visitor's site backend fetches them from the gateway's signed
-polling endpoint (gateway/webchat_replies.py), so "sending" is making the reply visible there:
+polling endpoint (gateway/web/webchat_replies.py), so "sending" is making the reply visible there:
 it is sent once the outbox has it; the site's fetch makes it delivered, the widget showing it
 read."""
 

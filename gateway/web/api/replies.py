@@ -1,6 +1,6 @@
 """Replies to the customer over the REST API: an agent holding the ticket (or a manager in
 scope) posts a reply; it is written to the thread and the durable outbox in one step and
-delivered by the sender workers (gateway/send_worker.py) on the channel the customer used."""
+delivered by the sender workers (gateway/workers/senders.py) on the channel the customer used."""
 
 from __future__ import annotations
 
