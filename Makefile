@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
 	bench-sender-auth bench-claims bench-webhooks bench-senders bench-retrain bench-durability bench-sentinel bench-dedupe-memory bench-reports \
-	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
+	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk bench-outbound demo clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -45,7 +45,10 @@ demo: $(RUN_STAMP)
 
 # Each benchmark starts what it measures (its own serve / Redis) and prints figures and targets.
 bench: bench-ingest bench-triage bench-mail bench-hostile-mail bench-sender-auth bench-claims \
-	bench-webhooks bench-senders bench-retrain bench-durability bench-reports
+	bench-webhooks bench-senders bench-retrain bench-durability bench-reports bench-outbound
+
+bench-outbound: $(RUN_STAMP)
+	$(BIN)/python bench/outbound.py $(ARGS)
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)

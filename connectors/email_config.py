@@ -114,8 +114,37 @@ class SenderAuthConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
             raise ValueError("email.sender_auth: DNS timeouts must be positive")
 
 
+class RelayConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The SMTP relay replies leave through (connectors/send/email.py): the company's own MTA
+    or a provider's submission service. Credentials come from here only (use ${ENV})."""
+
+    host: str
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"   # "none" only on loopback
+    username: str = ""                        # AUTH when set
+    password: str = ""
+    ca_file: str = ""                         # trust this CA (a private relay); "" = system
+    timeout_seconds: float = 30.0             # connect, and each command
+    # the From of replies per email account ("Support <support@example.com>"); accounts not
+    # listed use default_from
+    from_addresses: dict[str, str] = msgspec.field(default_factory=dict)
+    default_from: str = ""
+    message_id_domain: str = ""               # "" = the From address's domain
+
+    def __post_init__(self) -> None:
+        if self.security == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("email.relay: security 'none' sends the password and every reply "
+                             "in clear; use starttls or tls for a relay off this machine")
+        if self.password and not self.username:
+            raise ValueError("email.relay: a password needs a username")
+
+    def sender_for(self, account: str) -> str:
+        return self.from_addresses.get(account, self.default_from)
+
+
 class EmailConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     smtp: SmtpConfig = SmtpConfig()
+    relay: RelayConfig | None = None          # outbound replies; None = email replies fail
     inboxes: tuple[InboxConfig, ...] = ()
     # mail From these (addresses or "@domain") is recorded as OWN, never ticketed
     own_addresses: tuple[str, ...] = ()

@@ -76,6 +76,18 @@ def _verify(settings: WebSettings, request: WebhookRequest) -> None:
                 request.header(SIGNATURE_HEADER))
 
 
+def verify_fetch(settings: WebSettings, timestamp: str, signature: str, path_qs: str) -> None:
+    """The site backend fetching agents' replies for a visitor signs the request line as it
+    signs a message body: sign(secret, timestamp, b"GET " + path and query)."""
+    check_fresh(timestamp, settings.max_skew)
+    check_equal(sign(settings.secret, timestamp, f"GET {path_qs}".encode()), signature)
+
+
+def visitor_identity(account: str, visitor_id: str) -> Identity:
+    require(bool(_ID.match(visitor_id)), "visitor id: 1-128 letters, digits or ._:@-")
+    return Identity(IdentityKind.PLATFORM, platform_id(Channel.WEBCHAT, account, visitor_id))
+
+
 def _identities(channel: Channel, account: str, visitor_id: str, email: str, phone: str,
                 settings: WebSettings) -> tuple[Identity, ...]:
     ids: list[Identity] = []

@@ -14,6 +14,7 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.models.delivery import AutoAckConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
@@ -53,6 +54,20 @@ class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     keep_acked_seconds: int = 3600         # acknowledged ingest entries kept, then trimmed
 
 
+class SenderConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """The sender workers that deliver replies (gateway/send_worker.py)."""
+
+    count: int = 1                         # `deskgate senders` processes inside `serve`
+    concurrency: int = 64                  # sends in flight per process
+    batch: int = 128                       # outbox entries read per XREADGROUP
+    block_ms: int = 200
+    claim_idle_ms: int = 60_000            # a dead sender's entry is taken over after this
+    max_attempts: int = 8                  # then the reply fails and goes to outbox:dead
+    http_timeout_seconds: float = 20.0     # one provider call, connect to last byte
+    max_response_bytes: int = 1 << 20      # a provider answer larger than this is an error
+    keep_acked_seconds: int = 3600         # acknowledged outbox entries kept, then trimmed
+
+
 class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
     # shown to managers in the guidance on a self-harm flag, e.g. "988 (US)" or
     # "北京心理危机干预中心 010-82951332"; empty: the guidance asks them to use the local one
@@ -74,6 +89,8 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
     durability: DurabilityConfig = DurabilityConfig()  # what an acknowledgement promises
     console: ConsoleConfig = ConsoleConfig()
+    senders: SenderConfig = SenderConfig()
+    auto_ack: AutoAckConfig = AutoAckConfig()   # acknowledgement of new tickets
 
     def __post_init__(self) -> None:
         if is_sentinel_url(self.redis_url):  # a malformed one fails at load, saying why

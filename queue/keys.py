@@ -77,6 +77,15 @@ Key                               Type     What
 {p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
 {p}rpt:{proj}:{h|d|w}:{n}         hash     counters of a projection (models/rollup.py PROJECTIONS) for hour, day or week n (UTC; weeks from Monday 1970-01-05)
 {p}rpt:open                       zset     "<ticket>|<team|channel|priority|policy>" -> opened at, for backlog and ageing
+{p}outbox                         stream   replies to deliver, field "r" = reply id; group "send" (queue/outbox.py)
+{p}outbox:dead                    stream   replies given up after the last retry: reply id, reason
+{p}outbox:delay                   zset     reply id -> when its next attempt is due (back-off, Retry-After)
+{p}reply:{reply_id}               hash     one reply: json (OutboundMessage), state, attempts, provider_id, reason
+{p}ticket:{id}:replies            list     the ticket's reply ids, oldest first
+{p}provider:{chan}:{acct}:{pid}   string   provider message id -> reply id (status callbacks); TTL
+{p}macros                         hash     macro id -> JSON canned reply (queue/macros.py)
+{p}ticket:{id}:labels             set      labels set on the ticket (by macros)
+{p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
 """
 
 from __future__ import annotations
@@ -133,6 +142,9 @@ class Keys:
 
     def customer_ids(self, customer_id: str) -> str:
         return f"{self.p}cust:{customer_id}:ids"
+
+    def customer_channel(self, customer_id: str, channel: str, account: str) -> str:
+        return f"{self.p}custchan:{customer_id}:{channel}:{account}"
 
     def customer_claims(self, customer_id: str) -> str:
         return f"{self.p}cust:{customer_id}:claims"
@@ -299,6 +311,37 @@ class Keys:
     @property
     def work(self) -> str:
         return f"{self.p}work"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.p}outbox"
+
+    @property
+    def outbox_dead(self) -> str:
+        return f"{self.p}outbox:dead"
+
+    @property
+    def outbox_delay(self) -> str:
+        return f"{self.p}outbox:delay"
+
+    def reply(self, reply_id: str) -> str:
+        return f"{self.p}reply:{reply_id}"
+
+    def ticket_replies(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:replies"
+
+    @property
+    def macros(self) -> str:
+        return f"{self.p}macros"
+
+    def ticket_labels(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:labels"
+
+    def auto_answered(self, customer_id: str) -> str:
+        return f"{self.p}autoack:{customer_id}"
+
+    def provider_message(self, channel: str, account: str, provider_id: str) -> str:
+        return f"{self.p}provider:{channel}:{account}:{provider_id}"
 
     @property
     def models_queue(self) -> str:

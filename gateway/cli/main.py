@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from deskgate.gateway.cli import admin, classifiers, demo, reports, serve, triage
+from deskgate.gateway.cli import admin, classifiers, demo, reports, senders, serve, triage
 from deskgate.gateway.cli.common import LOG_FORMAT
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import (
@@ -28,6 +28,7 @@ from deskgate.queue.redis_server import RedisUnavailable
 # Each module adds its subcommands; adding a command group is one line here.
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     serve.add_commands,
+    senders.add_commands,
     admin.add_commands,
     demo.add_commands,
     triage.add_commands,

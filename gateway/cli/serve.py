@@ -115,6 +115,8 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     pool.start()
     job_pool = WorkerPool(args.job_workers, redis_url, tail, command="retraining-worker")
     job_pool.start()
+    send_pool = WorkerPool(cfg.senders.count, redis_url, tail, command="senders")
+    send_pool.start()
     log.info("Deskgate is up: http://%s:%d  (health /healthz, API /api/v1, metrics /metrics); "
              "data in %s; %d worker process(es). Ctrl-C stops.", host, port, ddir, pool.count)
     stop = asyncio.Event()
@@ -129,6 +131,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
                 await asyncio.to_thread(server.supervise)
             pool.check()
             job_pool.check()
+            send_pool.check()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
@@ -138,6 +141,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
         await runner.cleanup()
         await asyncio.to_thread(pool.stop)
         await asyncio.to_thread(job_pool.stop)
+        await asyncio.to_thread(send_pool.stop)
 
 
 def _reachable(host: str) -> str:

@@ -11,12 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, csat, health, webhooks
+from deskgate.gateway.web import console, csat, health, webchat_replies, webhooks
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
+    macros,
     messages,
     records,
+    replies,
     reports,
     review,
     sla,
@@ -27,6 +29,7 @@ from deskgate.gateway.web.api import (
 )
 from deskgate.gateway.web.auth import declared_policy, declared_roles
 from deskgate.gateway.web.openapi import OPERATIONS, Operation
+from deskgate.models.macros import Macro
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
 
@@ -86,6 +89,16 @@ def add_routes(app: web.Application) -> None:
               body=work.StatusIn, tag="agents")
     api_route(app, "GET", "/api/v1/status", work.status_board, tag="queues")
 
+    # replies to the customer, and the macros they may use
+    api_route(app, "POST", f"{t}/replies", replies.post_reply, body=replies.ReplyIn,
+              tag="replies")
+    api_route(app, "GET", f"{t}/replies", replies.list_replies, tag="replies")
+    api_route(app, "GET", "/api/v1/macros", macros.list_macros, tag="macros")
+    api_route(app, "PUT", "/api/v1/macros/{macro_id}", macros.put_macro, body=Macro,
+              tag="macros")
+    api_route(app, "DELETE", "/api/v1/macros/{macro_id}", macros.delete_macro, tag="macros")
+    api_route(app, "GET", f"{t}/macros/{{macro_id}}", macros.preview, tag="macros")
+
     # the review queue, the audit trail, the routing table
     api_route(app, "GET", "/api/v1/review", review.list_review, tag="review")
     api_route(app, "POST", "/api/v1/review/{ticket_id}", review.review_action,
@@ -99,6 +112,10 @@ def add_routes(app: web.Application) -> None:
     # provider webhooks (verified per channel and account, not by token)
     app.router.add_route("GET", "/webhooks/{channel}/{account}", webhooks.handle)
     app.router.add_route("POST", "/webhooks/{channel}/{account}", webhooks.handle)
+    # the web-chat site backend fetching agents' replies for its visitors (signed like its
+    # deliveries)
+    app.router.add_get("/webchat/{account}/replies", webchat_replies.fetch)
+    app.router.add_post("/webchat/{account}/replies/{reply_id}/read", webchat_replies.mark_read)
 
     # the customer's satisfaction survey (a signed link is the authorisation, no login)
     app.router.add_get("/csat/{token}", csat.page)

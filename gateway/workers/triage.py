@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
 from deskgate.gateway.workers import classifier_watch
+from deskgate.gateway.workers.auto_ack import AutoAck
 from deskgate.gateway.workers.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.scoring import queue_score
@@ -31,6 +32,7 @@ from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
+from deskgate.queue.outbox import Outbox
 from deskgate.queue.stats import SharedStats
 from deskgate.queue.stream import Entry, IngestReader
 from deskgate.queue.tickets import Placement, TicketStore
@@ -60,6 +62,8 @@ class TriageWorker:
         self._triager = triager
         self.reader = IngestReader(client, keys, consumer)
         self.store = TicketStore(client, keys)
+        self.outbox = Outbox(client, keys)
+        self.acks = AutoAck(client, keys, config)
         self.ops = WorkLoop(client, keys, config, consumer)
         self.stats = SharedStats(client, keys)
         self.processed = 0
@@ -113,6 +117,7 @@ class TriageWorker:
                 await self.reader.dead_letter(e, "undecodable message")
             elif e.message.kind is not MessageKind.MESSAGE:
                 await self.store.record_noise(e.message)
+                await self.outbox.record_status(e.message, now)   # our replies' delivery
                 done.append(e.entry_id)
             else:
                 messages.append(e)
@@ -132,6 +137,7 @@ class TriageWorker:
                 for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
             applied = await self.store.apply(placements, now)
             await self.ops.placed(applied, routes, now)
+            await self.acks.after_placed(applied, msgs, now)
             done += [e.entry_id for e in messages]
             await self.stats.record_batch(
                 [e.entry_id for e in messages], [a.outcome for a in applied], time.time())

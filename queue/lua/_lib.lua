@@ -35,6 +35,18 @@ local function clear_timers(p, tid, kinds)
   end
 end
 
+-- A reply reached (or is on its way to) the customer: the first one stops the first-response
+-- clock. Returns when the first response was made.
+local function first_response(p, tid, ts, actor)
+  local tkey = p .. 'ticket:' .. tid
+  local done = redis.call('HGET', tkey, 'frt_done')
+  if done then return done end
+  redis.call('HSET', tkey, 'frt_done', ts, 'updated_at', ts)
+  clear_timers(p, tid, {'frt'})
+  audit(p, ts, actor, 'first_response', tid, '', '', '')
+  return ts
+end
+
 local function add_review(p, tid, ts, reason)
   local tkey = p .. 'ticket:' .. tid
   redis.call('ZADD', p .. 'review', 'NX', ts, tid)

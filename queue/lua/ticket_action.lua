@@ -9,6 +9,7 @@
 --   transfer_queue  queue      -> into another skill queue, unassigned, same position
 --   transfer_agent  agent id   -> leased to that agent (who must have room)
 --   note            text       -> internal note (not sent to the customer)
+--   labels          JSON list  -> labels added to the ticket (a macro's)
 --   respond                    -> a reply went to the customer: stops the first-response clock
 --   pending         extra = {"frt": remaining s, "res": remaining s} of the running clocks
 --   reopen          extra = {"timers": {member: deadline}} -> a resolved ticket back in queue
@@ -20,7 +21,7 @@
 local p, op, tid, actor, priv, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
 local arg = ARGV[8]
 local tkey = p .. 'ticket:' .. tid
-local t = redis.call('HMGET', tkey, 'status', 'assignee', 'skill', 'queue_score', 'frt_done')
+local t = redis.call('HMGET', tkey, 'status', 'assignee', 'skill', 'queue_score')
 if not t[1] then return {'missing', ''} end
 local status, assignee, queue, score = t[1], t[2] or '', t[3], t[4]
 local mine = priv or (assignee == actor and assignee ~= '')
@@ -82,15 +83,23 @@ elseif op == 'note' then
   audit(p, ts, actor, 'note', tid, '', '', '')
   return {'ok', tostring(redis.call('LLEN', tkey .. ':notes'))}
 
+elseif op == 'labels' then
+  if not mine then return {'forbidden', assignee} end
+  local added = {}
+  for _, label in ipairs(cjson.decode(arg)) do
+    if redis.call('SADD', tkey .. ':labels', label) == 1 then table.insert(added, label) end
+  end
+  if #added > 0 then
+    redis.call('HSET', tkey, 'updated_at', ts)
+    audit(p, ts, actor, 'labels', tid, '', table.concat(added, ','), '')
+  end
+  return {'ok', tostring(#added)}
+
 elseif op == 'respond' then
   if status ~= 'assigned' then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
   renew_if_assignee()
-  if t[5] then return {'ok', t[5]} end
-  redis.call('HSET', tkey, 'frt_done', ts, 'updated_at', ts)
-  clear_timers(p, tid, {'frt'})
-  audit(p, ts, actor, 'first_response', tid, '', '', '')
-  return {'ok', ts}
+  return {'ok', first_response(p, tid, ts, actor)}
 
 elseif op == 'pending' then
   if status ~= 'assigned' then return {'conflict', status} end

@@ -166,6 +166,11 @@ async def build_world(client: Any, c: aioredis.Redis, keys: Keys,
                                           json={"role": "agent", "agent_id": f"{team}-spare"})
                        ).json()
         w.ids[f"{team}-token"] = spare["token_id"]
+    for o in ("a", "b"):      # macros are not a team's: one per object, for the deletes
+        resp = await client.put(f"/api/v1/macros/m-{o}", headers=admin, json={
+            "title": "greeting", "zh": "您好 {customer_name}", "en": "Hello {customer_name}"})
+        assert resp.status == 200, await resp.text()
+        w.ids[f"macro-{o}"] = f"m-{o}"
     return w
 
 
@@ -296,6 +301,19 @@ ROUTES: dict[tuple[str, str], Case] = {
                                                         path=ticket_path("/notes")),
     ("post", "/api/v1/tickets/{ticket_id}/respond"): Case(WORKERS, "ticket",
                                                            path=ticket_path("/respond")),
+    ("post", "/api/v1/tickets/{ticket_id}/replies"): Case(
+        WORKERS, "ticket", path=ticket_path("/replies"), body={"text": "an answer"}, ok=201),
+    ("get", "/api/v1/tickets/{ticket_id}/replies"): Case(WORKERS, "ticket",
+                                                          path=ticket_path("/replies")),
+    ("get", "/api/v1/macros"): Case(WORKERS, "filtered"),
+    ("put", "/api/v1/macros/{macro_id}"): Case(
+        "", "admin", path=lambda w, p, r, o: f"/api/v1/macros/m-{o}",
+        body={"title": "t", "zh": "您好 {customer_name}", "en": "Hi {customer_name}"}),
+    ("delete", "/api/v1/macros/{macro_id}"): Case(
+        "", "admin", path=lambda w, p, r, o: f"/api/v1/macros/{w.ids['macro-' + o]}"),
+    ("get", "/api/v1/tickets/{ticket_id}/macros/{macro_id}"): Case(
+        WORKERS, "ticket",
+        path=lambda w, p, r, o: f"/api/v1/tickets/{_t(w, p, r, o)}/macros/{w.ids['macro-a']}"),
     ("post", "/api/v1/tickets/{ticket_id}/pending"): Case(WORKERS, "ticket",
                                                            path=ticket_path("/pending")),
     ("post", "/api/v1/tickets/{ticket_id}/reopen"): Case(

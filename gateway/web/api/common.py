@@ -1,26 +1,35 @@
 """What the API handlers (and the console's live board) share: the stores a request works on,
 the JSON shape of a ticket, how a work action's outcome becomes an answer, the validated target
 queue of a transfer, the board a viewer may see, and the page limits. Handler modules import
-this module, never each other."""
+this module, never each other. Also the macros a reply may use (looked up, filled in for a
+ticket, and their actions applied), shared by the macros and replies handlers."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway import sla_config
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.errors import ApiError
+from deskgate.gateway.web.scope import scope
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Channel, Role
+from deskgate.models.errors import DeskgateError
+from deskgate.models.macros import MACRO_ID, Macro, render, variables
 from deskgate.models.message import InboundMessage
 from deskgate.models.routing import MAX_LEVEL, check_skill, queue_name
 from deskgate.models.scope import Scope
 from deskgate.models.ticket import Customer, Ticket
 from deskgate.queue.dashboard import Board, Dashboard
+from deskgate.queue.macros import MacroStore
 from deskgate.queue.review import visible_page
+from deskgate.queue.sla import Sla
 from deskgate.queue.tickets import TicketStore
 from deskgate.queue.work import ActionResult, Work
 
@@ -108,3 +117,61 @@ def visible_board(full: Board, viewer: Scope) -> Board:
     return Board(at=full.at, queues=tuple(q for q in full.queues if viewer.sees_skill(q.queue)),
                  agents=tuple(a for a in full.agents if viewer.sees_agent(a.id, a.team)),
                  review_total=total, review=tuple(review))
+
+
+def macros(request: web.Request) -> MacroStore:
+    return MacroStore(request.app[REDIS], request.app[KEYS])
+
+
+def macro_id_of(request: web.Request) -> str:
+    macro_id = request.match_info["macro_id"]
+    if not MACRO_ID.match(macro_id):
+        raise ApiError(400, "a macro id is 1-64 lower-case letters, digits, _ or -",
+                       field="macro_id")
+    return macro_id
+
+
+async def macro_of(request: web.Request, macro_id: str) -> Macro:
+    found = await macros(request).get(macro_id)
+    if found is None:
+        raise ApiError(404, f"no macro {macro_id!r}", field="macro")
+    return found
+
+
+async def rendered(request: web.Request, ticket: Ticket, macro: Macro) -> str:
+    customer = await store(request).customer(ticket.customer_id)
+    values = variables(ticket=ticket.id, customer_name=customer.name if customer else "",
+                       agent=scope(request).actor, triage=ticket.triage)
+    return render(macro.text(ticket.triage.language if ticket.triage else "zh"), values)
+
+
+async def apply_actions(request: web.Request, ticket_id: str, macro: Macro) -> list[str]:
+    """After the reply: labels, status, skill — each the ticket's own atomic, audited action.
+    Returns what could not be done (the reply is out either way)."""
+    who, w, problems = scope(request), work(request), []
+    steps: list[tuple[str, str, dict[str, Any] | None]] = []
+    if macro.labels:
+        steps.append(("labels", json.dumps(list(macro.labels)), None))
+    if macro.set_status == "pending":
+        # before a transfer, which would take the ticket from its holder (a pending ticket
+        # keeps its holder when its skill changes)
+        left = await (await sla(request)).remaining(ticket_id, time.time())
+        steps.append(("pending", "", left))
+    if macro.set_skill:
+        steps.append(("transfer_queue", target_queue(macro.set_skill, 1), None))
+    for op, arg, extra in steps:
+        try:
+            checked(await w.act(op, ticket_id, who.actor, privileged=who.privileged, arg=arg,
+                                extra=extra))
+        except DeskgateError as exc:
+            problems.append(f"{op}: {exc}")
+    if macro.set_status == "resolved":
+        result = await w.resolve(ticket_id, who.actor, privileged=who.privileged)
+        if result.outcome != "ok":
+            problems.append(f"resolve: {result.outcome} {result.detail}".strip())
+    return problems
+
+
+async def sla(request: web.Request) -> Sla:
+    return Sla(request.app[REDIS], request.app[KEYS], await sla_config.current(request.app),
+               lease_seconds=request.app[CONFIG].workers.lease_seconds)

@@ -9,9 +9,8 @@ import time
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway import sla_config
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
-from deskgate.gateway.web.api.common import checked, store, target_queue, ticket_json, work
+from deskgate.gateway.web.api.common import checked, sla, store, target_queue, ticket_json, work
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
@@ -22,7 +21,6 @@ from deskgate.models.ids import AGENT_ID
 from deskgate.models.ticket import Agent, Ticket
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.routing import RoutingStore
-from deskgate.queue.sla import Sla
 from deskgate.queue.work import MAX_NOTE_CHARS
 
 
@@ -42,11 +40,6 @@ class ReopenIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
     status: AgentStatus
-
-
-async def sla(request: web.Request) -> Sla:
-    return Sla(request.app[REDIS], request.app[KEYS], await sla_config.current(request.app),
-               lease_seconds=request.app[CONFIG].workers.lease_seconds)
 
 
 async def _act(request: web.Request, op: str, *, arg: str = "", extra: dict | None = None,

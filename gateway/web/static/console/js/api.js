@@ -16,8 +16,8 @@ export class ApiError extends Error {
 
 export function onUnauthorized(fn) { unauthorizedHandlers.push(fn); }
 
-async function request(method, path, body) {
-  const headers = { Accept: "application/json" };
+async function request(method, path, body, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
   // a text document (e.g. a YAML routing table) or a file (an export to train on) goes as is
   const raw = typeof body === "string" || body instanceof Blob;
@@ -50,6 +50,8 @@ export const api = {
   patch: (path, body) => request("PATCH", path, body),
   del: (path) => request("DELETE", path),
   call: (method, path, body) => request(method.toUpperCase(), path, body),
+  /** A POST that is safe to repeat: the same key never acts twice (a reply, …). */
+  postOnce: (path, body, key) => request("POST", path, body, { "Idempotency-Key": key }),
 };
 
 export async function login(token) {

@@ -5,6 +5,7 @@ import { h, mount, highlight } from "../dom.js";
 import { t, duration } from "../i18n.js";
 import { api, enc, has, operationsWhere } from "../api.js";
 import { ticketRow } from "./agent.js";
+import { replyBox, threadSection } from "./reply.js";
 import { meter } from "../charts.js";
 import {
   channelBadge, field, priorityBadge, schemaForm, section, select, showError, statusBadge, toast, when,
@@ -13,7 +14,7 @@ import {
 // The default taxonomy (triage/train_defaults.py); free text is allowed for new labels.
 const TOPICS = ["order_status", "shipping", "returns_refunds", "billing", "account", "technical",
   "product", "complaint", "other"];
-const SPECIAL_ACTIONS = new Set(["resolve", "notes"]);
+const SPECIAL_ACTIONS = new Set(["resolve", "notes", "replies"]);
 
 export function ticketView(ctx, root, params, id) {
   let timer = null;
@@ -32,6 +33,7 @@ function render(ctx, root, tk) {
   ];
   const open = !["resolved", "closed"].includes(tk.status);
   const sla = slaClock(tk);
+  const thread = threadSection(tk, (m) => message(m, needles));
   mount(root,
     h("div", { class: "ticket-head" },
       h("a", { href: "#/queues", class: "back" }, `← ${t("ticket.back")}`),
@@ -44,7 +46,8 @@ function render(ctx, root, tk) {
         sla.el)),
     h("div", { class: "ticket-layout" },
       h("div", { class: "main-col" },
-        section(t("ticket.thread"), h("ol", { class: "thread", id: "thread" }, (tk.messages || []).map((m) => message(m, needles)))),
+        thread.el,
+        open ? replyBox(tk, thread.reload) : null,
         notesSection(ctx, tk),
         open ? resolveSection(ctx, tk) : null,
         moreActions(ctx, tk)),

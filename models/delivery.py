@@ -1,0 +1,183 @@
+"""The rules of delivering a reply that do not depend on how it is sent: how long to wait
+before the next attempt, what each channel accepts (attachments, the customer-service window),
+and a reply as the thread shows it. Pure values and functions; the outbox (queue/outbox.py)
+and the sender worker apply them."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import msgspec
+
+from deskgate.models.enums import Channel, IdentityKind, MessageKind
+from deskgate.models.message import InboundMessage
+from deskgate.models.outbound import DeliveryState, OutboundMessage, Recipient
+
+MAX_REPLY_CHARS = 20_000          # our own bound; each sender splits or refuses per channel
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 900.0
+RETRY_AFTER_MAX_SECONDS = 3600.0  # a provider asking for more is capped (the reply still goes)
+
+
+def next_attempt_delay(attempt: int, retry_after: float | None = None,
+                       rng: random.Random | None = None) -> float:
+    """Seconds to wait before attempt `attempt + 1`: exponential back-off with full jitter
+    (so retries of many replies after one outage spread out instead of arriving together),
+    never sooner than the provider's Retry-After."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    delay = (rng or random).uniform(ceiling / 2, ceiling)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_MAX_SECONDS))
+    return delay
+
+
+class ChannelLimits(msgspec.Struct, frozen=True):
+    """What one reply may carry on a channel (the providers' documented limits)."""
+
+    max_attachments: int
+    max_attachment_bytes: int
+    window: timedelta | None = None   # after the customer's last message; None = no window
+
+
+_MB = 1 << 20
+LIMITS: dict[Channel, ChannelLimits] = {
+    Channel.EMAIL: ChannelLimits(10, 20 * _MB),
+    # WhatsApp Cloud API: documents up to 100 MB, one media per message
+    Channel.WHATSAPP: ChannelLimits(1, 100 * _MB, timedelta(hours=24)),
+    Channel.MESSENGER: ChannelLimits(1, 25 * _MB, timedelta(hours=24)),
+    Channel.INSTAGRAM: ChannelLimits(1, 25 * _MB, timedelta(hours=24)),
+    Channel.TELEGRAM: ChannelLimits(1, 50 * _MB),
+    Channel.WECHAT: ChannelLimits(1, 10 * _MB, timedelta(hours=48)),
+    Channel.WECOM: ChannelLimits(1, 20 * _MB, timedelta(hours=48)),
+    Channel.SMS: ChannelLimits(10, 5 * _MB),          # Twilio MMS: 10 media, 5 MB in total
+    Channel.WEBCHAT: ChannelLimits(5, 10 * _MB),
+}
+NO_REPLY = ChannelLimits(0, 0)     # api / webform: the customer has no channel to answer on
+
+
+def limits(channel: Channel) -> ChannelLimits:
+    return LIMITS.get(channel, NO_REPLY)
+
+
+def window_closes(channel: Channel, last_customer_message: datetime | None) -> datetime | None:
+    """When the channel's customer-service window closes (None: the channel has none, or the
+    customer never wrote)."""
+    window = limits(channel).window
+    if window is None or last_customer_message is None:
+        return None
+    return last_customer_message + window
+
+
+class ThreadReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One of our replies as the thread shows it: what was sent and what became of it."""
+
+    message: OutboundMessage
+    state: DeliveryState
+    attempts: int = 0
+    provider_id: str = ""
+    reason: str = ""                  # why it failed (the provider's words)
+    last_error: str = ""              # the latest temporary failure, while it is retried
+    updated_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+def reply_target(message: InboundMessage) -> Recipient | None:
+    """Where a reply to the customer's `message` goes: the channel and account it came in on
+    and the customer's address there. A web form or an integration's message has no channel
+    to answer on, so the answer goes by email when the customer left an address (as every
+    help desk answers a contact form). None: no way to reach the customer."""
+    ident = message.sender.identities[0] if message.sender.identities else None
+    if ident is None:
+        return None
+    if message.channel in (Channel.API, Channel.WEBFORM):
+        email = next((i.value for i in message.sender.identities
+                      if i.kind is IdentityKind.EMAIL), "")
+        return Recipient(Channel.EMAIL, message.account, email) if email else None
+    if ident.kind is IdentityKind.PLATFORM:
+        # "<channel>:<account>:<user id>": channel and account names hold no ':'
+        address = ident.value.split(":", 2)[-1]
+    else:
+        address = ident.value
+    return Recipient(message.channel, message.account, address)
+
+
+# What providers call the states of a message we sent (WhatsApp Cloud API statuses, Twilio
+# MessageStatus, Messenger delivery/read receipts), as our DeliveryState.
+PROVIDER_STATES: dict[str, DeliveryState] = {
+    "accepted": DeliveryState.SENT, "queued": DeliveryState.SENT,
+    "sending": DeliveryState.SENT, "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED, "read": DeliveryState.READ,
+    "failed": DeliveryState.FAILED, "undelivered": DeliveryState.FAILED,
+}
+
+
+class StatusUpdate(msgspec.Struct, frozen=True):
+    """A provider's word about one of our messages: by its id, or (Messenger) every message
+    to `address` sent up to `watermark`."""
+
+    state: DeliveryState
+    provider_id: str = ""
+    address: str = ""
+    watermark: float = 0.0              # epoch seconds
+
+
+def status_update(message: InboundMessage) -> StatusUpdate | None:
+    """The delivery news in a STATUS record a connector made (None: not about our messages,
+    or a state we do not track)."""
+    if message.kind is not MessageKind.STATUS:
+        return None
+    if message.channel in (Channel.MESSENGER, Channel.INSTAGRAM):
+        state = PROVIDER_STATES.get(message.kind_reason)
+        ident = message.sender.identities[0] if message.sender.identities else None
+        try:
+            watermark = int(message.meta.get("watermark", "0")) / 1000
+        except ValueError:
+            return None
+        if state is None or ident is None or watermark <= 0:
+            return None
+        return StatusUpdate(state, address=ident.value.split(":", 2)[-1], watermark=watermark)
+    state = PROVIDER_STATES.get(message.meta.get("status", "").lower())
+    provider_id = message.meta.get("message") or message.payload_id
+    return StatusUpdate(state, provider_id=provider_id) if state and provider_id else None
+
+
+DEFAULT_ACK_TEXTS = {
+    "zh": "您的售后申请已收到（工单号 {ticket}），我们会在 {hours} 小时内处理。",
+    "en": "We have received your request (ticket {ticket}) and will answer within {hours} "
+          "hours.",
+}
+
+
+class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The automatic acknowledgement of a new ticket (config `auto_ack:`). `{ticket}` and
+    `{hours}` (the expected first-response time from the ticket's SLA) are filled in."""
+
+    enabled: bool = False
+    window_hours: float = 24.0            # at most one acknowledgement per customer per window
+    default_language: str = "zh"          # when triage could not tell
+    texts: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_ACK_TEXTS))
+    # "<channel>/<account>" -> its own texts by language ({} = the texts above); when any are
+    # listed, only those accounts acknowledge
+    accounts: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for texts in (self.texts, *self.accounts.values()):
+            for lang, text in texts.items():
+                try:
+                    text.format(ticket="DG-1", hours=1)
+                except (KeyError, IndexError, ValueError) as exc:
+                    raise ValueError(f"auto_ack text ({lang}) may use only {{ticket}} and "
+                                     f"{{hours}}: {exc}") from None
+
+    def text_for(self, channel: str, account: str, language: str, ticket: str,
+                 hours: int) -> str | None:
+        """The acknowledgement for a new ticket on that account, None when it gets none."""
+        if not self.enabled:
+            return None
+        own = self.accounts.get(f"{channel}/{account}")
+        if self.accounts and own is None:
+            return None
+        texts = {**self.texts, **(own or {})}
+        text = texts.get(language) or texts.get(self.default_language)
+        return text.format(ticket=ticket, hours=hours) if text else None

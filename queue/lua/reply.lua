@@ -1,0 +1,38 @@
+-- An agent's reply, in one atomic step: the reply on the ticket's thread (state queued), its
+-- entry on the durable outbox stream, the holder's lease renewed, the first response recorded
+-- for the SLA clock (lua/_lib.lua first_response, shared with the "respond" action) and the
+-- audit entry. A reply id already stored is a retry of the same request: nothing changes.
+-- KEYS[1] reply hash  KEYS[2] ticket hash  KEYS[3] ticket's reply list  KEYS[4] outbox stream
+-- KEYS[5] lease zset  KEYS[6] (automatic answers only) the once-per-window marker
+-- ARGV[1] prefix (the _lib helpers name the audit and SLA keys from it, as every work script)
+-- ARGV[2] ticket id  ARGV[3] reply id  ARGV[4] actor  ARGV[5] privileged ('1'/'0')
+-- ARGV[6] now  ARGV[7] lease seconds  ARGV[8] the OutboundMessage as JSON
+-- ARGV[9] '1' when it is a first response ('0': an automatic acknowledgement is not one)
+-- ARGV[10] seconds the KEYS[6] marker holds
+-- Returns {'ok', first response time} | {'replay', state} | {'missing', ''}
+--         | {'forbidden', assignee} | {'conflict', status} | {'once', ''} (marker held)
+local p, tid, rid, actor, priv, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
+local state = redis.call('HGET', KEYS[1], 'state')
+if state then return {'replay', state} end
+local t = redis.call('HMGET', KEYS[2], 'status', 'assignee')
+if not t[1] then return {'missing', ''} end
+local status, assignee = t[1], t[2] or ''
+if status == 'resolved' or status == 'closed' then return {'conflict', status} end
+-- an agent answers the tickets they hold (a pending one keeps its assignee); managers any in scope
+local holds = assignee == actor and (status == 'assigned' or status == 'pending')
+if not (priv or holds) then return {'forbidden', assignee} end
+if KEYS[6] and not redis.call('SET', KEYS[6], rid, 'NX', 'EX', ARGV[10]) then
+  return {'once', ''}
+end
+redis.call('HSET', KEYS[1], 'rid', rid, 'ticket', tid, 'json', ARGV[8], 'state', 'queued',
+           'attempts', 0, 'created_at', ts, 'updated_at', ts)
+redis.call('RPUSH', KEYS[3], rid)
+redis.call('XADD', KEYS[4], '*', 'r', rid)
+if status == 'assigned' and assignee == actor then
+  redis.call('ZADD', KEYS[5], 'XX', tonumber(ts) + tonumber(ARGV[7]), tid)
+end
+local frt = ''
+if ARGV[9] == '1' then frt = first_response(p, tid, ts, actor) end
+redis.call('HSET', KEYS[2], 'updated_at', ts)
+audit(p, ts, actor, 'reply', tid, '', 'queued', rid)
+return {'ok', frt}
