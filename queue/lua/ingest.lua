@@ -1,5 +1,5 @@
 -- Durable, idempotent accept of one message into the ingest stream.
--- KEYS[1] = seen marker of the message id, KEYS[2] = ingest stream
+-- Keys: seen (KEYS[1], the marker of the message id), ingest (KEYS[2])
 -- ARGV[1] = message id, ARGV[2] = message JSON, ARGV[3] = marker TTL (seconds),
 -- ARGV[4] = approximate stream MAXLEN (0 = unbounded)
 -- Returns {1, entry id} when added, {0, entry id of the first delivery} for a duplicate.

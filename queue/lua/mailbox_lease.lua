@@ -1,6 +1,6 @@
 -- Take or renew the lease on polling one IMAP mailbox, so that of several gateways sharing a
 -- configuration only one polls it at a time.
--- KEYS[1] = lease key; ARGV[1] = owner id; ARGV[2] = lease length (milliseconds), 0 = release
+-- Keys: imap_lease (KEYS[1]); ARGV[1] = owner id; ARGV[2] = lease length (milliseconds), 0 = release
 -- Returns 1 when ARGV[1] holds the lease (newly or renewed), 0 when another owner does.
 local owner = redis.call('GET', KEYS[1])
 if ARGV[2] == '0' then
