@@ -339,7 +339,7 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
         client = connection.sync_client(url)
-        keys = Keys(cfg.redis_prefix)
+        keys = cfg.keys()
         worker = Worker([jobs.job_queue(client, keys)], connection=client,
                         serializer=JSONSerializer,
                         name=f"deskgate-jobs:{socket.gethostname()}:{os.getpid()}")

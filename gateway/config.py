@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import yaml
@@ -16,6 +16,7 @@ from deskgate.connectors.email_config import EmailConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import WorkConfig
+from deskgate.queue.keys import TENANT_PATTERN, Keys, tenant_prefix
 from deskgate.queue.persistence import DurabilityConfig
 
 CONFIG_ENV = "DESKGATE_CONFIG"
@@ -58,6 +59,8 @@ class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
 
 class Config(msgspec.Struct, kw_only=True, frozen=True):
     redis_prefix: str = "dg:"
+    # a deployment, or a group of channel accounts, sharing one Redis Cluster hash slot
+    tenant: Annotated[str, msgspec.Meta(pattern=f"^({TENANT_PATTERN.pattern})?$")] = ""
     http: HttpConfig = HttpConfig()
     workers: WorkerConfig = WorkerConfig()
     routing: RoutingTable = RoutingTable()
@@ -67,6 +70,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
     durability: DurabilityConfig = DurabilityConfig()  # what an acknowledgement promises
     console: ConsoleConfig = ConsoleConfig()
+
+    def keys(self) -> Keys:
+        """The key names of this deployment: "<redis_prefix>{<tenant>}:…" with a tenant."""
+        return Keys(tenant_prefix(self.redis_prefix, self.tenant))
 
 
 def _expand(value: Any) -> Any:

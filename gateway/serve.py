@@ -114,7 +114,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     demo = (asyncio.create_task(_demo(f"http://{_reachable(host)}:{port}", redis_url,
-                                      Keys(cfg.redis_prefix))) if args.demo else None)
+                                      cfg.keys())) if args.demo else None)
     try:
         while not stop.is_set():
             if server is not None:
@@ -163,7 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     client = connection.async_client(redis_url)
-    keys = Keys(cfg.redis_prefix)
+    keys = cfg.keys()
     triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from deskgate.queue.keys import Keys, key_template, key_names, lua_key_functions, tenant_prefix
+from deskgate.queue.keys import Keys, key_names, key_template, lua_key_functions, tenant_prefix
 from deskgate.queue.scripts import LUA_DIR, lua, source
 
 SCRIPTS = sorted(p.stem for p in LUA_DIR.glob("*.lua") if p.stem != "_lib")

@@ -1,0 +1,124 @@
+"""Deskgate unchanged on a real 3-master Redis Cluster: a message goes in through the API, the
+triage worker puts it on a ticket in a skill queue, an agent claims and resolves it; two tenants
+do so side by side, each in its own hash slot, on different masters."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from deskgate.gateway.app import create_app
+from deskgate.gateway.config import Config, ConfigError, WorkerConfig
+from deskgate.models.enums import Role
+from deskgate.queue import connection
+from deskgate.queue.keys import Keys
+from deskgate.queue.tokens import create_token
+
+from ..conftest import post_message, ticket_of
+
+
+def _owner(cluster: Any, slot: int) -> int:
+    """The port of the master serving `slot`, as the cluster itself reports it."""
+    for start, end, master, *_ in cluster.node(cluster.ports[0]).execute_command("CLUSTER", "SLOTS"):
+        if start <= slot <= end:
+            return int(master[1])
+    raise AssertionError(f"no node serves slot {slot}")
+
+
+def _tenants_on_two_masters(cluster: Any) -> tuple[str, str]:
+    first = "acme"
+    home = _owner(cluster, key_slot(b"acme"))
+    for n in itertools.count(1):
+        other = f"globex{n}"
+        if _owner(cluster, key_slot(other.encode())) != home:
+            return first, other
+    raise AssertionError("unreachable")
+
+
+def _config(tenant: str) -> Config:
+    return Config(tenant=tenant, workers=WorkerConfig(block_ms=50, claim_idle_ms=500,
+                                                      lease_seconds=60))
+
+
+async def _one_ticket_through(aiohttp_client: Any, url: str, data_dir: Path, tenant: str,
+                              eventually: Any) -> str:
+    cfg = _config(tenant)
+    keys = cfg.keys()
+    sync = connection.sync_client(url)
+    try:
+        def headers(role: Role, agent: str = "") -> dict[str, str]:
+            return {"Authorization": "Bearer " + create_token(sync, keys, role,
+                                                              agent_id=agent)[0]}
+        live = await aiohttp_client(create_app(cfg, url, data_dir, run_workers=True))
+        integration, manager, admin = (headers(Role.INTEGRATION), headers(Role.MANAGER),
+                                       headers(Role.ADMIN))
+        mid = await post_message(live, integration, f"{tenant}-1",
+                                 "I was charged twice for invoice INV-2026-0042, refund me")
+        ticket = await ticket_of(live, manager, mid, eventually)
+        assert ticket["status"] == "open" and ticket["messages"][0]["id"] == mid
+        assert sync.zscore(keys.queue(ticket["skill"]), ticket["id"]) is not None
+
+        resp = await live.put("/api/v1/agents/ann", headers=admin,
+                              json={"skills": [ticket["skill"]], "capacity": 2})
+        assert resp.status == 200
+        ann = headers(Role.AGENT, "ann")
+        claim = await live.post("/api/v1/agents/ann/claim", headers=ann)
+        body = await claim.json()
+        assert claim.status == 200 and body["ticket"]["id"] == ticket["id"]
+        assert body["ticket"]["assignee"] == "ann"
+        resolved = await live.post(f"/api/v1/tickets/{ticket['id']}/resolve", headers=ann,
+                                   json={"topic": "billing"})
+        assert resolved.status == 200 and (await resolved.json())["status"] == "resolved"
+        history = await (await live.get(f"/api/v1/tickets/{ticket['id']}/history",
+                                        headers=manager)).json()
+        assert [e["action"] for e in history["history"]][-2:] == ["claim", "resolve"]
+        return str(ticket["id"])
+    finally:
+        sync.close()
+
+
+async def test_two_tenants_run_the_whole_flow_on_different_masters(
+        aiohttp_client: Any, redis_cluster: Any, data_dir: Path, eventually: Any) -> None:
+    url = redis_cluster.url
+    tenants = _tenants_on_two_masters(redis_cluster)
+    homes = {}
+    for tenant in tenants:
+        tid = await _one_ticket_through(aiohttp_client, url, data_dir, tenant, eventually)
+        keys = _config(tenant).keys()
+        node = redis_cluster.node(redis_cluster.ports[0])
+        slot = node.execute_command("CLUSTER", "KEYSLOT", keys.ticket(tid))
+        assert slot == node.execute_command("CLUSTER", "KEYSLOT", keys.ingest)
+        # every key of the tenant is on one master, and only there
+        holders = {port for port in redis_cluster.ports
+                   if list(redis_cluster.node(port).scan_iter(match=f"{keys.p}*", count=1000))}
+        assert holders == {_owner(redis_cluster, slot)}
+        assert redis_cluster.node(holders.pop()).exists(keys.ticket(tid), keys.ticket_msgs(tid),
+                                                        keys.ticket_history(tid)) == 3
+        homes[tenant] = _owner(redis_cluster, slot)
+    assert len(set(homes.values())) == 2, homes
+
+
+def test_a_cluster_without_a_tenant_is_refused_with_what_to_do(redis_cluster: Any,
+                                                                data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="tenant"):
+        create_app(Config(), redis_cluster.url, data_dir)
+
+
+def test_a_cluster_url_names_its_nodes() -> None:
+    address = connection.ClusterAddress("redis+cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001")
+    assert address.nodes == [("10.0.0.1", 7000), ("10.0.0.2", 7001)]
+    assert address.password == "s@cret"
+    with pytest.raises(ValueError, match="host:port"):
+        connection.ClusterAddress("redis+cluster://10.0.0.1")
+    assert connection.is_cluster("redis+cluster://h:1") and not connection.is_cluster("redis://h")
+
+
+def test_keys_of_one_tenant_share_a_slot_the_cluster_agrees(redis_cluster: Any) -> None:
+    keys = Keys("dg:{acme}:")
+    node = redis_cluster.node(redis_cluster.ports[0])
+    assert len({node.execute_command("CLUSTER", "KEYSLOT", k)
+                for k in (keys.ingest, keys.ticket("DG-1"), keys.agent("李雷"))}) == 1
