@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from deskgate.gateway import jobs
 from deskgate.gateway.cli_common import add_common, config, data_dir, id_arg, sync_redis
+from deskgate.gateway.config import ConfigError
 from deskgate.gateway.importer import (
     PRESETS,
     ImportCancelled,
@@ -338,6 +339,8 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
 
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
+        if connection.is_cluster(url):
+            raise ConfigError(jobs.CLUSTER_REFUSAL)
         client = connection.sync_client(url)
         keys = cfg.keys()
         worker = Worker([jobs.job_queue(client, keys)], connection=client,

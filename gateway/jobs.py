@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 import redis
+from redis.cluster import RedisCluster
 from rq import Queue, get_current_job
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -34,6 +35,7 @@ from rq.serializers import JSONSerializer
 
 from deskgate.gateway.importer import ImportFileError, import_file, parse_mapping
 from deskgate.models.codec import to_builtins
+from deskgate.models.errors import Unavailable
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import JobJournal, ModelRegistry, RegistryError, check_task
@@ -54,7 +56,14 @@ class JobCancelled(RuntimeError):
 # rq plumbing
 
 
+CLUSTER_REFUSAL = ("retraining jobs cannot run on a Redis Cluster: rq's worker needs a single "
+                   "Redis server (docs/cluster.md, \"Limits\")")
+
+
 def job_queue(client: redis.Redis, keys: Keys, *, is_async: bool = True) -> Queue:
+    if isinstance(client, RedisCluster):
+        # rq would queue the job, but no rq worker can take it from a cluster client
+        raise Unavailable(CLUSTER_REFUSAL)
     return Queue(keys.models_queue, connection=client, serializer=JSONSerializer,
                  is_async=is_async, default_timeout=JOB_TIMEOUT)
 

@@ -26,6 +26,7 @@ from deskgate.gateway.app import create_app
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.demo import post_demo, seed_demo
+from deskgate.gateway.jobs import CLUSTER_REFUSAL
 from deskgate.gateway.worker import WORKER_SLOT_ENV, TriageWorker, consumer_name, load_triager
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
@@ -105,7 +106,11 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,
                       redis_url, tail)
     pool.start()
-    job_pool = WorkerPool(args.job_workers, redis_url, tail, command="jobs")
+    job_workers = args.job_workers
+    if job_workers and connection.is_cluster(redis_url):
+        log.warning("no job worker started: %s", CLUSTER_REFUSAL)
+        job_workers = 0
+    job_pool = WorkerPool(job_workers, redis_url, tail, command="jobs")
     job_pool.start()
     log.info("Deskgate is up: http://%s:%d  (health /healthz, API /api/v1, metrics /metrics); "
              "data in %s; %d worker process(es). Ctrl-C stops.", host, port, ddir, pool.count)

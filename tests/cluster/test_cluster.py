@@ -10,13 +10,20 @@ from typing import Any
 
 import pytest
 from redis.crc import key_slot
+from rq import Queue, SimpleWorker
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
 
+from deskgate.gateway import cli, jobs
 from deskgate.gateway.app import create_app
+from deskgate.gateway.auth import TOKEN_CACHE
 from deskgate.gateway.config import Config, ConfigError, WorkerConfig
 from deskgate.models.enums import Role
+from deskgate.models.errors import Unavailable
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
-from deskgate.queue.tokens import create_token
+from deskgate.queue.redis_server import REDIS_URL_ENV
+from deskgate.queue.tokens import create_token, token_hash
 
 from ..conftest import post_message, ticket_of
 
@@ -42,6 +49,31 @@ def _tenants_on_two_masters(cluster: Any) -> tuple[str, str]:
 def _config(tenant: str) -> Config:
     return Config(tenant=tenant, workers=WorkerConfig(block_ms=50, claim_idle_ms=500,
                                                       lease_seconds=60))
+
+
+async def _console_and_revocation(live: Any, sync: Any, keys: Keys, manager: dict[str, str],
+                                  admin: dict[str, str], eventually: Any) -> None:
+    """A console session (a transaction on the tenant's slot), then the manager's token revoked
+    through the API: the gateway hears it over the cluster's pub/sub and drops its cache."""
+    secret = manager["Authorization"].removeprefix("Bearer ")
+    signed_in = await live.post("/console/login", json={"token": secret})
+    assert signed_in.status == 200
+    assert (await live.get("/api/v1/queues")).status == 200          # by the session cookie
+    cache = live.server.app[TOKEN_CACHE]
+
+    async def listening() -> bool:
+        return bool(cache.live)
+    await eventually(listening)
+    assert (await live.get("/api/v1/queues", headers=manager)).status == 200   # now cached
+    heard = cache.generation
+    revoked = await live.delete(f"/api/v1/tokens/{token_hash(secret)[:12]}", headers=admin)
+    assert revoked.status == 200
+
+    async def revocation_heard() -> bool:
+        return bool(cache.generation > heard)
+    await eventually(revocation_heard)
+    assert (await live.get("/api/v1/queues", headers=manager)).status == 401
+    assert sync.sismember(keys.token_ids, token_hash(secret)) == 0
 
 
 async def _one_ticket_through(aiohttp_client: Any, url: str, data_dir: Path, tenant: str,
@@ -76,6 +108,7 @@ async def _one_ticket_through(aiohttp_client: Any, url: str, data_dir: Path, ten
         history = await (await live.get(f"/api/v1/tickets/{ticket['id']}/history",
                                         headers=manager)).json()
         assert [e["action"] for e in history["history"]][-2:] == ["claim", "resolve"]
+        await _console_and_revocation(live, sync, keys, manager, admin, eventually)
         return str(ticket["id"])
     finally:
         sync.close()
@@ -122,3 +155,27 @@ def test_keys_of_one_tenant_share_a_slot_the_cluster_agrees(redis_cluster: Any) 
     node = redis_cluster.node(redis_cluster.ports[0])
     assert len({node.execute_command("CLUSTER", "KEYSLOT", k)
                 for k in (keys.ingest, keys.ticket("DG-1"), keys.agent("李雷"))}) == 1
+
+
+def test_rq_workers_cannot_run_on_a_cluster_client_so_jobs_are_refused_there(
+        redis_cluster: Any, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    client = connection.sync_client(redis_cluster.url)
+    keys = Keys("dg:{acme}:")
+    try:
+        # what docs/cluster.md claims about rq 3.0: its worker needs a one-server connection
+        queue = Queue(keys.models_queue, connection=client, serializer=JSONSerializer)
+        job = queue.enqueue("builtins.len", "abc")
+        with pytest.raises(AttributeError, match="connection_pool"):
+            SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
+                burst=True, with_scheduler=False)
+        assert job.get_status(refresh=True) == JobStatus.QUEUED
+        # so Deskgate refuses to queue a job there, and `deskgate jobs` says why and exits
+        with pytest.raises(Unavailable, match="Redis Cluster"):
+            jobs.enqueue(client, keys, "train", {"task": "topic"}, "admin:t", data_dir)
+        assert client.zcard(keys.model_jobs) == 0
+        monkeypatch.setenv(REDIS_URL_ENV, redis_cluster.url)
+        assert cli.main(["jobs", "--data-dir", str(data_dir)]) == 2
+        assert "Redis Cluster" in capsys.readouterr().err
+    finally:
+        client.close()
