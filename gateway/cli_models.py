@@ -47,7 +47,7 @@ from deskgate.queue import connection
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError
-from deskgate.queue.redis_server import redis_url_for
+from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
 
 log = logging.getLogger("deskgate.jobs")
 
@@ -339,11 +339,12 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
 
     cfg = config(args)
     with redis_url_for(data_dir(args)) as url:
-        if connection.is_cluster(url):
+        if connection.is_cluster(url) and not os.environ.get(jobs.JOBS_REDIS_URL_ENV):
             raise ConfigError(jobs.CLUSTER_REFUSAL)
+        os.environ.setdefault(REDIS_URL_ENV, url)   # the job reads the deployment's Redis here
         client = connection.sync_client(url)
         keys = cfg.keys()
-        worker = Worker([jobs.job_queue(client, keys)], connection=client,
+        worker = Worker([jobs.job_queue(client, keys)], connection=jobs.rq_connection(client),
                         serializer=JSONSerializer,
                         name=f"deskgate-jobs:{socket.gethostname()}:{os.getpid()}")
         log.info("job worker %s listening on %s", worker.name, keys.models_queue)
@@ -454,6 +455,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     jb.set_defaults(func=cmd_jobs_list)
 
     worker = sub.add_parser("jobs", help="run the worker for retraining and import jobs "
-                                         "(`serve` runs one)")
+                                         "(`serve` runs one)",
+                            description="The rq worker for retraining and import jobs. rq uses "
+                                        f"{jobs.JOBS_REDIS_URL_ENV} when set (required beside "
+                                        "a Redis Cluster), else the deployment's Redis.")
     add_common(worker)
     worker.set_defaults(func=cmd_jobs_worker)

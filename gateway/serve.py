@@ -26,7 +26,7 @@ from deskgate.gateway.app import create_app
 from deskgate.gateway.cli_common import add_common, config, data_dir
 from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.demo import post_demo, seed_demo
-from deskgate.gateway.jobs import CLUSTER_REFUSAL
+from deskgate.gateway.jobs import CLUSTER_REFUSAL, JOBS_REDIS_URL_ENV
 from deskgate.gateway.worker import WORKER_SLOT_ENV, TriageWorker, consumer_name, load_triager
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
@@ -107,7 +107,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
                       redis_url, tail)
     pool.start()
     job_workers = args.job_workers
-    if job_workers and connection.is_cluster(redis_url):
+    if job_workers and connection.is_cluster(redis_url) and not os.environ.get(JOBS_REDIS_URL_ENV):
         log.warning("no job worker started: %s", CLUSTER_REFUSAL)
         job_workers = 0
     job_pool = WorkerPool(job_workers, redis_url, tail, command="jobs")

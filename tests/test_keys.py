@@ -11,6 +11,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from deskgate.gateway.config import ConfigError, parse_config
 from deskgate.queue.keys import Keys, key_names, key_template, lua_key_functions, tenant_prefix
 from deskgate.queue.scripts import LUA_DIR, lua, source
 
@@ -142,3 +143,10 @@ def test_a_tenant_puts_every_key_in_one_hash_slot() -> None:
 def test_no_script_file_is_left_unchecked() -> None:
     assert {p.stem for p in Path(LUA_DIR).glob("*.lua")} == {*SCRIPTS, "_lib"}
     assert len(SCRIPTS) == 17
+
+
+def test_the_config_names_a_tenant_or_keeps_the_old_key_names() -> None:
+    assert parse_config("").keys().ticket("DG-1") == "dg:ticket:DG-1"   # standalone data stays
+    assert parse_config("tenant: acme").keys().ticket("DG-1") == "dg:{acme}:ticket:DG-1"
+    with pytest.raises(ConfigError, match="tenant"):
+        parse_config("tenant: 'ac}me'")

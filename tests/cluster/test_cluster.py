@@ -4,6 +4,7 @@ do so side by side, each in its own hash slot, on different masters."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ from deskgate.gateway.config import Config, ConfigError, WorkerConfig
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable
 from deskgate.queue import connection
+from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV
 from deskgate.queue.tokens import create_token, token_hash
 
-from ..conftest import post_message, ticket_of
+from ..conftest import ThreadWorker, post_message, ticket_of
 
 
 def _owner(cluster: Any, slot: int) -> int:
@@ -157,7 +159,7 @@ def test_keys_of_one_tenant_share_a_slot_the_cluster_agrees(redis_cluster: Any) 
                 for k in (keys.ingest, keys.ticket("DG-1"), keys.agent("李雷"))}) == 1
 
 
-def test_rq_workers_cannot_run_on_a_cluster_client_so_jobs_are_refused_there(
+def test_rq_cannot_run_on_a_cluster_client_so_jobs_need_a_standalone_redis(
         redis_cluster: Any, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     client = connection.sync_client(redis_cluster.url)
@@ -170,7 +172,9 @@ def test_rq_workers_cannot_run_on_a_cluster_client_so_jobs_are_refused_there(
             SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
                 burst=True, with_scheduler=False)
         assert job.get_status(refresh=True) == JobStatus.QUEUED
-        # so Deskgate refuses to queue a job there, and `deskgate jobs` says why and exits
+        # so without DESKGATE_JOBS_REDIS_URL Deskgate queues no job there, and `deskgate jobs`
+        # says why and exits
+        monkeypatch.delenv(jobs.JOBS_REDIS_URL_ENV, raising=False)
         with pytest.raises(Unavailable, match="Redis Cluster"):
             jobs.enqueue(client, keys, "train", {"task": "topic"}, "admin:t", data_dir)
         assert client.zcard(keys.model_jobs) == 0
@@ -179,3 +183,42 @@ def test_rq_workers_cannot_run_on_a_cluster_client_so_jobs_are_refused_there(
         assert "Redis Cluster" in capsys.readouterr().err
     finally:
         client.close()
+
+
+async def test_jobs_run_on_a_standalone_redis_beside_the_cluster(
+        aiohttp_client: Any, redis_cluster: Any, redis_url: str, r: Any, data_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supported layout: rq on a standalone Redis (DESKGATE_JOBS_REDIS_URL), Deskgate's own
+    keys (the imported history, the job list, the job's log) in the tenant's slot."""
+    monkeypatch.setenv(jobs.JOBS_REDIS_URL_ENV, redis_url)
+    monkeypatch.setenv(REDIS_URL_ENV, redis_cluster.url)   # what `deskgate jobs` is started with
+    cfg = _config("initech")
+    keys = cfg.keys()
+    sync = connection.sync_client(redis_cluster.url)
+    try:
+        admin = {"Authorization": "Bearer " + create_token(sync, keys, Role.ADMIN)[0]}
+        live = await aiohttp_client(create_app(cfg, redis_cluster.url, data_dir,
+                                               run_workers=False))
+        csv = "id,text,topic\n1,我的快递三天没动了,shipping\n2,Refund please,returns_refunds\n"
+        up = await live.post("/api/v1/models/uploads?name=t.csv", headers=admin,
+                             data=csv.encode())
+        assert up.status == 201, await up.text()
+        resp = await live.post("/api/v1/models/import", headers=admin,
+                               json={"upload": (await up.json())["upload"], "source": "legacy"})
+        assert resp.status == 202, await resp.text()
+        job_id = (await resp.json())["job"]
+        assert r.exists(f"rq:job:{job_id}") == 1              # rq's keys: on the standalone
+        assert sync.zscore(keys.model_jobs, job_id) is not None  # ours: in the tenant's slot
+
+        rq_redis = jobs.rq_connection(sync)
+        worker = ThreadWorker([jobs.job_queue(sync, keys)], connection=rq_redis,
+                              serializer=JSONSerializer)
+        await asyncio.to_thread(worker.work, burst=True, with_scheduler=False)
+        view = await (await live.get(f"/api/v1/models/jobs/{job_id}",
+                                     headers=admin)).json()
+        assert view["status"] == "finished", view
+        assert view["result"]["imported"] == 2
+        assert History(sync, keys).count() == 2
+        assert sync.llen(keys.model_job_log(job_id)) > 0
+    finally:
+        sync.close()
