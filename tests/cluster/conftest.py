@@ -7,12 +7,12 @@ import random
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-from redis.cluster import ClusterNode, RedisCluster
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
@@ -39,11 +39,11 @@ def _pick_ports(n: int) -> list[int]:
     return ports
 
 
-def _wait(check: object, what: str, timeout: float = 30.0) -> None:
+def _wait(check: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except (redis.RedisError, OSError):
             pass
@@ -51,7 +51,7 @@ def _wait(check: object, what: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"the test cluster: {what} within {timeout:.0f} s")
 
 
-class TestCluster:
+class LocalCluster:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.ports = _pick_ports(MASTERS)
@@ -63,9 +63,6 @@ class TestCluster:
 
     def node(self, port: int) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
-
-    def client(self) -> RedisCluster:
-        return RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in self.ports])
 
     def start(self) -> None:
         for port in self.ports:
@@ -99,8 +96,8 @@ class TestCluster:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    cluster = TestCluster(tmp_path_factory.mktemp("cluster"))
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
     try:
         cluster.start()
         yield cluster
