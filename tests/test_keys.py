@@ -16,10 +16,35 @@ from deskgate.queue.keys import Keys, key_names, key_template, lua_key_functions
 from deskgate.queue.scripts import LUA_DIR, lua, source
 
 SCRIPTS = sorted(p.stem for p in LUA_DIR.glob("*.lua") if p.stem != "_lib")
-KEY_ARG = re.compile(r"redis\.call\(\s*'(\w+)'\s*,\s*(K\.\w+\([^)]*\)|[^,)]+)")
-BOUND = re.compile(r"(?:local\s+)?(\w+)\s*=\s*(KEYS\[\d+\]|K\.\w+\()")
+# a key expression a script may pass: KEYS[n] or one call of a K function, nothing appended
+KEY_EXPR = r"KEYS\[\d+\]|K\.\w+\((?:[^()]|\([^()]*\))*\)"
+BOUND = re.compile(rf"^\s*(?:local\s+)?(\w+)\s*=\s*(?:{KEY_EXPR})\s*$", re.M)
 LOOP_OVER_KEYS = re.compile(r"for\s+\w+\s*,\s*(\w+)\s+in\s+ipairs\(KEYS\)")
 LIB_FUNCTION = re.compile(r"^local function (\w+)\(", re.M)
+
+
+def _call_args(code: str) -> list[tuple[str, str]]:
+    """(command, its first argument) of every redis.call, arguments split at the top level."""
+    out = []
+    for m in re.finditer(r"redis\.call\(", code):
+        args, depth, quote, start = [], 0, "", m.end()
+        for i in range(m.end(), len(code)):
+            c = code[i]
+            if quote:
+                quote = "" if c == quote and code[i - 1] != "\\" else quote
+            elif c in "'\"":
+                quote = c
+            elif c in "({[":
+                depth += 1
+            elif c in ")}]" and depth:
+                depth -= 1
+            elif c in ",)" and depth == 0:
+                args.append(code[start:i].strip())
+                start = i + 1
+                if c == ")" or len(args) == 2:
+                    break
+        out.append((args[0].strip("'"), args[1] if len(args) > 1 else ""))
+    return out
 
 
 def _code(text: str) -> str:
@@ -61,12 +86,11 @@ def _lib_keys() -> dict[str, set[str]]:
 def _assert_keys_from_keys_or_k(name: str, code: str) -> None:
     """The key argument of every redis.call is KEYS[n], K.<name>(...) or a variable set from
     one of them."""
-    bound = {v for v, _ in BOUND.findall(code)} | set(LOOP_OVER_KEYS.findall(code))
-    calls = KEY_ARG.findall(code)
+    bound = set(BOUND.findall(code)) | set(LOOP_OVER_KEYS.findall(code))
+    calls = _call_args(code)
     assert calls
     for command, arg in calls:
-        arg = arg.strip()
-        assert re.fullmatch(r"KEYS\[\d+\]|K\.\w+\(.*\)", arg) or arg in bound, (
+        assert re.fullmatch(KEY_EXPR, arg) or arg in bound, (
             f"{name}.lua: {command} on {arg!r}, which is neither from KEYS nor from K")
 
 
@@ -79,6 +103,17 @@ def test_scripts_take_every_key_from_keys_or_the_key_functions(name: str) -> Non
     used = set(re.findall(r"\bK\.(\w+)\(", code))
     assert used <= defined, f"K functions keys.py does not define: {used - defined}"
     _assert_keys_from_keys_or_k(name, code)
+
+
+@pytest.mark.parametrize("bad", [
+    "redis.call('HGET', ARGV[1] .. 'ticket:' .. tid, 'status')",
+    "redis.call('HGET', K.ticket(tid) .. ':notes', 'x')",
+    "local tkey = K.ticket(tid) .. ':msgs'\nredis.call('RPUSH', tkey, mid)",
+    "redis.call('GET', 'dg:secret:tag')",
+])
+def test_the_check_catches_a_key_built_by_hand(bad: str) -> None:
+    with pytest.raises(AssertionError, match="neither from KEYS nor from K"):
+        _assert_keys_from_keys_or_k("bad", bad)
 
 
 def test_the_shared_library_takes_its_keys_from_the_key_functions() -> None:
