@@ -34,7 +34,7 @@ import aiohttp
 import psutil
 
 TARGETS = {"accepted_per_s": 4000, "e2e_per_s": 1500, "e2e_p99_s": 1.0, "rss_mb": 400}
-CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 TEXTS = ["我的订单 DD20261118004521 还没发货，什么时候能到？",
          "Refund for order #A-88213 has not arrived, it has been two weeks.",
          "快递 SF1234567890123 三天没更新了",
@@ -87,7 +87,7 @@ def _role(cmdline: list[str]) -> str:
     text = " ".join(cmdline)
     if "redis-aof-rewrite" in text or "redis-rdb" in text:
         return "redis fork (AOF rewrite; shares the server's pages)"
-    for role in ("worker", "jobs", "redis-server"):
+    for role in ("retraining-worker", "worker", "redis-server"):
         if role in text:
             return role
     return "other"

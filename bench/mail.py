@@ -206,7 +206,7 @@ def main() -> int:
         smtp_port, http_port = free_port(), free_port()
         (tmp / "config.yaml").write_text(config_text(smtp_port, dovecot, user, dns))
         serve = subprocess.Popen(
-            [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--config",
+            [sys.executable, "-m", "deskgate.gateway.cli.main", "serve", "--config",
              str(tmp / "config.yaml"), "--data-dir", str(tmp / "data"), "--port",
              str(http_port), "--workers", str(args.workers)],
             stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))

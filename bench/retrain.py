@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from deskgate.gateway.retraining import retrain
+from deskgate.gateway.retraining.pipeline import retrain
 from deskgate.triage import artifacts
 from deskgate.triage.engine import DEFAULT_MODEL_DIR
 from deskgate.triage.pipeline import Pipelines

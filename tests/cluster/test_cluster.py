@@ -15,10 +15,11 @@ from rq import Queue, SimpleWorker
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from deskgate.gateway import cli, jobs
-from deskgate.gateway.app import create_app
-from deskgate.gateway.auth import TOKEN_CACHE
+from deskgate.gateway.cli.main import main as cli_main
 from deskgate.gateway.config import Config, ConfigError, WorkerConfig
+from deskgate.gateway.retraining import jobs
+from deskgate.gateway.web.app import create_app
+from deskgate.gateway.web.auth import TOKEN_CACHE
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable
 from deskgate.queue import connection
@@ -172,14 +173,15 @@ def test_rq_cannot_run_on_a_cluster_client_so_jobs_need_a_standalone_redis(
             SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
                 burst=True, with_scheduler=False)
         assert job.get_status(refresh=True) == JobStatus.QUEUED
-        # so without DESKGATE_JOBS_REDIS_URL Deskgate queues no job there, and `deskgate jobs`
+        # so without DESKGATE_JOBS_REDIS_URL Deskgate queues no job there, and
+        # `deskgate retraining-worker`
         # says why and exits
         monkeypatch.delenv(jobs.JOBS_REDIS_URL_ENV, raising=False)
         with pytest.raises(Unavailable, match="Redis Cluster"):
             jobs.enqueue(client, keys, "train", {"task": "topic"}, "admin:t", data_dir)
         assert client.zcard(keys.model_jobs) == 0
         monkeypatch.setenv(REDIS_URL_ENV, redis_cluster.url)
-        assert cli.main(["jobs", "--data-dir", str(data_dir)]) == 2
+        assert cli_main(["retraining-worker", "--data-dir", str(data_dir)]) == 2
         assert "Redis Cluster" in capsys.readouterr().err
     finally:
         client.close()
@@ -191,7 +193,7 @@ async def test_jobs_run_on_a_standalone_redis_beside_the_cluster(
     """The supported layout: rq on a standalone Redis (DESKGATE_JOBS_REDIS_URL), Deskgate's own
     keys (the imported history, the job list, the job's log) in the tenant's slot."""
     monkeypatch.setenv(jobs.JOBS_REDIS_URL_ENV, redis_url)
-    monkeypatch.setenv(REDIS_URL_ENV, redis_cluster.url)   # what `deskgate jobs` is started with
+    monkeypatch.setenv(REDIS_URL_ENV, redis_cluster.url)   # what the retraining worker is started with
     cfg = _config("initech")
     keys = cfg.keys()
     sync = connection.sync_client(redis_cluster.url)
