@@ -338,7 +338,7 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
     from rq.serializers import JSONSerializer
 
     cfg = config(args)
-    with redis_url_for(data_dir(args)) as url:
+    with redis_url_for(data_dir(args), cfg.redis_url) as url:
         if connection.is_cluster(url) and not os.environ.get(jobs.JOBS_REDIS_URL_ENV):
             raise ConfigError(jobs.CLUSTER_REFUSAL)
         os.environ.setdefault(REDIS_URL_ENV, url)   # the job reads the deployment's Redis here

@@ -29,7 +29,7 @@ from deskgate.gateway.mail import smtp
 from deskgate.gateway.retraining.jobs import CLUSTER_REFUSAL, JOBS_REDIS_URL_ENV
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
-from deskgate.gateway.workers import classifier_watch as model_watch
+from deskgate.gateway.workers import classifier_watch
 from deskgate.gateway.workers.triage import (
     WORKER_SLOT_ENV,
     TriageWorker,
@@ -165,10 +165,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = config(args)
     ddir = data_dir(args)
     ddir.mkdir(parents=True, exist_ok=True)
-    if cfg.durability.mode == "replica" and not os.environ.get(REDIS_URL_ENV):
+    if cfg.durability.mode == "replica" and not (os.environ.get(REDIS_URL_ENV) or cfg.redis_url):
         raise ConfigError("durability mode replica needs a Redis master with replicas: set "
-                          f"{REDIS_URL_ENV} to it (the embedded Redis has none)")
-    with redis_for(ddir, own=True, appendfsync=cfg.durability.appendfsync) as (redis_url, server):
+                          f"{REDIS_URL_ENV} (or redis_url in the config) to it or to its "
+                          "Sentinel group (the embedded Redis has none)")
+    with redis_for(ddir, own=True, appendfsync=cfg.durability.appendfsync,
+                   configured=cfg.redis_url) as (redis_url, server):
         asyncio.run(_serve(args, cfg, redis_url, ddir, server))
     log.info("stopped")
     return 0
@@ -177,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     client = connection.async_client(redis_url)
     keys = cfg.keys()
-    triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
+    triager = await classifier_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -191,7 +193,7 @@ async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     cfg = config(args)
-    with redis_url_for(data_dir(args)) as redis_url:
+    with redis_url_for(data_dir(args), cfg.redis_url) as redis_url:
         asyncio.run(_work(cfg, redis_url, args.count, data_dir(args)))
     return 0
 

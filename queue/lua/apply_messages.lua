@@ -3,7 +3,7 @@
 -- opens a new ticket that enters its skill queue. Replaying a message (a worker crashed before
 -- XACK) is a no-op that returns the ticket it went to. One call per batch: the per-command
 -- cost of the client dominated when this was one call per message.
--- Keys: tickets (KEYS[1]), msg, ticket, ticket_msgs, ticket_seq, sent_to, thread,
+-- Keys: tickets (KEYS[1]), msg, seen, ticket, ticket_msgs, ticket_seq, sent_to, thread,
 --       customer_channel, customer_tickets, queue, skills, review
 -- ARGV[1] prefix (for K)   ARGV[2] now (epoch s)   ARGV[3] reopen window (s)
 -- ARGV[4] JSON list, one item per message:
@@ -55,6 +55,8 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
   local msg_json, triage_json = ARGV[4 + 2 * n], ARGV[5 + 2 * n]
   local msgkey = K.msg(mid)
   local existing = redis.call('HGET', msgkey, 'ticket')
+  -- the message index is the permanent duplicate check from now on (ingest.lua)
+  redis.call('DEL', K.seen(mid))
   if existing then
     out[n] = {'replay', existing}
   else
