@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import redis.asyncio as aioredis
 
 from deskgate.models.routing import queue_name
@@ -117,6 +118,23 @@ async def bench_sweep(client: aioredis.Redis, keys: Keys, n: int) -> dict[str, f
             "all_due_s": due_s, "breaches": due.breaches}
 
 
+class CpuMeter:
+    """Process CPU time (user + system) of this process and of the Redis server: the figure
+    that machine noise barely moves, unlike rates on a shared machine."""
+
+    def __init__(self, redis_pid: int) -> None:
+        self.redis = psutil.Process(redis_pid)
+
+    def now(self) -> tuple[float, float]:
+        t = self.redis.cpu_times()
+        return time.process_time(), t.user + t.system
+
+    def ms_per(self, since: tuple[float, float], n: int) -> dict[str, float]:
+        client, server = self.now()
+        return {"client_cpu_ms": (client - since[0]) * 1000 / n,
+                "redis_cpu_ms": (server - since[1]) * 1000 / n}
+
+
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,25 +147,33 @@ async def main(args: argparse.Namespace) -> None:
             await populate(client, keys, args.tickets, args.agents, rng)
             print(f"populated {args.tickets:,} tickets over {len(SKILLS)} skills and "
                   f"{args.agents:,} agents in {time.perf_counter() - t0:.1f} s")
+            cpu = CpuMeter(int((server.redis_dir / "redis.pid").read_text()))
+            before = cpu.now()
             c = await bench_claims(server.url, keys, args.agents, args.claims, args.concurrency,
                                    rng)
+            c.update(cpu.ms_per(before, c["claims"]))
             print(f"claims: {c['claims']:,} ({c['ok']:,} ok, {c['empty']:,} empty) with "
                   f"{args.concurrency} concurrent clients")
             print(f"  claims/s      {c['claims_per_s']:8.0f}   target >= "
                   f"{TARGETS['claims_per_s']}")
             print(f"  latency p50   {c['p50_ms']:8.2f} ms")
             print(f"  latency p99   {c['p99_ms']:8.2f} ms   target < {TARGETS['claim_p99_ms']} ms")
+            print(f"  CPU per claim {c['redis_cpu_ms']:8.3f} ms in Redis, "
+                  f"{c['client_cpu_ms']:.3f} ms in this client")
             low = await bench_claims(server.url, keys, args.agents, 5000, 4, rng)
             print(f"  at 4 concurrent clients: {low['claims_per_s']:.0f} claims/s, "
                   f"p50 {low['p50_ms']:.2f} ms, p99 {low['p99_ms']:.2f} ms   target < "
                   f"{TARGETS['claim_p99_ms']} ms")
+            before = cpu.now()
             s = await bench_sweep(client, Keys("bsla:"), args.timers)
+            s.update(cpu.ms_per(before, s["timers"]))
             print(f"SLA sweep over {s['timers']:,} clocks:")
             print(f"  tick, none due        {s['idle_tick_ms']:8.2f} ms")
             print(f"  all {s['breaches']:,} warned     {s['all_warn_s']:8.2f} s    target < "
                   f"{TARGETS['sweep_s']} s")
             print(f"  all {s['breaches']:,} breached   {s['all_due_s']:8.2f} s    target < "
                   f"{TARGETS['sweep_s']} s")
+            print(f"  CPU per clock (set up, warn, breach) {s['redis_cpu_ms']:.4f} ms in Redis")
             print(json.dumps({"claims": c, "claims_4_clients": low, "sweep": s, "targets": TARGETS}))
             await client.aclose()
         finally:

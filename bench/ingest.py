@@ -56,6 +56,18 @@ class RssSampler(threading.Thread):
         self.peak_by_role: dict[str, int] = {}
         self.stop = threading.Event()
 
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each role of the serve tree."""
+        out: dict[str, float] = {}
+        for p in [self.root, *self.root.children(recursive=True)]:
+            try:
+                role = "gateway" if p.pid == self.root.pid else _role(p.cmdline())
+                t = p.cpu_times()
+                out[role] = out.get(role, 0.0) + t.user + t.system
+            except psutil.Error:
+                pass
+        return out
+
     def run(self) -> None:
         while not self.stop.is_set():
             try:
@@ -192,7 +204,8 @@ def _ms(text: str) -> float:
     return float(text)
 
 
-async def bench(base: str, token: str, seconds: float, concurrency: int) -> dict[str, float]:
+async def bench(base: str, token: str, seconds: float, concurrency: int,
+                cpu: RssSampler) -> dict[str, float]:
     headers = {"Authorization": f"Bearer {token}"}
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(base_url=base, connector=conn) as http:
@@ -201,6 +214,7 @@ async def bench(base: str, token: str, seconds: float, concurrency: int) -> dict
         await drain(http, warm, 60)
 
         h0 = await e2e_histogram(http)
+        cpu0 = cpu.cpu_by_role()
         t0 = time.monotonic()
         if shutil.which("wrk"):
             phase1 = await asyncio.to_thread(wrk_phase, base, token, seconds, concurrency)
@@ -226,7 +240,12 @@ async def bench(base: str, token: str, seconds: float, concurrency: int) -> dict
                                          for k in range(per_conn)))
         await drain(http, h1["count"] + sum(counts2), 120)
         h2 = await e2e_histogram(http)
+        cpu1 = cpu.cpu_by_role()
+    routed = h2["count"] - h0["count"]
+    cpu_ms = {f"cpu_ms_per_msg_{role}": (cpu1[role] - cpu0.get(role, 0.0)) * 1000 / routed
+              for role in cpu1 if role in ("gateway", "worker", "redis-server")}
     return {
+        **cpu_ms, "cpu_ms_per_msg_total": sum(cpu_ms.values()), "cpu_messages": routed,
         **phase1, "e2e_per_s": e2e_rate,
         "phase1_e2e_p99_s": hist_quantile(h0, h1, 0.99),
         "offered_per_s": sum(counts2) / (time.perf_counter() - t1),
@@ -262,7 +281,7 @@ def main() -> int:
                 except OSError:
                     time.sleep(0.1)
             sampler.start()
-            figures = asyncio.run(bench(base, token, args.seconds, args.concurrency))
+            figures = asyncio.run(bench(base, token, args.seconds, args.concurrency, sampler))
         except Exception:
             print((data / "serve.log").read_text()[-3000:], file=sys.stderr)
             raise
@@ -290,6 +309,8 @@ def main() -> int:
          f"< {TARGETS['rss_mb']}"),
         *((f"  of which {role} peak RSS MB", figures[f"{role}_rss_mb"], "")
           for role in sorted(sampler.peak_by_role)),
+        *((f"CPU ms per message, {k.removeprefix('cpu_ms_per_msg_')} (phases 1+2)", v, "")
+          for k, v in figures.items() if k.startswith("cpu_ms_per_msg_")),
     ]
     print(f"phase 1 load generator: {figures['generator']}"
           + ("" if figures["generator"] == "wrk" else

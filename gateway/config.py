@@ -8,7 +8,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import yaml
@@ -19,6 +19,7 @@ from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
 from deskgate.queue.connection import is_sentinel_url, parse_sentinel_url
+from deskgate.queue.keys import TENANT_PATTERN, Keys, tenant_prefix
 from deskgate.queue.persistence import DurabilityConfig
 
 CONFIG_ENV = "DESKGATE_CONFIG"
@@ -80,6 +81,8 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     # or a Sentinel group, redis+sentinel://h1:26379,h2:26379/mymaster/0 (queue/connection.py;
     # passwords as ${ENV_VAR}). Empty: `serve` runs a private embedded Redis.
     redis_url: str = ""
+    # a deployment, or a group of channel accounts, sharing one Redis Cluster hash slot
+    tenant: Annotated[str, msgspec.Meta(pattern=f"^({TENANT_PATTERN.pattern})?$")] = ""
     http: HttpConfig = HttpConfig()
     workers: WorkerConfig = WorkerConfig()
     routing: RoutingTable = RoutingTable()
@@ -98,6 +101,10 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
                 parse_sentinel_url(self.redis_url)
             except Invalid as exc:
                 raise ValueError(f"redis_url: {exc.message}") from None
+
+    def keys(self) -> Keys:
+        """The key names of this deployment: "<redis_prefix>{<tenant>}:…" with a tenant."""
+        return Keys(tenant_prefix(self.redis_prefix, self.tenant))
 
 
 def _expand(value: Any) -> Any:

@@ -32,7 +32,7 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 def work_script(client: aioredis.Redis, name: str) -> AsyncScript:
     """A work script with lua/_lib.lua (audit, assign, escalate, ...) in front of it."""
-    return client.register_script(lua("_lib") + "\n" + lua(name))
+    return client.register_script(lua(name, lib=True))
 
 
 

@@ -15,6 +15,12 @@ master at that moment, so after a failover new connections go to the new master,
 connection still open to a demoted master fails (READONLY becomes a connection error) and is
 made again.
 
+`url` is redis://, rediss://, unix:// (one server) or redis+cluster://host:port,host:port
+(a Redis Cluster: any reachable nodes; the client learns the rest and routes each command,
+script and single-slot pipeline by its keys). Deskgate keeps every key of a tenant in one hash
+slot (queue/keys.py), so what it does on one server it does unchanged on a cluster; the
+callers type the client as redis.asyncio.Redis, whose commands the cluster client offers.
+
 Policy, the same for every process:
 - a connection attempt gives up after CONNECT_TIMEOUT_SECONDS, a command after
   SOCKET_TIMEOUT_SECONDS (longer than any blocking read we issue: XREADGROUP blocks for
@@ -32,12 +38,15 @@ Policy, the same for every process:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 import redis
 import redis.asyncio as aioredis
+import redis.cluster
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
@@ -56,6 +65,32 @@ HEALTH_CHECK_SECONDS = 30
 RETRIES = 3
 _BACKOFF_BASE_SECONDS = 0.05
 _BACKOFF_CAP_SECONDS = 1.0
+CLUSTER_SCHEME = "redis+cluster"
+
+
+class ClusterAddress:
+    """The nodes and password of a redis+cluster:// URL."""
+
+    __slots__ = ("nodes", "password", "username")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        hosts = parts.netloc.rpartition("@")[2]
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.nodes: list[tuple[str, int]] = []
+        for node in filter(None, hosts.split(",")):
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{url!r}: write the cluster as "
+                                 f"{CLUSTER_SCHEME}://host:port,host:port")
+            self.nodes.append((host.strip("[]"), int(port)))
+        if not self.nodes:
+            raise ValueError(f"{url!r} names no cluster node")
+
+
+def is_cluster(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEME + "://")
 
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_PORT = 26379
@@ -162,6 +197,13 @@ class _SyncPool(SentinelConnectionPool):
 def async_client(url: str) -> aioredis.Redis:
     """An asyncio client for `url` with the house policy."""
     retry = AsyncRetry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
+    if is_cluster(url):
+        address = ClusterAddress(url)
+        return cast(aioredis.Redis, aioredis.RedisCluster(
+            startup_nodes=[AsyncClusterNode(h, p) for h, p in address.nodes],
+            username=address.username, password=address.password, retry=retry,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            health_check_interval=HEALTH_CHECK_SECONDS))
     if not is_sentinel_url(url):
         return aioredis.Redis.from_url(url, retry=retry, **_policy())
     s = parse_sentinel_url(url)
@@ -176,6 +218,15 @@ def async_client(url: str) -> aioredis.Redis:
 def sync_client(url: str) -> redis.Redis:
     """A blocking client for `url` with the same policy as `async_client`."""
     retry = Retry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
+    if is_cluster(url):
+        address = ClusterAddress(url)
+        return cast(redis.Redis, redis.cluster.RedisCluster(
+            # redis-py leaves the sync ClusterNode's __init__ unannotated
+            startup_nodes=[redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
+                           for h, p in address.nodes],
+            username=address.username, password=address.password, retry=retry,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            health_check_interval=HEALTH_CHECK_SECONDS))
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, retry=retry, **_policy())
     s = parse_sentinel_url(url)
@@ -195,7 +246,7 @@ async def follow_master(client: aioredis.Redis) -> bool:
     discards) until the sentinels demote it, ~20 s after the partition heals. True when the
     master moved; False for a plain URL, or while no sentinel names a healthy master (a
     failover under way)."""
-    pool = client.connection_pool
+    pool = getattr(client, "connection_pool", None)   # a cluster client has one per node
     if not isinstance(pool, AsyncSentinelPool):
         return False
     before = pool.master_address
@@ -218,6 +269,13 @@ def redacted(url: str) -> str:
     if parts.password is None:
         return url
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+async def open_pubsub(client: aioredis.Redis) -> PubSub:
+    """A pub/sub on `client`. A cluster client learns which node serves which slot on its
+    first command, and SUBSCRIBE is not one that teaches it, so it is taught here first."""
+    await client.initialize()
+    return client.pubsub()
 
 
 def raise_if_cancelled(exc: BaseException) -> None:

@@ -1,5 +1,11 @@
 """Every Redis key Deskgate uses, named once, under one configurable prefix (default "dg:").
 
+The Lua scripts in lua/ do not spell key names either: `lua_key_functions` renders these same
+definitions as Lua functions (`K.ticket(tid)`), which queue/scripts.py puts in front of each
+script, so a name changes here or nowhere. A deployment that sets a tenant gets the prefix
+"dg:{tenant}:": the braces are a Redis Cluster hash tag, so every key of the tenant hashes to
+one slot and the scripts (which touch many keys in one call) can run on a cluster.
+
 Key                               Type     What
 {p}ingest                         stream   accepted InboundMessages, field "m" = JSON; group "triage"
 {p}seen:{message_id}              string   idempotency marker (value: stream entry id) set with the XADD; TTL;
@@ -90,10 +96,27 @@ Key                               Type     What
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Iterable
+
 DEFAULT_PREFIX = "dg:"
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def tenant_prefix(base: str, tenant: str) -> str:
+    """`base` for the one tenant of a standalone Redis (tenant ""), else "<base>{<tenant>}:"."""
+    if not tenant:
+        return base
+    if not TENANT_PATTERN.fullmatch(tenant):
+        raise ValueError(f"tenant {tenant!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return f"{base}{{{tenant}}}:"
 
 
 class Keys:
+    """The key names. A property is a fixed key, a method a family of keys; every public
+    member is rendered into Lua by `lua_key_functions`, so add keys only as members here."""
+
     __slots__ = ("p",)
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
@@ -394,3 +417,49 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+# A character no key part contains: marks where an argument lands in a rendered name.
+_MARK = "\x00"
+
+
+def key_template(name: str) -> tuple[tuple[str, ...], list[str]]:
+    """The member's parameter names and its name split into literal and parameter parts."""
+    member = inspect.getattr_static(Keys, name)
+    if isinstance(member, property):
+        params: tuple[str, ...] = ()
+        rendered = getattr(Keys(_MARK + "p" + _MARK), name)
+    else:
+        params = tuple(inspect.signature(member).parameters)[1:]
+        rendered = getattr(Keys(_MARK + "p" + _MARK), name)(*(_MARK + a + _MARK for a in params))
+    return params, rendered.split(_MARK)
+
+
+def key_names() -> list[str]:
+    """Every key family Keys defines, by member name."""
+    return [n for n, m in vars(Keys).items()
+            if not n.startswith("_") and (isinstance(m, property) or inspect.isfunction(m))]
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def lua_key_function(name: str) -> str:
+    """`function K.<name>(<params>) return P .. '<literal>' .. <param> ... end`."""
+    params, parts = key_template(name)
+    # parts alternate literal, parameter, literal, ...; the prefix is the first parameter
+    pieces = []
+    for i, part in enumerate(parts):
+        if i % 2 == 1:
+            pieces.append("P" if part == "p" else part)
+        elif part:
+            pieces.append(_lua_string(part))
+    return f"function K.{name}({', '.join(params)}) return {' .. '.join(pieces)} end"
+
+
+def lua_key_functions(names: Iterable[str]) -> str:
+    """The Lua key builder for a script that uses `names`: P is the key prefix, which every
+    script that builds keys receives as ARGV[1]."""
+    lines = ["local P = ARGV[1]", "local K = {}"]
+    lines += [lua_key_function(n) for n in sorted(set(names))]
+    return "\n".join(lines) + "\n"

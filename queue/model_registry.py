@@ -131,7 +131,8 @@ class ModelRegistry:
         return self._run_switch("rollback", check_task(task), "", actor)
 
     def _run_switch(self, op: str, task: str, version: str, actor: str) -> Switch:
-        outcome, *rest = self._switch(args=[self._k.p, op, task, version, actor, time.time()])
+        outcome, *rest = self._switch(keys=[self._k.models_current], args=[
+            self._k.p, op, task, version, actor, time.time()])
         outcome = _s(outcome)
         if outcome == "unknown":
             raise UnknownVersion(f"no {task} version {version}; see `deskgate models list`")

@@ -37,7 +37,8 @@ class RoutingStore(LiveDocument[RoutingTable]):
         hit = self._pressure.get(skill)
         if hit and time.monotonic() - hit[0] < PRESSURE_CACHE_SECONDS:
             return hit[1]
-        cap, held, oldest, depth = await self._pressure_script(args=[self._k.p, skill, now])
+        cap, held, oldest, depth = await self._pressure_script(
+            keys=[self._k.skill_agents(skill)], args=[self._k.p, skill, now])
         p = Pressure(skill, int(cap), int(held), float(oldest), int(depth))
         self._pressure[skill] = (time.monotonic(), p)
         return p
@@ -56,7 +57,7 @@ class RoutingStore(LiveDocument[RoutingTable]):
                     and (ov.max_wait_minutes <= 0 or p.oldest_wait <= ov.max_wait_minutes * 60))
             reason = json.dumps({"load": round(p.load, 3), "oldest_wait": round(p.oldest_wait),
                                  "backup": ov.backup})
-            active = await self._overflow_script(args=[
+            active = await self._overflow_script(keys=[self._k.overflow], args=[
                 self._k.p, current.skill, "1" if over else "0", "1" if calm else "0", now,
                 reason])
             if not int(active):

@@ -25,11 +25,9 @@ from deskgate.queue.work import BOOSTS_JSON
 
 SWEEP_BATCH = 1000                   # timers per script call (Lua unpack stays small)
 
-
-
-# as lua/sla_facts.lua returns them
+# the ticket fields lua/sla_facts.lua reads; it returns them in this order, then the tier
 FACT_FIELDS = ("status", "priority", "skill", "account", "customer_id", "frt_done", "frt_due",
-               "res_due", "sla_remaining", "sla_breached_frt", "sla_breached_res", "tier")
+               "res_due", "sla_remaining", "sla_breached_frt", "sla_breached_res")
 
 
 class SweepResult(msgspec.Struct, frozen=True):
@@ -51,8 +49,9 @@ class Sla:
         self._facts_script = client.register_script(lua("sla_facts"))
 
     async def _facts(self, ticket_ids: Sequence[str]) -> list[dict[str, str]]:
-        rows = await self._facts_script(args=[self._k.p, *ticket_ids])
-        return [dict(zip(FACT_FIELDS, map(_s, row), strict=True)) for row in rows]
+        rows = await self._facts_script(keys=[self._k.ticket(t) for t in ticket_ids],
+                                        args=[self._k.p, *FACT_FIELDS])
+        return [dict(zip((*FACT_FIELDS, "tier"), map(_s, row), strict=True)) for row in rows]
 
     def _policy_team(self, row: dict[str, str]) -> tuple[SlaPolicy, str, Team | None]:
         name, team = self.config.team_of(row["skill"])
@@ -88,7 +87,7 @@ class Sla:
                           details[n] if details is not None else detail])
         if not items:
             return 0
-        return int(await self._start(args=[self._k.p, now, "1" if once else "0", action,
+        return int(await self._start(keys=[self._k.sla_due], args=[self._k.p, now, "1" if once else "0", action,
                                            json.dumps(items, ensure_ascii=False)]))
 
     async def remaining(self, ticket_id: str, now: float) -> dict[str, float]:
@@ -128,7 +127,8 @@ class Sla:
             policy, _, team = self._policy_team(row)
             left = {k: float(v) for k, v in json.loads(row["sla_remaining"] or "{}").items()}
             members, dues = timers(policy, team, now, left)
-            outcome = _s(await self._resume(args=[self._k.p, tid, now, self._lease,
+            outcome = _s(await self._resume(keys=[self._k.ticket(tid)],
+                                                  args=[self._k.p, tid, now, self._lease,
                                                   json.dumps(members)]))
             if outcome == "resumed":
                 if dues:
@@ -141,7 +141,8 @@ class Sla:
         now = now or time.time()
         fired = warnings = breaches = 0
         while True:
-            taken, warned, breached = await self._sweep(args=[self._k.p, now, SWEEP_BATCH,
+            taken, warned, breached = await self._sweep(keys=[self._k.sla_due],
+                                                              args=[self._k.p, now, SWEEP_BATCH,
                                                               BOOSTS_JSON])
             fired, warnings, breaches = fired + taken, warnings + warned, breaches + breached
             if taken < SWEEP_BATCH:

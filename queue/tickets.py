@@ -99,7 +99,7 @@ class TicketStore:
                                 now: float) -> list[CustomerContext]:
         items = [[m.sender.name, [i.key for i in m.sender.identities if i.verified],
                   [i.key for i in m.sender.identities if not i.verified]] for m in messages]
-        replies = await self._resolve(args=[self._k.p, now, now - RISK_WINDOW_SECONDS,
+        replies = await self._resolve(keys=[self._k.identities], args=[self._k.p, now, now - RISK_WINDOW_SECONDS,
                                             json.dumps(items, ensure_ascii=False)])
         return [CustomerContext(_s(cid), _s(tier), int(recent)) for cid, tier, recent in replies]
 
@@ -117,7 +117,7 @@ class TicketStore:
                           "; ".join(t.risk.reasons), m.sender_verified, m.sender_email,
                           t.risk.urgent])
             blobs += [encode(m), encode(t)]
-        replies = await self._apply(args=[self._k.p, now, self._reopen_window,
+        replies = await self._apply(keys=[self._k.tickets], args=[self._k.p, now, self._reopen_window,
                                           json.dumps(items, ensure_ascii=False),
                                           URGENT_REVIEW_OFFSET, *blobs])
         return [Applied(_s(outcome), _s(tid)) for outcome, tid in replies]

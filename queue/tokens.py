@@ -7,7 +7,6 @@ import hashlib
 import re
 import secrets
 import time
-from typing import Any
 
 import msgspec
 import redis
@@ -18,6 +17,7 @@ from deskgate.models.errors import Invalid
 from deskgate.models.ids import ACCOUNT
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import fields, hash_reply, texts
+from deskgate.queue.scripts import lua
 
 TOKEN_PREFIX = "dgt_"
 TOKEN_BYTES = 32
@@ -99,20 +99,18 @@ def list_tokens(client: redis.Redis, keys: Keys) -> list[TokenInfo]:
     return out
 
 
-def _revoke(pipe: Any, keys: Keys, digest: str) -> None:
-    """Delete the token and tell every gateway at once (they drop it from their caches)."""
-    pipe.delete(keys.token(digest))
-    pipe.srem(keys.token_ids, digest)
-    pipe.publish(keys.token_revocations, digest)
+def _revoke(keys: Keys, digest: str) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of lua/revoke_token.lua: delete the token and tell every gateway at once
+    (they drop it from their caches)."""
+    return [keys.token(digest), keys.token_ids, keys.token_revocations], [digest]
 
 
 def revoke_token(client: redis.Redis, keys: Keys, token_id: str) -> bool:
     """Revoke by the 12-character id that `token list` shows."""
     for d in texts(client.smembers(keys.token_ids)):
         if d.startswith(token_id) and len(token_id) >= 8:
-            with client.pipeline(transaction=True) as pipe:
-                _revoke(pipe, keys, d)
-                pipe.execute()
+            script_keys, args = _revoke(keys, d)
+            client.register_script(lua("revoke_token"))(keys=script_keys, args=args)
             return True
     return False
 
@@ -144,8 +142,7 @@ async def arevoke_token(client: aioredis.Redis, keys: Keys, token_id: str) -> bo
         return False
     for d in texts(await client.smembers(keys.token_ids)):
         if d.startswith(token_id):
-            async with client.pipeline(transaction=True) as pipe:
-                _revoke(pipe, keys, d)
-                await pipe.execute()
+            script_keys, args = _revoke(keys, d)
+            await client.register_script(lua("revoke_token"))(keys=script_keys, args=args)
             return True
     return False

@@ -154,7 +154,8 @@ class Work:
     # --- claiming -----------------------------------------------------------------------
 
     async def claim(self, agent_id: str, now: float | None = None) -> ClaimResult:
-        outcome, tid = await self._claim(args=[self._k.p, agent_id, now or time.time(),
+        outcome, tid = await self._claim(keys=[self._k.agent(agent_id)],
+                                          args=[self._k.p, agent_id, now or time.time(),
                                                self.lease_seconds])
         return ClaimResult(_s(outcome), _s(tid))
 
@@ -164,7 +165,8 @@ class Work:
         the queue is empty or nobody has room."""
         out: list[Assignment] = []
         for _ in range(limit):
-            outcome, tid, agent = await self._push(args=[self._k.p, queue, now or time.time(),
+            outcome, tid, agent = await self._push(keys=[self._k.queue(queue)],
+                                                 args=[self._k.p, queue, now or time.time(),
                                                           self.lease_seconds])
             if _s(outcome) != "ok":
                 break
@@ -184,7 +186,7 @@ class Work:
     async def resolve(self, ticket_id: str, actor: str, *, privileged: bool,
                       correction: Correction | None = None,
                       now: float | None = None) -> ResolveResult:
-        outcome, detail = await self._resolve(args=[
+        outcome, detail = await self._resolve(keys=[self._k.ticket(ticket_id)], args=[
             self._k.p, ticket_id, actor, "1" if privileged else "0", now or time.time(),
             encode(correction) if correction else ""])
         return ResolveResult(_s(outcome), _s(detail))
@@ -193,7 +195,7 @@ class Work:
                   arg: str = "", extra: dict[str, object] | None = None,
                   now: float | None = None) -> ActionResult:
         """One of the ops of lua/ticket_action.lua (renew, release, transfer_queue, ...)."""
-        outcome, detail = await self._action(args=[
+        outcome, detail = await self._action(keys=[self._k.ticket(ticket_id)], args=[
             self._k.p, op, ticket_id, actor, "1" if privileged else "0", now or time.time(),
             self.lease_seconds, arg, json.dumps(extra or {})])
         return ActionResult(_s(outcome), _s(detail))
@@ -207,7 +209,7 @@ class Work:
         return [json.loads(n) for n in await self._r.lrange(self._k.ticket_notes(ticket_id), 0, -1)]
 
     async def expire_leases(self, now: float | None = None, batch: int = 500) -> list[str]:
-        due = await self._expire(args=[self._k.p, now or time.time(), batch])
+        due = await self._expire(keys=[self._k.leases], args=[self._k.p, now or time.time(), batch])
         return [_s(x) for x in due]
 
     # --- status -------------------------------------------------------------------------

@@ -157,6 +157,23 @@ def eventually_fixture() -> Callable[..., Awaitable[Any]]:
     return _eventually
 
 
+async def post_message(client: Any, headers: dict[str, str], ext: str, text: str) -> str:
+    """POST one API message (the sender derived from `ext`); its id once accepted."""
+    resp = await client.post("/api/v1/messages", headers=headers, json={
+        "external_id": ext, "sender": {"email": f"{ext}@example.cn"}, "text": text})
+    assert resp.status == 202, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def ticket_of(client: Any, headers: dict[str, str], mid: str, eventually: Any) -> Any:
+    """The ticket a message landed on, once the worker has put it there."""
+    async def ticket_id() -> str | None:
+        body = await (await client.get(f"/api/v1/messages/{mid}", headers=headers)).json()
+        return body.get("ticket_id")
+    tid = await eventually(ticket_id)
+    return await (await client.get(f"/api/v1/tickets/{tid}", headers=headers)).json()
+
+
 class ThreadWorker(SimpleWorker):
     """rq's SimpleWorker, minus what needs the main thread: signal handlers, SIGALRM timeouts."""
 

@@ -12,7 +12,6 @@ from deskgate.models.enums import AgentStatus, Role
 from deskgate.models.ids import ACCOUNT, AGENT_ID, TOKEN_ID
 from deskgate.models.ticket import Agent
 from deskgate.queue import connection
-from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import redis_url_for
 from deskgate.queue.tokens import create_token, list_tokens, revoke_token
 from deskgate.queue.work import Work
@@ -78,7 +77,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
 
     async def put(url: str) -> None:
         client = connection.async_client(url)
-        await Work(client, Keys(config(args).redis_prefix)).put_agent(agent)
+        await Work(client, config(args).keys()).put_agent(agent)
         await client.aclose()
 
     with redis_url_for(data_dir(args), config(args).redis_url) as url:
@@ -92,7 +91,7 @@ def cmd_agent_list(args: argparse.Namespace) -> int:
 
     async def show(url: str) -> None:
         client = connection.async_client(url)
-        w = Work(client, Keys(config(args).redis_prefix))
+        w = Work(client, config(args).keys())
         print(f"{'AGENT':<16} {'STATUS':<8} {'LOAD':<6} SKILLS")
         for aid in await w.agent_ids():
             a = await w.get_agent(aid)

@@ -31,6 +31,7 @@ import redis
 from tqdm import tqdm
 
 from deskgate.gateway.cli.common import add_common, config, data_dir, id_arg, sync_redis
+from deskgate.gateway.config import ConfigError
 from deskgate.gateway.retraining import jobs, uploads
 from deskgate.gateway.retraining.importer import (
     PRESETS,
@@ -46,7 +47,7 @@ from deskgate.queue import connection
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError
-from deskgate.queue.redis_server import redis_url_for
+from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
 
 log = logging.getLogger("deskgate.jobs")
 
@@ -338,9 +339,12 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
 
     cfg = config(args)
     with redis_url_for(data_dir(args), cfg.redis_url) as url:
+        if connection.is_cluster(url) and not os.environ.get(jobs.JOBS_REDIS_URL_ENV):
+            raise ConfigError(jobs.CLUSTER_REFUSAL)
+        os.environ.setdefault(REDIS_URL_ENV, url)   # the job reads the deployment's Redis here
         client = connection.sync_client(url)
-        keys = Keys(cfg.redis_prefix)
-        worker = Worker([jobs.job_queue(client, keys)], connection=client,
+        keys = cfg.keys()
+        worker = Worker([jobs.job_queue(client, keys)], connection=jobs.rq_connection(client),
                         serializer=JSONSerializer,
                         name=f"deskgate-jobs:{socket.gethostname()}:{os.getpid()}")
         log.info("job worker %s listening on %s", worker.name, keys.models_queue)
@@ -455,6 +459,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     # `jobs` was this command's name beside the `classifiers jobs` list; it still works.
     worker = sub.add_parser("retraining-worker", aliases=["jobs"],
                             help="run the worker for retraining and import jobs (`serve` runs "
-                                 "one; old name: jobs)")
+                                 "one; old name: jobs)",
+                            description="The rq worker for retraining and import jobs. rq uses "
+                                        f"{jobs.JOBS_REDIS_URL_ENV} when set (required beside "
+                                        "a Redis Cluster), else the deployment's Redis.")
     add_common(worker)
     worker.set_defaults(func=cmd_jobs_worker)

@@ -44,7 +44,7 @@ def sync_redis(args: argparse.Namespace) -> Iterator[tuple[redis.Redis, Keys]]:
     with redis_url_for(data_dir(args), cfg.redis_url) as url:
         client = connection.sync_client(url)
         try:
-            yield client, Keys(cfg.redis_prefix)
+            yield client, cfg.keys()
         finally:
             client.close()
 

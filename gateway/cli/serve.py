@@ -26,6 +26,7 @@ from deskgate.gateway.cli.common import add_common, config, data_dir
 from deskgate.gateway.cli.demo import post_demo, seed_demo
 from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.mail import smtp
+from deskgate.gateway.retraining.jobs import CLUSTER_REFUSAL, JOBS_REDIS_URL_ENV
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
 from deskgate.gateway.workers import classifier_watch
@@ -113,7 +114,11 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,
                       redis_url, tail)
     pool.start()
-    job_pool = WorkerPool(args.job_workers, redis_url, tail, command="retraining-worker")
+    job_workers = args.job_workers
+    if job_workers and connection.is_cluster(redis_url) and not os.environ.get(JOBS_REDIS_URL_ENV):
+        log.warning("no job worker started: %s", CLUSTER_REFUSAL)
+        job_workers = 0
+    job_pool = WorkerPool(job_workers, redis_url, tail, command="retraining-worker")
     job_pool.start()
     send_pool = WorkerPool(cfg.senders.count, redis_url, tail, command="senders")
     send_pool.start()
@@ -124,7 +129,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     demo = (asyncio.create_task(_demo(f"http://{_reachable(host)}:{port}", redis_url,
-                                      Keys(cfg.redis_prefix))) if args.demo else None)
+                                      cfg.keys())) if args.demo else None)
     try:
         while not stop.is_set():
             if server is not None:
@@ -177,7 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     client = connection.async_client(redis_url)
-    keys = Keys(cfg.redis_prefix)
+    keys = cfg.keys()
     triager = await classifier_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

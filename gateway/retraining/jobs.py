@@ -20,12 +20,15 @@ spaCy and scikit-learn.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import redis
+from redis.cluster import RedisCluster
 from rq import Queue, get_current_job
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -35,9 +38,12 @@ from rq.serializers import JSONSerializer
 from deskgate.gateway.retraining.importer import ImportFileError, import_file, parse_mapping
 from deskgate.gateway.retraining.uploads import upload_path
 from deskgate.models.codec import to_builtins
+from deskgate.models.errors import Unavailable
+from deskgate.queue import connection
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 from deskgate.queue.model_registry import JobJournal, ModelRegistry, RegistryError, check_task
+from deskgate.queue.redis_server import REDIS_URL_ENV
 
 log = logging.getLogger("deskgate.jobs")
 
@@ -54,8 +60,31 @@ class JobCancelled(RuntimeError):
 # rq plumbing
 
 
+JOBS_REDIS_URL_ENV = "DESKGATE_JOBS_REDIS_URL"
+CLUSTER_REFUSAL = (f"retraining jobs need a single Redis server for rq beside a Redis Cluster: set "
+                   f"{JOBS_REDIS_URL_ENV} (docs/cluster.md, \"Background jobs\")")
+
+
+@cache
+def _jobs_redis(url: str) -> redis.Redis:
+    return connection.sync_client(url)
+
+
+def rq_connection(client: redis.Redis) -> redis.Redis:
+    """Where rq keeps its queue, jobs and workers: the Redis of DESKGATE_JOBS_REDIS_URL when it
+    is set, else the deployment's own. rq's worker cannot use a cluster client, and rq names
+    its keys itself (no hash tag), so beside a cluster rq needs a server of its own; Deskgate's
+    keys (the job list, logs, cancel flags, what a job writes) stay in `client`'s Redis."""
+    url = os.environ.get(JOBS_REDIS_URL_ENV)
+    if url:
+        return _jobs_redis(url)
+    if isinstance(client, RedisCluster):
+        raise Unavailable(CLUSTER_REFUSAL)
+    return client
+
+
 def job_queue(client: redis.Redis, keys: Keys, *, is_async: bool = True) -> Queue:
-    return Queue(keys.models_queue, connection=client, serializer=JSONSerializer,
+    return Queue(keys.models_queue, connection=rq_connection(client), serializer=JSONSerializer,
                  is_async=is_async, default_timeout=JOB_TIMEOUT)
 
 
@@ -78,7 +107,7 @@ def enqueue(client: redis.Redis, keys: Keys, kind: str, params: dict[str, Any],
 
 def job_view(client: redis.Redis, keys: Keys, job_id: str, *, logs: bool = False) -> dict[str, Any]:
     try:
-        job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
+        job = Job.fetch(job_id, connection=rq_connection(client), serializer=JSONSerializer)
     except NoSuchJobError as exc:
         raise LookupError(f"no job {job_id}") from exc
     status = job.get_status(refresh=True)
@@ -117,7 +146,7 @@ def cancel(client: redis.Redis, keys: Keys, job_id: str) -> str:
     """Cancel a queued job, or stop a running one (its horse is killed; nothing it made is
     promoted). Returns the job's status afterwards."""
     try:
-        job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
+        job = Job.fetch(job_id, connection=rq_connection(client), serializer=JSONSerializer)
     except NoSuchJobError as exc:
         raise LookupError(f"no job {job_id}") from exc
     JobJournal(client, keys, job_id).request_cancel()
@@ -126,7 +155,7 @@ def cancel(client: redis.Redis, keys: Keys, job_id: str) -> str:
         job.cancel()
     elif status is JobStatus.STARTED:
         try:
-            send_stop_job_command(client, job_id, serializer=JSONSerializer)
+            send_stop_job_command(rq_connection(client), job_id, serializer=JSONSerializer)
         except InvalidJobOperation:
             pass  # between dequeue and start: the flag stops it at its first checkpoint
     JobJournal(client, keys, job_id).log(
@@ -142,7 +171,10 @@ class _Run:
         job = get_current_job()
         assert job is not None, "job functions run inside rq"
         self.job = job
-        self.client: redis.Redis = job.connection
+        # beside a cluster, rq's Redis is not the deployment's: the retraining worker is
+        # started with the deployment's in DESKGATE_REDIS_URL
+        self.client: redis.Redis = (connection.sync_client(os.environ[REDIS_URL_ENV])
+                                    if os.environ.get(JOBS_REDIS_URL_ENV) else job.connection)
         self.keys = Keys(prefix)
         self.data_dir = Path(data_dir)
         self.journal = JobJournal(self.client, self.keys, job.id)

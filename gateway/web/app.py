@@ -24,7 +24,7 @@ from deskgate.gateway.appkeys import (
     REDIS,
     SYNC_REDIS,
 )
-from deskgate.gateway.config import Config
+from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.gateway.mail import imap, smtp
 from deskgate.gateway.web import auth, console, routes, webhooks
@@ -37,7 +37,6 @@ from deskgate.models.errors import Unavailable
 from deskgate.models.ids import PATH_IDS
 from deskgate.queue import connection
 from deskgate.queue.ingest import Ingest
-from deskgate.queue.keys import Keys
 from deskgate.queue.persistence import PersistenceGuard
 
 log = logging.getLogger("deskgate.http")
@@ -91,7 +90,10 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app.on_response_prepare.append(_security_headers)
     app[CONFIG] = config
     app[DATA_DIR] = data_dir
-    app[KEYS] = Keys(config.redis_prefix)
+    app[KEYS] = config.keys()
+    if connection.is_cluster(redis_url) and not config.tenant:
+        raise ConfigError("on a Redis Cluster every key of a deployment must share one hash slot: "
+                          "set `tenant:` in the config (README, \"Redis Cluster\")")
     app[METRICS] = Metrics()
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

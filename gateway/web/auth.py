@@ -28,7 +28,7 @@ from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.web.errors import ApiError
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable
-from deskgate.queue.connection import raise_if_cancelled
+from deskgate.queue.connection import open_pubsub, raise_if_cancelled
 from deskgate.queue.sessions import load_session
 from deskgate.queue.tokens import (
     TOKEN_LENGTH,
@@ -212,7 +212,7 @@ async def _hear_revocations(app: web.Application, stop: asyncio.Event) -> None:
     cache, channel = app[TOKEN_CACHE], app[KEYS].token_revocations
     backoff = 0.5
     while not stop.is_set():
-        pubsub = app[REDIS].pubsub()
+        pubsub = await open_pubsub(app[REDIS])
         try:
             await pubsub.subscribe(channel)
             while (await pubsub.get_message(timeout=5.0) or {}).get("type") != "subscribe":

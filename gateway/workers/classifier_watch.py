@@ -103,7 +103,7 @@ class ModelWatcher:
     async def run(self) -> None:
         while not self._closing:
             try:
-                pubsub = self._async.pubsub()
+                pubsub = await connection.open_pubsub(self._async)
                 await pubsub.subscribe(self._keys.models_events)
                 await self.reconcile()   # whatever was promoted while we were not listening
                 next_poll = time.monotonic() + self._poll

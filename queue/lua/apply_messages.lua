@@ -3,7 +3,9 @@
 -- opens a new ticket that enters its skill queue. Replaying a message (a worker crashed before
 -- XACK) is a no-op that returns the ticket it went to. One call per batch: the per-command
 -- cost of the client dominated when this was one call per message.
--- ARGV[1] prefix   ARGV[2] now (epoch s)   ARGV[3] reopen window (s)
+-- Keys: tickets (KEYS[1]), msg, seen, ticket, ticket_msgs, ticket_seq, sent_to, thread,
+--       customer_channel, customer_tickets, queue, skills, review
+-- ARGV[1] prefix (for K)   ARGV[2] now (epoch s)   ARGV[3] reopen window (s)
 -- ARGV[4] JSON list, one item per message:
 --   [message id, channel, account, customer id, [thread keys to look up: references first,
 --    own key last], own thread key ('' = thread by customer + channel + account),
@@ -20,7 +22,7 @@
 -- ARGV[6 + 2i], ARGV[7 + 2i] = message JSON and triage JSON of item i (0-based), passed as
 --   separate arguments so they are stored byte for byte, never re-encoded here.
 -- Returns one {outcome, ticket id} per message; outcome is new | append | reopen | replay.
-local p, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 local urgent_offset = tonumber(ARGV[5])
 local out = {}
 
@@ -29,22 +31,21 @@ local function find_ticket(it)
   if not it[14] then
     if it[15] == '' then return false end
     for _, k in ipairs(it[5]) do
-      local tid = redis.call('HGET', p .. 'sent:' .. it[15], k)
+      local tid = redis.call('HGET', K.sent_to(it[15]), k)
       if tid then return tid end
     end
     return false
   end
-  local thread_prefix = p .. 'thread:' .. channel .. ':' .. account .. ':'
   for _, k in ipairs(it[5]) do
-    local tid = redis.call('GET', thread_prefix .. k)
+    local tid = redis.call('GET', K.thread(channel, account, k))
     if tid then return tid end
   end
   -- a ticket number quoted in a subject only counts for the same customer
-  if it[7] ~= '' and redis.call('HGET', p .. 'ticket:' .. it[7], 'customer_id') == cid then
+  if it[7] ~= '' and redis.call('HGET', K.ticket(it[7]), 'customer_id') == cid then
     return it[7]
   end
   if it[6] == '' then
-    return redis.call('GET', p .. 'custchan:' .. cid .. ':' .. channel .. ':' .. account)
+    return redis.call('GET', K.customer_channel(cid, channel, account))
   end
   return false
 end
@@ -52,10 +53,10 @@ end
 for n, it in ipairs(cjson.decode(ARGV[4])) do
   local mid = it[1]
   local msg_json, triage_json = ARGV[4 + 2 * n], ARGV[5 + 2 * n]
-  local msgkey = p .. 'msg:' .. mid
+  local msgkey = K.msg(mid)
   local existing = redis.call('HGET', msgkey, 'ticket')
   -- the message index is the permanent duplicate check from now on (ingest.lua)
-  redis.call('DEL', p .. 'seen:' .. mid)
+  redis.call('DEL', K.seen(mid))
   if existing then
     out[n] = {'replay', existing}
   else
@@ -64,7 +65,7 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
     local tid = find_ticket(it)
     local outcome = 'append'
     if tid then
-      local t = redis.call('HMGET', p .. 'ticket:' .. tid, 'status', 'resolved_at')
+      local t = redis.call('HMGET', K.ticket(tid), 'status', 'resolved_at')
       if t[1] == 'resolved' or t[1] == 'closed' then
         if now - tonumber(t[2] or '0') <= window then outcome = 'reopen' else tid = false end
       elseif not t[1] then
@@ -74,26 +75,26 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
     local tkey
     if not tid then
       outcome = 'new'
-      tid = 'DG-' .. redis.call('INCR', p .. 'ticket:seq')
-      tkey = p .. 'ticket:' .. tid
+      tid = 'DG-' .. redis.call('INCR', K.ticket_seq())
+      tkey = K.ticket(tid)
       redis.call('HSET', tkey, 'id', tid, 'status', 'open', 'channel', channel,
                  'account', account, 'customer_id', cid, 'subject', it[8], 'skill', skill,
                  'priority', priority, 'triage', triage_json, 'created_at', ARGV[2],
                  'updated_at', ARGV[2], 'queue_score', score)
       if not it[14] then redis.call('HSET', tkey, 'unverified_sender', '1') end
-      redis.call('ZADD', p .. 'tickets', now, tid)
-      redis.call('ZADD', p .. 'cust:' .. cid .. ':tickets', now, tid)
-      redis.call('ZADD', p .. 'q:' .. skill, score, tid)
-      redis.call('SADD', p .. 'skills', skill)
+      redis.call('ZADD', KEYS[1], now, tid)
+      redis.call('ZADD', K.customer_tickets(cid), now, tid)
+      redis.call('ZADD', K.queue(skill), score, tid)
+      redis.call('SADD', K.skills(), skill)
     else
-      tkey = p .. 'ticket:' .. tid
+      tkey = K.ticket(tid)
       redis.call('HSET', tkey, 'updated_at', ARGV[2], 'triage', triage_json)
       local status = redis.call('HGET', tkey, 'status')
       if outcome == 'reopen' then
         local t = redis.call('HMGET', tkey, 'skill', 'queue_score')
         redis.call('HSET', tkey, 'status', 'open', 'assignee', '')
         redis.call('HDEL', tkey, 'resolved_at')
-        redis.call('ZADD', p .. 'q:' .. t[1], t[2], tid)
+        redis.call('ZADD', K.queue(t[1]), t[2], tid)
       elseif status == 'pending' then
         -- the customer answered: the ticket needs us again
         local assignee = redis.call('HGET', tkey, 'assignee')
@@ -101,21 +102,20 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
       end
     end
     redis.call('HSET', msgkey, 'ticket', tid, 'json', msg_json)
-    redis.call('RPUSH', tkey .. ':msgs', mid)
-    local thread_prefix = p .. 'thread:' .. channel .. ':' .. account .. ':'
+    redis.call('RPUSH', K.ticket_msgs(tid), mid)
     if it[14] then
-      for _, k in ipairs(it[5]) do redis.call('SET', thread_prefix .. k, tid) end
-      redis.call('SET', p .. 'custchan:' .. cid .. ':' .. channel .. ':' .. account, tid)
+      for _, k in ipairs(it[5]) do redis.call('SET', K.thread(channel, account, k), tid) end
+      redis.call('SET', K.customer_channel(cid, channel, account), tid)
     elseif it[6] ~= '' then
-      redis.call('SET', thread_prefix .. it[6], tid, 'NX')
+      redis.call('SET', K.thread(channel, account, it[6]), tid, 'NX')
     end
     if it[12] then
-      local since = redis.call('ZSCORE', p .. 'review', tid)
+      local since = redis.call('ZSCORE', K.review(), tid)
       if it[16] and (since == false or tonumber(since) >= 0) then
-        redis.call('ZADD', p .. 'review', now - urgent_offset, tid)
+        redis.call('ZADD', K.review(), now - urgent_offset, tid)
         redis.call('HSET', tkey, 'review_reasons', it[13])
       elseif since == false then
-        redis.call('ZADD', p .. 'review', now, tid)
+        redis.call('ZADD', K.review(), now, tid)
         redis.call('HSET', tkey, 'review_reasons', it[13])
       end
     end

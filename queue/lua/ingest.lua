@@ -1,6 +1,6 @@
 -- Durable, idempotent accept of one message into the ingest stream.
--- KEYS[1] = seen marker of the message id, KEYS[2] = ingest stream,
--- KEYS[3] = message index of the id (msg:<id>: written when a worker applies the message)
+-- Keys: seen (KEYS[1], the marker of the message id), ingest (KEYS[2]), msg (KEYS[3], the
+--       message index of the id: written when a worker applies the message)
 -- ARGV[1] = message id, ARGV[2] = message JSON, ARGV[3] = marker TTL (seconds),
 -- ARGV[4] = approximate stream MAXLEN (0 = unbounded)
 -- Returns {1, entry id} when added, {0, entry id of the first delivery} for a duplicate

@@ -1,6 +1,8 @@
 -- Find or create the one customer behind each message's identities, for a whole batch in one
 -- atomic step, so that two workers seeing the same new customer at once cannot create two.
--- ARGV[1] = key prefix, ARGV[2] = now (epoch s), ARGV[3] = risk window start (epoch s),
+-- Keys: identities (KEYS[1]), customer_seq, customer, customer_ids, customer_claims,
+--       customer_tickets
+-- ARGV[1] = key prefix (for K), ARGV[2] = now (epoch s), ARGV[3] = risk window start (epoch s),
 -- ARGV[4] = JSON list, one item per message:
 --           [display name, [verified identity key, …], [claimed identity key, …]]
 --           (identity key = "email:a@b.c", "phone:+86…", "platform:wechat:main:openid", …)
@@ -11,35 +13,34 @@
 -- customer's claims set: they never find a customer and never enter the index, or a stranger
 -- could join, or pre-claim, anyone's record by typing their address.
 -- Returns one {customer id, tier, tickets created since the window start} per message.
-local p = ARGV[1]
 local out = {}
 for n, item in ipairs(cjson.decode(ARGV[4])) do
   local name, idents, claims = item[1], item[2], item[3] or {}
   local cid = false
   for _, ident in ipairs(idents) do
-    cid = redis.call('HGET', p .. 'ident', ident)
+    cid = redis.call('HGET', KEYS[1], ident)
     if cid then break end
   end
   local ckey
   if not cid then
-    cid = 'c_' .. redis.call('INCR', p .. 'cust:seq')
-    ckey = p .. 'cust:' .. cid
+    cid = 'c_' .. redis.call('INCR', K.customer_seq())
+    ckey = K.customer(cid)
     redis.call('HSET', ckey, 'id', cid, 'name', name, 'tier', 'standard', 'created_at', ARGV[2])
   else
-    ckey = p .. 'cust:' .. cid
+    ckey = K.customer(cid)
   end
   for _, ident in ipairs(idents) do
-    if redis.call('HSETNX', p .. 'ident', ident, cid) == 1 then
-      redis.call('SADD', ckey .. ':ids', ident)
+    if redis.call('HSETNX', KEYS[1], ident, cid) == 1 then
+      redis.call('SADD', K.customer_ids(cid), ident)
     end
   end
   for _, ident in ipairs(claims) do
-    if redis.call('HGET', p .. 'ident', ident) ~= cid then
-      redis.call('SADD', ckey .. ':claims', ident)
+    if redis.call('HGET', KEYS[1], ident) ~= cid then
+      redis.call('SADD', K.customer_claims(cid), ident)
     end
   end
   if name ~= '' then redis.call('HSETNX', ckey, 'name', name) end
   local tier = redis.call('HGET', ckey, 'tier') or 'standard'
-  out[n] = {cid, tier, redis.call('ZCOUNT', ckey .. ':tickets', ARGV[3], '+inf')}
+  out[n] = {cid, tier, redis.call('ZCOUNT', K.customer_tickets(cid), ARGV[3], '+inf')}
 end
 return out

@@ -1,7 +1,9 @@
 -- Every agent or manager action on one ticket, each checked and applied in one atomic step
 -- with its audit entry. Who may see the ticket is checked by the caller; this script checks
 -- what depends on the ticket's current state (its status, its assignee).
--- ARGV[1] prefix  ARGV[2] op  ARGV[3] ticket id  ARGV[4] actor  ARGV[5] privileged ('1'/'0')
+-- Keys: ticket (KEYS[1]), ticket_notes, leases, agent, agent_tickets, queue, skills, sla_due,
+--       sla_paused, review, labels, audit, ticket_history
+-- ARGV[1] prefix (for K)  ARGV[2] op  ARGV[3] ticket id  ARGV[4] actor  ARGV[5] privileged ('1'/'0')
 -- ARGV[6] now     ARGV[7] lease seconds          ARGV[8] argument  ARGV[9] JSON extra
 -- ops and their argument / extra:
 --   renew                      -> extends the assignee's lease
@@ -18,9 +20,9 @@
 --   escalate        queue      extra = {"boosts": {...}} -> priority up, optional new queue
 -- Returns {'ok', detail} | {'missing', ''} | {'forbidden', assignee} | {'conflict', status}
 --         | {'unknown_agent', ''} | {'full', held}
-local p, op, tid, actor, priv, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
+local op, tid, actor, priv, ts = ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
 local arg = ARGV[8]
-local tkey = p .. 'ticket:' .. tid
+local tkey = KEYS[1]
 local t = redis.call('HMGET', tkey, 'status', 'assignee', 'skill', 'queue_score')
 if not t[1] then return {'missing', ''} end
 local status, assignee, queue, score = t[1], t[2] or '', t[3], t[4]
@@ -29,7 +31,7 @@ local done = status == 'resolved' or status == 'closed'
 
 local function renew_if_assignee()
   if status == 'assigned' and assignee == actor then
-    redis.call('ZADD', p .. 'lease', 'XX', tonumber(ts) + tonumber(ARGV[7]), tid)
+    redis.call('ZADD', K.leases(), 'XX', tonumber(ts) + tonumber(ARGV[7]), tid)
   end
 end
 
@@ -37,61 +39,61 @@ if op == 'renew' then
   if status ~= 'assigned' then return {'conflict', status} end
   if assignee ~= actor and not priv then return {'forbidden', assignee} end
   local until_ = tonumber(ts) + tonumber(ARGV[7])
-  redis.call('ZADD', p .. 'lease', until_, tid)
+  redis.call('ZADD', K.leases(), until_, tid)
   return {'ok', tostring(until_)}
 
 elseif op == 'release' then
   if status ~= 'assigned' then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
-  free(p, tid, assignee)
+  free(tid, assignee)
   redis.call('HSET', tkey, 'status', 'open', 'assignee', '', 'updated_at', ts)
-  redis.call('ZADD', p .. 'q:' .. queue, score, tid)
-  audit(p, ts, actor, 'release', tid, 'assigned:' .. assignee, 'open', '')
+  redis.call('ZADD', K.queue(queue), score, tid)
+  audit(ts, actor, 'release', tid, 'assigned:' .. assignee, 'open', '')
   return {'ok', queue}
 
 elseif op == 'transfer_queue' then
   if done then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
-  free(p, tid, assignee)
-  redis.call('ZREM', p .. 'q:' .. queue, tid)
+  free(tid, assignee)
+  redis.call('ZREM', K.queue(queue), tid)
   redis.call('HSET', tkey, 'status', status == 'pending' and 'pending' or 'open',
              'assignee', status == 'pending' and assignee or '', 'skill', arg, 'updated_at', ts)
-  if status ~= 'pending' then redis.call('ZADD', p .. 'q:' .. arg, score, tid) end
-  redis.call('SADD', p .. 'skills', arg)
-  audit(p, ts, actor, 'transfer', tid, queue .. (assignee ~= '' and (':' .. assignee) or ''),
+  if status ~= 'pending' then redis.call('ZADD', K.queue(arg), score, tid) end
+  redis.call('SADD', K.skills(), arg)
+  audit(ts, actor, 'transfer', tid, queue .. (assignee ~= '' and (':' .. assignee) or ''),
         arg, '')
   return {'ok', arg}
 
 elseif op == 'transfer_agent' then
   if done or status == 'pending' then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
-  local a = redis.call('HMGET', p .. 'agent:' .. arg, 'capacity', 'status')
+  local a = redis.call('HMGET', K.agent(arg), 'capacity', 'status')
   if not a[1] then return {'unknown_agent', ''} end
   if a[2] == 'offline' then return {'conflict', 'agent offline'} end
-  local held = redis.call('SCARD', p .. 'agent:' .. arg .. ':tickets')
+  local held = redis.call('SCARD', K.agent_tickets(arg))
   if held >= tonumber(a[1]) then return {'full', tostring(held)} end
-  free(p, tid, assignee)
-  redis.call('ZREM', p .. 'q:' .. queue, tid)
-  assign(p, tid, arg, ts, ARGV[7], actor, 'transfer',
+  free(tid, assignee)
+  redis.call('ZREM', K.queue(queue), tid)
+  assign(tid, arg, ts, ARGV[7], actor, 'transfer',
          status == 'assigned' and ('assigned:' .. assignee) or status)
   return {'ok', arg}
 
 elseif op == 'note' then
-  redis.call('RPUSH', tkey .. ':notes', cjson.encode({at = tonumber(ts), author = actor, text = arg}))
+  redis.call('RPUSH', K.ticket_notes(tid), cjson.encode({at = tonumber(ts), author = actor, text = arg}))
   redis.call('HSET', tkey, 'updated_at', ts)
   renew_if_assignee()
-  audit(p, ts, actor, 'note', tid, '', '', '')
-  return {'ok', tostring(redis.call('LLEN', tkey .. ':notes'))}
+  audit(ts, actor, 'note', tid, '', '', '')
+  return {'ok', tostring(redis.call('LLEN', K.ticket_notes(tid)))}
 
 elseif op == 'labels' then
   if not mine then return {'forbidden', assignee} end
   local added = {}
   for _, label in ipairs(cjson.decode(arg)) do
-    if redis.call('SADD', tkey .. ':labels', label) == 1 then table.insert(added, label) end
+    if redis.call('SADD', K.ticket_labels(tid), label) == 1 then table.insert(added, label) end
   end
   if #added > 0 then
     redis.call('HSET', tkey, 'updated_at', ts)
-    audit(p, ts, actor, 'labels', tid, '', table.concat(added, ','), '')
+    audit(ts, actor, 'labels', tid, '', table.concat(added, ','), '')
   end
   return {'ok', tostring(#added)}
 
@@ -99,47 +101,47 @@ elseif op == 'respond' then
   if status ~= 'assigned' then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
   renew_if_assignee()
-  return {'ok', first_response(p, tid, ts, actor)}
+  return {'ok', first_response(tid, ts, actor)}
 
 elseif op == 'pending' then
   if status ~= 'assigned' then return {'conflict', status} end
   if not mine then return {'forbidden', assignee} end
   -- waiting on the customer: the clocks stop and the ticket stops counting against capacity;
   -- the customer's answer brings it back to the same agent (queue/sla.py resumes it)
-  free(p, tid, assignee)
-  clear_timers(p, tid, {'frt', 'res'})
+  free(tid, assignee)
+  clear_timers(tid, {'frt', 'res'})
   redis.call('HSET', tkey, 'status', 'pending', 'sla_remaining', ARGV[9], 'updated_at', ts)
-  redis.call('SADD', p .. 'sla:paused', tid)
-  audit(p, ts, actor, 'pending', tid, 'assigned:' .. assignee, 'pending', '')
+  redis.call('SADD', K.sla_paused(), tid)
+  audit(ts, actor, 'pending', tid, 'assigned:' .. assignee, 'pending', '')
   return {'ok', ''}
 
 elseif op == 'reopen' then
   if not done then return {'conflict', status} end
   redis.call('HSET', tkey, 'status', 'open', 'assignee', '', 'updated_at', ts)
   redis.call('HDEL', tkey, 'resolved_at', 'resolved_by')
-  redis.call('ZADD', p .. 'q:' .. queue, score, tid)
+  redis.call('ZADD', K.queue(queue), score, tid)
   for member, due in pairs(cjson.decode(ARGV[9]).timers or {}) do
-    redis.call('ZADD', p .. 'sla:due', due, tid .. '|' .. member)
+    redis.call('ZADD', K.sla_due(), due, tid .. '|' .. member)
   end
-  audit(p, ts, actor, 'reopen', tid, status, 'open', arg)
+  audit(ts, actor, 'reopen', tid, status, 'open', arg)
   return {'ok', queue}
 
 elseif op == 'review_close' or op == 'false_alarm' then
-  if redis.call('ZREM', p .. 'review', tid) == 0 then return {'conflict', 'not in review'} end
+  if redis.call('ZREM', K.review(), tid) == 0 then return {'conflict', 'not in review'} end
   local outcome = op == 'false_alarm' and 'false_alarm' or arg
   redis.call('HSET', tkey, 'review_outcome', outcome, 'reviewed_by', actor, 'reviewed_at', ts)
   if outcome == 'false_alarm' or outcome == 'escalated' then
     -- a manager's verdict on the risk flag: a training label for the risk model
     redis.call('HSET', tkey, 'risk_label', outcome)
-    redis.call('XADD', p .. 'labels', 'MAXLEN', '~', 1000000, '*', 'ts', ts, 'ticket', tid,
+    redis.call('XADD', K.labels(), 'MAXLEN', '~', 1000000, '*', 'ts', ts, 'ticket', tid,
                'kind', 'risk', 'value', outcome, 'actor', actor)
   end
-  audit(p, ts, actor, 'review_' .. outcome, tid, 'in review', outcome, '')
+  audit(ts, actor, 'review_' .. outcome, tid, 'in review', outcome, '')
   return {'ok', outcome}
 
 elseif op == 'escalate' then
   if done then return {'conflict', status} end
-  escalate(p, tid, ts, actor, arg, cjson.decode(ARGV[9]).boosts, 'manager')
+  escalate(tid, ts, actor, arg, cjson.decode(ARGV[9]).boosts, 'manager')
   return {'ok', redis.call('HGET', tkey, 'priority')}
 end
 return redis.error_reply('unknown op ' .. op)

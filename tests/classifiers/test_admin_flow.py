@@ -10,7 +10,7 @@ from typing import Any
 
 from deskgate.models.enums import Role
 
-from .conftest import post_message, ticket_of
+from ..conftest import post_message, ticket_of
 
 
 async def _upload(client: Any, admin: dict, name: str, body: bytes | str) -> str:

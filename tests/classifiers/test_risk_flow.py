@@ -14,7 +14,7 @@ from deskgate.models.enums import Role
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
 
-from .conftest import post_message, ticket_of
+from ..conftest import post_message, ticket_of
 
 SELF_HARM = "钱都被骗光了，我真的不想活了，今晚就想结束这一切"
 LEGAL = "再不退款我就找律师起诉你们，还要去12315投诉"
