@@ -5,7 +5,7 @@
   SLA sweep: one tick over 100,000 running clocks when none is due, and the time to act on
   100,000 due breaches (escalation, review, notification, audit for each)
 
-Run: .venv/bin/python bench/claims.py [--claims 20000] [--concurrency 32]
+Run: .venv/bin/python bench/claims.py [--claims 20000] [--concurrency 32] [--runs 3] [--json]
 Latency is measured from this client (redis-py over a unix socket), so it includes the
 client's own cost; the script's cost inside Redis is a part of it.
 """
@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness
 import redis.asyncio as aioredis
+from harness import CpuMeter, ProcessTree, Report
 
 from deskgate.models.routing import queue_name
 from deskgate.models.sla import WorkConfig
@@ -117,48 +120,67 @@ async def bench_sweep(client: aioredis.Redis, keys: Keys, n: int) -> dict[str, f
             "all_due_s": due_s, "breaches": due.breaches}
 
 
-async def main(args: argparse.Namespace) -> None:
+async def one_run(url: str, args: argparse.Namespace, run: int,
+                  rng: random.Random) -> dict[str, float]:
+    client = connection.async_client(url)
+    keys = Keys(f"bench{run}:")
+    await populate(client, keys, args.tickets, args.agents, rng)
+    tree = ProcessTree(os.getpid())  # this client and the Redis it started
+    meter = CpuMeter(tree)
+    c = await bench_claims(url, keys, args.agents, args.claims, args.concurrency, rng)
+    fig = {"claims_per_s": c["claims_per_s"], "claim_p50_ms": c["p50_ms"],
+           "claim_p99_ms": c["p99_ms"], "claims_ok": c["ok"], "claims_empty": c["empty"],
+           **{k.replace("other", "client"): v for k, v in meter.per_message(c["claims"]).items()}}
+    low = await bench_claims(url, keys, args.agents, 5000, 4, rng)
+    fig.update({"claims_per_s 4 clients": low["claims_per_s"],
+                "claim_p99_ms 4 clients": low["p99_ms"]})
+    s = await bench_sweep(client, Keys(f"bsla{run}:"), args.timers)
+    fig.update({"sweep_idle_tick_ms": s["idle_tick_ms"], "sweep_all_warn_s": s["all_warn_s"],
+                "sweep_all_due_s": s["all_due_s"]})
+    await client.flushdb()  # the next run starts from an empty Redis
+    await client.aclose()
+    return fig
+
+
+async def run_all(args: argparse.Namespace, report: Report) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp))
         server.start()
         try:
-            client = connection.async_client(server.url)
-            keys = Keys("bench:")
-            t0 = time.perf_counter()
-            await populate(client, keys, args.tickets, args.agents, rng)
-            print(f"populated {args.tickets:,} tickets over {len(SKILLS)} skills and "
-                  f"{args.agents:,} agents in {time.perf_counter() - t0:.1f} s")
-            c = await bench_claims(server.url, keys, args.agents, args.claims, args.concurrency,
-                                   rng)
-            print(f"claims: {c['claims']:,} ({c['ok']:,} ok, {c['empty']:,} empty) with "
-                  f"{args.concurrency} concurrent clients")
-            print(f"  claims/s      {c['claims_per_s']:8.0f}   target >= "
-                  f"{TARGETS['claims_per_s']}")
-            print(f"  latency p50   {c['p50_ms']:8.2f} ms")
-            print(f"  latency p99   {c['p99_ms']:8.2f} ms   target < {TARGETS['claim_p99_ms']} ms")
-            low = await bench_claims(server.url, keys, args.agents, 5000, 4, rng)
-            print(f"  at 4 concurrent clients: {low['claims_per_s']:.0f} claims/s, "
-                  f"p50 {low['p50_ms']:.2f} ms, p99 {low['p99_ms']:.2f} ms   target < "
-                  f"{TARGETS['claim_p99_ms']} ms")
-            s = await bench_sweep(client, Keys("bsla:"), args.timers)
-            print(f"SLA sweep over {s['timers']:,} clocks:")
-            print(f"  tick, none due        {s['idle_tick_ms']:8.2f} ms")
-            print(f"  all {s['breaches']:,} warned     {s['all_warn_s']:8.2f} s    target < "
-                  f"{TARGETS['sweep_s']} s")
-            print(f"  all {s['breaches']:,} breached   {s['all_due_s']:8.2f} s    target < "
-                  f"{TARGETS['sweep_s']} s")
-            print(json.dumps({"claims": c, "claims_4_clients": low, "sweep": s, "targets": TARGETS}))
-            await client.aclose()
+            for run in range(args.runs):
+                report.add_run(await one_run(server.url, args, run, rng))
         finally:
             server.stop()
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--tickets", type=int, default=100_000)
     p.add_argument("--claims", type=int, default=20_000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--timers", type=int, default=100_000)
-    asyncio.run(main(p.parse_args()))
+    harness.add_arguments(p)
+    args = p.parse_args()
+    report = Report("claims", args, notes=[
+        f"{args.tickets:,} tickets over {len(SKILLS)} skills, {args.agents:,} agents, "
+        f"{args.claims:,} claims from {args.concurrency} concurrent clients per run; SLA sweep "
+        f"over {args.timers:,} clocks. CPU ms per claim: client = this process (redis-py)."])
+    asyncio.run(run_all(args, report))
+    report.target("claims_per_s", ">=", TARGETS["claims_per_s"],
+                  f"claims/s ({args.concurrency} clients)")
+    report.target("claim_p99_ms", "<", TARGETS["claim_p99_ms"], "  claim latency p99 ms")
+    report.label("claim_p50_ms", "  claim latency p50 ms")
+    report.target("claim_p99_ms 4 clients", "<", TARGETS["claim_p99_ms"],
+                  "  claim latency p99 ms, 4 clients")
+    report.label("sweep_idle_tick_ms", "SLA sweep tick, none due, ms")
+    report.target("sweep_all_warn_s", "<", TARGETS["sweep_s"], f"SLA sweep, all {args.timers:,} warn, s")
+    report.target("sweep_all_due_s", "<", TARGETS["sweep_s"],
+                  f"SLA sweep, all {args.timers:,} breach, s")
+    return report.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
