@@ -158,7 +158,7 @@ class CpuMeter:
         delta = {role: after[role] - self.before.get(role, 0.0) for role in after}
         delta["loadgen"] += self.loadgen
         out = {f"cpu_ms_per_msg {role}{suffix}": delta[role] * 1000 / n
-               for role in delta if delta[role] > 0 or role in ("gateway", "redis")}
+               for role in delta if delta[role] > 0}
         out[f"cpu_ms_per_msg tree{suffix}"] = sum(
             v for r, v in delta.items() if r != "loadgen") * 1000 / n
         return out
