@@ -96,9 +96,10 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, float]:
             return measure(args, f"r{run}", proc.pid, data, port)
 
 
-def measure(args: argparse.Namespace, tag: str, serve_pid: int, data: Path,
-            port: int) -> dict[str, float]:
-    """The phases against a running serve (bench/scale.py reuses it for N gateways)."""
+def measure(args: argparse.Namespace, tag: str, serve_pid: int, data: Path, port: int,
+            rate_phase: bool = True) -> dict[str, float]:
+    """The phases against a running serve (bench/scale.py reuses it for N gateways, without
+    the rate phase)."""
     base = f"http://127.0.0.1:{port}"
     token = harness.token(data)
     r = redis.Redis(unix_socket_path=str(data / "redis" / "redis.sock"), decode_responses=True)
@@ -107,7 +108,7 @@ def measure(args: argparse.Namespace, tag: str, serve_pid: int, data: Path,
     fig: dict[str, float] = {}
     with RssSampler(tree) as rss:
         # warm-up: token cache, script load, the workers' models, the consumer group
-        load.post_messages(base, token, 1, 8, f"{tag}warm")
+        load.post_messages(base, token, 1, args.concurrency, f"{tag}warm")
         if args.workers:
             wait_routed(r, stream, 300)
 
@@ -123,7 +124,7 @@ def measure(args: argparse.Namespace, tag: str, serve_pid: int, data: Path,
             fig["e2e_per_s"] = p1.requests / (done - t0)
         fig.update(meter.per_message(p1.requests))
 
-        if args.workers:
+        if args.workers and rate_phase:
             h1 = e2e_histogram(base)
             p2 = load.post_messages(base, token, args.seconds, args.rate_connections,
                                     f"{tag}p2", rate=args.rate, threads=args.wrk_threads)
