@@ -390,7 +390,7 @@ def render(doc: dict) -> str:
         verdict = ""
         if "target" in entry:
             verdict = f"{entry['target']:<9} {'met' if entry['met'] else 'MISSED'}"
-        lines.append(f"{entry['label']:<{width}} {_fmt(med):>10} {_fmt(lo):>10}–{_fmt(hi):<10}  "
+        lines.append(f"{entry['label']:<{width}} {fmt(med):>10} {fmt(lo):>10}–{fmt(hi):<10}  "
                      f"{verdict}")
     lines.extend(doc["notes"])
     if any(float(x) > 0.5 for x in doc["load_before"].split()[:1]):
@@ -399,7 +399,7 @@ def render(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
     if math.isnan(x):
         return "n/a"
     if abs(x) >= 100:
