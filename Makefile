@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
-	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability bench-scale \
+	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability bench-scale bench-profile \
 	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
 
 $(BIN)/python:
@@ -64,6 +64,10 @@ bench: $(TEST_STAMP)
 
 bench-scale: $(RUN_STAMP)
 	$(BIN)/python bench/scale.py $(ARGS)
+
+# Where the CPU of one message goes, per process and step (py-spy; docs/performance.md)
+bench-profile: $(TEST_STAMP)
+	$(BIN)/python bench/cpu_profile.py $(ARGS)
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
