@@ -31,11 +31,13 @@ import json
 import math
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +64,6 @@ def loadavg() -> str:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -245,8 +245,6 @@ def serve(data: Path, argv: Sequence[str], env: dict[str, str] | None = None,
 
 
 def http_ready(port: int, path: str = "/healthz") -> Callable[[], bool]:
-    import urllib.request
-
     def check() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
@@ -257,8 +255,6 @@ def http_ready(port: int, path: str = "/healthz") -> Callable[[], bool]:
 
 
 def port_ready(port: int) -> Callable[[], bool]:
-    import socket
-
     def check() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -317,6 +313,7 @@ class Report:
         self.args = args
         self.commit = commit()
         self.load_before = loadavg()
+        self.load_after = ""
         self.started = time.time()
         self.runs: list[dict[str, float]] = []
         self.targets: dict[str, Target] = {}

@@ -8,6 +8,7 @@ unique bodies, Chinese and English short messages) and reports, per run:
            has acknowledged every entry (the backlog drained)
            CPU ms per message per role over that span (gateway, worker, redis, jobs; tree =
            their sum: the whole serve tree's cost of one short message end to end), and wrk's
+           own (loadgen)
   phase 2  at --rate msgs/s offered (wrk open-loop, bench/load.py): the rate achieved, ack
            latency p99 (wrk) and end-to-end latency p50/p99 (the workers' shared histogram,
            accepted → routed into a skill queue)
