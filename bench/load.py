@@ -78,7 +78,7 @@ class WrkResult:
     per_s: float
     p50_ms: float
     p99_ms: float
-    errors: int          # non-2xx answers plus socket errors
+    errors: int          # non-2xx answers plus socket errors: the benches report them
     cpu_seconds: float   # wrk's own CPU
 
     def figures(self, prefix: str) -> dict[str, float]:
@@ -128,8 +128,6 @@ def parse(out: str, cpu: float) -> WrkResult:
             errors += int(parts[-1])
         elif stripped.startswith("Socket errors:"):
             errors += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
-    if errors:
-        raise RuntimeError(f"wrk saw {errors} errors; its output:\n{out}")
     return WrkResult(requests, per_s, p50, p99, errors, cpu)
 
 

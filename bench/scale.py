@@ -57,6 +57,7 @@ def main() -> int:
     for n in counts:
         report.target(f"{n} gw accepted_per_s", ">=", 4000)
         report.target(f"{n} gw e2e_per_s", ">=", 1500)
+        report.target(f"{n} gw rejected", "<=", 0)
     return report.finish()
 
 
