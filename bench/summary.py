@@ -45,11 +45,12 @@ def target(text: str) -> Target | None:
 
 
 def row(label: str, entry: dict | None, goal: Target | None, source: str) -> str:
+    goal_text = str(goal) if goal is not None else ""
     if entry is None:
-        return f"{label:<46} {'missing':>10} {'':>21}  {goal or '':<9} {'':<6}  {source}"
+        return f"{label:<46} {'missing':>10} {'':>21}  {goal_text:<9} {'':<6}  {source}"
     med, lo, hi = (math.nan if entry[k] is None else entry[k] for k in ("median", "min", "max"))
     verdict = "" if goal is None else ("met" if goal.met(med) else "MISSED")
-    return (f"{label:<46} {fmt(med):>10} {fmt(lo):>10}–{fmt(hi):<10}  {str(goal or ''):<9} "
+    return (f"{label:<46} {fmt(med):>10} {fmt(lo):>10}–{fmt(hi):<10}  {goal_text:<9} "
             f"{verdict:<6}  {source}")
 
 
