@@ -131,7 +131,7 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, float]:
                 spy.wait(60)
             r.close()
             fig["accepted_per_s"] = res.per_s
-            fig["rejected"] = res.errors
+            fig["rejected"] = res.non_2xx
             for role in pids:
                 ms = fig[f"cpu_ms_per_msg {role}"]
                 for step, share in steps_of(read_raw(Path(tmp) / f"{role}.txt"), role).items():

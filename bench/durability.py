@@ -111,7 +111,7 @@ def one_run(mode: str, seconds: float, concurrency: int, run: int) -> dict[str, 
         res = load.post_messages(base, token, seconds, concurrency, tag)
         meter.add_loadgen(res.cpu_seconds)
         fig = {"accepted_per_s": res.per_s, "ack_p50_ms": res.p50_ms, "ack_p99_ms": res.p99_ms,
-               "rejected": res.errors,
+               "rejected": res.non_2xx, "wrk socket errors": res.socket_errors,
                **meter.per_message(res.requests)}
         calls = {k: v - calls0.get(k, 0) for k, v in commandstats(url).items()}
     # one EVALSHA per message; one confirmation (PING, and WAIT in replica mode) per batch;

@@ -8,8 +8,9 @@ whatever else runs; the CPU time a process spends per message (utime+stime from
 Redis's AOF-rewrite fork) barely does, and it carries to bigger machines.
 
 Roles come from each process's command line: `gateway` (deskgate serve / gateway processes),
-`worker` (triage workers), `jobs` (rq job workers), `redis` (redis-server), `parse` (the
-gateway's mail-parse processes), `loadgen` (wrk) and `other`.
+`worker` (triage workers), `jobs` (rq job workers), `redis` (redis-server), `redis fork` (its
+AOF-rewrite or snapshot child while one runs: its RSS is mostly the server's pages, shared),
+`parse` (the gateway's mail-parse processes), `loadgen` (wrk) and `other`.
 
 A bench uses it like this:
 
@@ -47,7 +48,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
 TICK = os.sysconf("SC_CLK_TCK")
-ROLES = ("gateway", "worker", "jobs", "redis", "parse", "loadgen", "other")
+ROLES = ("gateway", "worker", "jobs", "redis", "redis fork", "parse", "loadgen", "other")
 
 
 def commit() -> str:
@@ -90,7 +91,9 @@ def self_cpu_seconds() -> float:
 
 def role_of(cmdline: Sequence[str]) -> str:
     text = " ".join(cmdline)
-    if "redis-server" in text or "redis-aof" in text or "redis-rdb" in text:
+    if "redis-aof" in text or "redis-rdb" in text:
+        return "redis fork"  # AOF rewrite / snapshot: shares most of the server's pages
+    if "redis-server" in text:
         return "redis"
     if text.startswith("wrk") or "/wrk " in text:
         return "loadgen"

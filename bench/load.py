@@ -17,6 +17,7 @@ counter), the texts rotating through Chinese and English short messages:
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -78,8 +79,13 @@ class WrkResult:
     per_s: float
     p50_ms: float
     p99_ms: float
-    errors: int          # non-2xx answers plus socket errors: the benches report them
+    non_2xx: int         # answers other than 2xx (503: the gateway asked to retry)
+    socket_errors: int   # connect / read / write errors and timeouts (wrk waits 2 s)
     cpu_seconds: float   # wrk's own CPU
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
 
     def figures(self, prefix: str) -> dict[str, float]:
         return {f"{prefix}_per_s": self.per_s, f"{prefix}_ack_p50_ms": self.p50_ms,
@@ -112,7 +118,7 @@ def post_messages(base: str, token: str, seconds: float, connections: int, run: 
 
 
 def parse(out: str, cpu: float) -> WrkResult:
-    requests, per_s, p50, p99, errors = 0, 0.0, float("nan"), float("nan"), 0
+    requests, per_s, p50, p99, non_2xx, socket_errors = 0, 0.0, math.nan, math.nan, 0, 0
     for line in out.splitlines():
         parts = line.split()
         stripped = line.strip()
@@ -125,10 +131,10 @@ def parse(out: str, cpu: float) -> WrkResult:
         elif "requests in" in line:
             requests = int(parts[0])
         elif "Non-2xx" in line:
-            errors += int(parts[-1])
+            non_2xx += int(parts[-1])
         elif stripped.startswith("Socket errors:"):
-            errors += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
-    return WrkResult(requests, per_s, p50, p99, errors, cpu)
+            socket_errors += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return WrkResult(requests, per_s, p50, p99, non_2xx, socket_errors, cpu)
 
 
 def _ms(text: str) -> float:
