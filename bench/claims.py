@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from harness import CpuMeter, ProcessTree, Report
 
 from deskgate.models.routing import queue_name
-from deskgate.models.sla import WorkConfig
+from deskgate.models.sla import SlaConfig
 from deskgate.models.ticket import Agent
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
@@ -94,7 +94,7 @@ async def bench_claims(redis_url: str, keys: Keys, n_agents: int, claims: int,
 
 
 async def bench_sweep(client: aioredis.Redis, keys: Keys, n: int) -> dict[str, float]:
-    sla = Sla(client, keys, WorkConfig())
+    sla = Sla(client, keys, SlaConfig())
     now = time.time()
     async with client.pipeline(transaction=False) as pipe:
         for i in range(n):

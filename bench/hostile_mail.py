@@ -137,7 +137,7 @@ email:
   inboxes: [{{address: support@example.com, account: support, skill: general}}]
 """)
         serve = subprocess.Popen(
-            [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--config",
+            [sys.executable, "-m", "deskgate.gateway.cli.main", "serve", "--config",
              str(tmp / "config.yaml"), "--data-dir", str(tmp / "data"), "--port",
              str(http_port), "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))

@@ -6,7 +6,7 @@ unique bodies, Chinese and English short messages) and reports, per run:
            connections) and wrk's ack latency p50/p99
            end-to-end msgs/s: the same messages from the first post until the triage group
            has acknowledged every entry (the backlog drained)
-           CPU ms per message per role over that span (gateway, worker, redis, jobs; tree =
+           CPU ms per message per role over that span (gateway, worker, redis, retraining; tree =
            their sum: the whole serve tree's cost of one short message end to end), and wrk's
            own (loadgen)
   phase 2  at --rate msgs/s offered (wrk open-loop, bench/load.py): the rate achieved, ack

@@ -6,7 +6,7 @@ free loopback port, one triage worker) and a private Dovecot, then reports email
   IMAP from a mailbox pre-filled with N messages (moved into the polled folder at once), to
   accepted (all in the ingest stream) and to routed
   and for each path CPU ms per message (bench/harness.py): the gateway's own up to accepted,
-  and each role's (gateway, triage workers, Redis, jobs; tree = their sum) up to routed, which
+  and each role's (gateway, triage workers, Redis, retraining; tree = their sum) up to routed, which
   depends far less than msgs/s on what else runs on the shared cores
 
 Messages are the tests/fixtures/email corpus (Chinese and English, replies, attachments,

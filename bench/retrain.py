@@ -24,7 +24,7 @@ from pathlib import Path
 import harness
 from harness import Report, self_cpu_seconds
 
-from deskgate.gateway.retraining import retrain
+from deskgate.gateway.retraining.pipeline import retrain
 from deskgate.triage import artifacts
 from deskgate.triage.engine import DEFAULT_MODEL_DIR
 from deskgate.triage.pipeline import Pipelines

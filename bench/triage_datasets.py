@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "splits"
-DESKGATE = [sys.executable, "-m", "deskgate.gateway.cli"]
+DESKGATE = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 
 
 def _read(path: Path) -> list[dict[str, str]]:

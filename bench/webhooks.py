@@ -111,8 +111,8 @@ def serve(port: int, data: str) -> None:
     """The gateway process: embedded Redis + create_app, no workers (intake only)."""
     from aiohttp import web
 
-    from deskgate.gateway.app import create_app
     from deskgate.gateway.config import Config
+    from deskgate.gateway.web.app import create_app
     from deskgate.queue.redis_server import EmbeddedRedis
 
     redis = EmbeddedRedis(Path(data))

@@ -4,6 +4,7 @@ Without a file, the packaged ``config/default.yaml`` gives a working single-mach
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -15,11 +16,12 @@ import yaml
 from deskgate.connectors.email_config import EmailConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
-from deskgate.models.sla import WorkConfig
+from deskgate.models.sla import SlaConfig
 from deskgate.queue.persistence import DurabilityConfig
 
 CONFIG_ENV = "DESKGATE_CONFIG"
 DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.yaml"
+log = logging.getLogger("deskgate.config")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -61,7 +63,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     http: HttpConfig = HttpConfig()
     workers: WorkerConfig = WorkerConfig()
     routing: RoutingTable = RoutingTable()
-    work: WorkConfig = WorkConfig()       # teams, SLA policies, sweeper (models/sla.py)
+    sla: SlaConfig = SlaConfig()        # teams, SLA policies, sweeper (models/sla.py)
     # channel -> account -> that connector's own settings (validated by the connector)
     channels: dict[str, dict[str, dict[str, Any]]] = msgspec.field(default_factory=dict)
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
@@ -89,6 +91,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if isinstance(raw, dict) and "work" in raw and "sla" not in raw:
+        # The section's name before "work" came to mean only an agent's claimed tickets.
+        log.warning("%s: the `work:` section is now called `sla:`; please rename it", source)
+        raw["sla"] = raw.pop("work")
     if isinstance(raw, dict) and isinstance(raw.get("durability"), str):
         raw["durability"] = {"mode": raw["durability"]}  # `durability: always`, the short form
     try:

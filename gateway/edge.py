@@ -10,7 +10,7 @@ connection caps, read deadlines and a bounded log of malformed requests.
   it otherwise); a body must arrive within `body_timeout_seconds` (between two chunks, for the
   routes that stream uploads); past `max_connections` a new connection gets 503 and is closed.
 - Malformed requests cost one WARNING line, at most LOG_LINES_PER_MINUTE a minute.
-SMTP's timeouts and caps live with the listener (gateway/smtp.py) and use ConnectionCounter."""
+SMTP's timeouts and caps live with the listener (gateway/mail/smtp.py) and use ConnectionCounter."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError
 
-from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.config import Config
-from deskgate.gateway.errors import ApiError
+from deskgate.gateway.web.appkeys import CONFIG
+from deskgate.gateway.web.errors import ApiError
 
 log = logging.getLogger("deskgate.edge")
 

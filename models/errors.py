@@ -1,6 +1,6 @@
 """The one error tree of Deskgate. Every part raises these (or lets the edge translate what it
-caught into them); each edge maps them once: HTTP statuses in gateway/errors.py, SMTP replies
-in gateway/smtp.py, CLI exit codes in gateway/cli.py. Messages say what to do next."""
+caught into them); each edge maps them once: HTTP statuses in gateway/web/errors.py, SMTP replies
+in gateway/mail/smtp.py, CLI exit codes in gateway/cli/main.py. Messages say what to do next."""
 
 from __future__ import annotations
 

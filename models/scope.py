@@ -3,7 +3,7 @@
 An agent sees the tickets of their skills and the ones they hold, and only their own agent
 record; a team manager what maps to their teams (the skills the teams own, the teams' agents
 and the tickets those agents hold); admins and site-wide managers everything. The gateway
-resolves a caller's Scope (gateway/scope.py); every read in queue/ that lists or counts takes
+resolves a caller's Scope (gateway/web/scope.py); every read in queue/ that lists or counts takes
 one, so filtering happens while scanning, before paging, limits and totals."""
 
 from __future__ import annotations

@@ -169,8 +169,8 @@ DEFAULT_POLICIES = (
 )
 
 
-class WorkConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """The `work:` section of the config: teams, SLA policies, the sweeper's period."""
+class SlaConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The `sla:` section of the config: teams, SLA policies, the sweeper's period."""
 
     teams: dict[str, Team] = msgspec.field(default_factory=dict)
     sla: tuple[SlaPolicy, ...] = DEFAULT_POLICIES

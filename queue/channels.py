@@ -2,7 +2,7 @@
 or extend the config file's `channels:` section. Values are the connector's raw settings (the
 gateway validates them with the connector before they get here and again when it loads them),
 secrets included: the gateway needs them to verify signatures. The API never gives a secret
-back; see gateway/api_channels.py.
+back; see gateway/web/api/channels.py.
 
 Every change increments {p}channels:rev in the same transaction, so a gateway notices a change
 with one GET and re-reads the accounts only then (gateway/channel_accounts.py)."""

@@ -6,7 +6,7 @@ cannot drift from the truth: queues and the review queue come from Work.queue_st
 ReviewQueue.items, the same reads as GET /api/v1/status and /api/v1/review; the bounds
 (MAX_AGENTS, review.SCAN_LIMIT, VOLUME_SCAN) keep one call cheap however large the
 installation. The board is the whole installation's: each viewer gets the part their scope
-sees (gateway/api_stats.py visible_board); volume is counted for one scope."""
+sees (gateway/web/api/stats.py visible_board); volume is counted for one scope."""
 
 from __future__ import annotations
 

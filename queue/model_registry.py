@@ -2,7 +2,7 @@
 trained and promoted them, and what every worker actually runs.
 
 Artifacts (weights + manifest) are files under <data_dir>/models/<task>/<version>/ (see
-gateway/model_store.py); Redis holds their metadata and the pointers. A promote or rollback is
+gateway/retraining/classifier_store.py); Redis holds their metadata and the pointers. A promote or rollback is
 one Lua script (lua/model_switch.lua) that moves the pointers, records who and when, audits,
 and PUBLISHes on `models:events`; workers then re-read `models:current` (the notice is only a
 wake-up call, so a missed notice is caught by their periodic re-read).

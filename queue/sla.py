@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import msgspec
 import redis.asyncio as aioredis
 
-from deskgate.models.sla import SlaPolicy, Team, WorkConfig, clock, timers
+from deskgate.models.sla import SlaConfig, SlaPolicy, Team, clock, timers
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import fields
@@ -39,7 +39,7 @@ class SweepResult(msgspec.Struct, frozen=True):
 
 
 class Sla:
-    def __init__(self, client: aioredis.Redis, keys: Keys, config: WorkConfig, *,
+    def __init__(self, client: aioredis.Redis, keys: Keys, config: SlaConfig, *,
                  lease_seconds: int = 600) -> None:
         self._r = client
         self._k = keys

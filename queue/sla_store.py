@@ -1,6 +1,6 @@
 """The live work configuration — teams (skills, managers, business-hours calendars,
 escalation, notification webhook) and SLA policies: the admin's stored document if there is
-one, else the config file's `work:` section, kept live by queue/live_document.py like the
+one, else the config file's `sla:` section, kept live by queue/live_document.py like the
 routing table."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from deskgate.models.sla import WorkConfig
+from deskgate.models.sla import SlaConfig
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import LiveDocument
 
 
-def keep_secrets(doc: dict[str, Any], previous: WorkConfig) -> dict[str, Any]:
+def keep_secrets(doc: dict[str, Any], previous: SlaConfig) -> dict[str, Any]:
     """An edited document (parsed, not yet validated) with `previous`'s webhook_secret kept
     for each team that has a webhook_url but no secret: secrets are never shown, so an edited
     document comes back without them."""
@@ -28,12 +28,12 @@ def keep_secrets(doc: dict[str, Any], previous: WorkConfig) -> dict[str, Any]:
     return doc
 
 
-class WorkStore(LiveDocument[WorkConfig]):
-    def __init__(self, client: aioredis.Redis, keys: Keys, fallback: WorkConfig) -> None:
-        super().__init__(client, keys, key=keys.work, type_=WorkConfig, fallback=fallback,
+class SlaConfigStore(LiveDocument[SlaConfig]):
+    def __init__(self, client: aioredis.Redis, keys: Keys, fallback: SlaConfig) -> None:
+        super().__init__(client, keys, key=keys.work, type_=SlaConfig, fallback=fallback,
                          action="sla", describe=_describe)
 
 
-def _describe(config: WorkConfig) -> str:
+def _describe(config: SlaConfig) -> str:
     return (f"{len(config.sla)} policies: {', '.join(p.name for p in config.sla)}; "
             f"{len(config.teams)} teams")

@@ -20,9 +20,9 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.gateway.jobs import job_queue
+from deskgate.gateway.retraining.jobs import job_queue
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis

@@ -52,7 +52,7 @@ def test_the_dependency_check_sees_imports(tmp_path: Path) -> None:
     assert _our_imports(probe) == {"queue", "gateway"}
 
 
-_I18N = ROOT / "gateway" / "static" / "console" / "js" / "i18n.js"
+_I18N = ROOT / "gateway" / "web" / "static" / "console" / "js" / "i18n.js"
 _ENTRY = re.compile(r'"([A-Za-z0-9_.\-]+)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -78,3 +78,124 @@ def test_console_placeholders_match_across_languages() -> None:
     differ = {k: (v, strings["zh"][k]) for k, v in strings["en"].items()
               if k in strings["zh"] and set(slot.findall(v)) != set(slot.findall(strings["zh"][k]))}
     assert differ == {}
+
+
+# --- inside gateway/: handlers stand alone, no cycles, one place adds routes (issue 12) -------
+
+GATEWAY = ROOT / "gateway"
+HANDLERS = "deskgate.gateway.web.api"
+# Modules of gateway/web/api/ that hold no handlers: every handler module may import them.
+SHARED_API = frozenset({f"{HANDLERS}.common"})
+# The composition root and the route table: the only modules that may add routes.
+ROUTE_OWNERS = frozenset({"deskgate.gateway.web.app", "deskgate.gateway.web.routes"})
+ROUTE_CALLS = frozenset({"add_route", "add_get", "add_post", "add_put", "add_patch",
+                         "add_delete", "add_head", "add_static", "add_view", "add_routes",
+                         "api_route"})
+
+
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    rel = path.relative_to(root).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(["deskgate", *parts])
+
+
+def _gateway_modules(root: Path = ROOT) -> dict[str, Path]:
+    return {_module_name(p, root): p for p in sorted((root / "gateway").rglob("*.py"))}
+
+
+def _imported_modules(path: Path, known: set[str] | dict[str, Path]) -> set[str]:
+    """The known modules a file imports, at any depth. `from pkg import name` counts as an
+    import of pkg.name when that is a module, else of pkg."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in known)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in known:
+                    found.add(f"{node.module}.{alias.name}")
+                elif node.module in known:
+                    found.add(node.module)
+    return found
+
+
+def _handler_imports(root: Path = ROOT) -> list[str]:
+    modules = _gateway_modules(root)
+    handlers = {m for m in modules if m.startswith(f"{HANDLERS}.") and m not in SHARED_API}
+    wrong = []
+    for name in sorted(handlers):
+        for target in sorted(_imported_modules(modules[name], modules) & (handlers - {name})):
+            wrong.append(f"{name} imports {target}")
+    return wrong
+
+
+def _cycles(root: Path = ROOT) -> list[list[str]]:
+    modules = _gateway_modules(root)
+    # A package's __init__ holds a docstring only; importing a submodule is not a use of it.
+    graph = {m: _imported_modules(p, modules) - {m} - {x for x in modules if m.startswith(x + ".")}
+             for m, p in modules.items()}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}          # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    return cycles
+
+
+def _route_adders(root: Path = ROOT) -> list[str]:
+    wrong = []
+    for name, path in _gateway_modules(root).items():
+        if name in ROUTE_OWNERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = (func.attr if isinstance(func, ast.Attribute)
+                          else func.id if isinstance(func, ast.Name) else "")
+                if called in ROUTE_CALLS:
+                    wrong.append(f"{path.relative_to(root)}:{node.lineno} calls {called}")
+    return wrong
+
+
+def test_no_handler_module_imports_another() -> None:
+    assert _handler_imports() == [], "handlers share code through gateway/web/api/common.py"
+
+
+def test_the_gateway_import_graph_has_no_cycle() -> None:
+    assert _cycles() == []
+
+
+def test_only_the_app_factory_and_the_route_table_add_routes() -> None:
+    assert _route_adders() == [], "list every route in gateway/web/routes.py"
+
+
+def test_the_gateway_checks_see_what_they_forbid(tmp_path: Path) -> None:
+    api = tmp_path / "gateway" / "web" / "api"
+    api.mkdir(parents=True)
+    (api / "common.py").write_text("X = 1\n", encoding="utf-8")
+    (api / "a.py").write_text("from deskgate.gateway.web.api import b\n"
+                              "from deskgate.gateway.web.api.common import X\n", encoding="utf-8")
+    (api / "b.py").write_text("def f():\n    import deskgate.gateway.web.api.a\n",
+                              encoding="utf-8")
+    (tmp_path / "gateway" / "web" / "health.py").write_text(
+        "def setup(app):\n    app.router.add_get('/x', None)\n", encoding="utf-8")
+    assert _handler_imports(tmp_path) == ["deskgate.gateway.web.api.a imports "
+                                          "deskgate.gateway.web.api.b",
+                                          "deskgate.gateway.web.api.b imports "
+                                          "deskgate.gateway.web.api.a"]
+    assert _cycles(tmp_path) == [["deskgate.gateway.web.api.a", "deskgate.gateway.web.api.b",
+                                  "deskgate.gateway.web.api.a"]]
+    assert _route_adders(tmp_path) == ["gateway/web/health.py:2 calls add_get"]

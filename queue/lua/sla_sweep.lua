@@ -2,7 +2,7 @@
 -- also raises the priority, moves the ticket to its escalation queue (if its policy names one)
 -- and puts it in the managers' review queue. Timers of resolved, pending or already answered
 -- tickets are stale and dropped. Notifications go to the {p}notify stream, delivered (and
--- retried) by gateway/notify.py, so nothing is sent from inside Redis and nothing is lost.
+-- retried) by gateway/workers/notify.py, so nothing is sent from inside Redis and nothing is lost.
 -- ARGV[1] prefix, ARGV[2] now, ARGV[3] most timers per call, ARGV[4] JSON priority boosts
 -- Returns {timers taken, warnings, breaches}
 local p, now = ARGV[1], ARGV[2]

@@ -25,12 +25,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
-from deskgate.gateway.api_stats import REVIEW_PAGE
 from deskgate.gateway.config import Config, WorkerConfig
+from deskgate.gateway.web.api.common import REVIEW_PAGE
 from deskgate.models.enums import Channel, IdentityKind, MessageKind, Role
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score
-from deskgate.models.sla import SlaPolicy, Team, WorkConfig
+from deskgate.models.sla import SlaConfig, SlaPolicy, Team
 from deskgate.queue.keys import Keys
 from deskgate.queue.mailbox_state import MailboxState
 from deskgate.queue.tickets import Placement, TicketStore
@@ -54,7 +54,7 @@ def config(prefix: str, free_port: Callable[[], int]) -> Config:
                                       ("box-orphan", "")))
     return Config(redis_prefix=prefix, workers=WorkerConfig(lease_seconds=600),
                   email=EmailConfig(imap=boxes),
-                  work=WorkConfig(teams={n: Team(skills=tuple(t["skills"]),
+                  sla=SlaConfig(teams={n: Team(skills=tuple(t["skills"]),
                                                  managers=tuple(t["managers"]))
                                          for n, t in TEAMS.items()},
                                   sla=(SlaPolicy(name="all", first_response_minutes=10,
@@ -177,7 +177,7 @@ Obj = str       # "a" (team alpha's object) or "b" (team bravo's)
 @dataclass
 class Case:
     roles: str                                   # who passes the role check, besides admin
-    policy: str                                  # gateway/scope.py's name for it
+    policy: str                                  # gateway/web/scope.py's name for it
     path: Callable[[World, Pair, str, Obj], str] | None = None   # None: the template as is
     body: Any = None
     ok: int = 200                                # status when the caller may do it
@@ -459,9 +459,9 @@ async def test_customer_listing_counts_only_what_the_caller_sees(
 def test_a_route_cannot_be_declared_without_a_policy_or_open_an_admin_policy() -> None:
     from aiohttp import web
 
-    from deskgate.gateway.auth import requires
-    from deskgate.gateway.openapi import api_route
-    from deskgate.gateway.scope import ADMIN
+    from deskgate.gateway.web.auth import requires
+    from deskgate.gateway.web.routes import api_route
+    from deskgate.gateway.web.scope import ADMIN
 
     async def handler(request: web.Request) -> web.Response:
         return web.json_response({})

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, HttpConfig
+from deskgate.gateway.web.app import create_app
 from deskgate.models.codec import decode
 from deskgate.models.message import InboundMessage
 

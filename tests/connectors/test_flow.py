@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import create_token

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 
 

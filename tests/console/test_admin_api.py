@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from deskgate.connectors.wechat_crypto import sha1_signature
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.live_document import REFRESH_SECONDS

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.sessions import LOGIN_FAILURES_MAX
 

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient
 
 from deskgate.connectors.email_config import MailLimits
 from deskgate.connectors.email_parse import over_budget, parse_mail
-from deskgate.gateway.app import create_app
-from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import parse_config
-from deskgate.gateway.smtp import DeskgateSMTP, smtp_port
+from deskgate.gateway.mail.blobs import BlobStore
+from deskgate.gateway.mail.smtp import DeskgateSMTP, smtp_port
+from deskgate.gateway.web.app import create_app
 
 from .conftest import FIXTURES, fixture_bytes, ingested, mail_config
 from .hostile import LONG_LINE, SHAPES, nested_multiparts

@@ -20,9 +20,9 @@ from redis.asyncio import Redis as AsyncRedis
 
 from deskgate.connectors.email_auth import SenderVerifier, SmtpPeer
 from deskgate.connectors.email_config import SenderAuthConfig
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.mail.smtp import smtp_port
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tickets import TicketStore

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from deskgate.gateway.app import create_app
-from deskgate.gateway.blobs import BlobStore
 from deskgate.gateway.config import Config
-from deskgate.gateway.smtp import DeskgateSMTP, smtp_port
+from deskgate.gateway.mail.blobs import BlobStore
+from deskgate.gateway.mail.smtp import DeskgateSMTP, smtp_port
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import MessageKind
 from deskgate.queue.keys import Keys
 

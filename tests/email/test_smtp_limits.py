@@ -14,9 +14,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, parse_config
-from deskgate.gateway.smtp import smtp_port
+from deskgate.gateway.mail.smtp import smtp_port
+from deskgate.gateway.web.app import create_app
 
 AppClient = Callable[[web.Application], Awaitable[TestClient]]
 MAIL = "From: li@example.cn\r\nTo: support@example.com\r\nSubject: hi\r\n\r\n你好\r\n".encode()

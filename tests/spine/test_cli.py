@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from deskgate.gateway.cli import build_parser, main
+from deskgate.gateway.cli.main import build_parser, main
 
-CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 
 
 def _subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):

@@ -23,10 +23,10 @@ import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from deskgate.gateway.app import create_app
-from deskgate.gateway.appkeys import CONFIG, DATA_DIR
 from deskgate.gateway.config import Config, ConfigError, parse_config
-from deskgate.gateway.smtp import MailSink, smtp_port
+from deskgate.gateway.mail.smtp import MailSink, smtp_port
+from deskgate.gateway.web.app import create_app
+from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR
 from deskgate.models.codec import decode
 from deskgate.models.enums import Role
 from deskgate.models.message import InboundMessage
@@ -37,7 +37,7 @@ from deskgate.queue.redis_server import EmbeddedRedis
 from deskgate.queue.tokens import create_token
 
 MiB = 2**20
-CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, HttpConfig
 from deskgate.gateway.edge import LOG_LINES_PER_MINUTE, GuardedSite
+from deskgate.gateway.web.app import create_app
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_serve_under_a_small_file_limit_meets_a_flood_with_its_caps_not_emfile(
                     "email:\n  smtp: {timeout_seconds: 5}\n"
                     "  inboxes: [{address: '*', account: support}]\n")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "deskgate.gateway.cli", "serve", "--port", str(port),
+        [sys.executable, "-m", "deskgate.gateway.cli.main", "serve", "--port", str(port),
          "--smtp-port", str(smtp_port), "--workers", "0", "--job-workers", "0",
          "--data-dir", str(tmp_path / "data"), "--config", str(conf)],
         env=env, stderr=subprocess.PIPE, text=True, preexec_fn=_small_file_limit)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import redis
 
-from deskgate.gateway.app import create_app
-from deskgate.gateway.cli import main
+from deskgate.gateway.cli.main import main
 from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis

@@ -20,7 +20,7 @@ import redis
 
 from deskgate.queue.keys import Keys
 
-CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 MESSAGES = 60
 ACCESS = re.compile(r"deskgate\.access\[(\d+)\]: method=POST route=/api/v1/messages status=20[02]")
 

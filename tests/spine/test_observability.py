@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from deskgate.gateway import access_log
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
+from deskgate.gateway.web import access_log
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 
 
@@ -81,7 +81,7 @@ async def test_access_log_names_the_route_template_not_the_request(
         message: Any, eventually: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="deskgate.access")
     server = TestServer(create_app(config, redis_url, data_dir, run_workers=False))
-    # what gateway/serve.py gives its AppRunner
+    # what gateway/cli/serve.py gives its AppRunner
     await server.start_server(access_log_class=access_log.AccessLogger,
                               access_log=access_log.LOGGER)
     client = await aiohttp_client(server)

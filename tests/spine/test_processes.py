@@ -24,7 +24,7 @@ from deskgate.models.enums import Channel, IdentityKind
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.queue.keys import Keys
 
-CLI = [sys.executable, "-m", "deskgate.gateway.cli"]
+CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 
 
 def _http(method: str, url: str, token: str = "", body: dict | None = None) -> tuple[int, dict]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import redis
 
-from deskgate.gateway.app import create_app
-from deskgate.gateway.auth import TOKEN_CACHE, TOKEN_MISSES_MAX, TokenCache
 from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
+from deskgate.gateway.web.auth import TOKEN_CACHE, TOKEN_MISSES_MAX, TokenCache
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.tokens import TokenInfo, token_hash

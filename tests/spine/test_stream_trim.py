@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config, WorkerConfig
+from deskgate.gateway.web.app import create_app
 from deskgate.models.codec import encode
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys

@@ -85,7 +85,7 @@ def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def _deskgate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deskgate.gateway.cli", *args],
+    return subprocess.run([sys.executable, "-m", "deskgate.gateway.cli.main", *args],
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from deskgate.gateway.app import create_app
 from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Channel, IdentityKind, Priority, Sentiment
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score

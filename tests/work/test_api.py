@@ -12,10 +12,10 @@ import aiohttp
 from aiohttp import web
 
 from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.gateway.work_loop import WorkLoop
+from deskgate.gateway.workers.work_loop import WorkLoop
 from deskgate.models.enums import Priority, Role
 from deskgate.models.routing import RoutingTable
-from deskgate.models.sla import SlaPolicy, Team, WorkConfig
+from deskgate.models.sla import SlaConfig, SlaPolicy, Team
 from deskgate.queue.routing import RoutingStore
 from deskgate.queue.work import Work
 from tests.work.conftest import triage
@@ -24,7 +24,7 @@ SECRET = "s3cret-for-the-webhook-0123"
 
 
 def _config(prefix: str, webhook: str = "") -> Config:
-    return Config(redis_prefix=prefix, workers=WorkerConfig(lease_seconds=60), work=WorkConfig(
+    return Config(redis_prefix=prefix, workers=WorkerConfig(lease_seconds=60), sla=SlaConfig(
         teams={"billing-team": Team(skills=("billing",), managers=("mei",),
                                     webhook_url=webhook, webhook_secret=SECRET if webhook else "",
                                     escalation_skill="escalations"),
@@ -202,7 +202,7 @@ def test_the_example_routing_file_is_valid() -> None:
     from pathlib import Path
 
     import deskgate.gateway.config as gateway_config
-    from deskgate.gateway.body import decode_document
+    from deskgate.gateway.web.body import decode_document
     from deskgate.models.routing import RoutingTable
 
     text = (Path(gateway_config.__file__).parent / "config" / "routing.example.yaml").read_bytes()
@@ -210,3 +210,13 @@ def test_the_example_routing_file_is_valid() -> None:
     assert table.rules[0].min_level == 3 and table.overflow["logistics"].release_load == 0.6
     risky = triage(high_risk=True)
     assert table.route(risky, channel="email", account="x") == "care@3"
+
+
+def test_the_sla_section_is_read_under_its_new_name_and_its_old_one(caplog) -> None:
+    from deskgate.gateway.config import parse_config
+
+    assert parse_config("sla:\n  sweep_seconds: 7").sla.sweep_seconds == 7
+    assert "work:" not in caplog.text
+    old = parse_config("work:\n  sweep_seconds: 3", "old.yaml")
+    assert old.sla.sweep_seconds == 3
+    assert "old.yaml: the `work:` section is now called `sla:`" in caplog.text

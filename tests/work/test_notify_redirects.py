@@ -9,7 +9,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from deskgate.gateway.work_loop import WorkLoop
+from deskgate.gateway.workers.work_loop import WorkLoop
 from tests.work.test_api import _config
 
 

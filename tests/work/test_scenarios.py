@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from deskgate.models.enums import AgentStatus, Priority
 from deskgate.models.routing import Overflow, Route, RoutingTable
-from deskgate.models.sla import Calendar, SlaPolicy, Team, WorkConfig
+from deskgate.models.sla import Calendar, SlaConfig, SlaPolicy, Team
 from deskgate.models.ticket import Agent
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.routing import RoutingStore
@@ -116,7 +116,7 @@ def _at(*args: int) -> float:
 
 
 WEEKDAYS = Calendar(timezone="Asia/Shanghai", holidays=("2026-10-01",))
-WORK = WorkConfig(
+WORK = SlaConfig(
     teams={"cn-billing": Team(skills=("billing",), managers=("mei",), calendar=WEEKDAYS,
                               escalation_skill="escalations")},
     sla=(SlaPolicy(name="high", priorities=(Priority.P2,), first_response_minutes=240,

@@ -1,0 +1,1 @@
+"""The `deskgate` command line: main.py builds the parser, one module per command group."""

@@ -1,0 +1,80 @@
+"""The `deskgate` command line. Every subcommand that needs Redis finds it the same way:
+DESKGATE_REDIS_URL if set, else the embedded server of --data-dir (reusing the one a running
+`deskgate serve` started), so `deskgate token create` works beside a running `serve`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from redis.exceptions import RedisError
+
+from deskgate.gateway.cli import admin as cli_admin
+from deskgate.gateway.cli import classifiers as cli_models
+from deskgate.gateway.cli import demo, serve
+from deskgate.gateway.cli import triage as cli_triage
+from deskgate.gateway.cli.common import LOG_FORMAT
+from deskgate.gateway.web.errors import as_deskgate_error
+from deskgate.models.errors import (
+    DeskgateError,
+    Forbidden,
+    Invalid,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
+from deskgate.queue.redis_server import RedisUnavailable
+
+# Each module adds its subcommands; adding a command group is one line here.
+COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
+    serve.add_commands,
+    cli_admin.add_commands,
+    demo.add_commands,
+    cli_triage.add_commands,
+    cli_models.add_commands,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deskgate",
+        description="Deskgate: omnichannel intake, NLP triage and skill routing for customer "
+                    "service. Run `deskgate serve` to start everything on embedded defaults.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMAND_GROUPS:
+        add(sub)
+    return parser
+
+
+# The CLI face of the error tree; 75 is sysexits' EX_TEMPFAIL ("try again later").
+EXIT_CODES: tuple[tuple[type[DeskgateError], int], ...] = (
+    (Invalid, 2), (Unauthorized, 77), (Forbidden, 77), (Unavailable, 75), (RateLimited, 75))
+
+
+def exit_code(error: DeskgateError) -> int:
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except (DeskgateError, RedisError, RedisUnavailable) as exc:
+        error = as_deskgate_error(exc) or Unavailable(str(exc))
+        print(f"deskgate: {error.message}", file=sys.stderr)
+        return exit_code(error)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

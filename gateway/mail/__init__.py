@@ -1,0 +1,1 @@
+"""Mail intake: the SMTP listener, the IMAP pollers, the mail parse pool and the blob store."""

@@ -1,0 +1,1 @@
+"""The retraining pipeline: labelled-data import, rq jobs, training and the classifier store."""

@@ -1,0 +1,25 @@
+"""Typed keys for what the aiohttp application holds (aiohttp's `web.AppKey`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from deskgate.gateway.config import Config
+from deskgate.gateway.web.metrics import Metrics
+from deskgate.queue.ingest import Ingest
+from deskgate.queue.keys import Keys
+from deskgate.queue.persistence import PersistenceGuard
+
+CONFIG = web.AppKey("config", Config)
+REDIS = web.AppKey("redis", aioredis.Redis)
+# a blocking client for the retraining API: rq and the classifier registry are synchronous
+SYNC_REDIS = web.AppKey("models_sync_redis", redis.Redis)
+KEYS = web.AppKey("keys", Keys)
+INGEST = web.AppKey("ingest", Ingest)
+PERSISTENCE = web.AppKey("persistence", PersistenceGuard)
+METRICS = web.AppKey("metrics", Metrics)
+DATA_DIR = web.AppKey("data_dir", Path)
