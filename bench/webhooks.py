@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import harness
-from harness import CpuMeter, ProcessTree, Report
+from harness import CpuMeter, ProcessTree, Report, pct
 
 from deskgate.connectors.base import WebhookRequest
 from deskgate.connectors.registry import CONNECTORS
@@ -123,11 +123,6 @@ def serve(port: int, data: str) -> None:
                     host="127.0.0.1", port=port, print=None, access_log=None)
     finally:
         redis.stop()
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
 async def http_phase(base: str, seconds: float, concurrency: int) -> dict[str, float]:
