@@ -210,7 +210,8 @@ class RssSampler(threading.Thread):
         self.join(2)
 
     def figures(self) -> dict[str, float]:
-        out = {f"rss_mb {role}": v / 2**20 for role, v in sorted(self.peak_by_role.items())}
+        out = {f"rss_mb {role}": v / 2**20 for role, v in sorted(self.peak_by_role.items())
+               if v}
         out["rss_mb tree"] = self.peak_total / 2**20
         return out
 
