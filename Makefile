@@ -7,7 +7,8 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
-	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability bench-scale bench-profile \
+	bench-sender-auth bench-claims bench-webhooks bench-retrain bench-durability bench-scale \
+	bench-profile bench-sentinel bench-dedupe-memory \
 	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
 
 $(BIN)/python:
@@ -108,6 +109,14 @@ bench-retrain: $(RUN_STAMP)
 
 bench-durability: $(RUN_STAMP)
 	$(BIN)/python bench/durability.py $(ARGS)
+
+# Acknowledged messages lost when a Sentinel group's master is SIGKILLed (everysec vs replica).
+bench-sentinel: $(RUN_STAMP)
+	$(BIN)/python bench/sentinel.py $(ARGS)
+
+# Redis memory of the duplicate check per million messages (markers vs the message index).
+bench-dedupe-memory: $(RUN_STAMP)
+	$(BIN)/python bench/dedupe_memory.py $(ARGS)
 
 # Risk quality per category on the corpus split and the held-out cases (not a speed benchmark).
 bench-risk: $(RUN_STAMP)

@@ -17,6 +17,7 @@ from deskgate.connectors.email_config import EmailConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
+from deskgate.queue.connection import is_sentinel_url, parse_sentinel_url
 from deskgate.queue.persistence import DurabilityConfig
 
 CONFIG_ENV = "DESKGATE_CONFIG"
@@ -60,6 +61,10 @@ class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
 
 class Config(msgspec.Struct, kw_only=True, frozen=True):
     redis_prefix: str = "dg:"
+    # The Redis every process uses (DESKGATE_REDIS_URL wins): redis://host:6379/0, unix://…,
+    # or a Sentinel group, redis+sentinel://h1:26379,h2:26379/mymaster/0 (queue/connection.py;
+    # passwords as ${ENV_VAR}). Empty: `serve` runs a private embedded Redis.
+    redis_url: str = ""
     http: HttpConfig = HttpConfig()
     workers: WorkerConfig = WorkerConfig()
     routing: RoutingTable = RoutingTable()
@@ -69,6 +74,13 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     email: EmailConfig = EmailConfig()    # SMTP listener, support inboxes, IMAP mailboxes
     durability: DurabilityConfig = DurabilityConfig()  # what an acknowledgement promises
     console: ConsoleConfig = ConsoleConfig()
+
+    def __post_init__(self) -> None:
+        if is_sentinel_url(self.redis_url):  # a malformed one fails at load, saying why
+            try:
+                parse_sentinel_url(self.redis_url)
+            except Invalid as exc:
+                raise ValueError(f"redis_url: {exc.message}") from None
 
 
 def _expand(value: Any) -> Any:

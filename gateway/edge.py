@@ -29,8 +29,8 @@ import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError
 
+from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.config import Config
-from deskgate.gateway.web.appkeys import CONFIG
 from deskgate.gateway.web.errors import ApiError
 
 log = logging.getLogger("deskgate.edge")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import INGEST, METRICS
+from deskgate.gateway.appkeys import INGEST, METRICS
 from deskgate.models.errors import Unavailable
 from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted, IngestUnavailable

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.models.sla import SlaConfig
 from deskgate.queue.sla_store import SlaConfigStore
 

@@ -1,58 +1,223 @@
 """The one way to build a Redis client from a URL, with one timeout and retry policy.
 
     client = async_client(url)      # redis.asyncio, for the gateway and the workers
-    client = sync_client(url)       # blocking, for the CLI and threads (model loading)
+    client = sync_client(url)       # blocking, for the CLI, rq jobs and threads (model loading)
+
+`url` is redis://, rediss:// or unix:// for one server, or a Sentinel group:
+
+    redis+sentinel://[[user]:password@]host1[:port],host2[:port],…/master-name[/db]
+        [?sentinel_password=…&sentinel_username=…]
+
+The sentinels (default port 26379) are asked for the current master of `master-name`; the
+user and password are the Redis servers' own (`requirepass`/ACL), the query's are the
+sentinels' (their `requirepass`). Every connection is made to whatever the sentinels call the
+master at that moment, so after a failover new connections go to the new master, and a
+connection still open to a demoted master fails (READONLY becomes a connection error) and is
+made again.
 
 Policy, the same for every process:
 - a connection attempt gives up after CONNECT_TIMEOUT_SECONDS, a command after
   SOCKET_TIMEOUT_SECONDS (longer than any blocking read we issue: XREADGROUP blocks for
   `workers.block_ms`, 200 ms by default), so a stalled Redis becomes an error the caller answers
-  (503, exit code) instead of a hang;
+  (503, exit code) instead of a hang; a sentinel gets SENTINEL_TIMEOUT_SECONDS and no retry,
+  because the next sentinel is asked instead;
 - an idle pooled connection is PINGed before reuse after HEALTH_CHECK_SECONDS, so a connection
   cut while idle is replaced rather than failing the next command;
-- a command is retried RETRIES times, with a short jittered backoff, only when the connection
-  failed — never after a timeout, when the command may have run and a retry could apply a
-  non-idempotent script twice."""
+- a command is retried RETRIES times, with a short jittered backoff (at most ~2 s in all, which
+  also spans a Sentinel failover with down-after-milliseconds 1000), only when the connection
+  failed - never after a timeout, when the command may have run and a retry could apply a
+  non-idempotent script twice. Past that the caller answers 503 / SMTP 451 and the sender
+  retries later."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import msgspec
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
+
+from deskgate.models.errors import Invalid
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 SOCKET_TIMEOUT_SECONDS = 10.0
+SENTINEL_TIMEOUT_SECONDS = 1.0
 HEALTH_CHECK_SECONDS = 30
 RETRIES = 3
 _BACKOFF_BASE_SECONDS = 0.05
 _BACKOFF_CAP_SECONDS = 1.0
+
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_PORT = 26379
+_SENTINEL_QUERY = {"sentinel_password", "sentinel_username"}
+
+
+class SentinelUrl(msgspec.Struct, frozen=True, kw_only=True):
+    """A parsed redis+sentinel:// URL."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+
+    def redacted(self) -> str:
+        """The URL without its passwords, for logs and error messages."""
+        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.sentinels)
+        return f"{SENTINEL_SCHEME}://{hosts}/{self.master}/{self.db}"
+
+
+def is_sentinel_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() == SENTINEL_SCHEME
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """Invalid (saying what is wrong, never echoing a password) unless `url` is a well-formed
+    redis+sentinel:// URL."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != SENTINEL_SCHEME:
+        raise Invalid(f"a Sentinel URL starts with {SENTINEL_SCHEME}://", field="redis_url")
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    sentinels = tuple(_host_port(h) for h in hostlist.split(",") if h.strip())
+    if not sentinels:
+        raise Invalid("the Sentinel URL names no sentinel: "
+                      f"{SENTINEL_SCHEME}://host1:26379,host2:26379/master-name",
+                      field="redis_url")
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise Invalid("the Sentinel URL must end in /master-name or /master-name/db "
+                      "(db a number), e.g. "
+                      f"{SENTINEL_SCHEME}://host1:26379,host2:26379/mymaster/0",
+                      field="redis_url")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = set(query) - _SENTINEL_QUERY
+    if unknown:
+        raise Invalid(f"unknown Sentinel URL option(s) {', '.join(sorted(unknown))}: "
+                      f"known are {', '.join(sorted(_SENTINEL_QUERY))}", field="redis_url")
+    return SentinelUrl(
+        sentinels=sentinels, master=unquote(path[0]), db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(username) or None, password=unquote(password) or None,
+        sentinel_username=query.get("sentinel_username", [""])[-1] or None,
+        sentinel_password=query.get("sentinel_password", [""])[-1] or None)
+
+
+def _host_port(item: str) -> tuple[str, int]:
+    item = item.strip()
+    if item.startswith("["):  # [IPv6]:port
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = item.partition(":")
+    if not host or (port and not port.isdigit()) or not 0 < int(port or SENTINEL_PORT) < 65536:
+        raise Invalid(f"bad sentinel address {item!r} in the Sentinel URL: write host:port",
+                      field="redis_url")
+    return host, int(port or SENTINEL_PORT)
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=_BACKOFF_BASE_SECONDS, cap=_BACKOFF_CAP_SECONDS)
 
 
+def _policy() -> dict[str, Any]:
+    return {"socket_timeout": SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "health_check_interval": HEALTH_CHECK_SECONDS, "retry_on_timeout": False}
+
+
+def _sentinel_policy(s: SentinelUrl) -> dict[str, Any]:
+    return {"socket_timeout": SENTINEL_TIMEOUT_SECONDS,
+            "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS,
+            "username": s.sentinel_username, "password": s.sentinel_password}
+
+
+class _AsyncPool(AsyncSentinelPool):
+    """Closing the client also closes its connections to the sentinels."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        for sentinel in self.sentinel_manager.sentinels:
+            await sentinel.aclose()
+
+
+class _SyncPool(SentinelConnectionPool):
+    def close(self) -> None:
+        super().close()
+        for sentinel in self.sentinel_manager.sentinels:
+            sentinel.close()
+
+
 def async_client(url: str) -> aioredis.Redis:
-    """An asyncio client for `url` (redis://, rediss:// or unix://) with the house policy."""
-    return aioredis.Redis.from_url(
-        url, socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS, retry_on_timeout=False,
-        retry=AsyncRetry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,)))
+    """An asyncio client for `url` with the house policy."""
+    retry = AsyncRetry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
+    if not is_sentinel_url(url):
+        return aioredis.Redis.from_url(url, retry=retry, **_policy())
+    s = parse_sentinel_url(url)
+    group = AsyncSentinel(list(s.sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
+        **_sentinel_policy(s), "retry": AsyncRetry(NoBackoff(), 0)})
+    client: aioredis.Redis = group.master_for(
+        s.master, redis_class=aioredis.Redis, connection_pool_class=_AsyncPool, db=s.db,
+        username=s.username, password=s.password, retry=retry, **_policy())
+    return client
 
 
 def sync_client(url: str) -> redis.Redis:
     """A blocking client for `url` with the same policy as `async_client`."""
-    return redis.Redis.from_url(
-        url, socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS, retry_on_timeout=False,
-        retry=Retry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,)))
+    retry = Retry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
+    if not is_sentinel_url(url):
+        return redis.Redis.from_url(url, retry=retry, **_policy())
+    s = parse_sentinel_url(url)
+    group = Sentinel(list(s.sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
+        **_sentinel_policy(s), "retry": Retry(NoBackoff(), 0)})
+    client: redis.Redis = group.master_for(  # type: ignore[no-untyped-call]
+        s.master, redis_class=redis.Redis, connection_pool_class=_SyncPool, db=s.db,
+        username=s.username, password=s.password, retry=retry, **_policy())
+    return client
+
+
+async def follow_master(client: aioredis.Redis) -> bool:
+    """Behind Sentinel: ask the sentinels where the master is now and, when it moved, close the
+    idle connections to the old one and mark the busy ones to reconnect when released. Without
+    this, commands go to the new master only once the old one fails them - and an old master
+    cut off by a partition goes on answering (and acknowledging writes that the failover
+    discards) until the sentinels demote it, ~20 s after the partition heals. True when the
+    master moved; False for a plain URL, or while no sentinel names a healthy master (a
+    failover under way)."""
+    pool = client.connection_pool
+    if not isinstance(pool, AsyncSentinelPool):
+        return False
+    before = pool.master_address
+    try:
+        now = await pool.get_master_address()  # type: ignore[no-untyped-call]
+        if before is None or now == before:
+            return False
+        await pool.update_active_connections_for_reconnect()  # type: ignore[no-untyped-call]
+    except (RedisError, OSError) as exc:  # MasterNotFoundError: a failover under way
+        raise_if_cancelled(exc)
+        return False
+    return True
+
+
+def redacted(url: str) -> str:
+    """`url` without its password, for logs."""
+    if is_sentinel_url(url):
+        return parse_sentinel_url(url).redacted()
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def raise_if_cancelled(exc: BaseException) -> None:

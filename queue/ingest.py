@@ -21,11 +21,14 @@ from deskgate.queue.persistence import DurabilityConfig, PersistenceGuard
 from deskgate.queue.replies import text as _s
 from deskgate.queue.scripts import lua
 
-DEDUPE_TTL_SECONDS = 30 * 24 * 3600  # longer than any provider keeps retrying
+# How long a message may wait for a worker and still be recognised by its marker alone: the
+# worker deletes the marker when it applies the message (the message index takes over, for
+# good), so this bounds only markers of messages never applied (dead letters, a trimmed stream).
+DEDUPE_TTL_SECONDS = 30 * 24 * 3600
 # Commits in flight at once per Ingest; the messages arriving meanwhile wait and go together
 # in the next one. Unbounded, a slow Redis (a busy machine) had one commit of a few messages per
 # event-loop turn in flight, each holding a pooled connection: past the pool's 100 the gateway
-# answered 503 ("Too many connections"), and the round trips cost CPU per message.
+# answered 503 ("Too many connections").
 MAX_COMMITS_IN_FLIGHT = 4
 MAX_BATCH = 512  # messages per commit: one pipeline's reply stays small
 
@@ -137,17 +140,17 @@ class Ingest:
         # the script is idempotent per message id.
         def args(m: InboundMessage) -> tuple[EncodableT, ...]:
             mid = m.id
-            return (self._keys.seen(mid), self._keys.ingest, mid, encode(m), self._ttl,
-                    self._maxlen)
+            return (self._keys.seen(mid), self._keys.ingest, self._keys.msg(mid), mid,
+                    encode(m), self._ttl, self._maxlen)
 
         cfg = self._durability
         sha = self._script.sha
         if len(messages) == 1 and cfg.mode != "replica":
-            replies = [await self._r.evalsha(sha, 2, *args(messages[0]))]
+            replies = [await self._r.evalsha(sha, 3, *args(messages[0]))]
         else:
             async with self._r.pipeline(transaction=False) as pipe:
                 for m in messages:
-                    pipe.evalsha(sha, 2, *args(m))
+                    pipe.evalsha(sha, 3, *args(m))
                 if cfg.mode == "replica":
                     pipe.wait(cfg.replicas, cfg.replica_timeout_ms)
                     pipe.ping()

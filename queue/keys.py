@@ -2,9 +2,12 @@
 
 Key                               Type     What
 {p}ingest                         stream   accepted InboundMessages, field "m" = JSON; group "triage"
-{p}seen:{message_id}              string   idempotency marker set atomically with the XADD; TTL
+{p}seen:{message_id}              string   idempotency marker (value: stream entry id) set with the XADD; TTL;
+                                           deleted when the message is applied (msg:{id} takes over), kept
+                                           without TTL for noise
 {p}ingest:dead                     stream   entries that could not be decoded (never silently dropped)
-{p}msg:{message_id}               hash     "ticket" it went to + "json" of the message (set once applied)
+{p}msg:{message_id}               hash     "ticket" it went to + "json" of the message (set once applied);
+                                           also the permanent duplicate check of ingest.lua
 {p}ticket:seq                     string   INCR counter for ticket numbers
 {p}ticket:{id}                    hash     ticket fields (see queue/tickets.py)
 {p}ticket:{id}:msgs               list     message ids of the ticket, oldest first

@@ -30,7 +30,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from deskgate.queue.connection import raise_if_cancelled
+from deskgate.queue.connection import follow_master, is_sentinel_url, raise_if_cancelled
 from deskgate.queue.redis_server import RedisUnavailable
 from deskgate.queue.replies import text_hash
 
@@ -174,6 +174,8 @@ class PersistenceGuard:
         interval = self.cfg.check_interval_ms / 1000
         while True:
             await asyncio.sleep(interval)
+            if await follow_master(self._r):
+                log.warning("the sentinels name a new Redis master; this process moves to it")
             why = await self.check()
             if why != self.refusal:
                 if why:
@@ -199,6 +201,9 @@ def low_space(paths: Sequence[Path], min_free_mb: int) -> Refusal | None:
 
 
 def _is_local(redis_url: str) -> bool:
-    """True when the Redis runs on this machine, so its AOF directory is ours to check."""
+    """True when the Redis runs on this machine, so its AOF directory is ours to check (never
+    behind Sentinel: the master moves between hosts)."""
+    if is_sentinel_url(redis_url):
+        return False
     url = urlparse(redis_url)
     return url.scheme == "unix" or (url.hostname or "") in _LOCAL_HOSTS

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import redis
 
+from deskgate.queue import connection
+
 log = logging.getLogger("deskgate.redis")
 
 REDIS_URL_ENV = "DESKGATE_REDIS_URL"
@@ -240,12 +242,14 @@ def default_data_dir() -> Path:
 
 @contextlib.contextmanager
 def redis_for(data_dir: Path | None, *, own: bool = False, appendfsync: str = "everysec",
-              ) -> Iterator[tuple[str, EmbeddedRedis | None]]:
+              configured: str = "") -> Iterator[tuple[str, EmbeddedRedis | None]]:
     """Yield the Redis URL every command uses, and the embedded server when it is ours:
-    DESKGATE_REDIS_URL (no server), else the embedded server of `data_dir` (reusing one that a
+    DESKGATE_REDIS_URL, else `configured` (the config's `redis_url`) - a server or a Sentinel
+    group, never started here - else the embedded server of `data_dir` (reusing one that a
     running `serve` already started, else starting our own; `own` as in EmbeddedRedis.start)."""
-    url = os.environ.get(REDIS_URL_ENV)
+    url = os.environ.get(REDIS_URL_ENV) or configured
     if url:
+        log.debug("using the Redis at %s", connection.redacted(url))
         yield url, None
         return
     server = EmbeddedRedis(data_dir or default_data_dir(), appendfsync)
@@ -257,7 +261,7 @@ def redis_for(data_dir: Path | None, *, own: bool = False, appendfsync: str = "e
 
 
 @contextlib.contextmanager
-def redis_url_for(data_dir: Path | None) -> Iterator[str]:
+def redis_url_for(data_dir: Path | None, configured: str = "") -> Iterator[str]:
     """redis_for's URL, for one-shot commands."""
-    with redis_for(data_dir) as (url, _):
+    with redis_for(data_dir, configured=configured) as (url, _):
         yield url

@@ -123,9 +123,15 @@ class TicketStore:
         return [Applied(_s(outcome), _s(tid)) for outcome, tid in replies]
 
     async def record_noise(self, message: InboundMessage) -> None:
-        await self._r.xadd(self._k.noise, {"id": message.id, "kind": message.kind.value,
-                                           "reason": message.kind_reason, "m": encode(message)},
-                           maxlen=100_000)
+        """Keep a non-ticket message; its idempotency marker is kept for good (no TTL), as a
+        ticket message's index is, so that a provider's retry years later is still a
+        duplicate (~100 bytes a message: docs/scale-out.md)."""
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xadd(self._k.noise, {"id": message.id, "kind": message.kind.value,
+                                      "reason": message.kind_reason, "m": encode(message)},
+                      maxlen=100_000)
+            pipe.persist(self._k.seen(message.id))
+            await pipe.execute()
 
     async def recent_noise(self, count: int, *, scope: Scope,
                            scan_limit: int = NOISE_SCAN) -> list[tuple[str, InboundMessage]]:

@@ -30,6 +30,32 @@ from deskgate.queue.tokens import create_token
 
 _prefixes = itertools.count(1)
 
+# A test's event loop is closed by cancelling every task left and waiting for all of them. A
+# task that swallows its cancellation would make that wait endless (and pytest-timeout would
+# report only "epoll"): wait a bounded time instead, then fail naming each task and where it
+# stands, so the loop that ignores cancellation can be found and fixed.
+_LOOP_CLOSE_SECONDS = 30
+_cancel_all_tasks = asyncio.runners._cancel_all_tasks  # type: ignore[attr-defined]
+
+
+def _cancel_all_tasks_or_name_them(loop: asyncio.AbstractEventLoop) -> None:
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+
+    async def settle() -> set[asyncio.Task[Any]]:
+        _, stuck = await asyncio.wait(pending, timeout=_LOOP_CLOSE_SECONDS)
+        return stuck
+
+    stuck = loop.run_until_complete(settle()) if pending else set()
+    if stuck:
+        where = "\n".join(f"{t!r}\n  at {t.get_stack(limit=3)}" for t in stuck)
+        raise RuntimeError(f"{len(stuck)} task(s) ignored their cancellation:\n{where}")
+    _cancel_all_tasks(loop)
+
+
+asyncio.runners._cancel_all_tasks = _cancel_all_tasks_or_name_them  # type: ignore[attr-defined]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_foreign_redis() -> Iterator[None]:

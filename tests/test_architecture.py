@@ -199,3 +199,52 @@ def test_the_gateway_checks_see_what_they_forbid(tmp_path: Path) -> None:
     assert _cycles(tmp_path) == [["deskgate.gateway.web.api.a", "deskgate.gateway.web.api.b",
                                   "deskgate.gateway.web.api.a"]]
     assert _route_adders(tmp_path) == ["gateway/web/health.py:2 calls add_get"]
+
+
+# redis-py turns the cancellation of a pending read into a ConnectionError. A retry loop that
+# catches it and goes round again never ends once cancelled: the test run's loop teardown then
+# waits forever (seen as a 300 s timeout in CI). Such handlers must first call
+# raise_if_cancelled (queue/connection.py), or leave the loop by raising.
+_SWALLOWS_CANCEL = {"Exception", "BaseException", "RedisError", "ConnectionError", "OSError"}
+
+
+def _handler_names(handler: ast.ExceptHandler) -> set[str]:
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return {t.attr if isinstance(t, ast.Attribute) else getattr(t, "id", "") for t in types if t}
+
+
+def _ends_or_rechecks(handler: ast.ExceptHandler) -> bool:
+    for node in ast.walk(ast.Module(body=handler.body, type_ignores=[])):
+        if isinstance(node, ast.Raise | ast.Return | ast.Break):
+            return True
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "raise_if_cancelled":
+            return True
+    return False
+
+
+def retry_loops_that_swallow_cancellation(source: str, name: str) -> list[str]:
+    found = []
+    for fn in ast.walk(ast.parse(source, name)):
+        if not isinstance(fn, ast.AsyncFunctionDef):
+            continue
+        for loop in (n for n in ast.walk(fn) if isinstance(n, ast.While)):
+            for handler in (n for n in ast.walk(loop) if isinstance(n, ast.ExceptHandler)):
+                if _handler_names(handler) & _SWALLOWS_CANCEL and not _ends_or_rechecks(handler):
+                    found.append(f"{name}:{handler.lineno} in {fn.name}")
+    return found
+
+
+def test_retry_loops_end_when_cancelled() -> None:
+    offenders = [hit for part in ("gateway", "queue", "connectors")
+                 for path in sorted((ROOT / part).rglob("*.py"))
+                 for hit in retry_loops_that_swallow_cancellation(
+                     path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    assert offenders == []
+
+
+def test_the_cancellation_rule_sees_a_swallowing_loop() -> None:
+    bad = ("async def poll(r):\n    while True:\n        try:\n            await r.get('k')\n"
+           "        except RedisError as exc:\n            log(exc)\n")
+    good = bad.replace("log(exc)", "raise_if_cancelled(exc)\n            log(exc)")
+    assert retry_loops_that_swallow_cancellation(bad, "bad.py") == ["bad.py:5 in poll"]
+    assert retry_loops_that_swallow_cancellation(good, "good.py") == []

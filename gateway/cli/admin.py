@@ -81,7 +81,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
         await Work(client, Keys(config(args).redis_prefix)).put_agent(agent)
         await client.aclose()
 
-    with redis_url_for(data_dir(args)) as url:
+    with redis_url_for(data_dir(args), config(args).redis_url) as url:
         asyncio.run(put(url))
     skills = ", ".join(f"{s}:{lvl}" for s, lvl in agent.skills.items())
     print(f"agent {agent.id}: skills {skills}; capacity {agent.capacity}; {agent.status}")
@@ -102,7 +102,7 @@ def cmd_agent_list(args: argparse.Namespace) -> int:
                       + ", ".join(f"{s}:{lvl}" for s, lvl in a.skills.items()))
         await client.aclose()
 
-    with redis_url_for(data_dir(args)) as url:
+    with redis_url_for(data_dir(args), config(args).redis_url) as url:
         asyncio.run(show(url))
     return 0
 

@@ -337,7 +337,7 @@ def cmd_jobs_worker(args: argparse.Namespace) -> int:
     from rq.serializers import JSONSerializer
 
     cfg = config(args)
-    with redis_url_for(data_dir(args)) as url:
+    with redis_url_for(data_dir(args), cfg.redis_url) as url:
         client = connection.sync_client(url)
         keys = Keys(cfg.redis_prefix)
         worker = Worker([jobs.job_queue(client, keys)], connection=client,

@@ -42,7 +42,7 @@ def config(args: argparse.Namespace) -> Config:
 def sync_redis(args: argparse.Namespace) -> Iterator[tuple[redis.Redis, Keys]]:
     """A Redis client for one-shot commands, found the way every command finds it."""
     cfg = config(args)
-    with redis_url_for(data_dir(args)) as url:
+    with redis_url_for(data_dir(args), cfg.redis_url) as url:
         client = connection.sync_client(url)
         try:
             yield client, Keys(cfg.redis_prefix)

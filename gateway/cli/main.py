@@ -12,12 +12,9 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from deskgate.gateway.cli import admin as cli_admin
-from deskgate.gateway.cli import classifiers as cli_models
-from deskgate.gateway.cli import demo, serve
-from deskgate.gateway.cli import triage as cli_triage
+from deskgate.gateway.cli import admin, classifiers, demo, serve, triage
 from deskgate.gateway.cli.common import LOG_FORMAT
-from deskgate.gateway.web.errors import as_deskgate_error
+from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import (
     DeskgateError,
     Forbidden,
@@ -31,10 +28,10 @@ from deskgate.queue.redis_server import RedisUnavailable
 # Each module adds its subcommands; adding a command group is one line here.
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     serve.add_commands,
-    cli_admin.add_commands,
+    admin.add_commands,
     demo.add_commands,
-    cli_triage.add_commands,
-    cli_models.add_commands,
+    triage.add_commands,
+    classifiers.add_commands,
 ]
 
 

@@ -30,7 +30,7 @@ from deskgate.gateway.config import Config, ConfigError
 from deskgate.gateway.mail import smtp
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
-from deskgate.gateway.workers import classifier_watch as model_watch
+from deskgate.gateway.workers import classifier_watch
 from deskgate.gateway.workers.triage import (
     WORKER_SLOT_ENV,
     TriageWorker,
@@ -174,10 +174,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = config(args)
     ddir = data_dir(args)
     ddir.mkdir(parents=True, exist_ok=True)
-    if cfg.durability.mode == "replica" and not os.environ.get(REDIS_URL_ENV):
+    if cfg.durability.mode == "replica" and not (os.environ.get(REDIS_URL_ENV) or cfg.redis_url):
         raise ConfigError("durability mode replica needs a Redis master with replicas: set "
-                          f"{REDIS_URL_ENV} to it (the embedded Redis has none)")
-    with redis_for(ddir, own=True, appendfsync=cfg.durability.appendfsync) as (redis_url, server):
+                          f"{REDIS_URL_ENV} (or redis_url in the config) to it or to its "
+                          "Sentinel group (the embedded Redis has none)")
+    with redis_for(ddir, own=True, appendfsync=cfg.durability.appendfsync,
+                   configured=cfg.redis_url) as (redis_url, server):
         asyncio.run(_serve(args, cfg, redis_url, ddir, server))
     log.info("stopped")
     return 0
@@ -186,7 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     client = connection.async_client(redis_url)
     keys = Keys(cfg.redis_prefix)
-    triager = await model_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
+    triager = await classifier_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -210,7 +212,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     cfg = config(args)
-    with redis_url_for(data_dir(args)) as redis_url:
+    with redis_url_for(data_dir(args), cfg.redis_url) as redis_url:
         asyncio.run(_work(cfg, redis_url, args.count, data_dir(args)))
     return 0
 

@@ -89,7 +89,7 @@ def cmd_text(args: argparse.Namespace) -> int:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    triage = subparsers.add_parser("triage", help="evaluate triage models, triage a message")
+    triage = subparsers.add_parser("triage", help="evaluate the triage classifiers, triage a message")
     tsub = triage.add_subparsers(dest="triage_command", metavar="ACTION", required=True)
 
     ev = tsub.add_parser(

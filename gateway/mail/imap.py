@@ -29,10 +29,11 @@ from imapclient.exceptions import IMAPClientError
 from deskgate.connectors.email_auth import SenderVerifier
 from deskgate.connectors.email_config import EmailConfig, ImapConfig
 from deskgate.connectors.email_parse import ParsedMail, with_sender_auth
+from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.mail.parse_pool import ParserGone
 from deskgate.gateway.mail.smtp import MailSink
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.models.enums import MessageKind
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.mailbox_state import MailboxPosition, MailboxState
 
 log = logging.getLogger("deskgate.imap")
@@ -85,6 +86,7 @@ class MailboxPoller:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: log, back off, reconnect
+                raise_if_cancelled(exc)
                 self.connected.clear()
                 self._metrics.inc("deskgate_imap_errors_total", mailbox=self.cfg.name)
                 delay = backoff * (0.5 + random.random())  # noqa: S311 - jitter, not crypto

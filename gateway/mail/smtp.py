@@ -25,13 +25,13 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 from deskgate.connectors.email_auth import SenderVerifier, SmtpPeer
 from deskgate.connectors.email_config import EmailConfig, SmtpConfig
 from deskgate.connectors.email_parse import ParsedMail, with_sender_auth
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, METRICS
 from deskgate.gateway.config import Config
 from deskgate.gateway.edge import ConnectionCounter, QuietLog
+from deskgate.gateway.errors import as_deskgate_error
 from deskgate.gateway.intake import accept_many_or_503, accept_or_503
 from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.mail.parse_pool import MailParser, ParserGone
-from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, METRICS
-from deskgate.gateway.web.errors import as_deskgate_error
 from deskgate.gateway.web.metrics import Metrics
 from deskgate.models.enums import MessageKind
 from deskgate.models.errors import (

@@ -163,26 +163,28 @@ class _Run:
 
 def train_job(prefix: str, data_dir: str, params: dict[str, Any],
               requested_by: str) -> dict[str, Any]:
-    from deskgate.gateway.retraining import classifier_store as model_store  # heavy
-    from deskgate.gateway.retraining import pipeline as rt
+    from deskgate.gateway.retraining import (
+        classifier_store,  # heavy
+        pipeline,
+    )
 
     run = _Run(prefix, data_dir)
     task = check_task(params.get("task", ""))
     registry = ModelRegistry(run.client, run.keys)
-    policy = msgspec.convert(params.get("policy") or {}, rt.Policy)
+    policy = msgspec.convert(params.get("policy") or {}, pipeline.Policy)
     train_params = {k: params[k] for k in ("classifier", "C") if params.get(k) is not None}
     run.stage("loading data", 2, f"task {task}, source {params.get('source', 'all')}")
-    model_store.remove_stale_tmp(run.data_dir)
-    rows, used = rt.examples(run.client, run.keys, run.data_dir, task, params)
+    classifier_store.remove_stale_tmp(run.data_dir)
+    rows, used = pipeline.examples(run.client, run.keys, run.data_dir, task, params)
     run.journal.log(f"{len(rows)} labelled rows; {used}")
-    current = rt.current_model(registry, run.data_dir, task)
-    candidate, comparison = rt.retrain(
-        task, rows, current, rt.shared_pipelines(), stage=run.stage, policy=policy,
+    current = pipeline.current_model(registry, run.data_dir, task)
+    candidate, comparison = pipeline.retrain(
+        task, rows, current, pipeline.shared_pipelines(), stage=run.stage, policy=policy,
         source=f"{used['source']} {used['rows_by_source']} (corrected by agents: "
                f"{used['corrected_by_agents']}), by {requested_by}", params=train_params)
     comparison["data"] = used
     run.stage("saving", 92)
-    manifest, rel, manifest_bytes = model_store.save_version(candidate, run.data_dir)
+    manifest, rel, manifest_bytes = classifier_store.save_version(candidate, run.data_dir)
     registry.register(task, manifest.version, path=rel, sha256=manifest.sha256,
                       created=manifest.created, manifest_json=manifest_bytes,
                       trained_by=requested_by, job_id=run.job.id, evaluation=comparison)
@@ -211,8 +213,10 @@ def evaluate_job(prefix: str, data_dir: str, params: dict[str, Any],
                  requested_by: str) -> dict[str, Any]:
     """Compare a registered version with the current model on the held-out split of a source
     (after the current model or the data changed since it was trained)."""
-    from deskgate.gateway.retraining import classifier_store as model_store  # heavy
-    from deskgate.gateway.retraining import pipeline as rt
+    from deskgate.gateway.retraining import (
+        classifier_store,  # heavy
+        pipeline,
+    )
 
     run = _Run(prefix, data_dir)
     task = check_task(params.get("task", ""))
@@ -221,13 +225,13 @@ def evaluate_job(prefix: str, data_dir: str, params: dict[str, Any],
     if record is None:
         raise RegistryError(f"no {task} version {params.get('version')!r}")
     run.stage("loading data", 5)
-    rows, used = rt.examples(run.client, run.keys, run.data_dir, task, params)
-    _, test_rows = rt.split(rows)
-    candidate = model_store.load_version(run.data_dir, record)
+    rows, used = pipeline.examples(run.client, run.keys, run.data_dir, task, params)
+    _, test_rows = pipeline.split(rows)
+    candidate = classifier_store.load_version(run.data_dir, record)
     run.stage("evaluating", 40, f"{len(test_rows)} held-out rows")
-    comparison = rt.compare(candidate, rt.current_model(registry, run.data_dir, task), test_rows,
-                            rt.shared_pipelines(),
-                            msgspec.convert(params.get("policy") or {}, rt.Policy))
+    comparison = pipeline.compare(candidate, pipeline.current_model(registry, run.data_dir, task), test_rows,
+                       pipeline.shared_pipelines(),
+                       msgspec.convert(params.get("policy") or {}, pipeline.Policy))
     comparison["data"] = used
     registry.set_evaluation(task, record.version, comparison)
     run.stage("done", 100)

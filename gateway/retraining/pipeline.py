@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 import redis
 
-from deskgate.gateway.retraining import classifier_store as model_store
+from deskgate.gateway.retraining import classifier_store
 from deskgate.gateway.retraining.uploads import upload_path
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Priority, Sentiment
@@ -242,7 +242,7 @@ def check_policy(cand: dict[str, Any], cur: dict[str, Any], policy: Policy) -> d
 def current_model(registry: ModelRegistry, data_dir: Path, task: str) -> Model:
     version = registry.current()[task]
     record = None if version == DEFAULT else registry.get(task, version)
-    return model_store.load_models(data_dir, {task: record})[task]
+    return classifier_store.load_models(data_dir, {task: record})[task]
 
 
 def retrain(task: str, rows: Sequence[tuple[str, str]], current: Model, pipelines: Pipelines,

@@ -14,10 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from deskgate.gateway import edge, sla_config
-from deskgate.gateway.config import Config
-from deskgate.gateway.mail import imap, smtp
-from deskgate.gateway.web import auth, console, routes, webhooks
-from deskgate.gateway.web.appkeys import (
+from deskgate.gateway.appkeys import (
     CONFIG,
     DATA_DIR,
     INGEST,
@@ -27,10 +24,14 @@ from deskgate.gateway.web.appkeys import (
     REDIS,
     SYNC_REDIS,
 )
+from deskgate.gateway.config import Config
+from deskgate.gateway.errors import as_deskgate_error
+from deskgate.gateway.mail import imap, smtp
+from deskgate.gateway.web import auth, console, routes, webhooks
 from deskgate.gateway.web.auth import declared_roles
-from deskgate.gateway.web.errors import as_deskgate_error, error_response, json_error
+from deskgate.gateway.web.errors import error_response, json_error
 from deskgate.gateway.web.metrics import Metrics
-from deskgate.gateway.workers import triage as worker
+from deskgate.gateway.workers import triage as triage_worker
 from deskgate.models.errors import Unavailable
 from deskgate.models.ids import PATH_IDS
 from deskgate.queue import connection
@@ -121,6 +122,6 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     console.setup(app)           # live-event hub
     app.cleanup_ctx.append(sync_redis_ctx)
     if run_workers:
-        worker.setup(app, redis_url)
+        triage_worker.setup(app, redis_url)
     routes.add_routes(app)
     return app

@@ -24,7 +24,7 @@ from typing import Protocol
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from deskgate.gateway.web.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.web.errors import ApiError
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import msgspec
 import yaml
 
-from deskgate.gateway.web.errors import raise_validation
+from deskgate.gateway.errors import raise_validation
 from deskgate.models.errors import Invalid, Malformed, TooLarge
 
 T = TypeVar("T")

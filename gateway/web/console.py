@@ -19,8 +19,8 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.web.api.common import dashboard, visible_board
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.web.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
@@ -28,6 +28,7 @@ from deskgate.gateway.web.scope import scope_of
 from deskgate.models.enums import Role
 from deskgate.models.errors import DeskgateError, RateLimited, Unavailable
 from deskgate.models.scope import Scope
+from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.dashboard import Board
 from deskgate.queue.sessions import (
     ABSOLUTE_SECONDS,
@@ -112,6 +113,7 @@ class Hub:
             try:
                 self.publish(await dash.board())
             except (RedisError, OSError) as exc:
+                raise_if_cancelled(exc)
                 log.warning("console board unavailable: %s", exc)
             await asyncio.sleep(POLL_SECONDS)
 

@@ -1,14 +1,10 @@
 """The HTTP face of the error tree (models/errors.py): one status per kind of DeskgateError,
-one JSON shape for every API error, {"error": {"status", "message", "field"?}}, and the one
-place where Redis failures become Unavailable (503 + Retry-After)."""
+one JSON shape for every API error, {"error": {"status", "message", "field"?}}. What a failure
+means (Redis down → Unavailable → 503 + Retry-After) is decided in gateway/errors.py."""
 
 from __future__ import annotations
 
-from typing import NoReturn
-
-import msgspec
 from aiohttp import web
-from redis.exceptions import RedisError, ResponseError
 
 from deskgate.models.errors import (
     Conflict,
@@ -22,10 +18,6 @@ from deskgate.models.errors import (
     Unauthorized,
     Unavailable,
 )
-
-# Redis answers that mean our command was wrong (a bug to fix), not that Redis cannot serve:
-# LOADING, READONLY, MISCONF (persistence failing), OOM and lost connections are "unavailable".
-REDIS_BUGS = ("WRONGTYPE", "ERR ")
 
 # Most specific first: TooLarge and Malformed are kinds of Invalid.
 HTTP_STATUS: tuple[tuple[type[DeskgateError], int], ...] = (
@@ -65,27 +57,3 @@ def error_response(exc: DeskgateError) -> web.Response:
         headers.setdefault("WWW-Authenticate", "Bearer")
     return json_error(http_status(exc), exc.message, field=exc.field or None,
                       headers=headers or None)
-
-
-def as_deskgate_error(exc: BaseException) -> DeskgateError | None:
-    """What a failure means to a client, or None for a bug. Every edge (HTTP, SMTP, CLI) asks
-    this, so a Redis that is down, loading or refusing writes is "unavailable" everywhere."""
-    if isinstance(exc, DeskgateError):
-        return exc
-    if isinstance(exc, ResponseError) and str(exc).startswith(REDIS_BUGS):
-        return None
-    if isinstance(exc, RedisError):
-        return Unavailable("storage unavailable, retry later")
-    if isinstance(exc, msgspec.ValidationError):
-        return Invalid(str(exc), field=validation_field(exc))
-    return None
-
-
-def validation_field(exc: msgspec.ValidationError) -> str:
-    """msgspec says e.g. "Expected `str`, got `int` - at `$.sender.email`": keep the path."""
-    text = str(exc)
-    return text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else ""
-
-
-def raise_validation(exc: msgspec.ValidationError) -> NoReturn:
-    raise Invalid(str(exc), field=validation_field(exc)) from exc

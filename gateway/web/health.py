@@ -8,8 +8,8 @@ import time
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from deskgate.gateway.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
 from deskgate.gateway.edge import QuietLog
-from deskgate.gateway.web.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
 from deskgate.gateway.web.metrics import CONTENT_TYPE, describe, exposition
 from deskgate.gateway.web.openapi import document
 

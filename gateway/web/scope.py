@@ -28,7 +28,7 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway import sla_config
-from deskgate.gateway.web.appkeys import KEYS, REDIS
+from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.web.auth import principal
 from deskgate.gateway.web.errors import ApiError
 from deskgate.models.enums import Role

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from deskgate.connectors.base import BadPayload, Unauthorized, WebhookRequest
+from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.intake import RETRY_AFTER_SECONDS, accept_many_or_503
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.web.errors import ApiError, json_error
 from deskgate.gateway.web.metrics import describe
 from deskgate.models.errors import Unavailable

@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
-from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, KEYS
-from deskgate.gateway.workers import classifier_watch as model_watch
+from deskgate.gateway.workers import classifier_watch
 from deskgate.gateway.workers.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.scoring import queue_score
@@ -158,7 +158,7 @@ def setup(app: web.Application, redis_url: str) -> None:
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         client = connection.async_client(redis_url)
-        triager = await model_watch.start(redis_url, app[KEYS], app[DATA_DIR], consumer_name(),
+        triager = await classifier_watch.start(redis_url, app[KEYS], app[DATA_DIR], consumer_name(),
                                           load_triager())
         stop = asyncio.Event()
         tasks = [asyncio.create_task(

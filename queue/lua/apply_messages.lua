@@ -54,6 +54,8 @@ for n, it in ipairs(cjson.decode(ARGV[4])) do
   local msg_json, triage_json = ARGV[4 + 2 * n], ARGV[5 + 2 * n]
   local msgkey = p .. 'msg:' .. mid
   local existing = redis.call('HGET', msgkey, 'ticket')
+  -- the message index is the permanent duplicate check from now on (ingest.lua)
+  redis.call('DEL', p .. 'seen:' .. mid)
   if existing then
     out[n] = {'replay', existing}
   else

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from deskgate.gateway.retraining import classifier_store as model_store
+from deskgate.gateway.retraining import classifier_store
 from deskgate.gateway.retraining.jobs import cancel, enqueue, job_view
 from deskgate.gateway.retraining.pipeline import is_test
 from deskgate.gateway.workers.classifier_watch import start
@@ -117,12 +117,12 @@ async def test_tampered_or_exposed_artifacts_are_refused(
     registry = ModelRegistry(r, keys)
     record = registry.get("topic", version)
     assert record is not None
-    model_store.load_version(data_dir, record)   # intact: loads
+    classifier_store.load_version(data_dir, record)   # intact: loads
 
     folder = data_dir / "models" / record.path
     os.chmod(folder, 0o777)
-    with pytest.raises(model_store.UntrustedPath, match="writable by group or others"):
-        model_store.load_version(data_dir, record)
+    with pytest.raises(classifier_store.UntrustedPath, match="writable by group or others"):
+        classifier_store.load_version(data_dir, record)
     os.chmod(folder, 0o755)
 
     weights = folder / "weights.npz"
@@ -130,7 +130,7 @@ async def test_tampered_or_exposed_artifacts_are_refused(
     data[-100] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match="checksum mismatch"):
-        model_store.load_version(data_dir, record)
+        classifier_store.load_version(data_dir, record)
 
     # A live worker told to run it refuses, says why, and keeps what it ran.
     watcher = await start(redis_url, keys, data_dir, "w-test", load_triager(), poll_seconds=60)

@@ -9,9 +9,9 @@ import pytest
 import redis
 from msgspec.structs import replace
 
+from deskgate.gateway.appkeys import METRICS
 from deskgate.gateway.config import Config
 from deskgate.gateway.web.app import create_app
-from deskgate.gateway.web.appkeys import METRICS
 from deskgate.queue.persistence import DurabilityConfig
 
 from .conftest import ingested

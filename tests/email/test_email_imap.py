@@ -16,11 +16,11 @@ import redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from deskgate.gateway.appkeys import METRICS
 from deskgate.gateway.config import Config
 from deskgate.gateway.mail.imap import MailboxPoller
 from deskgate.gateway.mail.smtp import MailSink, smtp_port
 from deskgate.gateway.web.app import create_app
-from deskgate.gateway.web.appkeys import METRICS
 from deskgate.queue.keys import Keys
 
 from .conftest import fixture_bytes, ingested, mail_config

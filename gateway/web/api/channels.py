@@ -23,8 +23,8 @@ from aiohttp import web
 
 from deskgate.connectors.base import Connector, SettingsError
 from deskgate.connectors.registry import CONNECTORS
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.channel_accounts import ACCOUNT_NAME
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError

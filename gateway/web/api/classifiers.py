@@ -28,10 +28,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS, SYNC_REDIS
 from deskgate.gateway.edge import read_chunks, streams_body
 from deskgate.gateway.retraining import jobs, uploads
 from deskgate.gateway.retraining.importer import PRESETS
-from deskgate.gateway.web.appkeys import CONFIG, DATA_DIR, KEYS, REDIS, SYNC_REDIS
 from deskgate.gateway.web.auth import principal, requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError

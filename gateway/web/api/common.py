@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.errors import ApiError
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Channel, Role

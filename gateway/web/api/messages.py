@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.channel_accounts import ACCOUNT_NAME
 from deskgate.gateway.intake import accept_or_503
-from deskgate.gateway.web.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.web.auth import principal, requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError

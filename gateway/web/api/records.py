@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import FILTERED, scope

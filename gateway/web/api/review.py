@@ -7,8 +7,8 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.api.common import MAX_PAGE, checked, target_queue, work
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body, decode_document
 from deskgate.gateway.web.errors import ApiError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.web.api.common import MAX_PAGE, store, ticket_json, work
-from deskgate.gateway.web.appkeys import CONFIG
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError

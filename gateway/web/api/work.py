@@ -10,8 +10,8 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway import sla_config
+from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.api.common import checked, store, target_queue, ticket_json, work
-from deskgate.gateway.web.appkeys import CONFIG, KEYS, REDIS
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError

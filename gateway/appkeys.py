@@ -1,4 +1,5 @@
-"""Typed keys for what the aiohttp application holds (aiohttp's `web.AppKey`)."""
+"""Typed keys for what the process's aiohttp application holds (aiohttp's `web.AppKey`), shared by
+every service it hosts: the HTTP handlers, the mail listeners and the in-process workers."""
 
 from __future__ import annotations
 
