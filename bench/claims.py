@@ -5,7 +5,7 @@
   SLA sweep: one tick over 100,000 running clocks when none is due, and the time to act on
   100,000 due breaches (escalation, review, notification, audit for each)
 
-Run: .venv/bin/python bench/claims.py [--claims 20000] [--concurrency 32]
+Run: .venv/bin/python bench/claims.py [--claims 20000] [--concurrency 32] [--runs 3] [--json]
 Latency is measured from this client (redis-py over a unix socket), so it includes the
 client's own cost; the script's cost inside Redis is a part of it.
 """
@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
+import harness
 import redis.asyncio as aioredis
+from harness import CpuMeter, ProcessTree, Report
 
 from deskgate.models.routing import queue_name
 from deskgate.models.sla import SlaConfig
@@ -35,6 +37,7 @@ from deskgate.queue.work import Work
 
 TARGETS = {"claims_per_s": 2000, "claim_p99_ms": 10.0, "sweep_s": 2.0}
 SKILLS = [f"skill{i:02d}" for i in range(50)]
+LOW_CONCURRENCY_CLAIMS = 5000  # the latency at 4 clients
 
 
 async def populate(client: aioredis.Redis, keys: Keys, n_tickets: int, n_agents: int,
@@ -118,73 +121,73 @@ async def bench_sweep(client: aioredis.Redis, keys: Keys, n: int) -> dict[str, f
             "all_due_s": due_s, "breaches": due.breaches}
 
 
-class CpuMeter:
-    """Process CPU time (user + system) of this process and of the Redis server: the figure
-    that machine noise barely moves, unlike rates on a shared machine."""
+async def one_run(url: str, keys: Keys, args: argparse.Namespace, run: int,
+                  rng: random.Random) -> dict[str, float]:
+    tree = ProcessTree(os.getpid())  # this client and the Redis it started
+    meter = CpuMeter(tree)
+    c = await bench_claims(url, keys, args.agents, args.claims, args.concurrency, rng)
+    fig = {"claims_per_s": c["claims_per_s"], "claim_p50_ms": c["p50_ms"],
+           "claim_p99_ms": c["p99_ms"], "claims_ok": c["ok"], "claims_empty": c["empty"],
+           **{k.replace("other", "client"): v for k, v in meter.per_message(c["claims"]).items()}}
+    low = await bench_claims(url, keys, args.agents, LOW_CONCURRENCY_CLAIMS, 4, rng)
+    fig.update({"claims_per_s 4 clients": low["claims_per_s"],
+                "claim_p99_ms 4 clients": low["p99_ms"]})
+    client = connection.async_client(url)
+    s = await bench_sweep(client, Keys(f"bsla{run}:"), args.timers)
+    await client.aclose()
+    fig.update({"sweep_idle_tick_ms": s["idle_tick_ms"], "sweep_all_warn_s": s["all_warn_s"],
+                "sweep_all_due_s": s["all_due_s"]})
+    return fig
 
-    def __init__(self, redis_pid: int) -> None:
-        self.redis = psutil.Process(redis_pid)
 
-    def now(self) -> tuple[float, float]:
-        t = self.redis.cpu_times()
-        return time.process_time(), t.user + t.system
-
-    def ms_per(self, since: tuple[float, float], n: int) -> dict[str, float]:
-        client, server = self.now()
-        return {"client_cpu_ms": (client - since[0]) * 1000 / n,
-                "redis_cpu_ms": (server - since[1]) * 1000 / n}
-
-
-async def main(args: argparse.Namespace) -> None:
+async def run_all(args: argparse.Namespace, report: Report) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp))
         server.start()
         try:
+            # one population for every run, large enough that each run starts with --tickets
+            # queued (populating took most of a run's time)
             client = connection.async_client(server.url)
             keys = Keys("bench:")
-            t0 = time.perf_counter()
-            await populate(client, keys, args.tickets, args.agents, rng)
-            print(f"populated {args.tickets:,} tickets over {len(SKILLS)} skills and "
-                  f"{args.agents:,} agents in {time.perf_counter() - t0:.1f} s")
-            cpu = CpuMeter(int((server.redis_dir / "redis.pid").read_text()))
-            before = cpu.now()
-            c = await bench_claims(server.url, keys, args.agents, args.claims, args.concurrency,
-                                   rng)
-            c.update(cpu.ms_per(before, c["claims"]))
-            print(f"claims: {c['claims']:,} ({c['ok']:,} ok, {c['empty']:,} empty) with "
-                  f"{args.concurrency} concurrent clients")
-            print(f"  claims/s      {c['claims_per_s']:8.0f}   target >= "
-                  f"{TARGETS['claims_per_s']}")
-            print(f"  latency p50   {c['p50_ms']:8.2f} ms")
-            print(f"  latency p99   {c['p99_ms']:8.2f} ms   target < {TARGETS['claim_p99_ms']} ms")
-            print(f"  CPU per claim {c['redis_cpu_ms']:8.3f} ms in Redis, "
-                  f"{c['client_cpu_ms']:.3f} ms in this client")
-            low = await bench_claims(server.url, keys, args.agents, 5000, 4, rng)
-            print(f"  at 4 concurrent clients: {low['claims_per_s']:.0f} claims/s, "
-                  f"p50 {low['p50_ms']:.2f} ms, p99 {low['p99_ms']:.2f} ms   target < "
-                  f"{TARGETS['claim_p99_ms']} ms")
-            before = cpu.now()
-            s = await bench_sweep(client, Keys("bsla:"), args.timers)
-            s.update(cpu.ms_per(before, s["timers"]))
-            print(f"SLA sweep over {s['timers']:,} clocks:")
-            print(f"  tick, none due        {s['idle_tick_ms']:8.2f} ms")
-            print(f"  all {s['breaches']:,} warned     {s['all_warn_s']:8.2f} s    target < "
-                  f"{TARGETS['sweep_s']} s")
-            print(f"  all {s['breaches']:,} breached   {s['all_due_s']:8.2f} s    target < "
-                  f"{TARGETS['sweep_s']} s")
-            print(f"  CPU per clock (set up, warn, breach) {s['redis_cpu_ms']:.4f} ms in Redis")
-            print(json.dumps({"claims": c, "claims_4_clients": low, "sweep": s, "targets": TARGETS}))
+            claimed_per_run = args.claims + LOW_CONCURRENCY_CLAIMS
+            await populate(client, keys, args.tickets + (args.runs - 1) * claimed_per_run,
+                           args.agents, rng)
             await client.aclose()
+            for run in range(args.runs):
+                report.add_run(await one_run(server.url, keys, args, run, rng))
         finally:
             server.stop()
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--tickets", type=int, default=100_000)
     p.add_argument("--claims", type=int, default=20_000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--timers", type=int, default=100_000)
-    asyncio.run(main(p.parse_args()))
+    harness.add_arguments(p)
+    args = p.parse_args()
+    report = Report("claims", args, notes=[
+        f"{args.tickets:,} tickets over {len(SKILLS)} skills, {args.agents:,} agents, "
+        f"{args.claims:,} claims from {args.concurrency} concurrent clients per run (one "
+        f"population for all runs: each starts with at least {args.tickets:,} queued); SLA sweep over {args.timers:,} fresh clocks per run. CPU ms "
+        "per claim: client = this process (redis-py)."])
+    asyncio.run(run_all(args, report))
+    report.target("claims_per_s", ">=", TARGETS["claims_per_s"],
+                  f"claims/s ({args.concurrency} clients)")
+    report.target("claim_p99_ms", "<", TARGETS["claim_p99_ms"], "  claim latency p99 ms")
+    report.label("claim_p50_ms", "  claim latency p50 ms")
+    report.target("claim_p99_ms 4 clients", "<", TARGETS["claim_p99_ms"],
+                  "  claim latency p99 ms, 4 clients")
+    report.label("sweep_idle_tick_ms", "SLA sweep tick, none due, ms")
+    report.target("sweep_all_warn_s", "<", TARGETS["sweep_s"], f"SLA sweep, all {args.timers:,} warn, s")
+    report.target("sweep_all_due_s", "<", TARGETS["sweep_s"],
+                  f"SLA sweep, all {args.timers:,} breach, s")
+    return report.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
-from durability import commit, cpu_ms  # bench/ is sys.path[0]
+from harness import commit, cpu_seconds  # bench/ is sys.path[0]
 
 from deskgate.models.codec import encode
 from deskgate.models.enums import Channel, IdentityKind
@@ -81,9 +81,9 @@ def one_run(n: int) -> dict[str, float]:
         k = Keys("bench:")
         messages = [message(i) for i in range(n)]
         pid = int((server.redis_dir / "redis.pid").read_text())
-        cpu0 = cpu_ms(pid)
+        cpu0 = cpu_seconds(pid) * 1000
         asyncio.run(ingest_all(server.url, k, messages))
-        ingest_cpu = (cpu_ms(pid) - cpu0) / n
+        ingest_cpu = (cpu_seconds(pid) * 1000 - cpu0) / n
         seen = [k.seen(m.id) for m in messages]
         assert r.ttl(seen[0]) > 0 and r.exists(*seen[:BATCH]) == BATCH
         ttl_sample = sample_usage(r, seen)

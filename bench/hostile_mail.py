@@ -35,13 +35,10 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "email"))
+from harness import ProcessTree, commit, free_port, port_ready  # noqa: E402
 from hostile import SHAPES  # noqa: E402 - the tests' hostile shapes
 from mail import (  # noqa: E402 - the mail bench's helpers
     PREFIX,
-    _port_open,
-    children_cpu_seconds,
-    cpu_seconds,
-    free_port,
     message,
     routed,
     smtp_client,
@@ -144,13 +141,14 @@ email:
              str(tmp / "config.yaml"), "--data-dir", str(tmp / "data"), "--port",
              str(http_port), "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))
-        wait(lambda: _port_open(smtp_port) and _port_open(http_port), timeout=120)
+        wait(lambda: port_ready(smtp_port)() and port_ready(http_port)(), timeout=120)
         r = redis.Redis(unix_socket_path=str(tmp / "data" / "redis" / "redis.sock"))
         smtp_client(smtp_port, f"warmup{run}", list(range(30)))  # models load, group exists
         wait(lambda: routed(r), timeout=300)
         before = stream_len(r)
         load_before = os.getloadavg()[0]
-        cpu, children = cpu_seconds(serve.pid), children_cpu_seconds(serve.pid)
+        tree = ProcessTree(serve.pid)
+        cpu0 = tree.cpu()
         stop, latencies, loop_latencies = threading.Event(), [], []
         probers = [threading.Thread(target=probe, args=(http_port, stop, latencies)),
                    threading.Thread(target=probe, args=(http_port, stop, loop_latencies,
@@ -171,7 +169,7 @@ email:
         counts = [results.get(timeout=args.seconds + 600) for _ in senders]
         for p in senders:
             p.join()
-        gateway_cpu = cpu_seconds(serve.pid) - cpu
+        gateway_cpu = tree.cpu()["gateway"] - cpu0["gateway"]
         stop.set()
         for prober in probers:
             prober.join()
@@ -181,7 +179,8 @@ email:
             counts, key=lambda c: abs(c[0] - args.rate * args.seconds))
         accepted = stream_len(r) - before
         wait(lambda: routed(r), timeout=600)
-        child_cpu = children_cpu_seconds(serve.pid) - children
+        cpu1 = tree.cpu()
+        child_cpu = sum(cpu1[role] - cpu0[role] for role in cpu1 if role != "gateway")
         degraded = sum(b"parse_error" in fields[b"m"] and
                        "parse_error" in decode(fields[b"m"], InboundMessage).meta
                        for _, fields in r.xrange(f"{PREFIX}ingest"))
@@ -209,9 +208,7 @@ def main() -> int:
     args.shapes = [name for name in SHAPES if name not in args.without]
     if len(args.shapes) + len(args.without) != len(SHAPES):
         raise SystemExit(f"--without: unknown shape; known: {'; '.join(SHAPES)}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            capture_output=True, check=False).stdout.strip() or "?"
-    print(f"commit {commit}, {os.cpu_count()} cores, {len(args.shapes)} hostile shapes at "
+    print(f"commit {commit()}, {os.cpu_count()} cores, {len(args.shapes)} hostile shapes at "
           f"{args.rate:g}/s + normal mail at {args.normal_rate:g}/s for {args.seconds:g} s")
     runs = []
     for i in range(args.runs):

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,8 +101,7 @@ def main() -> None:
         reports[f"{HELDOUT.name} (packaged model)"] = score(packaged, read(HELDOUT))
     old = [{**r, "labels": ""} for r in read(OLD_CASES)]
     reports[f"{OLD_CASES.name} (packaged model, flag only)"] = score(packaged, old)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = harness.commit()
     if args.json:
         print(json.dumps({"commit": commit, "corpus_rows": len(corpus), "reports": reports},
                          ensure_ascii=False, indent=2))

@@ -1,9 +1,9 @@
 """Sender-check benchmark: the CPU one message's DKIM / SPF / DMARC check costs the gateway.
 
 The DNS stand-in of the tests (dnslib, UDP on 127.0.0.1) runs in its own process, so the CPU
-measured (this process's utime+stime from /proc) is the verifier's alone: dkimpy, pyspf,
+measured (this process's own, all threads) is the verifier's alone: dkimpy, pyspf,
 dnspython and the thread hand-off of check_async. Three shapes, each checked --messages times
-per run, three runs: an unsigned mail whose envelope domain passes SPF (SPF + DMARC lookups),
+per run, --runs runs (median and range, bench/harness.py): an unsigned mail whose envelope domain passes SPF (SPF + DMARC lookups),
 a DKIM-signed one (2048-bit key lookup and RSA verify), a forged one (SPF fail).
 Run: .venv/bin/python bench/sender_auth.py [--messages 300] [--ttl 300; 0 = no DNS caching]
 """
@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
-import statistics
 import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+import harness
+from harness import Report, self_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "email"))
@@ -47,16 +48,10 @@ def mail(n: int) -> bytes:
             + "我的订单还没有发货，请帮忙查一下。\r\n" * 20).encode()
 
 
-def cpu_seconds() -> float:
-    with open(f"/proc/{os.getpid()}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run(verifier: SenderVerifier, raws: list[bytes], peer: SmtpPeer) -> tuple[float, bool]:
-    before = cpu_seconds()
+    before = self_cpu_seconds()
     results = [await verifier.check_async(raw, FROM, peer) for raw in raws]
-    return (cpu_seconds() - before) * 1000 / len(raws), results[0].verified
+    return (self_cpu_seconds() - before) * 1000 / len(raws), results[0].verified
 
 
 def main() -> int:
@@ -64,6 +59,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=300, help="checks per shape and run")
     parser.add_argument("--ttl", type=int, default=300,
                         help="TTL of the records: 0 = every check asks DNS (cold cache)")
+    harness.add_arguments(parser)
     args = parser.parse_args()
     key = DkimKey("example.org")
     records = [(f"{key.selector}._domainkey.example.org", key.record),
@@ -83,36 +79,29 @@ def main() -> int:
         "forged (spf fail)": ([mail(i) for i in range(args.messages)],
                               SmtpPeer("127.0.0.1", "mx.evil.example", "x@evil.example")),
     }
-    load_before = open("/proc/loadavg").read().split()[:3]
-    rows = []
+    report = Report("sender_auth", args, notes=[
+        f"{args.messages} checks per shape and run, record TTL {args.ttl} s "
+        f"({'every check asks DNS' if not args.ttl else 'cached answers'}); CPU is this "
+        "process's (the verifier's), the DNS stand-in runs apart."])
     try:
         asyncio.run(run(verifier, shapes["spf pass, unsigned"][0][:20],
                         shapes["spf pass, unsigned"][1]))          # PSL load, imports
-        for name, (raws, peer) in shapes.items():
-            runs, verified = [], False
-            for _ in range(3):
+        for _ in range(args.runs):
+            figures: dict[str, float] = {}
+            for name, (raws, peer) in shapes.items():
                 started = time.perf_counter()
                 ms, verified = asyncio.run(run(verifier, raws, peer))
-                runs.append((ms, len(raws) / (time.perf_counter() - started)))
-            rows.append((name, verified, runs))
+                figures[f"{name} cpu_ms_per_msg"] = ms
+                figures[f"{name} checks_per_s"] = len(raws) / (time.perf_counter() - started)
+                figures[f"{name} verified"] = float(verified)
+            report.add_run(figures)
     finally:
         verifier.close()
         parent.send("stop")
         server.join(10)
-    load_after = open("/proc/loadavg").read().split()[:3]
-    print(f"sender checks, {args.messages} messages per shape and run, 3 runs, record TTL "
-          f"{args.ttl} s ({'every check asks DNS' if not args.ttl else 'cached answers'}), "
-          f"load average {' '.join(load_before)} before / {' '.join(load_after)} after, "
-          f"{os.cpu_count()} cores (shared: compare within one run)")
-    print(f"{'shape':<22}{'verified':>9}{'CPU ms/msg median':>19}{'range':>16}"
-          f"{'checks/s':>10}{'target':>8}")
-    for name, verified, runs in rows:
-        cpu = sorted(r[0] for r in runs)
-        rate = statistics.median(r[1] for r in runs)
-        verdict = "ok" if statistics.median(cpu) <= TARGET_CPU_MS else "ABOVE"
-        print(f"{name:<22}{str(verified):>9}{statistics.median(cpu):>19.2f}"
-              f"{f'{cpu[0]:.2f}-{cpu[-1]:.2f}':>16}{rate:>10.0f}{TARGET_CPU_MS:>6.1f} {verdict}")
-    return 0
+    for name in shapes:
+        report.target(f"{name} cpu_ms_per_msg", "<=", TARGET_CPU_MS)
+    return report.finish()
 
 
 if __name__ == "__main__":

@@ -35,8 +35,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from durability import commit, cpu_ms  # bench/ is sys.path[0]
-from ingest import CLI, free_port
+from harness import CLI, commit, cpu_seconds, free_port  # bench/ is sys.path[0]
 
 from deskgate.gateway.config import DEFAULT_CONFIG
 from deskgate.queue.keys import Keys
@@ -128,9 +127,9 @@ async def _load(mode: str, failure: str, group: SentinelGroup,
                 refused += 1
                 await asyncio.sleep(0.2)
 
-        gateway_cpu0 = cpu_ms(serve.pid)
+        gateway_cpu0 = cpu_seconds(serve.pid) * 1000
         replica_port = group.nodes[1]
-        replica_cpu0 = cpu_ms(group.procs[replica_port].pid)
+        replica_cpu0 = cpu_seconds(group.procs[replica_port].pid) * 1000
         tasks = [asyncio.create_task(sender(n)) for n in range(args.senders)]
         await asyncio.sleep(args.before)
         before = len(acked)
@@ -151,8 +150,8 @@ async def _load(mode: str, failure: str, group: SentinelGroup,
         await asyncio.sleep(args.after)
         stop.set()
         await asyncio.gather(*tasks)
-        gateway_cpu = cpu_ms(serve.pid) - gateway_cpu0
-        replica_cpu = cpu_ms(group.procs[replica_port].pid) - replica_cpu0
+        gateway_cpu = cpu_seconds(serve.pid) * 1000 - gateway_cpu0
+        replica_cpu = cpu_seconds(group.procs[replica_port].pid) * 1000 - replica_cpu0
 
     master = group.client(new)
     ids = {f[b"id"].decode() for _, f in master.xrange(Keys().ingest)}

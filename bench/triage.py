@@ -7,28 +7,27 @@ Each run is a fresh process (so model load is measured cold, as a worker starts)
 time (packaged defaults, spaCy pipelines, jieba's dictionary), batched msgs/s on short
 messages, single-message latency p50/p99, RSS with everything loaded, and long emails (2-3 KB
 bodies with quoted history and a signature) batched and one by one. CPU time is the process's
-utime+stime from /proc/self/stat, so "CPU ms per message" is what one worker pays whatever else
-the shared machine runs. Prints the commit, the load average before and after, and the median
-and range over the runs next to each target.
+own (all threads), so "CPU ms per message" is what one worker pays whatever else the shared
+machine runs. Prints (bench/harness.py) the commit, the load average before and after, and the
+median and range over the runs next to each target; --json for the same as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import harness
 import psutil
+from harness import Report, self_cpu_seconds
 
 TARGETS = {"msgs_per_s": 3000.0, "p99_ms": 10.0, "rss_mb": 500.0, "load_s": 2.0,
            "email_cpu_ms": 2.0}
-ROOT = Path(__file__).resolve().parent.parent
 
 _ZH = ["我的订单{o}还没发货，什么时候能到？", "快递{t}三天没更新了，急！", "退款{m}还没到账", "APP一打开就闪退，{p}手机",
        "发票抬头写错了，能重开吗", "客服态度太差了，我要投诉", "这款{p}支持快充吗", "忘记密码了，收不到验证码",
@@ -76,12 +75,6 @@ def email(rnd: random.Random) -> str:
     return text[:3000] if len(text.encode()) > 3072 else text
 
 
-def _cpu_seconds() -> float:
-    """utime + stime of this process, from /proc/self/stat."""
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def one_run(args: argparse.Namespace) -> dict[str, float]:
     from deskgate.models.triage import TriageInput
 
@@ -93,10 +86,10 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
     inputs = [TriageInput(text=t) for t in messages(args.n)]
     triager.triage(inputs[:256])  # warm caches the way a worker's first batch does
 
-    started, cpu0 = time.perf_counter(), _cpu_seconds()
+    started, cpu0 = time.perf_counter(), self_cpu_seconds()
     for i in range(0, len(inputs), args.batch):
         triager.triage(inputs[i : i + args.batch])
-    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu0
+    wall, cpu = time.perf_counter() - started, self_cpu_seconds() - cpu0
 
     lat, cpu_lat = [], []
     for item in inputs[: args.single]:
@@ -109,14 +102,14 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
 
     rnd = random.Random(1)
     emails = [TriageInput(text=email(rnd), subject="Re: 订单问题 / order problem") for _ in range(args.emails)]
-    cpu0 = _cpu_seconds()
+    cpu0 = self_cpu_seconds()
     for i in range(0, len(emails), 64):
         triager.triage(emails[i : i + 64])
-    email_batched = (_cpu_seconds() - cpu0) / len(emails) * 1000
-    cpu0 = _cpu_seconds()
+    email_batched = (self_cpu_seconds() - cpu0) / len(emails) * 1000
+    cpu0 = self_cpu_seconds()
     for item in emails[:200]:
         triager.triage([item])
-    email_single = (_cpu_seconds() - cpu0) / min(200, len(emails)) * 1000
+    email_single = (self_cpu_seconds() - cpu0) / min(200, len(emails)) * 1000
     return {
         "import_s": imported, "load_s": triager.load_seconds,
         "msgs_per_s": len(inputs) / wall, "msgs_per_cpu_s": len(inputs) / cpu,
@@ -126,65 +119,49 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
         "rss_mb": psutil.Process().memory_info().rss / 2**20,
         "email_cpu_ms_batched": email_batched, "email_cpu_ms_single": email_single,
         "email_bytes": statistics.mean(len(e.text.encode()) for e in emails),
-        "version": triager.version,
-    }
+            }
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3, help="fresh processes to run (default 3)")
     ap.add_argument("--n", type=int, default=20000, help="short messages per run")
     ap.add_argument("--batch", type=int, default=256, help="batch size for the throughput figure")
     ap.add_argument("--single", type=int, default=2000, help="single-message calls for latency")
     ap.add_argument("--emails", type=int, default=500, help="long emails per run")
     ap.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
+    harness.add_arguments(ap)
     args = ap.parse_args()
     if args.one_run:
         print(json.dumps(one_run(args)))
-        return
+        return 0
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=False).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.strip()
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
-    runs = []
+    report = Report("triage", args, notes=[
+        f"{args.runs} runs (fresh processes, models loaded cold), {args.n} short mixed zh/en "
+        f"messages, batch {args.batch}, {args.emails} emails of 2-3 KB. Wall-clock figures "
+        "suffer from other work on the cores, CPU figures far less."])
     for _ in range(args.runs):
         proc = subprocess.run([sys.executable, __file__, "--one-run", "--n", str(args.n), "--batch",
                                str(args.batch), "--single", str(args.single), "--emails", str(args.emails)],
                               capture_output=True, text=True, check=True)
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-
-    print(f"commit {commit}{' (+ uncommitted changes)' if dirty else ''}; models {runs[0]['version']}")
-    print(f"{args.runs} runs (fresh processes), {args.n} short mixed zh/en messages, batch {args.batch}, "
-          f"{args.emails} emails of ~{runs[0]['email_bytes']:.0f} bytes, {psutil.cpu_count()} CPUs")
-    print(f"load average before {' '.join(load_before)}, after {' '.join(load_after)} "
-          f"(shared machine: other work was running; wall-clock figures suffer, CPU figures less)")
-
-    def row(name: str, key: str, unit: str, target: float | None = None, higher: bool = False) -> None:
-        vals = [r[key] for r in runs]
-        med = statistics.median(vals)
-        line = f"{name:40s} {med:9.2f} {unit:7s} [{min(vals):.2f} .. {max(vals):.2f}]"
-        if target is not None:
-            ok = med >= target if higher else med <= target
-            line += f"  target {'≥' if higher else '<'} {target:g} {'OK' if ok else 'MISSED'}"
-        print(line)
-
-    row("import spaCy/engine (not counted)", "import_s", "s")
-    row("model load (pipelines + models)", "load_s", "s", TARGETS["load_s"])
-    row("batched throughput (wall clock)", "msgs_per_s", "msgs/s", TARGETS["msgs_per_s"], True)
+        report.add_run(json.loads(proc.stdout.strip().splitlines()[-1]))
+    report.label("import_s", "import spaCy/engine s (not counted)")
+    report.target("load_s", "<", TARGETS["load_s"], "model load s (pipelines + models)")
+    report.target("msgs_per_s", ">=", TARGETS["msgs_per_s"], "batched msgs/s (wall clock)")
     # One worker on a free core gets this: the figure that does not depend on the neighbours.
-    row("batched throughput (per CPU-second)", "msgs_per_cpu_s", "msgs/s", TARGETS["msgs_per_s"], True)
-    row("CPU per short message, batched", "cpu_ms_per_msg", "ms")
-    row("single message p50 (wall clock)", "p50_ms", "ms")
-    row("single message p99 (wall clock)", "p99_ms", "ms", TARGETS["p99_ms"])
+    report.target("msgs_per_cpu_s", ">=", TARGETS["msgs_per_s"], "batched msgs per CPU-second")
+    report.label("cpu_ms_per_msg", "CPU ms per short message, batched")
+    report.label("p50_ms", "single message p50 ms (wall clock)")
+    report.target("p99_ms", "<", TARGETS["p99_ms"], "single message p99 ms (wall clock)")
     # Wall-clock p99 on a machine at load 10+ is mostly waiting for a core; CPU p99 is ours.
-    row("single message p99 (CPU time)", "cpu_p99_ms", "ms", TARGETS["p99_ms"])
-    row("RSS with all models loaded", "rss_mb", "MB", TARGETS["rss_mb"])
-    row("CPU per long email, batched (64)", "email_cpu_ms_batched", "ms", TARGETS["email_cpu_ms"])
-    row("CPU per long email, one by one", "email_cpu_ms_single", "ms", TARGETS["email_cpu_ms"])
+    report.target("cpu_p99_ms", "<", TARGETS["p99_ms"], "single message p99 ms (CPU time)")
+    report.target("rss_mb", "<", TARGETS["rss_mb"], "RSS MB with all models loaded")
+    report.target("email_cpu_ms_batched", "<=", TARGETS["email_cpu_ms"],
+                  "CPU ms per long email, batched (64)")
+    report.target("email_cpu_ms_single", "<=", TARGETS["email_cpu_ms"],
+                  "CPU ms per long email, one by one")
+    report.label("email_bytes", "mean email body bytes")
+    return report.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,7 +6,7 @@
      embedded Redis: signed WhatsApp deliveries (every one a new wamid), accepted/s and
      ack latency p50/p99 — the provider-facing number (WeChat gives up after 5 s).
 
-Run: .venv/bin/python bench/webhooks.py [--seconds 5] [--concurrency 32]
+Run: .venv/bin/python bench/webhooks.py [--seconds 5] [--concurrency 32] [--runs 3] [--json]
 Bounded: each phase stops after --seconds; only 127.0.0.1 is contacted.
 """
 
@@ -17,7 +17,6 @@ import asyncio
 import base64
 import hmac
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-import psutil
+import harness
+from harness import CpuMeter, ProcessTree, Report, pct
 
 from deskgate.connectors.base import WebhookRequest
 from deskgate.connectors.registry import CONNECTORS
@@ -125,11 +125,6 @@ def serve(port: int, data: str) -> None:
         redis.stop()
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
-
-
 async def http_phase(base: str, seconds: float, concurrency: int) -> dict[str, float]:
     template = (FIX / "whatsapp" / "text.json").read_text()
     old_id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
@@ -167,46 +162,54 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--serve", nargs=2, metavar=("PORT", "DATA_DIR"), help=argparse.SUPPRESS)
+    harness.add_arguments(ap)
     args = ap.parse_args()
     if args.serve:
         serve(int(args.serve[0]), args.serve[1])
         return 0
-    rates = connector_rates(args.seconds)
+    report = Report("webhooks", args, notes=[
+        f"HTTP part: a Python aiohttp client, {args.concurrency} connections, {args.seconds:g} s "
+        "per run (it competes with the gateway for the cores: the gateway's CPU per delivery "
+        "is the figure that carries)."])
+    for _ in range(args.runs):
+        report.add_run(one_run(args))
+    for channel in CONNECTORS:
+        report.target(f"{channel} verify_parse_per_s", ">=", TARGETS["connector_per_s"],
+                      f"verify+parse deliveries/s: {channel}")
+    report.target("http_accepted_per_s", ">=", TARGETS["http_accepted_per_s"],
+                  "HTTP webhook accepted/s (whatsapp, durable)")
+    report.target("cpu_ms_per_msg gateway", "<=", TARGETS["server_cpu_us"] / 1000,
+                  "gateway CPU ms per delivery (excl. Redis)")
+    report.label("http_ack_p50_ms", "HTTP ack latency p50 ms")
+    report.target("http_ack_p99_ms", "<", TARGETS["http_ack_p99_ms"], "HTTP ack latency p99 ms")
+    return report.finish()
+
+
+def one_run(args: argparse.Namespace) -> dict[str, float]:
+    fig = {f"{channel} verify_parse_per_s": rate
+           for channel, rate in connector_rates(args.seconds).items()}
     with tempfile.TemporaryDirectory(prefix="dg-bench-hooks-") as tmp:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = harness.free_port()
         proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), tmp],
                                 stderr=subprocess.DEVNULL)
         try:
+            ready = harness.port_ready(port)
             for _ in range(300):
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            server = psutil.Process(proc.pid)
-            cpu0 = sum(server.cpu_times()[:2])
-            http = asyncio.run(http_phase(f"http://127.0.0.1:{port}", args.seconds,
-                                          args.concurrency))
+                if ready():
+                    break
+                time.sleep(0.1)
             # includes the 0.5 s warm-up's requests' share; the gateway's own CPU per delivery
             # is what capacity planning needs, independent of the client sharing the cores
-            http["server_cpu_us"] = (sum(server.cpu_times()[:2]) - cpu0) * 1e6 / http["total"]
+            meter = CpuMeter(ProcessTree(proc.pid, root_role="gateway"))
+            http = asyncio.run(http_phase(f"http://127.0.0.1:{port}", args.seconds,
+                                          args.concurrency))
+            fig.update(meter.per_message(http["total"]))
         finally:
             proc.terminate()
             proc.wait(30)
-    print(f"{'figure':<44} {'measured':>10}  target")
-    for channel, rate in rates.items():
-        print(f"{'verify+parse deliveries/s: ' + channel:<44} {rate:>10.0f}  "
-              f"≥ {TARGETS['connector_per_s']}")
-    print(f"{'HTTP webhook accepted/s (whatsapp, durable)':<44} {http['accepted_per_s']:>10.0f}  "
-          f"≥ {TARGETS['http_accepted_per_s']}")
-    print(f"{'gateway CPU µs per delivery (excl. Redis)':<44} {http['server_cpu_us']:>10.0f}  "
-          f"≤ {TARGETS['server_cpu_us']}")
-    print(f"{'HTTP ack latency p50 ms':<44} {http['p50_ms']:>10.2f}")
-    print(f"{'HTTP ack latency p99 ms':<44} {http['p99_ms']:>10.2f}  "
-          f"< {TARGETS['http_ack_p99_ms']}")
-    return 0
+    fig.update({"http_accepted_per_s": http["accepted_per_s"], "http_ack_p50_ms": http["p50_ms"],
+                "http_ack_p99_ms": http["p99_ms"]})
+    return fig
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ from deskgate.queue.scripts import lua
 # worker deletes the marker when it applies the message (the message index takes over, for
 # good), so this bounds only markers of messages never applied (dead letters, a trimmed stream).
 DEDUPE_TTL_SECONDS = 30 * 24 * 3600
+# Commits in flight at once per Ingest; the messages arriving meanwhile wait and go together
+# in the next one. Unbounded, a slow Redis (a busy machine) had one commit of a few messages per
+# event-loop turn in flight, each holding a pooled connection: past the pool's 100 the gateway
+# answered 503 ("Too many connections").
+MAX_COMMITS_IN_FLIGHT = 4
+MAX_BATCH = 512  # messages per commit: one pipeline's reply stays small
 
 
 class IngestUnavailable(RuntimeError):
@@ -41,8 +47,10 @@ class Ingest:
     """Accepts messages into the ingest stream.
 
     Concurrent `accept` calls are coalesced: those that arrive in the same event-loop turn
-    share one pipelined round trip (group commit). Each caller still returns only after its
-    own message is durably in the stream, and each message keeps its own idempotency check.
+    share one pipelined round trip (group commit), and while MAX_COMMITS_IN_FLIGHT commits are
+    in flight the newcomers wait to go together in the next. Each caller still returns only
+    after its own message is durably in the stream, and each message keeps its own idempotency
+    check.
 
     What "durably" means is the durability mode's (queue/persistence.py), confirmed once per
     batch, never per message: everysec sends PING after the batch's reply (Redis refuses it
@@ -79,10 +87,19 @@ class Ingest:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        batch, self._waiting = self._waiting, []
-        task = asyncio.get_running_loop().create_task(self._commit(batch))
-        self._inflight.add(task)  # keep a reference until done (asyncio holds tasks weakly)
-        task.add_done_callback(self._inflight.discard)
+        loop = asyncio.get_running_loop()
+        while self._waiting and len(self._inflight) < MAX_COMMITS_IN_FLIGHT:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            task = loop.create_task(self._commit(batch))
+            self._inflight.add(task)  # keep a reference until done (asyncio holds tasks weakly)
+            task.add_done_callback(self._committed)
+        # what is left waits for a commit to finish: _committed flushes it
+
+    def _committed(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._waiting and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     async def _commit(self, batch: list[tuple[InboundMessage, asyncio.Future[Accepted]]]) -> None:
         try:

@@ -16,7 +16,8 @@ from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import default_data_dir, redis_url_for
 
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# serve's gateways and workers share one stderr: the process id tells whose line it is
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s"
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""`deskgate serve` (HTTP + workers + embedded Redis in one command) and `deskgate worker`.
+"""`deskgate serve` (HTTP + workers + embedded Redis in one command), `deskgate gateway` (one
+more HTTP process on the same port) and `deskgate worker`.
 
 serve runs the gateway in this process and the triage workers as child processes (so NLP
 never stalls HTTP, and a worker that dies is restarted while its pending entries are taken
@@ -19,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from deskgate.gateway import edge
@@ -51,6 +53,7 @@ class WorkerPool:
     def __init__(self, count: int, redis_url: str, argv_tail: list[str],
                  command: str = "worker") -> None:
         self.count = count
+        self.command = command
         self._env = {**os.environ, REDIS_URL_ENV: redis_url}
         self._argv = [sys.executable, "-m", "deskgate.gateway.cli.main", command, *argv_tail]
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -66,7 +69,7 @@ class WorkerPool:
         # XAUTOCLAIM waits for.
         env = {**self._env, WORKER_SLOT_ENV: f"{socket.gethostname()}:{os.getpid()}:{slot}"}
         proc = subprocess.Popen(self._argv, env=env, stdin=subprocess.DEVNULL)
-        log.info("worker process %d started", proc.pid)
+        log.info("%s process %d started", self.command, proc.pid)
         return proc
 
     def check(self) -> None:
@@ -75,8 +78,9 @@ class WorkerPool:
             code = proc.poll()
             if code is None or now < self._next_start[i]:
                 continue
-            log.warning("worker process %d exited with %s; restarting it (its replacement "
-                        "finishes the entries it left unacknowledged)", proc.pid, code)
+            log.warning("%s process %d exited with %s; restarting it (a worker's replacement "
+                        "finishes the entries it left unacknowledged)", self.command, proc.pid,
+                        code)
             self.procs[i] = self._spawn(i)
             self._next_start[i] = now + self._backoff[i]
             self._backoff[i] = min(RESTART_BACKOFF_MAX, self._backoff[i] * 2)
@@ -108,9 +112,14 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     host = args.host or cfg.http.host
     port = args.port if args.port is not None else cfg.http.port
     site = edge.GuardedSite(runner, host, port, max_connections=cfg.http.max_connections,
-                            reuse_port=args.reuse_port)
+                            reuse_port=args.reuse_port or args.gateways > 1)
     await site.start()
     tail = ["--data-dir", str(ddir)] + (["--config", args.config] if args.config else [])
+    # the other gateways bind the same port once this one holds it (SO_REUSEPORT: the kernel
+    # spreads new connections over the processes)
+    gateways = WorkerPool(args.gateways - 1, redis_url,
+                          [*tail, "--host", host, "--port", str(port)], command="gateway")
+    gateways.start()
     pool = WorkerPool(args.workers if args.workers is not None else cfg.workers.count,
                       redis_url, tail)
     pool.start()
@@ -123,7 +132,8 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
     send_pool = WorkerPool(cfg.senders.count, redis_url, tail, command="senders")
     send_pool.start()
     log.info("Deskgate is up: http://%s:%d  (health /healthz, API /api/v1, metrics /metrics); "
-             "data in %s; %d worker process(es). Ctrl-C stops.", host, port, ddir, pool.count)
+             "data in %s; %d gateway, %d worker process(es). Ctrl-C stops.", host, port, ddir,
+             args.gateways, pool.count)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,6 +144,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
         while not stop.is_set():
             if server is not None:
                 await asyncio.to_thread(server.supervise)
+            gateways.check()
             pool.check()
             job_pool.check()
             send_pool.check()
@@ -144,6 +155,7 @@ async def _serve(args: argparse.Namespace, cfg: Config, redis_url: str, ddir: Pa
             demo.cancel()
         log.info("shutting down: finishing in-flight requests, then workers")
         await runner.cleanup()
+        await asyncio.to_thread(gateways.stop)
         await asyncio.to_thread(pool.stop)
         await asyncio.to_thread(job_pool.stop)
         await asyncio.to_thread(send_pool.stop)
@@ -166,6 +178,8 @@ async def _demo(url: str, redis_url: str, keys: Keys) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.gateways < 1:
+        raise ConfigError("--gateways must be at least 1 (this process is one)")
     cfg = config(args)
     ddir = data_dir(args)
     ddir.mkdir(parents=True, exist_ok=True)
@@ -195,6 +209,16 @@ async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     await client.aclose()
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    # The IMAP pollers run in one process of a deployment (serve's); a mailbox polled twice
+    # would be fetched twice for nothing.
+    cfg = config(args)
+    cfg = msgspec.structs.replace(cfg, email=msgspec.structs.replace(cfg.email, imap=()))
+    with redis_url_for(data_dir(args)) as redis_url:
+        asyncio.run(_serve(args, cfg, redis_url, data_dir(args), None))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     cfg = config(args)
     with redis_url_for(data_dir(args), cfg.redis_url) as redis_url:
@@ -221,12 +245,30 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="`deskgate retraining-worker` processes for retraining and imports (default 1)")
     serve.add_argument("--reuse-port", action="store_true",
                        help="SO_REUSEPORT, to run several gateways on one port")
+    serve.add_argument("--gateways", type=int, default=1,
+                       help="HTTP gateway processes sharing the port (SO_REUSEPORT; default 1): "
+                            "this one, which also runs SMTP and the IMAP pollers, and N-1 "
+                            "`deskgate gateway` children, restarted if they die")
     serve.add_argument("--smtp-port", type=int, default=None,
                        help="run the SMTP listener for the support inboxes on this port "
                             "(default: from config email.smtp, 2525, when inboxes are set)")
     serve.add_argument("--no-smtp", action="store_true", help="do not run the SMTP listener")
     add_common(serve)
     serve.set_defaults(func=cmd_serve)
+
+    gateway = sub.add_parser(
+        "gateway", help="run one HTTP gateway only (for the multi-process shape)",
+        description="Serve the HTTP API, webhooks and console against DESKGATE_REDIS_URL (or "
+                    "the embedded Redis of --data-dir that a running `deskgate serve` started), "
+                    "with SO_REUSEPORT so that several share one port. No triage workers, SMTP "
+                    "or IMAP pollers: run them once, elsewhere (`deskgate serve`, `deskgate "
+                    "worker`). `deskgate serve --gateways N` starts N-1 of these for you.")
+    gateway.add_argument("--host", default=None, help="listen address (default: from config, "
+                                                      "127.0.0.1)")
+    gateway.add_argument("--port", type=int, default=None, help="HTTP port (default: 8080)")
+    add_common(gateway)
+    gateway.set_defaults(func=cmd_gateway, workers=0, job_workers=0, no_smtp=True,
+                         smtp_port=None, reuse_port=True, demo=False, gateways=1)
 
     worker = sub.add_parser(
         "worker", help="run triage workers only (for the multi-process shape)",

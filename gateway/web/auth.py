@@ -59,6 +59,7 @@ class TokenCache:
     def __init__(self) -> None:
         self._hits: dict[str, tuple[float, TokenInfo]] = {}
         self._misses: dict[str, float] = {}
+        self._loading: dict[str, asyncio.Task[TokenInfo | None]] = {}
         self.live = False
         self.generation = 0
 
@@ -86,9 +87,30 @@ class TokenCache:
                 self._hits.clear()
             self._hits[digest] = (expires, info)
 
+    async def load(self, digest: str, now: float,
+                   fetch: Callable[[], Awaitable[TokenInfo | None]]) -> TokenInfo | None:
+        """A look-up that missed: requests missing the same token at once share one `fetch`.
+        Under load an entry expiring sent one Redis call per waiting request, past the
+        connection pool's size (the gateway then answered 503)."""
+        task = self._loading.get(digest)
+        if task is None:
+            generation = self.generation
+            task = asyncio.ensure_future(fetch())
+            self._loading[digest] = task
+
+            def done(t: asyncio.Task[TokenInfo | None]) -> None:
+                if self._loading.get(digest) is t:
+                    del self._loading[digest]
+                if not t.cancelled() and t.exception() is None:  # retrieved: no warning
+                    self.put(digest, now, t.result(), generation)
+            task.add_done_callback(done)
+        # a waiter that goes away (its client hung up) does not cancel the others' look-up
+        return await asyncio.shield(task)
+
     def forget(self, digest: str) -> None:
         self.generation += 1
         self._hits.pop(digest, None)
+        self._loading.pop(digest, None)  # a request from now on asks Redis afresh
 
     async def reconnected(self, _connection: object) -> None:
         """redis-py's connect callback (it keeps a weak reference: a bound method it must be)."""
@@ -100,6 +122,7 @@ class TokenCache:
         self.generation += 1
         self._hits.clear()
         self._misses.clear()
+        self._loading.clear()
         self.live = live
 
 
@@ -148,12 +171,11 @@ async def authenticate(request: web.Request) -> TokenInfo:
     digest = token_hash(token)
     cached, info = cache.get(digest, now)
     if not cached:
-        generation = cache.generation
         try:
-            info = await lookup_token(request.app[REDIS], request.app[KEYS], token)
+            info = await cache.load(digest, now, lambda: lookup_token(
+                request.app[REDIS], request.app[KEYS], token))
         except (RedisError, OSError) as exc:
             raise Unavailable() from exc
-        cache.put(digest, now, info, generation)
     if info is None:
         request.app[METRICS].inc("deskgate_auth_failures_total", reason="bad_token")
         raise ApiError(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})

@@ -395,3 +395,37 @@ async def test_a_redis_without_aof_is_refused_at_start_and_when_turned_off_later
         with pytest.raises(PersistenceMisconfigured, match="appendonly yes"):
             await aiohttp_client(create_app(durable(prefix), server.url, tmp_path,
                                             run_workers=False))
+
+
+async def test_a_slow_redis_gets_few_commits_at_once_and_loses_nothing(tmp_path: Path) -> None:
+    """While Redis is paused, messages arriving over many event-loop turns wait for the commits
+    in flight instead of each turn opening a connection of its own (past the pool's size the
+    gateway answered 503); when it resumes, every message is accepted, once."""
+    from datetime import UTC, datetime
+
+    from deskgate.models.enums import Channel, IdentityKind
+    from deskgate.models.message import Identity, Sender
+    from deskgate.queue.ingest import MAX_COMMITS_IN_FLIGHT
+
+    with EmbeddedRedis(tmp_path) as server:
+        admin = redis.Redis.from_url(server.url)
+        client = aioredis.Redis.from_url(server.url)
+        ingest = Ingest(client, Keys("slow:"))
+        await client.ping()
+        clients_before = admin.info("clients")["connected_clients"]
+        admin.client_pause(1000, all=False)  # writes wait; the ingest script writes
+
+        async def one(i: int) -> str:
+            for _ in range(i):  # each message in a later event-loop turn than the previous
+                await asyncio.sleep(0)
+            m = InboundMessage(channel=Channel.API, account="a", external_id=f"slow-{i}",
+                               sender=Sender((Identity(IdentityKind.EMAIL, "x@example.cn"),)),
+                               received_at=datetime.now(UTC), text="还没到 where is it")
+            return (await ingest.accept(m)).message_id
+
+        ids = await asyncio.gather(*(one(i) for i in range(200)))
+        opened = admin.info("clients")["connected_clients"] - clients_before
+        assert opened <= MAX_COMMITS_IN_FLIGHT, f"{opened} connections for one paused Redis"
+        assert len(set(ids)) == 200 and admin.xlen("slow:ingest") == 200
+        await client.aclose()
+        admin.close()

@@ -6,6 +6,7 @@ cannot push the known ones out."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,26 @@ def test_unknown_tokens_cannot_push_known_ones_out_of_the_cache() -> None:
     assert cache.get("known", 1.0) == (True, known)
     assert len(cache) <= TOKEN_MISSES_MAX + 1
     assert cache.get(f"miss{TOKEN_MISSES_MAX * 3 - 1}", 1.0) == (True, None)
+
+
+async def test_requests_missing_one_token_at_once_share_one_lookup() -> None:
+    """An entry expiring under load: the requests waiting on that token ask Redis once between
+    them (one call each went past the connection pool's size), and all get its answer."""
+    cache = TokenCache()
+    cache.set_live(True)
+    known = TokenInfo(token_id="abcdef012345", role=Role.INTEGRATION)
+    calls = 0
+    release = asyncio.Event()
+
+    async def fetch() -> TokenInfo:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return known
+
+    waiting = [asyncio.create_task(cache.load("digest", 0.0, fetch)) for _ in range(200)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == [known] * 200
+    assert calls == 1
+    assert cache.get("digest", 1.0) == (True, known), "the answer is cached for the next ones"
