@@ -58,7 +58,7 @@ Key                               Type     What
 {p}notify                         stream   manager notifications to deliver (warn, breach); group "notify"
 {p}notify:dead                    stream   notifications that could not be delivered after retries
 {p}labels                         stream   training labels: resolve corrections, risk verdicts (false alarm, escalated)
-{p}models:{task}                  zset     registered model versions of a task -> created (queue/model_registry.py)
+{p}models:{task}                  zset     registered model versions of a task -> created (queue/classifier_registry.py)
 {p}model:{task}:{version}         hash     a version: manifest, sha256, path, trained/promoted by+at, evaluation
 {p}models:current                 hash     task -> the version every worker must run
 {p}models:previous                hash     task -> the version a rollback returns to

@@ -44,9 +44,9 @@ from deskgate.gateway.retraining.importer import (
 from deskgate.models.codec import to_builtins
 from deskgate.models.ids import MODEL_VERSION
 from deskgate.queue import connection
+from deskgate.queue.classifier_registry import TASKS, ClassifierRegistry, RegistryError
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError
 from deskgate.queue.redis_server import REDIS_URL_ENV, redis_url_for
 
 log = logging.getLogger("deskgate.jobs")
@@ -216,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with sync_redis(args) as (client, keys):
-        reg = ModelRegistry(client, keys)
+        reg = ClassifierRegistry(client, keys)
         tasks = [args.task] if args.task else list(TASKS)
         listing = {t: reg.list(t) for t in tasks}
         current, running = reg.current(), reg.running()
@@ -250,7 +250,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return code
     with sync_redis(args) as (client, keys):
         try:
-            record = ModelRegistry(client, keys).get(args.task, args.version)
+            record = ClassifierRegistry(client, keys).get(args.task, args.version)
         except RegistryError as exc:
             return _fail(str(exc))
     if record is None:
@@ -288,7 +288,7 @@ def show_comparison(ev: dict[str, Any]) -> None:
 def cmd_promote(args: argparse.Namespace) -> int:
     with sync_redis(args) as (client, keys):
         try:
-            switch = ModelRegistry(client, keys).promote(args.task, args.version, _actor())
+            switch = ClassifierRegistry(client, keys).promote(args.task, args.version, _actor())
         except RegistryError as exc:
             return _fail(str(exc))
     print(f"{args.task}: {switch.previous} -> {switch.current}; workers switch now "
@@ -299,7 +299,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     with sync_redis(args) as (client, keys):
         try:
-            switch = ModelRegistry(client, keys).rollback(args.task, _actor())
+            switch = ClassifierRegistry(client, keys).rollback(args.task, _actor())
         except RegistryError as exc:
             return _fail(str(exc))
     print(f"{args.task}: {switch.previous} -> {switch.current}")

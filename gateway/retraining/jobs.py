@@ -8,7 +8,7 @@ Worker, so that cancelling a running job (rq's stop-job command) kills its work 
 instead of waiting for scikit-learn to return. Jobs are serialized as JSON, never pickled.
 
 Safety: a job writes its artifact under a temporary name and registers it as a *candidate*
-only when complete; the current model changes only through ModelRegistry.promote, which the
+only when complete; the current model changes only through ClassifierRegistry.promote, which the
 job calls last, and only with auto_promote set, the policy passing and no cancellation asked
 for. So a job that fails, is cancelled or is killed leaves the current model as it was.
 
@@ -40,9 +40,14 @@ from deskgate.gateway.retraining.uploads import upload_path
 from deskgate.models.codec import to_builtins
 from deskgate.models.errors import Unavailable
 from deskgate.queue import connection
+from deskgate.queue.classifier_registry import (
+    ClassifierRegistry,
+    JobJournal,
+    RegistryError,
+    check_task,
+)
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import JobJournal, ModelRegistry, RegistryError, check_task
 from deskgate.queue.redis_server import REDIS_URL_ENV
 
 log = logging.getLogger("deskgate.jobs")
@@ -202,7 +207,7 @@ def train_job(prefix: str, data_dir: str, params: dict[str, Any],
 
     run = _Run(prefix, data_dir)
     task = check_task(params.get("task", ""))
-    registry = ModelRegistry(run.client, run.keys)
+    registry = ClassifierRegistry(run.client, run.keys)
     policy = msgspec.convert(params.get("policy") or {}, pipeline.Policy)
     train_params = {k: params[k] for k in ("classifier", "C") if params.get(k) is not None}
     run.stage("loading data", 2, f"task {task}, source {params.get('source', 'all')}")
@@ -252,7 +257,7 @@ def evaluate_job(prefix: str, data_dir: str, params: dict[str, Any],
 
     run = _Run(prefix, data_dir)
     task = check_task(params.get("task", ""))
-    registry = ModelRegistry(run.client, run.keys)
+    registry = ClassifierRegistry(run.client, run.keys)
     record = registry.get(task, params.get("version", ""))
     if record is None:
         raise RegistryError(f"no {task} version {params.get('version')!r}")

@@ -26,9 +26,9 @@ from deskgate.gateway.retraining.uploads import upload_path
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.learning import PastTicket
+from deskgate.queue.classifier_registry import DEFAULT, ClassifierRegistry
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import DEFAULT, ModelRegistry
 from deskgate.triage import evaluation
 from deskgate.triage.model import Model
 from deskgate.triage.pipeline import Pipelines
@@ -239,7 +239,7 @@ def check_policy(cand: dict[str, Any], cur: dict[str, Any], policy: Policy) -> d
             **to_builtins(policy)}
 
 
-def current_model(registry: ModelRegistry, data_dir: Path, task: str) -> Model:
+def current_model(registry: ClassifierRegistry, data_dir: Path, task: str) -> Model:
     version = registry.current()[task]
     record = None if version == DEFAULT else registry.get(task, version)
     return classifier_store.load_models(data_dir, {task: record})[task]

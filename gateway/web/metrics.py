@@ -27,8 +27,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from deskgate.queue.classifier_registry import parse_running
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import parse_running
 from deskgate.queue.stats import E2E_BUCKETS, SharedStats
 from deskgate.queue.stream import IngestReader
 from deskgate.queue.work import Work

@@ -28,9 +28,9 @@ from redis.exceptions import RedisError
 
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
+from deskgate.queue.classifier_registry import DEFAULT, TASKS, ClassifierRegistry
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import DEFAULT, TASKS, ModelRegistry
 
 if TYPE_CHECKING:   # importing this module (serve, worker setup) must not load spaCy
     from deskgate.triage.engine import Triager
@@ -50,7 +50,7 @@ class ModelWatcher:
         self._data_dir = Path(data_dir)
         self._sync = connection.sync_client(redis_url)
         self._async = connection.async_client(redis_url)
-        self._registry = ModelRegistry(self._sync, keys)
+        self._registry = ClassifierRegistry(self._sync, keys)
         self._poll = poll_seconds
         self._triager = base
         self.versions: dict[str, str] = dict.fromkeys(TASKS, DEFAULT)

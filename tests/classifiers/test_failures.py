@@ -19,9 +19,9 @@ from deskgate.gateway.retraining.pipeline import is_test
 from deskgate.gateway.workers.classifier_watch import start
 from deskgate.gateway.workers.triage import load_triager
 from deskgate.models.learning import PastTicket
+from deskgate.queue.classifier_registry import ClassifierRegistry
 from deskgate.queue.history import History
 from deskgate.queue.keys import Keys
-from deskgate.queue.model_registry import ModelRegistry
 from deskgate.triage.artifacts import ArtifactError
 
 
@@ -67,7 +67,7 @@ def test_cancelled_job_in_a_real_job_worker_changes_nothing(
                      ("stopped", "failed", "finished") and v, 60, "the job to stop")
         assert view["status"] == "stopped", view
         assert worker.poll() is None, "the job worker survives a stopped job"
-        registry = ModelRegistry(r, keys)
+        registry = ClassifierRegistry(r, keys)
         assert registry.list("topic") == []
         assert registry.current()["topic"] == "default"
         assert job_view(r, keys, queued)["status"] == "canceled"
@@ -88,7 +88,7 @@ async def test_worse_candidate_is_not_auto_promoted(r: redis.Redis, keys: Keys, 
     _import(r, keys, rows)
     good = await _train(r, keys, data_dir, run_jobs, auto_promote=True)
     assert good["result"]["promoted"] is True
-    registry = ModelRegistry(r, keys)
+    registry = ClassifierRegistry(r, keys)
     assert registry.current()["topic"] == good["result"]["version"]
 
     # The same tickets, but every training row mislabelled (the held-out rows stay right).
@@ -114,7 +114,7 @@ async def test_tampered_or_exposed_artifacts_are_refused(
         past_tickets: Any) -> None:
     _import(r, keys, past_tickets(per_topic=20))
     version = (await _train(r, keys, data_dir, run_jobs))["result"]["version"]
-    registry = ModelRegistry(r, keys)
+    registry = ClassifierRegistry(r, keys)
     record = registry.get("topic", version)
     assert record is not None
     classifier_store.load_version(data_dir, record)   # intact: loads

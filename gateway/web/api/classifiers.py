@@ -38,7 +38,12 @@ from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import ADMIN
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.queue.model_registry import TASKS, ModelRegistry, RegistryError, UnknownVersion
+from deskgate.queue.classifier_registry import (
+    TASKS,
+    ClassifierRegistry,
+    RegistryError,
+    UnknownVersion,
+)
 from deskgate.queue.routing import RoutingStore
 
 MAX_UPLOAD_BYTES = 512 << 20
@@ -78,8 +83,8 @@ def _actor(request: web.Request) -> str:
     return f"{who.role}:{who.label or who.token_id}"
 
 
-def _registry(request: web.Request) -> ModelRegistry:
-    return ModelRegistry(request.app[SYNC_REDIS], request.app[KEYS])
+def _registry(request: web.Request) -> ClassifierRegistry:
+    return ClassifierRegistry(request.app[SYNC_REDIS], request.app[KEYS])
 
 
 def _task(request: web.Request) -> str:

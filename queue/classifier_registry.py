@@ -55,7 +55,7 @@ def check_task(task: str) -> str:
     return task
 
 
-class ModelRegistry:
+class ClassifierRegistry:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self._r = client
         self._k = keys
