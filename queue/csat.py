@@ -36,12 +36,14 @@ class Surveys:
     async def offer(self, ticket_id: str, actor: str, now: float) -> str:
         """The link token of the ticket's survey if this call offered it, else ""."""
         token = sign(ticket_id, int(now) + LINK_DAYS * 86400, await self.secret())
-        done = await self._offer(args=[self._k.p, ticket_id, now, token, actor])
+        done = await self._offer(keys=[self._k.ticket(ticket_id), self._k.csat_offers],
+                                 args=[self._k.p, ticket_id, now, token, actor])
         return token if int(done) else ""
 
     async def answer(self, ticket_id: str, given: Answer, now: float) -> str:
         """'ok' | 'missing' (no survey offered) | 'done' (answered before)."""
-        return _s(await self._answer(args=[self._k.p, ticket_id, now, given.score,
+        return _s(await self._answer(keys=[self._k.ticket(ticket_id)],
+                                     args=[self._k.p, ticket_id, now, given.score,
                                            given.comment]))
 
     async def take_slot(self, source: str) -> int:

@@ -71,7 +71,7 @@ Key                               Type     What
 {p}channels                       hash     "<channel>/<account>" -> JSON admin-stored account settings (queue/channels.py)
 {p}channels:rev                   string   INCR on every channel account change; gateways reload when it moves
 {p}work                           hash     admin SLA policies and teams: json, rev, updated_by/at (overrides the file)
-{p}atoken:{name}                  string   a provider access token + when to refresh it; TTL = its life (queue/access_tokens.py)
+{p}atoken:{name}                  hash     a provider access token: token, refresh_at (when to refresh it); TTL = its life (queue/access_tokens.py)
 {p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
 {p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
 {p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
@@ -404,7 +404,9 @@ class Keys:
         """Every bucket of a projection (a rebuild clears them)."""
         return f"{self.p}rpt:{proj}:*"
 
+    @property
     def rpt_fold_pattern(self) -> str:
+        """Every ticket's report state (a rebuild clears them)."""
         return f"{self.p}rpt:fold:*"
 
     @property

@@ -194,7 +194,7 @@ class Rollups:
         a worker's batch in flight is then refused (its position moved), and workers fold
         nothing until this rebuild's first batch moves the position on."""
         await self._r.set(self._k.rpt_pos, REBUILDING)
-        for pattern in (self._k.rpt_fold_pattern(), *map(self._k.rpt_pattern, PROJECTIONS)):
+        for pattern in (self._k.rpt_fold_pattern, *map(self._k.rpt_pattern, PROJECTIONS)):
             async for key in self._r.scan_iter(match=pattern, count=1000):
                 await self._r.unlink(key)
         await self._r.delete(self._k.rpt_open)

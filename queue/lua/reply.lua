@@ -2,16 +2,17 @@
 -- entry on the durable outbox stream, the holder's lease renewed, the first response recorded
 -- for the SLA clock (lua/_lib.lua first_response, shared with the "respond" action) and the
 -- audit entry. A reply id already stored is a retry of the same request: nothing changes.
--- KEYS[1] reply hash  KEYS[2] ticket hash  KEYS[3] ticket's reply list  KEYS[4] outbox stream
--- KEYS[5] lease zset  KEYS[6] (automatic answers only) the once-per-window marker
--- ARGV[1] prefix (the _lib helpers name the audit and SLA keys from it, as every work script)
+-- Keys: reply (KEYS[1]), ticket (KEYS[2]), ticket_replies (KEYS[3]), outbox (KEYS[4]),
+--       leases (KEYS[5]), auto_answered (KEYS[6]), sla_due, audit, ticket_history;
+--       KEYS[6], the once-per-window marker, only for automatic answers
+-- ARGV[1] prefix (for K: the _lib helpers name the audit and SLA keys with it)
 -- ARGV[2] ticket id  ARGV[3] reply id  ARGV[4] actor  ARGV[5] privileged ('1'/'0')
 -- ARGV[6] now  ARGV[7] lease seconds  ARGV[8] the OutboundMessage as JSON
 -- ARGV[9] '1' when it is a first response ('0': an automatic acknowledgement is not one)
 -- ARGV[10] seconds the KEYS[6] marker holds
 -- Returns {'ok', first response time} | {'replay', state} | {'missing', ''}
 --         | {'forbidden', assignee} | {'conflict', status} | {'once', ''} (marker held)
-local p, tid, rid, actor, priv, ts = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
+local tid, rid, actor, priv, ts = ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state then return {'replay', state} end
 local t = redis.call('HMGET', KEYS[2], 'status', 'assignee')
@@ -32,7 +33,7 @@ if status == 'assigned' and assignee == actor then
   redis.call('ZADD', KEYS[5], 'XX', tonumber(ts) + tonumber(ARGV[7]), tid)
 end
 local frt = ''
-if ARGV[9] == '1' then frt = first_response(p, tid, ts, actor) end
+if ARGV[9] == '1' then frt = first_response(tid, ts, actor) end
 redis.call('HSET', KEYS[2], 'updated_at', ts)
-audit(p, ts, actor, 'reply', tid, '', 'queued', rid)
+audit(ts, actor, 'reply', tid, '', 'queued', rid)
 return {'ok', frt}

@@ -1,6 +1,7 @@
 -- Sum report rollup hashes inside Redis, so that a 30-day report moves one small reply
 -- instead of every field of every day (queue/rollups.py).
--- KEYS: bucket hashes. ARGV[1] 'sum' (one total over all keys) | 'each' (one per key)
+-- Keys: rpt_bucket (KEYS[1] to KEYS[n])
+-- ARGV[1] 'sum' (one total over all keys) | 'each' (one per key)
 -- ARGV[2] JSON {"teams": [...] or absent, "team": "", "channel": "", "priority": "",
 --               "metrics": [...] or absent, "metric_only": bool}
 -- Every field is "<metric>|<team>|..."; main projection fields are

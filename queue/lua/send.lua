@@ -1,6 +1,8 @@
 -- The sender workers' bookkeeping of one reply, each step atomic with the acknowledgement of
 -- its outbox entry, so that a crash between two steps replays the entry and never loses it.
 -- States only move forward (queued 0 < sent 1 < delivered 2 < read 3 < failed 4).
+-- Keys: reply (KEYS[1]), provider_message (KEYS[2]), outbox_delay (KEYS[2], KEYS[1] in due),
+--       outbox (KEYS[2] to KEYS[3]), outbox_dead (KEYS[4]); each op's own layout below
 -- ARGV[1] op, then per op:
 --   begin    KEYS reply                       ARGV now
 --            -> {'send', attempt, json} | {'done', state} | {'gone', ''}
@@ -16,12 +18,13 @@ local GROUP = 'send'
 local RANK = {queued = 0, sent = 1, delivered = 2, read = 3, failed = 4}
 local op, ts = ARGV[1], ARGV[2]
 
-local function forward(key, state, reason)
-  local cur = redis.call('HGET', key, 'state')
+-- the reply is KEYS[1] in every op that calls this
+local function forward(state, reason)
+  local cur = redis.call('HGET', KEYS[1], 'state')
   if not cur then return 'gone' end
   if RANK[state] <= RANK[cur] then return cur end
-  redis.call('HSET', key, 'state', state, 'updated_at', ts, state .. '_at', ts)
-  if reason and reason ~= '' then redis.call('HSET', key, 'reason', reason) end
+  redis.call('HSET', KEYS[1], 'state', state, 'updated_at', ts, state .. '_at', ts)
+  if reason and reason ~= '' then redis.call('HSET', KEYS[1], 'reason', reason) end
   return state
 end
 
@@ -37,7 +40,7 @@ elseif op == 'sent' then
   redis.call('HSET', KEYS[1], 'provider_id', ARGV[4])
   redis.call('HDEL', KEYS[1], 'sending_at')
   if ARGV[4] ~= '' then redis.call('SET', KEYS[2], redis.call('HGET', KEYS[1], 'rid') or '', 'EX', ARGV[6]) end
-  local state = forward(KEYS[1], ARGV[5], '')
+  local state = forward(ARGV[5], '')
   redis.call('XACK', KEYS[3], GROUP, ARGV[3])
   return {'ok', state}
 
@@ -48,7 +51,7 @@ elseif op == 'retry' then
   redis.call('XACK', KEYS[3], GROUP, ARGV[3])
   local rid = redis.call('HGET', KEYS[1], 'rid')
   if n >= tonumber(ARGV[6]) then
-    forward(KEYS[1], 'failed', ARGV[4])
+    forward('failed', ARGV[4])
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'r', rid, 'reason', ARGV[4],
                'attempts', n)
     return {'dead', n}
@@ -58,7 +61,7 @@ elseif op == 'retry' then
 
 elseif op == 'fail' then
   redis.call('HDEL', KEYS[1], 'sending_at')
-  local state = forward(KEYS[1], 'failed', ARGV[4])
+  local state = forward('failed', ARGV[4])
   redis.call('XACK', KEYS[2], GROUP, ARGV[3])
   return {'ok', state}
 
@@ -71,6 +74,6 @@ elseif op == 'due' then
   return ids
 
 elseif op == 'advance' then
-  return {'ok', forward(KEYS[1], ARGV[3], ARGV[4])}
+  return {'ok', forward(ARGV[3], ARGV[4])}
 end
 return redis.error_reply('unknown op ' .. op)

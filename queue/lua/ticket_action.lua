@@ -2,7 +2,7 @@
 -- with its audit entry. Who may see the ticket is checked by the caller; this script checks
 -- what depends on the ticket's current state (its status, its assignee).
 -- Keys: ticket (KEYS[1]), ticket_notes, leases, agent, agent_tickets, queue, skills, sla_due,
---       sla_paused, review, labels, audit, ticket_history
+--       sla_paused, review, labels, ticket_labels, audit, ticket_history
 -- ARGV[1] prefix (for K)  ARGV[2] op  ARGV[3] ticket id  ARGV[4] actor  ARGV[5] privileged ('1'/'0')
 -- ARGV[6] now     ARGV[7] lease seconds          ARGV[8] argument  ARGV[9] JSON extra
 -- ops and their argument / extra:

@@ -107,10 +107,14 @@ async def _one_ticket_through(aiohttp_client: Any, url: str, data_dir: Path, ten
         assert body["ticket"]["assignee"] == "ann"
         resolved = await live.post(f"/api/v1/tickets/{ticket['id']}/resolve", headers=ann,
                                    json={"topic": "billing"})
-        assert resolved.status == 200 and (await resolved.json())["status"] == "resolved"
+        done = await resolved.json()
+        assert resolved.status == 200 and done["status"] == "resolved"
+        assert "/csat/" in done["survey_url"]      # the survey offer runs on the cluster too
         history = await (await live.get(f"/api/v1/tickets/{ticket['id']}/history",
                                         headers=manager)).json()
-        assert [e["action"] for e in history["history"]][-2:] == ["claim", "resolve"]
+        assert [e["action"] for e in history["history"]][-3:] == ["claim", "resolve",
+                                                                  "csat_offered"]
+        assert sync.xlen(keys.csat_offers) == 1
         await _console_and_revocation(live, sync, keys, manager, admin, eventually)
         return str(ticket["id"])
     finally:
