@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
@@ -415,3 +416,14 @@ def pct(values: Sequence[float], q: float) -> float:
         return math.nan
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def routed(r: redis.Redis, stream: str) -> bool:
+    """Every entry of the ingest stream delivered to the triage group and acknowledged (read
+    from Redis, so that waiting for it costs the gateway nothing)."""
+    try:
+        groups = r.xinfo_groups(stream)
+        last = r.xinfo_stream(stream)["last-generated-id"]
+    except redis.ResponseError:
+        return False
+    return any(g["last-delivered-id"] == last and g["pending"] == 0 for g in groups)

@@ -66,20 +66,9 @@ def hist_quantile(before: dict[str, float], after: dict[str, float], q: float) -
     return math.inf
 
 
-def routed(r: redis.Redis, stream: str) -> bool:
-    """Every entry of the ingest stream delivered to the triage group and acknowledged (read
-    from Redis, so that waiting for it costs the gateway nothing)."""
-    try:
-        groups = r.xinfo_groups(stream)
-        last = r.xinfo_stream(stream)["last-generated-id"]
-    except redis.ResponseError:
-        return False
-    return any(g["last-delivered-id"] == last and g["pending"] == 0 for g in groups)
-
-
 def wait_routed(r: redis.Redis, stream: str, timeout: float) -> float:
     deadline = time.monotonic() + timeout
-    while not routed(r, stream):
+    while not harness.routed(r, stream):
         if time.monotonic() > deadline:
             raise RuntimeError(f"the workers did not drain the backlog within {timeout:.0f} s")
         time.sleep(0.02)

@@ -60,14 +60,7 @@ def smtp_client(port: int, tag: str, indices: list[int]) -> None:
 
 
 def routed(r: redis.Redis) -> bool:
-    """Every stream entry delivered to the triage group and acknowledged."""
-    stream = f"{PREFIX}ingest"
-    try:
-        groups = r.xinfo_groups(stream)
-        last = r.xinfo_stream(stream)["last-generated-id"]
-    except redis.ResponseError:
-        return False
-    return any(g["last-delivered-id"] == last and g["pending"] == 0 for g in groups)
+    return harness.routed(r, f"{PREFIX}ingest")
 
 
 def stream_len(r: redis.Redis) -> int:

@@ -61,13 +61,6 @@ def config(prefix: str, free_port: Callable[[], int]) -> Config:
                                                  resolution_minutes=60, business_hours=False),)))
 
 
-@pytest.fixture
-async def aclient(redis_url: str) -> Any:
-    c = aioredis.Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
-
-
 @dataclass
 class Pair:
     """One fresh ticket of each team, both high-risk (in review) and held by their agent."""

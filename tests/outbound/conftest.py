@@ -76,13 +76,6 @@ class Tickets:
 
 
 @pytest.fixture
-async def aclient(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def tickets(aclient: aioredis.Redis, keys: Keys) -> Tickets:
     work = Work(aclient, keys)
     for agent, skill in (("ann", "general"), ("bo", "general"), ("cy", "billing")):

@@ -4,7 +4,7 @@ worker stores them, the app over real HTTP (pattern of tests/spine/conftest.py).
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,13 +59,6 @@ class Enqueue:
             queue_score(at, priority, tier))], at)
         assert applied.outcome == "new"
         return applied.ticket_id
-
-
-@pytest.fixture
-async def aclient(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
