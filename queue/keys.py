@@ -91,6 +91,7 @@ Key                               Type     What
 {p}provider:{chan}:{acct}:{pid}   string   provider message id -> reply id (status callbacks); TTL
 {p}macros                         hash     macro id -> JSON canned reply (queue/macros.py)
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
+{p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
 """
 
@@ -352,6 +353,9 @@ class Keys:
 
     def ticket_replies(self, ticket_id: str) -> str:
         return f"{self.p}ticket:{ticket_id}:replies"
+
+    def ticket_files(self, ticket_id: str) -> str:
+        return f"{self.p}ticket:{ticket_id}:files"
 
     @property
     def macros(self) -> str:

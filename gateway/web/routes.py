@@ -15,6 +15,7 @@ from deskgate.gateway.web import console, csat, health, webchat_replies, webhook
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
+    files,
     macros,
     messages,
     records,
@@ -93,6 +94,7 @@ def add_routes(app: web.Application) -> None:
     api_route(app, "POST", f"{t}/replies", replies.post_reply, body=replies.ReplyIn,
               tag="replies")
     api_route(app, "GET", f"{t}/replies", replies.list_replies, tag="replies")
+    api_route(app, "POST", f"{t}/files", files.upload, tag="replies")
     api_route(app, "GET", "/api/v1/macros", macros.list_macros, tag="macros")
     api_route(app, "PUT", "/api/v1/macros/{macro_id}", macros.put_macro, body=Macro,
               tag="macros")

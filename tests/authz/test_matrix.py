@@ -296,6 +296,9 @@ ROUTES: dict[tuple[str, str], Case] = {
                                                            path=ticket_path("/respond")),
     ("post", "/api/v1/tickets/{ticket_id}/replies"): Case(
         WORKERS, "ticket", path=ticket_path("/replies"), body={"text": "an answer"}, ok=201),
+    ("post", "/api/v1/tickets/{ticket_id}/files"): Case(
+        WORKERS, "ticket", path=ticket_path("/files?name=label.pdf"), body=b"%PDF-1 label",
+        ok=201),
     ("get", "/api/v1/tickets/{ticket_id}/replies"): Case(WORKERS, "ticket",
                                                           path=ticket_path("/replies")),
     ("get", "/api/v1/macros"): Case(WORKERS, "filtered"),

@@ -108,8 +108,24 @@ async def test_bad_bodies(client: Any, auth: Callable[..., dict[str, str]],
         assert "error" in await resp.json()
     bad = await client.post(url(tid), headers=h, data=b"{not json")
     assert bad.status == 400
-    blobs = BlobStore(data_dir)
-    one, two = blobs.put(b"%PDF-1 invoice"), blobs.put(b"%PDF-1 label")
+    async def upload(ticket: str, data: bytes, name: str = "f.pdf") -> str:
+        resp = await client.post(f"{url(ticket)[:-len('/replies')]}/files?name={name}",
+                                 headers=h, data=data)
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["ref"])
+
+    one, two = await upload(tid, b"%PDF-1 invoice"), await upload(tid, b"%PDF-1 label")
+    # a stored file this ticket never had is refused, though its ref (a hash) is valid
+    stranger = BlobStore(data_dir).put(b"another customer's passport scan")
+    other_tid = await tickets.open(chat_message(Channel.WHATSAPP, "8613900000000"))
+    theirs = await upload(other_tid, b"%PDF-1 the other ticket's file")
+    for ref in (stranger, theirs):
+        refused = await client.post(url(tid), headers=h, json={"text": "a", "attachments": [
+            {"ref": ref, "name": "x.pdf"}]})
+        assert refused.status == 422
+        assert "not a file of this ticket" in (await refused.json())["error"]["message"]
+    no_name = await client.post(f"{url(tid)[:-len('/replies')]}/files", headers=h, data=b"x")
+    assert no_name.status == 422
     too_many = await client.post(url(tid), headers=h, json={"text": "a", "attachments": [
         {"ref": one, "name": "a.pdf"}, {"ref": two, "name": "b.pdf"}]})
     assert too_many.status == 422 and "at most 1" in (await too_many.json())["error"]["message"]

@@ -15,7 +15,6 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from deskgate.gateway.config import Config
-from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.mail.smtp import smtp_port
 from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
@@ -67,7 +66,10 @@ async def test_reply_reaches_customer_and_their_answer_threads_back(
 
     ticket = await eventually(claimed)
     tid = ticket["id"]
-    app_blob = BlobStore(data_dir).put("退货地址：上海市".encode())
+    uploaded = await client.post(f"/api/v1/tickets/{tid}/files?name=退货说明.txt", headers=ann,
+                                 data="退货地址：上海市".encode())
+    assert uploaded.status == 201, await uploaded.text()
+    app_blob = (await uploaded.json())["ref"]
     resp = await client.post(f"/api/v1/tickets/{tid}/replies", headers=ann, json={
         "text": "您好！退货已受理，请把商品寄回。Thanks!",
         "attachments": [{"ref": app_blob, "name": "退货说明 2026.txt",

@@ -15,6 +15,7 @@ from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.replies import NoWayToAnswer, compose, last_customer_message
 from deskgate.gateway.web.api.common import apply_actions, macro_of, rendered, store
+from deskgate.gateway.web.api.files import ticket_files
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
@@ -73,8 +74,9 @@ def reply_json(r: ThreadReply) -> dict[str, Any]:
             "updated_at": r.updated_at}
 
 
-def _attachments(request: web.Request, channel: Channel,
-                 wanted: tuple[AttachmentIn, ...]) -> tuple[OutboundAttachment, ...]:
+def _attachments(request: web.Request, channel: Channel, wanted: tuple[AttachmentIn, ...],
+                 own: frozenset[str]) -> tuple[OutboundAttachment, ...]:
+    """The files to send, each one a file of this ticket (`own`, gateway/web/api/files.py)."""
     if not wanted:
         return ()
     lim = limits(channel)
@@ -84,12 +86,16 @@ def _attachments(request: web.Request, channel: Channel,
     blobs = BlobStore(request.app[DATA_DIR])
     out = []
     for a in wanted:
+        if a.ref not in own:
+            raise ApiError(422, f"{a.ref[:80]} is not a file of this ticket: upload it with "
+                                "POST /api/v1/tickets/{id}/files first",
+                           field="attachments")
         try:
             size = blobs.path(a.ref).stat().st_size
         except ValueError as exc:
             raise ApiError(422, str(exc), field="attachments") from exc
         except FileNotFoundError:
-            raise ApiError(422, f"no stored file {a.ref[:80]}: upload it first",
+            raise ApiError(422, f"no stored file {a.ref[:80]}: upload it again",
                            field="attachments") from None
         if size > lim.max_attachment_bytes:
             raise ApiError(422, f"{a.name}: {channel} takes files up to "
@@ -102,13 +108,15 @@ def _attachments(request: web.Request, channel: Channel,
 async def _message(request: web.Request, ticket: Ticket, body: ReplyIn,
                    reply_id: str) -> OutboundMessage:
     s = store(request)
-    last = last_customer_message(await s.messages(ticket))
+    messages = await s.messages(ticket)
+    last = last_customer_message(messages)
     if last is None:
         raise ApiError(409, "the ticket has no customer message to answer")
     try:
         return await compose(
             s, ticket, last, reply_id=reply_id, author=scope(request).actor, text=body.text,
-            attachments=_attachments(request, reply_target_channel(last), body.attachments),
+            attachments=_attachments(request, reply_target_channel(last), body.attachments,
+                                     await ticket_files(request, ticket, messages)),
             template=TemplateCall(body.template.name, body.template.language,
                                   body.template.parameters) if body.template else None)
     except NoWayToAnswer as exc:
