@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -175,3 +176,12 @@ async def apply_actions(request: web.Request, ticket_id: str, macro: Macro) -> l
 async def sla(request: web.Request) -> Sla:
     return Sla(request.app[REDIS], request.app[KEYS], await sla_config.current(request.app),
                lease_seconds=request.app[CONFIG].workers.lease_seconds)
+
+
+async def ticket_files(request: web.Request, ticket: Ticket,
+                       messages: Sequence[InboundMessage]) -> frozenset[str]:
+    """The blob refs a reply on this ticket may attach: files agents uploaded for it
+    (gateway/web/api/files.py) and files the customer sent on it."""
+    uploaded = await request.app[REDIS].smembers(request.app[KEYS].ticket_files(ticket.id))
+    return frozenset({r.decode() if isinstance(r, bytes) else r for r in uploaded}
+                     | {a.ref for m in messages for a in m.attachments})

@@ -3,13 +3,12 @@ that ticket's replies.
 
 A blob's name is only the SHA-256 of its bytes, so the ref alone proves nothing: a reply may
 attach a file of its own ticket only — one uploaded here for it, or one the customer sent on it
-(gateway/web/api/replies.py checks against `ticket_files`)."""
+(gateway/web/api/common.py `ticket_files`)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -20,7 +19,6 @@ from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import TICKET, target
 from deskgate.models.enums import Role
-from deskgate.models.message import InboundMessage
 from deskgate.models.ticket import Ticket
 
 MAX_FILE_BYTES = 25 << 20       # above every channel's limit but WhatsApp's and Telegram's
@@ -51,11 +49,3 @@ async def upload(request: web.Request) -> web.Response:
     await request.app[REDIS].sadd(request.app[KEYS].ticket_files(ticket.id), ref)
     return web.json_response({"ref": ref, "name": name, "size": size,
                               "content_type": request.content_type}, status=201)
-
-
-async def ticket_files(request: web.Request, ticket: Ticket,
-                       messages: Sequence[InboundMessage]) -> frozenset[str]:
-    """The blob refs a reply on this ticket may attach."""
-    uploaded = await request.app[REDIS].smembers(request.app[KEYS].ticket_files(ticket.id))
-    return frozenset({r.decode() if isinstance(r, bytes) else r for r in uploaded}
-                     | {a.ref for m in messages for a in m.attachments})

@@ -14,8 +14,13 @@ from aiohttp import web
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.replies import NoWayToAnswer, compose, last_customer_message
-from deskgate.gateway.web.api.common import apply_actions, macro_of, rendered, store
-from deskgate.gateway.web.api.files import ticket_files
+from deskgate.gateway.web.api.common import (
+    apply_actions,
+    macro_of,
+    rendered,
+    store,
+    ticket_files,
+)
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
