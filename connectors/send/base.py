@@ -48,6 +48,21 @@ class WindowClosed(Rejected):
     48 h): only a template or a tagged message may go now."""
 
 
+def text_only(message: OutboundMessage, provider: str, max_len: int | None, *,
+              in_bytes: bool = False) -> None:
+    """The checks every messaging sender makes before its call: files go by email for now, and
+    the text must fit the provider's limit (WeCom counts UTF-8 bytes, the others characters;
+    None where we know of no documented limit)."""
+    if message.attachments:
+        raise Rejected(f"{provider} replies carry text only here; send files by email")
+    if max_len is None:
+        return
+    size = len(message.text.encode()) if in_bytes else len(message.text)
+    if size > max_len:
+        unit = "bytes of text" if in_bytes else "characters"
+        raise Rejected(f"{provider} takes at most {max_len} {unit} per message")
+
+
 class AccessTokens(Protocol):
     """Short-lived provider access tokens (WeChat, WeCom, …) cached in Redis and refreshed by one
     process before expiry. `fetch` returns (token, seconds it lives)."""

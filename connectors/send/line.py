@@ -25,7 +25,7 @@ import aiohttp
 import msgspec
 
 from deskgate.connectors.line import LineSettings
-from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater
+from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater, text_only
 from deskgate.connectors.send.http import Answer, reason, request
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, SendResult
@@ -88,10 +88,7 @@ class LineSender:
         if not settings.channel_access_token:
             raise Rejected("this LINE account has no channel_access_token: set it in the "
                            "channel settings to answer customers")
-        if message.attachments:
-            raise Rejected("LINE replies carry text only here; send files by email")
-        if len(message.text) > MAX_TEXT:
-            raise Rejected(f"LINE takes at most {MAX_TEXT} characters per message")
+        text_only(message, "LINE", MAX_TEXT)
         auth = {"Authorization": f"Bearer {settings.channel_access_token}"}
         messages = [{"type": "text", "text": message.text}]
         if _reply_fresh(message):

@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 
 from deskgate.connectors.meta import MetaSettings
-from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed
+from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed, text_only
 from deskgate.connectors.send.http import request
 from deskgate.connectors.send.meta import auth, fail
 from deskgate.connectors.send.window import window_open
@@ -46,10 +46,7 @@ class _SendApi:
         if not settings.access_token:
             raise Rejected(f"this {self.label} account has no access_token: set the page "
                            "access token in the channel settings to answer customers")
-        if message.attachments:
-            raise Rejected(f"{self.label} replies carry text only here; send files by email")
-        if len(message.text) > self.max_text:
-            raise Rejected(f"{self.label} takes at most {self.max_text} characters per message")
+        text_only(message, self.label, self.max_text)
         body: dict[str, object] = {"recipient": {"id": message.recipient.address},
                                    "messaging_type": "RESPONSE",
                                    "message": {"text": message.text}}

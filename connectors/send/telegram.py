@@ -12,7 +12,7 @@ from __future__ import annotations
 import aiohttp
 import msgspec
 
-from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater
+from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater, text_only
 from deskgate.connectors.send.http import Answer as HttpAnswer
 from deskgate.connectors.send.http import reason, request
 from deskgate.connectors.telegram import TelegramSettings
@@ -47,10 +47,7 @@ class TelegramSender:
         if not settings.bot_token:
             raise Rejected("this Telegram account has no bot_token: set it in the channel "
                            "settings to answer customers")
-        if message.attachments:
-            raise Rejected("Telegram replies carry text only here; send files by email")
-        if len(message.text) > MAX_TEXT:
-            raise Rejected(f"Telegram takes at most {MAX_TEXT} characters per message")
+        text_only(message, "Telegram", MAX_TEXT)
         body: dict[str, object] = {"chat_id": message.recipient.address, "text": message.text}
         chat, _, replied = message.in_reply_to.partition(":")   # payload_id "<chat>:<msg>"
         if chat == message.recipient.address and replied.isdigit():

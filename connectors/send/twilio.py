@@ -18,7 +18,13 @@ from __future__ import annotations
 import aiohttp
 import msgspec
 
-from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater, WindowClosed
+from deskgate.connectors.send.base import (
+    AccessTokens,
+    Rejected,
+    RetryLater,
+    WindowClosed,
+    text_only,
+)
 from deskgate.connectors.send.http import reason, request
 from deskgate.connectors.send.window import window_open
 from deskgate.connectors.twilio import TwilioSettings
@@ -78,11 +84,7 @@ class TwilioSender:
         if not settings.account_sid:
             raise Rejected("this Twilio account has no account_sid: set it in the channel "
                            "settings to answer customers")
-        if message.attachments:
-            raise Rejected("Twilio replies carry text only here (MMS needs public media "
-                           "URLs); send files by email")
-        if len(message.text) > MAX_TEXT:
-            raise Rejected(f"Twilio takes at most {MAX_TEXT} characters per message")
+        text_only(message, "Twilio", MAX_TEXT)
         what = "Twilio Messages API"
         answer = await request(
             http, "POST",

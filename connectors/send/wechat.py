@@ -28,6 +28,7 @@ from deskgate.connectors.send.base import (
     Rejected,
     RetryLater,
     WindowClosed,
+    text_only,
 )
 from deskgate.connectors.send.http import MAX_RESPONSE, Answer, reason, request, token
 from deskgate.connectors.send.window import window_open
@@ -117,8 +118,7 @@ class OfficialAccountSender:
         if not s.app_id or not s.app_secret:
             raise Rejected("this WeChat account has no app_id or app_secret: set both in the "
                            "channel settings to answer customers")
-        if message.attachments:
-            raise Rejected("WeChat replies carry text only here; send files by email")
+        text_only(message, "WeChat", None)
         if window_open(message, WINDOW_HOURS) is False:
             raise WindowClosed("WeChat: the customer last wrote more than 48 hours ago; they "
                                "must write again before an answer can reach them")

@@ -28,7 +28,7 @@ import re
 import aiohttp
 import msgspec
 
-from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed
+from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed, text_only
 from deskgate.connectors.send.http import MAX_RESPONSE, Answer
 from deskgate.connectors.send.wechat import Codes, Result, call, fetcher
 from deskgate.connectors.send.window import window_open
@@ -87,10 +87,7 @@ class WeComSender:
         if not kfid:
             raise Rejected("no 客服账号 to answer from: the address has no open_kfid and the "
                            "account sets none")
-        if message.attachments:
-            raise Rejected("WeCom replies carry text only here; send files by email")
-        if len(message.text.encode()) > MAX_TEXT:
-            raise Rejected(f"WeCom takes at most {MAX_TEXT} bytes of text per message")
+        text_only(message, "WeCom", MAX_TEXT, in_bytes=True)
         if window_open(message, WINDOW_HOURS) is False:
             raise WindowClosed("WeCom 微信客服: the customer last wrote more than 48 hours ago; "
                                "they must write again before an answer can reach them")

@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 
 from deskgate.connectors.meta import MetaSettings
-from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed
+from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed, text_only
 from deskgate.connectors.send.http import request
 from deskgate.connectors.send.meta import auth, fail
 from deskgate.connectors.send.window import window_open
@@ -66,10 +66,7 @@ class WhatsAppSender:
         if not settings.access_token or not settings.phone_number_id:
             raise Rejected("this WhatsApp account has no access_token or phone_number_id: set "
                            "both in the channel settings to answer customers")
-        if message.attachments:
-            raise Rejected("WhatsApp replies carry text only here; send files by email")
-        if len(message.text) > MAX_TEXT:
-            raise Rejected(f"WhatsApp takes at most {MAX_TEXT} characters per message")
+        text_only(message, "WhatsApp", MAX_TEXT)
         if window_open(message, WINDOW_HOURS) is False:
             if message.template is None:
                 raise WindowClosed("WhatsApp: the customer last wrote more than 24 hours ago; "

@@ -34,3 +34,28 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after("nonsense") is None and retry_after("") is None
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0      # in the past
     assert retry_after("99999999") == 24 * 3600                    # capped
+
+
+def test_text_only_refuses_files_and_overlong_text_in_the_providers_unit() -> None:
+    from datetime import UTC, datetime
+
+    from deskgate.connectors.send.base import Rejected, text_only
+    from deskgate.models.enums import Channel
+    from deskgate.models.outbound import OutboundAttachment, OutboundMessage, Recipient
+
+    def reply(text: str, files: int = 0) -> OutboundMessage:
+        return OutboundMessage(
+            reply_id="r1", ticket_id="DG-1", recipient=Recipient(Channel.WECOM, "kf", "u1"),
+            text=text, author="ann", created_at=datetime.now(UTC),
+            attachments=tuple(OutboundAttachment("a.pdf", "application/pdf", 1, "sha256:" + "0" * 64)
+                              for _ in range(files)))
+
+    with pytest.raises(Rejected, match="WeCom replies carry text only"):
+        text_only(reply("hi", files=1), "WeCom", 10)
+    text_only(reply("中" * 3), "WeCom", 9, in_bytes=True)            # 9 bytes: fits
+    with pytest.raises(Rejected, match="at most 8 bytes of text"):
+        text_only(reply("中" * 3), "WeCom", 8, in_bytes=True)
+    text_only(reply("中" * 8), "LINE", 8)                             # 8 characters: fits
+    with pytest.raises(Rejected, match="at most 7 characters"):
+        text_only(reply("中" * 8), "LINE", 7)
+    text_only(reply("x" * 100_000), "WeChat", None)                  # no documented limit
