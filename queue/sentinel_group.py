@@ -18,6 +18,7 @@ Needs Redis >= 7 (Debian: `apt-get install redis-server redis-sentinel`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,11 +51,15 @@ def redis7_binary() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _free_ports(n: int) -> list[int]:
+    """n distinct free ports. Each socket stays bound until all are chosen: a port asked for
+    one at a time can come back twice (seen in CI: a replica and a sentinel got the same port,
+    the replica never started, and the group timed out waiting for it)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 class SentinelGroup:
@@ -71,8 +76,9 @@ class SentinelGroup:
         self.root = Path(root)
         self.appendfsync = appendfsync
         self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
-        self.nodes = [_free_port() for _ in range(1 + replicas)]  # nodes[0] starts as master
-        self.sentinels = [_free_port() for _ in range(3)]
+        ports = _free_ports(1 + replicas + 3)
+        self.nodes = ports[:1 + replicas]           # nodes[0] starts as master
+        self.sentinels = ports[1 + replicas:]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
