@@ -1,42 +1,28 @@
 """Customer satisfaction surveys: the signed link and the answer, as pure rules.
 
-A resolved ticket gets one survey link: "<ticket>.<expires>.<mac>", where mac is an HMAC
-(SHA-256, the deployment's CSAT secret) of the ticket and expiry, so nobody can rate a ticket
-whose link they were not given, and a link stops working when it expires. No login."""
+A resolved ticket gets one survey link (models/links.py, signed with the deployment's CSAT
+secret), so nobody can rate a ticket whose link they were not given, and a link stops working
+when it expires. No login."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import re
-
 import msgspec
 
-from deskgate.models.errors import Forbidden, Invalid
+from deskgate.models import links
+from deskgate.models.errors import Invalid
 
 LINK_DAYS = 14
 MAX_COMMENT = 1000
-_TOKEN = re.compile(r"^(DG-\d{1,12})\.(\d{10,12})\.([A-Za-z0-9_-]{27})$")
-
-
-def _mac(ticket_id: str, expires: int, secret: bytes) -> str:
-    digest = hmac.new(secret, f"csat|{ticket_id}|{expires}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:20]).decode().rstrip("=")
+PURPOSE = "csat"
 
 
 def sign(ticket_id: str, expires: int, secret: bytes) -> str:
-    return f"{ticket_id}.{expires}.{_mac(ticket_id, expires, secret)}"
+    return links.sign(PURPOSE, ticket_id, expires, secret)
 
 
 def verify(token: str, secret: bytes, now: float) -> str:
-    """The ticket id of a genuine, unexpired link; Forbidden otherwise."""
-    m = _TOKEN.match(token[:64])
-    if m is None or not hmac.compare_digest(m[3], _mac(m[1], int(m[2]), secret)):
-        raise Forbidden("this survey link is not valid")
-    if int(m[2]) < now:
-        raise Forbidden("this survey link has expired")
-    return m[1]
+    """The ticket id of a genuine, unexpired survey link; Forbidden otherwise."""
+    return links.verify(PURPOSE, token, secret, now)
 
 
 class Answer(msgspec.Struct, frozen=True):

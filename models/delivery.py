@@ -147,16 +147,24 @@ DEFAULT_ACK_TEXTS = {
     "en": "We have received your request (ticket {ticket}) and will answer within {hours} "
           "hours.",
 }
+DEFAULT_STATUS_TEXTS = {
+    "zh": "随时查看处理进度：{status_link}",
+    "en": "Follow its progress here: {status_link}",
+}
 
 
 class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """The automatic acknowledgement of a new ticket (config `auto_ack:`). `{ticket}` and
-    `{hours}` (the expected first-response time from the ticket's SLA) are filled in."""
+    `{hours}` (the expected first-response time from the ticket's SLA) are filled in. When the
+    deployment has a public URL (`http.public_url`), a line from `status_texts` follows with
+    the ticket's signed status link (`{status_link}`); `status_texts: {}` leaves it out."""
 
     enabled: bool = False
     window_hours: float = 24.0            # at most one acknowledgement per customer per window
     default_language: str = "zh"          # when triage could not tell
     texts: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_ACK_TEXTS))
+    status_texts: dict[str, str] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_STATUS_TEXTS))
     # "<channel>/<account>" -> its own texts by language ({} = the texts above); when any are
     # listed, only those accounts acknowledge
     accounts: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
@@ -164,14 +172,12 @@ class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     def __post_init__(self) -> None:
         for texts in (self.texts, *self.accounts.values()):
             for lang, text in texts.items():
-                try:
-                    text.format(ticket="DG-1", hours=1)
-                except (KeyError, IndexError, ValueError) as exc:
-                    raise ValueError(f"auto_ack text ({lang}) may use only {{ticket}} and "
-                                     f"{{hours}}: {exc}") from None
+                _check(text, lang, ticket="DG-1", hours=1)
+        for lang, text in self.status_texts.items():
+            _check(text, lang, status_link="https://x/status/t")
 
     def text_for(self, channel: str, account: str, language: str, ticket: str,
-                 hours: int) -> str | None:
+                 hours: int, status_link: str = "") -> str | None:
         """The acknowledgement for a new ticket on that account, None when it gets none."""
         if not self.enabled:
             return None
@@ -180,4 +186,16 @@ class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             return None
         texts = {**self.texts, **(own or {})}
         text = texts.get(language) or texts.get(self.default_language)
-        return text.format(ticket=ticket, hours=hours) if text else None
+        if not text:
+            return None
+        text = text.format(ticket=ticket, hours=hours)
+        line = self.status_texts.get(language) or self.status_texts.get(self.default_language)
+        return f"{text}\n{line.format(status_link=status_link)}" if status_link and line else text
+
+
+def _check(text: str, lang: str, **values: object) -> None:
+    try:
+        text.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        names = ", ".join(f"{{{n}}}" for n in values)
+        raise ValueError(f"auto_ack text ({lang}) may use only {names}: {exc}") from None

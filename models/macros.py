@@ -20,6 +20,7 @@ VARIABLES = {
     "order_number": "the first order number triage found",
     "tracking_number": "the first tracking number triage found",
     "agent": "the answering agent's id",
+    "status_link": "a signed link where the customer follows the ticket, no login needed",
 }
 _ENTITY_VARS = {"order_number": "ORDER_ID", "tracking_number": "TRACKING_NO"}
 _Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
@@ -56,13 +57,14 @@ def _names(text: str) -> list[str]:
         raise ValueError(f"bad braces ({exc}): write {{{{ and }}}} for a literal brace") from None
 
 
-def variables(*, ticket: str, customer_name: str, agent: str,
-              triage: Triage | None) -> dict[str, str]:
+def variables(*, ticket: str, customer_name: str, agent: str, triage: Triage | None,
+              status_link: str = "") -> dict[str, str]:
     found = {label: "" for label in _ENTITY_VARS.values()}
     for e in triage.entities if triage else ():
         if e.label in found and not found[e.label]:
             found[e.label] = e.text
     return {"ticket": ticket, "customer_name": customer_name, "agent": agent,
+            "status_link": status_link,
             **{var: found[label] for var, label in _ENTITY_VARS.items()}}
 
 

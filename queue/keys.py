@@ -93,6 +93,10 @@ Key                               Type     What
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
+{p}secret:status                  string   per-deployment HMAC secret of status-page links (queue/status.py)
+{p}status:limit:{address}         string   status-page views from one address; TTL = window
+{p}wchat:{acct}:mint:{address}    string   anonymous web-chat visitors minted for one address; TTL = window
+{p}wchat:{acct}:v:{visitor}       string   one web-chat visitor's widget calls; TTL = window
 """
 
 from __future__ import annotations
@@ -423,6 +427,19 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+    @property
+    def status_secret(self) -> str:
+        return f"{self.p}secret:status"
+
+    def status_views(self, source: str) -> str:
+        return f"{self.p}status:limit:{source}"
+
+    def visitor_mints(self, account: str, source: str) -> str:
+        return f"{self.p}wchat:{account}:mint:{source}"
+
+    def visitor_calls(self, account: str, visitor: str) -> str:
+        return f"{self.p}wchat:{account}:v:{visitor}"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

@@ -6,7 +6,6 @@ message's effect is atomic and replaying it after a crash changes nothing."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -24,6 +23,7 @@ from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
 from deskgate.queue.review import URGENT_REVIEW_OFFSET
 from deskgate.queue.scripts import lua
+from deskgate.queue.sessions import shared_secret
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 NOISE_SCAN = 10_000
@@ -76,9 +76,7 @@ class TicketStore:
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
         if self._secret is None:
-            await self._r.set(self._k.tag_secret, secrets.token_hex(32), nx=True)
-            value = await self._r.get(self._k.tag_secret)
-            self._secret = value if isinstance(value, bytes) else str(value).encode()
+            self._secret = await shared_secret(self._r, self._k.tag_secret)
         return self._secret
 
     async def subject_tag(self, ticket_id: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, csat, health, webchat_replies, webhooks
+from deskgate.gateway.web import console, csat, health, ticket_status, webchat_replies, webhooks
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
@@ -122,6 +122,9 @@ def add_routes(app: web.Application) -> None:
     # the customer's satisfaction survey (a signed link is the authorisation, no login)
     app.router.add_get("/csat/{token}", csat.page)
     app.router.add_post("/csat/{token}", csat.submit)
+
+    # the customer's ticket status page (a signed link is the authorisation, no login)
+    app.router.add_get("/status/{token}", ticket_status.page)
 
     # channel accounts
     account = "/api/v1/channels/{channel}/{account}"
