@@ -11,7 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, csat, health, ticket_status, webchat_replies, webhooks
+from deskgate.gateway.web import (
+    console,
+    csat,
+    health,
+    ticket_status,
+    webchat_replies,
+    webchat_visitor,
+    webhooks,
+)
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
@@ -125,6 +133,16 @@ def add_routes(app: web.Application) -> None:
 
     # the customer's ticket status page (a signed link is the authorisation, no login)
     app.router.add_get("/status/{token}", ticket_status.page)
+    # the visitor chat widget: its files, and its calls from the site's page (a visitor token
+    # and the account's allowed origins are the authorisation)
+    app.router.add_get("/webchat/{name:widget\\.(?:js|css)}", webchat_visitor.widget_file)
+    v = "/webchat/{account}/visitor"
+    app.router.add_route("OPTIONS", "/webchat/{account}/{path:visitors?(?:/.*)?}",
+                         webchat_visitor.preflight)
+    app.router.add_post("/webchat/{account}/visitors", webchat_visitor.mint)
+    app.router.add_post(f"{v}/messages", webchat_visitor.post_message)
+    app.router.add_get(f"{v}/replies", webchat_visitor.poll)
+    app.router.add_post(f"{v}/replies/{{reply_id}}/read", webchat_visitor.mark_read)
 
     # channel accounts
     account = "/api/v1/channels/{channel}/{account}"
