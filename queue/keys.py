@@ -97,6 +97,7 @@ Key                               Type     What
 {p}status:limit:{address}         string   status-page views from one address; TTL = window
 {p}wchat:{acct}:mint:{address}    string   anonymous web-chat visitors minted for one address; TTL = window
 {p}wchat:{acct}:v:{visitor}       string   one web-chat visitor's widget calls; TTL = window
+{p}wchat:{acct}:s:{visitor}       string   one web-chat visitor's messages sent from the widget; TTL = window
 """
 
 from __future__ import annotations
@@ -440,6 +441,9 @@ class Keys:
 
     def visitor_calls(self, account: str, visitor: str) -> str:
         return f"{self.p}wchat:{account}:v:{visitor}"
+
+    def visitor_sends(self, account: str, visitor: str) -> str:
+        return f"{self.p}wchat:{account}:s:{visitor}"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

@@ -13,7 +13,7 @@ the one visitor whose messages it may post and whose replies it may read. Browse
 only from the account's `allowed_origins` (CORS answered for exactly those; any other Origin,
 or none, is refused). A message goes through the same intake as the site-relayed ones and is
 one message however often the widget retries it. Calls are limited per visitor, anonymous
-tokens per client address."""
+tokens per client address (behind a proxy: per proxy, as every per-address limit here)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ MAX_BODY_BYTES = 64 * 1024           # 4,000 characters even as JSON \u escapes 
 ANONYMOUS_DAYS = 7                   # an anonymous visitor's token lives this long
 MINTS_PER_WINDOW, MINT_WINDOW_SECONDS = 10, 600      # anonymous visitors per address
 CALLS_PER_WINDOW, CALL_WINDOW_SECONDS = 120, 60      # widget calls per visitor (polls included)
+SENDS_PER_WINDOW, SEND_WINDOW_SECONDS = 20, 60       # of which messages: a person types fewer
 WIDGET_DIR = Path(__file__).parent / "static" / "webchat"
 _CORS = {"Access-Control-Allow-Methods": "GET, POST",
          "Access-Control-Allow-Headers": "Authorization, Content-Type",
@@ -93,15 +94,19 @@ async def preflight(request: web.Request) -> web.Response:
                                              "Vary": "Origin"})
 
 
+async def _limit(request: web.Request, key: str, limit: int, window: int) -> None:
+    wait = await take_slot(request.app[REDIS], key, limit, window)
+    if wait:
+        raise RateLimited(f"too many chat requests; try again in {wait} s", retry_after=wait)
+
+
 async def _visitor(request: web.Request, settings: WebSettings, account: str) -> str:
     """The visitor the bearer token proves, after counting this call against their limit."""
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     visitor = verify_visitor(settings, account, token, time.time())
-    wait = await take_slot(request.app[REDIS], request.app[KEYS].visitor_calls(account, visitor),
-                           CALLS_PER_WINDOW, CALL_WINDOW_SECONDS)
-    if wait:
-        raise RateLimited(f"too many chat requests; try again in {wait} s", retry_after=wait)
+    await _limit(request, request.app[KEYS].visitor_calls(account, visitor), CALLS_PER_WINDOW,
+                 CALL_WINDOW_SECONDS)
     return visitor
 
 
@@ -110,11 +115,8 @@ async def _mint(request: web.Request, settings: WebSettings, account: str) -> we
         raise ApiError(403, "this account chats only with visitors its site signed in: the "
                             "site backend gives the widget a visitor token")
     source = login_source(request.remote or "")
-    wait = await take_slot(request.app[REDIS], request.app[KEYS].visitor_mints(account, source),
-                           MINTS_PER_WINDOW, MINT_WINDOW_SECONDS)
-    if wait:
-        raise RateLimited(f"too many new chats from your address; try again in {wait} s",
-                          retry_after=wait)
+    await _limit(request, request.app[KEYS].visitor_mints(account, source), MINTS_PER_WINDOW,
+                 MINT_WINDOW_SECONDS)
     visitor = "anon-" + secrets.token_urlsafe(16)
     expires = int(time.time()) + ANONYMOUS_DAYS * 86400
     return json_answer({"visitor": visitor, "expires_at": expires,
@@ -124,6 +126,8 @@ async def _mint(request: web.Request, settings: WebSettings, account: str) -> we
 
 async def _post(request: web.Request, settings: WebSettings, account: str) -> web.Response:
     visitor = await _visitor(request, settings, account)
+    await _limit(request, request.app[KEYS].visitor_sends(account, visitor), SENDS_PER_WINDOW,
+                 SEND_WINDOW_SECONDS)
     body = await request.read()
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, f"a chat message body is at most {MAX_BODY_BYTES} bytes")

@@ -17,7 +17,11 @@ import redis.asyncio as aioredis
 
 from deskgate.connectors.webchat import visitor_token
 from deskgate.gateway.config import Config, parse_config
-from deskgate.gateway.web.webchat_visitor import CALLS_PER_WINDOW, MINTS_PER_WINDOW
+from deskgate.gateway.web.webchat_visitor import (
+    CALLS_PER_WINDOW,
+    MINTS_PER_WINDOW,
+    SENDS_PER_WINDOW,
+)
 from deskgate.models.enums import Channel, Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
@@ -166,7 +170,12 @@ async def test_anonymous_visitors_only_where_allowed_and_limited(client: Any) ->
     assert closed.status == 403 and "visitor token" in (await closed.json())["error"]["message"]
 
 
-async def test_calls_are_limited_per_visitor(client: Any) -> None:
+async def test_calls_and_messages_are_limited_per_visitor(client: Any) -> None:
+    talker = token("v-talker")
+    for n in range(SENDS_PER_WINDOW):
+        assert (await send(client, talker, f"c-{n:07d}")).status == 202
+    resp = await send(client, talker, "c-9999999")
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
     tok = token("v-busy")
     for _ in range(CALLS_PER_WINDOW):
         assert (await client.get("/webchat/site/visitor/replies", headers=h(tok))).status == 200
