@@ -29,6 +29,7 @@ from aiohttp import web
 from deskgate.connectors.base import BadPayload, Unauthorized
 from deskgate.connectors.webchat import WebSettings, verify_visitor, visitor_token, widget_message
 from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.edge import QuietLog
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.gateway.intake import accept_or_503
 from deskgate.gateway.web.errors import ApiError, error_response, json_error
@@ -42,7 +43,8 @@ from deskgate.gateway.web.webhooks import ACCEPTED
 from deskgate.models.errors import RateLimited
 from deskgate.queue.sessions import login_source, take_slot
 
-log = logging.getLogger("deskgate.webchat")
+# one line per refused origin, bounded: a page calling in a loop cannot fill the log
+REFUSED_LOG = QuietLog(logging.getLogger("deskgate.webchat"))
 
 MAX_BODY_BYTES = 64 * 1024           # 4,000 characters even as JSON \u escapes (12 bytes an emoji)
 ANONYMOUS_DAYS = 7                   # an anonymous visitor's token lives this long
@@ -65,7 +67,8 @@ def _widget_call(handler: Handler) -> Callable[[web.Request], Awaitable[web.Resp
         settings = await account_settings(request)
         origin = request.headers.get("Origin", "")
         if origin not in settings.allowed_origins:
-            log.warning("web chat %s: widget call from origin %r refused", account, origin[:100])
+            REFUSED_LOG.log(logging.WARNING, "web chat %s: widget call from origin %r refused",
+                            account, origin[:100])
             return json_error(403, "this site may not use the chat widget of this account: an "
                               "admin lists it in the account's allowed_origins")
         try:
