@@ -74,6 +74,11 @@ bench-profile: $(TEST_STAMP)
 bench-outbound: $(RUN_STAMP)
 	$(BIN)/python bench/outbound.py $(ARGS)
 
+# CPU per status-page view and per widget send / poll against a real serve (bench/customer.py)
+.PHONY: bench-customer
+bench-customer: $(RUN_STAMP)
+	$(BIN)/python bench/customer.py $(ARGS)
+
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)

@@ -96,6 +96,7 @@ async def test_tokens_prove_one_visitor_of_one_account(client: Any) -> None:
             (token("v-1", expires=time.time() - 5), 403),                  # expired
             (token("v-1", expires=time.time() + 40 * 86400), 403),         # lives too long
             (token("v-1", account="signed"), 403),                        # another account's
+            (good + "." + "a" * 300, 403),                                # oversized
             ("v-1.12345.zz", 403)):
         resp = await send(client, bad, "c-0000009")
         assert resp.status == status, (bad, await resp.text())
