@@ -12,6 +12,7 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.web import customer_page
+from deskgate.gateway.web.client_address import client_address
 from deskgate.models.csat import MAX_COMMENT, answer, verify
 from deskgate.models.errors import DeskgateError, Forbidden
 from deskgate.queue.csat import Surveys
@@ -71,7 +72,7 @@ async def submit(request: web.Request) -> web.Response:
     lang = customer_page.language(request, TEXT)
     t = TEXT[lang]
     surveys = Surveys(request.app[REDIS], request.app[KEYS])
-    wait = await surveys.take_slot(login_source(request.remote or ""))
+    wait = await surveys.take_slot(login_source(client_address(request)))
     if wait:
         return _message(lang, f"{t['error']} too many answers from your address; try again "
                               f"in {wait} s", 429)

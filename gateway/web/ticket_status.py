@@ -17,6 +17,7 @@ from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, REDIS
 from deskgate.gateway.web import customer_page
+from deskgate.gateway.web.client_address import client_address
 from deskgate.models.errors import Forbidden
 from deskgate.models.links import LinkExpired
 from deskgate.models.status import Entry, StatusView
@@ -121,7 +122,7 @@ def _notice(lang: str, key: str, status: int, *, wait: int = 0) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     links = StatusLinks(request.app[REDIS], request.app[KEYS])
-    wait = await links.take_view(login_source(request.remote or ""))
+    wait = await links.take_view(login_source(client_address(request)))
     if wait:
         return _notice(customer_page.language(request, TEXT), "limited", 429, wait=wait)
     try:

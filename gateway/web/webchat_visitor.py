@@ -32,6 +32,7 @@ from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
 from deskgate.gateway.edge import QuietLog
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.gateway.intake import accept_or_503
+from deskgate.gateway.web.client_address import client_address
 from deskgate.gateway.web.errors import ApiError, error_response, json_error
 from deskgate.gateway.web.webchat_replies import (
     account_settings,
@@ -117,7 +118,7 @@ async def _mint(request: web.Request, settings: WebSettings, account: str) -> we
     if not settings.anonymous_visitors:
         raise ApiError(403, "this account chats only with visitors its site signed in: the "
                             "site backend gives the widget a visitor token")
-    source = login_source(request.remote or "")
+    source = login_source(client_address(request))
     await _limit(request, request.app[KEYS].visitor_mints(account, source), MINTS_PER_WINDOW,
                  MINT_WINDOW_SECONDS)
     visitor = "anon-" + secrets.token_urlsafe(16)
