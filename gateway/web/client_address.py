@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from aiohttp.web import BaseRequest, Request
+from aiohttp.web import BaseRequest, Request, RequestKey
 
 from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.config import Network, proxy_networks
@@ -25,6 +25,7 @@ MAX_HOPS = 16            # forwarded entries examined; a longer trusted chain gi
 MAX_HEADER_CHARS = 4096  # all lines of the header together; longer gives the peer
 _MAX_ENTRY_CHARS = 64    # "[v6 address]:port" with room to spare
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_RESOLVED = RequestKey("client_address", str)
 
 
 def _address(text: str) -> Address | None:
@@ -90,9 +91,13 @@ def client_address(request: BaseRequest) -> str:
     config = request.app.get(CONFIG) if isinstance(request, Request) else None
     if config is None or not config.http.trusted_proxies:
         return peer
+    if isinstance(known := request.get(_RESOLVED), str):   # the handler's, again for the log
+        return known
     http = config.http
-    return resolve(peer, request.headers.getall(http.forwarded_header, ()),
-                   proxy_networks(http.trusted_proxies), http.forwarded_header)
+    client = resolve(peer, request.headers.getall(http.forwarded_header, ()),
+                     proxy_networks(http.trusted_proxies), http.forwarded_header)
+    request[_RESOLVED] = client
+    return client
 
 
 def peer_address(request: BaseRequest) -> str:

@@ -1,8 +1,9 @@
 """The client address every per-address limit counts (gateway/web/client_address.py), over real
 HTTP on loopback with the console sign-in limit as the probe: with no trusted proxy a forged
 X-Forwarded-For changes nothing; behind a trusted proxy each forwarded client has its own
-counter, a forged left-most entry is never read, garbage falls back to the peer; the access log
-shows client and peer; a wrong `http.trusted_proxies` entry fails at load, saying which."""
+counter, a forged left-most entry is never read, garbage falls back to the peer; the widget's
+anonymous-visitor limit follows the same address; the access log shows client and peer; a wrong
+`http.trusted_proxies` entry fails at load, saying which."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from deskgate.gateway.config import Config, ConfigError, parse_config, proxy_net
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
 from deskgate.gateway.web.client_address import MAX_HOPS, resolve
+from deskgate.gateway.web.webchat_visitor import MINTS_PER_WINDOW
 from deskgate.queue.keys import Keys
 from deskgate.queue.sessions import LOGIN_FAILURES_MAX
 
@@ -158,3 +160,27 @@ def test_trusted_proxies_are_checked_at_load() -> None:
         assert says in err.value.message and "gw.yaml" in err.value.message
     with pytest.raises(ConfigError, match="forwarded_header"):
         parse_config("http:\n  forwarded_header: X-Real-IP\n")
+
+
+async def test_widget_visitors_are_minted_per_forwarded_client(
+        aiohttp_client: Any, prefix: str, redis_url: str, data_dir: Path) -> None:
+    """Another limit on the same address: anonymous chat visitors per client."""
+    shop = "http://shop.example.cn"
+    config = parse_config(f"""
+redis_prefix: "{prefix}"
+http: {{trusted_proxies: [{PEER}]}}
+channels:
+  webchat:
+    site: {{secret: site-secret-0123456789abcdef, allowed_origins: ["{shop}"],
+            anonymous_visitors: true}}
+""")
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
+
+    async def mint(who: str) -> int:
+        resp = await client.post("/webchat/site/visitors",
+                                 headers={"Origin": shop, "X-Forwarded-For": who})
+        return int(resp.status)
+    for _ in range(MINTS_PER_WINDOW):
+        assert await mint("203.0.113.1") == 201
+    assert await mint("203.0.113.1") == 429
+    assert await mint("203.0.113.2") == 201
