@@ -92,6 +92,8 @@ Key                               Type     What
 {p}macros                         hash     macro id -> JSON canned reply (queue/macros.py)
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
+{p}reply:{reply_id}:parts         hash     a multi-part reply's progress: part ("text", "file:0", "media:0") -> provider or media id; TTL (queue/reply_parts.py)
+{p}secret:files                   string   per-deployment HMAC secret of the public links LINE/Twilio fetch reply files from (queue/reply_parts.py)
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
 """
 
@@ -423,6 +425,13 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+    def reply_parts(self, reply_id: str) -> str:
+        return f"{self.p}reply:{reply_id}:parts"
+
+    @property
+    def file_link_secret(self) -> str:
+        return f"{self.p}secret:files"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

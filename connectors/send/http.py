@@ -85,7 +85,7 @@ def check_api_base(url: str) -> None:
 
 
 async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: str,
-                  json: Any = None, data: Mapping[str, str] | None = None,
+                  json: Any = None, data: Mapping[str, str] | aiohttp.FormData | None = None,
                   params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None,
                   retry_hint: Callable[[Answer], float | None] | None = None,
@@ -96,8 +96,9 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
     the body of a 429/5xx that has no Retry-After header; `inspect` sees a 429/5xx first and
     may raise something else (LINE's monthly quota is a 429 no retry fixes); `max_bytes`
     raises the size cap for an API that pages many messages (WeCom sync_msg). `json` goes as UTF-8 without
-    \\u escapes (WeChat's APIs show escapes literally to the customer)."""
-    body: bytes | Mapping[str, str] | None = data
+    \\u escapes (WeChat's APIs show escapes literally to the customer); `data` is a form, or a
+    multipart upload (aiohttp.FormData with a file)."""
+    body: bytes | Mapping[str, str] | aiohttp.FormData | None = data
     sent = dict(headers or {})
     if json is not None:
         body = msgspec.json.encode(json)
@@ -158,3 +159,14 @@ async def token(tokens: AccessTokens, key: str,
         raise RetryLater(str(exc), float(exc.retry_after or 1)) from exc
     except (RedisError, OSError) as exc:
         raise RetryLater(f"access token store unavailable: {exc}") from exc
+
+
+def upload_form(fields: Mapping[str, str], file_field: str, name: str, content_type: str,
+                data: bytes) -> aiohttp.FormData:
+    """A multipart/form-data body: the plain `fields`, then the file under `file_field` with
+    its name and content type (how every provider's upload API takes a file)."""
+    form = aiohttp.FormData()
+    for key, value in fields.items():
+        form.add_field(key, value)
+    form.add_field(file_field, data, filename=name, content_type=content_type)
+    return form

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, csat, health, webchat_replies, webhooks
+from deskgate.gateway.web import console, csat, health, public_files, webchat_replies, webhooks
 from deskgate.gateway.web.api import (
     channels,
     classifiers,
@@ -122,6 +122,9 @@ def add_routes(app: web.Application) -> None:
     # the customer's satisfaction survey (a signed link is the authorisation, no login)
     app.router.add_get("/csat/{token}", csat.page)
     app.router.add_post("/csat/{token}", csat.submit)
+    # a reply's file for the provider that fetches it (LINE, Twilio): the signed link is the
+    # authorisation, for that one file
+    app.router.add_get("/files/{token}", public_files.serve)
 
     # channel accounts
     account = "/api/v1/channels/{channel}/{account}"
