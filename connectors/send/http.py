@@ -10,6 +10,7 @@ stall or flood a sender worker.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +32,7 @@ MAX_RETRY_AFTER = 24 * 3600.0
 MAX_REASON = 500            # characters of a provider's error text kept as the reason
 
 T = TypeVar("T")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Answer(msgspec.Struct, frozen=True):
@@ -164,9 +166,13 @@ async def token(tokens: AccessTokens, key: str,
 def upload_form(fields: Mapping[str, str], file_field: str, name: str, content_type: str,
                 data: bytes) -> aiohttp.FormData:
     """A multipart/form-data body: the plain `fields`, then the file under `file_field` with
-    its name and content type (how every provider's upload API takes a file)."""
-    form = aiohttp.FormData()
+    its name and content type (how every provider's upload API takes a file). The name goes
+    as raw UTF-8, as browsers send it (percent-escaped, Tencent and Telegram would show the
+    customer "%E5%8F%91…"), without the control characters that could break the part's
+    header."""
+    form = aiohttp.FormData(quote_fields=False)
     for key, value in fields.items():
         form.add_field(key, value)
-    form.add_field(file_field, data, filename=name, content_type=content_type)
+    form.add_field(file_field, data, filename=_CONTROL.sub("_", name) or "file",
+                   content_type=_CONTROL.sub("", content_type) or "application/octet-stream")
     return form

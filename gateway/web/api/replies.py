@@ -29,6 +29,7 @@ from deskgate.models.codec import to_builtins
 from deskgate.models.delivery import (
     MAX_REPLY_CHARS,
     ThreadReply,
+    file_refusal,
     limits,
     reply_target,
     window_closes,
@@ -81,13 +82,11 @@ def reply_json(r: ThreadReply) -> dict[str, Any]:
 
 def _attachments(request: web.Request, channel: Channel, wanted: tuple[AttachmentIn, ...],
                  own: frozenset[str]) -> tuple[OutboundAttachment, ...]:
-    """The files to send, each one a file of this ticket (`own`, gateway/web/api/files.py)."""
+    """The files to send, each one a file of this ticket (`own`, gateway/web/api/files.py),
+    of a type and size the channel takes (so the agent hears it now, not from a failed
+    reply)."""
     if not wanted:
         return ()
-    lim = limits(channel)
-    if len(wanted) > lim.max_attachments:
-        raise ApiError(422, f"{channel} replies carry at most {lim.max_attachments} "
-                            "attachment(s)", field="attachments")
     blobs = BlobStore(request.app[DATA_DIR])
     out = []
     for a in wanted:
@@ -102,11 +101,11 @@ def _attachments(request: web.Request, channel: Channel, wanted: tuple[Attachmen
         except FileNotFoundError:
             raise ApiError(422, f"no stored file {a.ref[:80]}: upload it again",
                            field="attachments") from None
-        if size > lim.max_attachment_bytes:
-            raise ApiError(422, f"{a.name}: {channel} takes files up to "
-                                f"{lim.max_attachment_bytes >> 20} MB", field="attachments")
         out.append(OutboundAttachment(name=a.name, content_type=a.content_type, size=size,
                                       ref=a.ref))
+    refusal = file_refusal(limits(channel).files, str(channel), out)
+    if refusal:
+        raise ApiError(422, refusal, field="attachments")
     return tuple(out)
 
 
