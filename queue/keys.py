@@ -75,6 +75,7 @@ Key                               Type     What
 {p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
 {p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
 {p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
+{p}wecom:{account}:polled        string   a gateway polled the account's sync_msg; PX = the poll interval (one poll per interval across gateways)
 {p}secret:csat                    string   per-deployment HMAC secret of survey links (queue/csat.py)
 {p}csat:offers                    stream   survey links to deliver on the customer's channel: ticket, token, channel, account, customer_id
 {p}csat:limit:{address}           string   survey answers posted from one address; TTL = window
@@ -425,6 +426,9 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+    def wecom_polled(self, account: str) -> str:
+        return f"{self.p}wecom:{account}:polled"
 
     def reply_parts(self, reply_id: str) -> str:
         return f"{self.p}reply:{reply_id}:parts"
