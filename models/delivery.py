@@ -46,8 +46,12 @@ class MediaKind(msgspec.Struct, frozen=True):
     types: frozenset[str]
     max_bytes: int
 
+    def type_names(self) -> list[str]:
+        """The accepted types as people know them (pdf, docx, png...); [] = any type."""
+        return sorted({_TYPE_NAMES.get(t, t.split("/")[-1]) for t in self.types})
+
     def describe(self) -> str:
-        what = "/".join(sorted(t.split("/")[-1] for t in self.types)) or "any type"
+        what = "/".join(self.type_names()) or "any type"
         return f"{self.kind} ({what}) up to {size_text(self.max_bytes)}"
 
 
@@ -77,6 +81,12 @@ class ChannelLimits(msgspec.Struct, frozen=True):
 
 _MB = 1 << 20
 _KB = 1 << 10
+_TYPE_NAMES = {
+    "text/plain": "txt", "application/msword": "doc", "application/vnd.ms-excel": "xls",
+    "application/vnd.ms-powerpoint": "ppt", "image/jpeg": "jpeg", "audio/mpeg": "mp3",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx"}
 _WA_DOCS = frozenset({
     "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
     "application/vnd.ms-powerpoint",

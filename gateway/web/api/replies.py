@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
+from deskgate.connectors.send.registry import sources
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.replies import NoWayToAnswer, compose, last_customer_message
@@ -25,6 +26,7 @@ from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import TICKET, scope, target
+from deskgate.gateway.web.webhooks import ACCOUNTS
 from deskgate.models.codec import to_builtins
 from deskgate.models.delivery import (
     MAX_REPLY_CHARS,
@@ -36,7 +38,13 @@ from deskgate.models.delivery import (
 )
 from deskgate.models.enums import Channel, Role
 from deskgate.models.message import InboundMessage
-from deskgate.models.outbound import OutboundAttachment, OutboundMessage, TemplateCall
+from deskgate.models.outbound import (
+    OutboundAttachment,
+    OutboundMessage,
+    Recipient,
+    TemplateCall,
+    TemplateSpec,
+)
 from deskgate.models.ticket import Ticket
 from deskgate.queue.outbox import Outbox, reply_id_for
 
@@ -170,16 +178,36 @@ async def post_reply(request: web.Request) -> web.Response:
 
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def list_replies(request: web.Request) -> web.Response:
-    """Our replies on a ticket, oldest first, with their delivery state, and when the
-    channel's customer-service window closes (after it, only a template may go)."""
+    """Our replies on a ticket, oldest first, with their delivery state; when the channel's
+    customer-service window closes (after it, only a template may go); the files a reply on
+    this channel may carry; and the templates the channel account offers."""
     ticket = target(request, Ticket)
     messages = await store(request).messages(ticket)
     last = last_customer_message(messages)
     closes = window_closes(last.channel, last.received_at) if last else None
+    recipient = reply_target(last) if last else None
+    rules = limits(recipient.channel).files if recipient else limits(Channel.API).files
     return web.json_response({
         "replies": [reply_json(r) for r in await outbox(request).thread(ticket.id)],
         "window_closes_at": closes,
-        "window_open": closes is None or closes > datetime.now(UTC)}, dumps=_dumps)
+        "window_open": closes is None or closes > datetime.now(UTC),
+        "files": {"max_files": rules.max_files, "max_total": rules.max_total,
+                  "kinds": [{"kind": k.kind, "types": sorted(k.types), "names": k.type_names(),
+                             "max_bytes": k.max_bytes} for k in rules.kinds]},
+        "templates": [to_builtins(x) for x in await _templates(request, recipient)]},
+        dumps=_dumps)
+
+
+async def _templates(request: web.Request, recipient: Recipient | None) -> list[TemplateSpec]:
+    """The templates configured on the account the reply goes from (WhatsApp Cloud or Twilio)."""
+    if recipient is None:
+        return []
+    for name in sources(recipient.channel):
+        found = await request.app[ACCOUNTS].get(request.app[REDIS], request.app[KEYS], name,
+                                                recipient.account)
+        if found is not None:
+            return list(getattr(found[1], "templates", ()))
+    return []
 
 
 def _dumps(obj: Any) -> str:
