@@ -120,12 +120,14 @@ class WeComSync:
             log.info("wecom/%s: %d 微信客服 messages fetched", account, total)
         return total
 
-    async def poll(self, app: web.Application) -> None:
-        """Until cancelled: fetch each polled account once per its kf_poll_seconds."""
+    async def poll(self, app: web.Application, stop: asyncio.Event) -> None:
+        """Until `stop`: fetch each polled account once per its kf_poll_seconds. The stop flag
+        ends the loop even when a cancellation was swallowed (LiveAccounts.get logs a Redis
+        error, which is what redis-py makes of a cancelled read, and carries on)."""
         live, cursors = LiveAccounts(app[CONFIG]), WeComCursor(app[REDIS], app[KEYS])
         loop = asyncio.get_running_loop()
         due: dict[str, float] = {}
-        while True:
+        while not stop.is_set():
             tick = POLL_TICK
             try:
                 for account, settings in await live.of_channel(app[REDIS], app[KEYS], "wecom"):
@@ -145,7 +147,8 @@ class WeComSync:
             except Exception as exc:   # a bug must not end polling for good
                 raise_if_cancelled(exc)
                 log.exception("wecom: polling 微信客服 accounts failed; trying again")
-            await asyncio.sleep(tick)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -175,8 +178,10 @@ WECOM_SYNC = web.AppKey("wecom_sync", WeComSync)
 def setup(app: web.Application) -> None:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         sync = app[WECOM_SYNC] = WeComSync()
-        poller = asyncio.create_task(sync.poll(app))
+        stop = asyncio.Event()
+        poller = asyncio.create_task(sync.poll(app, stop))
         yield
+        stop.set()
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poller
