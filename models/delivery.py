@@ -21,6 +21,9 @@ from deskgate.models.outbound import (
 )
 
 MAX_REPLY_CHARS = 20_000          # our own bound; each sender splits or refuses per channel
+# one file an agent uploads for a reply: above every channel's limit but WhatsApp's documents
+# (100 MB) and Telegram's (50 MB), which a reply can still forward from the customer
+MAX_UPLOAD_BYTES = 25 << 20
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 900.0
 RETRY_AFTER_MAX_SECONDS = 3600.0  # a provider asking for more is capped (the reply still goes)

@@ -30,6 +30,7 @@ from deskgate.gateway.web.webhooks import ACCOUNTS
 from deskgate.models.codec import to_builtins
 from deskgate.models.delivery import (
     MAX_REPLY_CHARS,
+    MAX_UPLOAD_BYTES,
     ThreadReply,
     file_refusal,
     limits,
@@ -192,6 +193,7 @@ async def list_replies(request: web.Request) -> web.Response:
         "window_closes_at": closes,
         "window_open": closes is None or closes > datetime.now(UTC),
         "files": {"max_files": rules.max_files, "max_total": rules.max_total,
+                  "max_upload": MAX_UPLOAD_BYTES,
                   "kinds": [{"kind": k.kind, "types": sorted(k.types), "names": k.type_names(),
                              "max_bytes": k.max_bytes} for k in rules.kinds]},
         "templates": [to_builtins(x) for x in await _templates(request, recipient)]},

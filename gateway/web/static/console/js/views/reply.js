@@ -66,22 +66,26 @@ export function sizeText(n) {
   return n >= 1024 ? `${+(n / 1024).toFixed(1)} KB` : `${n} B`;
 }
 
-function kindText(k) {
+/** The most a file of kind `k` may weigh here: the channel's limit, or the upload's if lower. */
+function kindMax(k, rules) { return Math.min(k.max_bytes, rules.max_upload || k.max_bytes); }
+
+function kindText(k, rules) {
   const types = (k.names || []).join("/") || t("reply.files.any");
-  return `${k.kind} (${types}) ≤ ${sizeText(k.max_bytes)}`;
+  return `${k.kind} (${types}) ≤ ${sizeText(kindMax(k, rules))}`;
 }
 
 /** Why the channel would refuse `file` next to the files already attached ("" if it takes
  *  it): the same rules the server and the sender apply (GET …/replies `files`). */
 export function fileRefusal(rules, attached, file) {
   const type = (file.type || "application/octet-stream").toLowerCase();
-  const kinds = rules.kinds.map(kindText).join("; ");
+  const kinds = rules.kinds.map((k) => kindText(k, rules)).join("; ");
   if (attached.length + 1 > rules.max_files) return t("reply.files.refused.count", { n: rules.max_files });
   const kind = rules.kinds.find((k) => !k.types.length || k.types.includes(type));
   if (!kind) return t("reply.files.refused.type", { name: file.name, type, kinds });
-  if (file.size > kind.max_bytes) {
+  const max = kindMax(kind, rules);
+  if (file.size > max) {
     return t("reply.files.refused.size", { name: file.name, size: sizeText(file.size), kind: kind.kind,
-      max: sizeText(kind.max_bytes) });
+      max: sizeText(max) });
   }
   const total = attached.reduce((sum, a) => sum + a.size, file.size);
   if (rules.max_total && total > rules.max_total) return t("reply.files.refused.total", { max: sizeText(rules.max_total) });
@@ -121,7 +125,7 @@ function filePicker(tk) {
     button.hidden = !can;
     const total = rules.max_total ? `; ${t("reply.files.total", { total: sizeText(rules.max_total) })}` : "";
     limits.textContent = !rules.kinds.length ? t("reply.files.none") : !can ? ""
-      : t("reply.files.limits", { n: rules.max_files, kinds: rules.kinds.map(kindText).join("; ") }) + total;
+      : t("reply.files.limits", { n: rules.max_files, kinds: rules.kinds.map((k) => kindText(k, rules)).join("; ") }) + total;
   };
   return {
     el: h("div", { class: "reply-files-box" }, h("div", { class: "row" }, input, button, limits), list),
