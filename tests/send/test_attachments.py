@@ -10,7 +10,7 @@ channel does not take is refused before anything is sent."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ from aiohttp import web
 from deskgate.connectors.line import LineConnector
 from deskgate.connectors.messenger import MessengerConnector
 from deskgate.connectors.send.base import Rejected, RetryLater
+from deskgate.connectors.send.http import upload_form
 from deskgate.connectors.send.line import LineSender
-from deskgate.connectors.send.messenger import MessengerSender
+from deskgate.connectors.send.messenger import InstagramSender, MessengerSender
 from deskgate.connectors.send.telegram import TelegramSender
 from deskgate.connectors.send.twilio import TwilioSender
 from deskgate.connectors.send.wechat import OfficialAccountSender
@@ -36,7 +37,7 @@ from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.reply_files import ReplyFiles
 from deskgate.models.enums import Channel
 from deskgate.models.file_links import parse
-from deskgate.models.outbound import OutboundAttachment, OutboundMessage, Recipient
+from deskgate.models.outbound import OutboundAttachment, OutboundMessage, Recipient, TemplateCall
 from deskgate.queue.access_tokens import RedisAccessTokens
 from deskgate.queue.keys import Keys
 from deskgate.queue.reply_parts import ReplyParts
@@ -369,3 +370,35 @@ async def test_twilio_mms_carries_every_file_as_a_media_url_in_one_message(
     [sent] = s.requests
     assert sent["Body"] == [message.text] and sent["To"] == ["+8613800138000"]
     assert [parse(u.removeprefix(f"{PUBLIC}/files/"))[1] for u in sent["MediaUrl"]] == [0, 1]
+
+
+async def test_no_file_goes_where_the_channel_cannot_take_it_now(
+        standin: Start, http: aiohttp.ClientSession, tokens: RedisAccessTokens,
+        files: ReplyFiles, data_dir: Path) -> None:
+    """Outside WhatsApp's window only the template goes (files are refused before any call);
+    Instagram takes no documents; a name with control characters cannot break the part."""
+    s = await standin(wa_routes, Uploads)
+    conf = meta_settings(WhatsAppConnector(), s.base, phone_number_id=PHONE_ID)
+    late = msgspec.structs.replace(
+        reply(Channel.WHATSAPP, "8613800138000", attach(data_dir, "a.png", "image/png", PNG)),
+        window_opened_at=datetime.now(UTC) - timedelta(hours=30),
+        template=TemplateCall("order_update", "zh_CN"))
+    with pytest.raises(Rejected, match="only an approved template \\(without files\\)"):
+        await WhatsAppSender().send(late, conf, http, tokens, files)
+    assert s.requests == [] and s.uploads == []
+    pdf = reply(Channel.INSTAGRAM, "1789", attach(data_dir, "a.pdf", "application/pdf", PDF))
+    with pytest.raises(Rejected, match="Instagram cannot send a.pdf: it is application/pdf"):
+        await InstagramSender().send(pdf, meta_settings(MessengerConnector(), s.base), http,
+                                     tokens, files)
+
+    class Sink:
+        data = b""
+
+        async def write(self, chunk: bytes) -> None:
+            self.data += bytes(chunk)
+
+    sink = Sink()
+    form = upload_form({}, "media", 'a"\r\nX-Evil: 1.pdf', "image/png\r\nX-Bad: y", b"data")
+    await form().write(sink)  # type: ignore[arg-type]
+    assert b"\r\nX-Evil" not in sink.data and b"\r\nX-Bad" not in sink.data
+    assert b"data" in sink.data
