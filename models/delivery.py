@@ -70,10 +70,6 @@ class FileRules(msgspec.Struct, frozen=True):
         ctype = content_type.split(";", 1)[0].strip().lower()
         return next((k for k in self.kinds if not k.types or ctype in k.types), None)
 
-    @property
-    def max_bytes(self) -> int:
-        return max((k.max_bytes for k in self.kinds), default=0)
-
 
 class ChannelLimits(msgspec.Struct, frozen=True):
     """What one reply may carry on a channel (the providers' documented limits)."""
