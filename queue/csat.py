@@ -7,14 +7,12 @@ customer's channel, the link is returned to the agent who resolved the ticket.""
 
 from __future__ import annotations
 
-import secrets
-
 import redis.asyncio as aioredis
 
 from deskgate.models.csat import LINK_DAYS, Answer, sign
 from deskgate.queue.audit import work_script
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
-from deskgate.queue.replies import as_bytes
 from deskgate.queue.replies import text as _s
 from deskgate.queue.sessions import take_slot
 
@@ -30,8 +28,7 @@ class Surveys:
         self._answer = work_script(client, "csat_answer")
 
     async def secret(self) -> bytes:
-        await self._r.set(self._k.csat_secret, secrets.token_hex(32), nx=True)
-        return as_bytes(await self._r.get(self._k.csat_secret))
+        return await deployment_secret(self._r, self._k.csat_secret)
 
     async def offer(self, ticket_id: str, actor: str, now: float) -> str:
         """The link token of the ticket's survey if this call offered it, else ""."""

@@ -5,12 +5,11 @@ links providers fetch reply files from (models/file_links.py)."""
 
 from __future__ import annotations
 
-import secrets
-
 import redis.asyncio as aioredis
 
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
-from deskgate.queue.replies import as_bytes, text_hash
+from deskgate.queue.replies import text_hash
 
 # longer than every retry of a reply (max_attempts of back-off up to 15 min) and shorter than
 # the 3 days a Tencent media id lives, so a recorded media id is never stale when read
@@ -32,5 +31,4 @@ class ReplyParts:
             await pipe.execute()
 
     async def link_secret(self) -> bytes:
-        await self._r.set(self._k.file_link_secret, secrets.token_hex(32), nx=True)
-        return as_bytes(await self._r.get(self._k.file_link_secret))
+        return await deployment_secret(self._r, self._k.file_link_secret)

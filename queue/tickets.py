@@ -6,7 +6,6 @@ message's effect is atomic and replaying it after a crash changes nothing."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.scope import Scope
 from deskgate.models.ticket import Correction, Customer, SlaState, Ticket, tagged_ticket, ticket_tag
 from deskgate.models.triage import Triage
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
@@ -76,9 +76,7 @@ class TicketStore:
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
         if self._secret is None:
-            await self._r.set(self._k.tag_secret, secrets.token_hex(32), nx=True)
-            value = await self._r.get(self._k.tag_secret)
-            self._secret = value if isinstance(value, bytes) else str(value).encode()
+            self._secret = await deployment_secret(self._r, self._k.tag_secret)
         return self._secret
 
     async def subject_tag(self, ticket_id: str) -> str:
