@@ -11,9 +11,10 @@ import redis.asyncio as aioredis
 
 from deskgate.models.csat import LINK_DAYS, Answer, sign
 from deskgate.queue.audit import work_script
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import text as _s
-from deskgate.queue.sessions import shared_secret, take_slot
+from deskgate.queue.sessions import take_slot
 
 ANSWERS_PER_WINDOW = 20             # survey posts per client address per window
 ANSWER_WINDOW_SECONDS = 600
@@ -27,7 +28,7 @@ class Surveys:
         self._answer = work_script(client, "csat_answer")
 
     async def secret(self) -> bytes:
-        return await shared_secret(self._r, self._k.csat_secret)
+        return await deployment_secret(self._r, self._k.csat_secret)
 
     async def offer(self, ticket_id: str, actor: str, now: float) -> str:
         """The link token of the ticket's survey if this call offered it, else ""."""

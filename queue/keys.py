@@ -75,6 +75,7 @@ Key                               Type     What
 {p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
 {p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
 {p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
+{p}wecom:{account}:polled        string   a gateway polled the account's sync_msg; PX = the poll interval (one poll per interval across gateways)
 {p}secret:csat                    string   per-deployment HMAC secret of survey links (queue/csat.py)
 {p}csat:offers                    stream   survey links to deliver on the customer's channel: ticket, token, channel, account, customer_id
 {p}csat:limit:{address}           string   survey answers posted from one address; TTL = window
@@ -92,6 +93,8 @@ Key                               Type     What
 {p}macros                         hash     macro id -> JSON canned reply (queue/macros.py)
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
+{p}reply:{reply_id}:parts         hash     a multi-part reply's progress: part ("text", "file:0", "media:0") -> provider or media id; TTL (queue/reply_parts.py)
+{p}secret:files                   string   per-deployment HMAC secret of the public links LINE/Twilio fetch reply files from (queue/reply_parts.py)
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
 {p}secret:status                  string   per-deployment HMAC secret of status-page links (queue/status.py)
 {p}status:limit:{address}         string   status-page views from one address; TTL = window
@@ -444,6 +447,15 @@ class Keys:
 
     def visitor_sends(self, account: str, visitor: str) -> str:
         return f"{self.p}wchat:{account}:s:{visitor}"
+    def wecom_polled(self, account: str) -> str:
+        return f"{self.p}wecom:{account}:polled"
+
+    def reply_parts(self, reply_id: str) -> str:
+        return f"{self.p}reply:{reply_id}:parts"
+
+    @property
+    def file_link_secret(self) -> str:
+        return f"{self.p}secret:files"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

@@ -24,7 +24,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from deskgate.queue.keys import Keys
-from deskgate.queue.replies import as_bytes, hash_reply
+from deskgate.queue.replies import hash_reply
 from deskgate.queue.tokens import TokenInfo, token_hash, token_info_from_hash
 
 IDLE_SECONDS = 8 * 3600
@@ -117,12 +117,6 @@ async def take_slot(client: aioredis.Redis, key: str, limit: int, window: int) -
         pipe.ttl(key)
         _, count, ttl = await pipe.execute()
     return max(1, int(ttl)) if int(count) > limit else 0
-
-
-async def shared_secret(client: aioredis.Redis, key: str) -> bytes:
-    """A deployment secret kept at `key`: made once (SET NX), the same in every process."""
-    await client.set(key, secrets.token_hex(32), nx=True)
-    return as_bytes(await client.get(key))
 
 
 async def give_back_login_attempt(client: aioredis.Redis, keys: Keys, source: str) -> None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from deskgate.models.status import LINK_DAYS, MAX_ENTRIES, StatusView, sign, verify, view
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
 from deskgate.queue.replies import hash_reply
 from deskgate.queue.replies import text as _s
-from deskgate.queue.sessions import shared_secret, take_slot
+from deskgate.queue.sessions import take_slot
 from deskgate.queue.tickets import TicketStore, ticket_from_hash
 
 VIEWS_PER_WINDOW = 60      # page views per client address per window: a customer refreshing
@@ -25,12 +26,12 @@ class StatusLinks:
 
     async def token(self, ticket_id: str, now: float) -> str:
         """A new link token for the ticket, valid LINK_DAYS."""
-        secret = await shared_secret(self._r, self._k.status_secret)
+        secret = await deployment_secret(self._r, self._k.status_secret)
         return sign(ticket_id, int(now) + LINK_DAYS * 86400, secret)
 
     async def ticket_of(self, token: str, now: float) -> str:
         """The ticket a genuine, unexpired token opens (Forbidden / LinkExpired otherwise)."""
-        return verify(token, await shared_secret(self._r, self._k.status_secret), now)
+        return verify(token, await deployment_secret(self._r, self._k.status_secret), now)
 
     async def take_view(self, source: str) -> int:
         """0 when `source` may view a page now, else the seconds to wait."""

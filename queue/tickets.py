@@ -18,12 +18,12 @@ from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.scope import Scope
 from deskgate.models.ticket import Correction, Customer, SlaState, Ticket, tagged_ticket, ticket_tag
 from deskgate.models.triage import Triage
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
 from deskgate.queue.review import URGENT_REVIEW_OFFSET
 from deskgate.queue.scripts import lua
-from deskgate.queue.sessions import shared_secret
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 NOISE_SCAN = 10_000
@@ -76,7 +76,7 @@ class TicketStore:
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
         if self._secret is None:
-            self._secret = await shared_secret(self._r, self._k.tag_secret)
+            self._secret = await deployment_secret(self._r, self._k.tag_secret)
         return self._secret
 
     async def subject_tag(self, ticket_id: str) -> str:

@@ -14,6 +14,7 @@ from aiohttp import web
 from deskgate.gateway.web import (
     console,
     csat,
+    public_files,
     health,
     ticket_status,
     webchat_replies,
@@ -130,6 +131,9 @@ def add_routes(app: web.Application) -> None:
     # the customer's satisfaction survey (a signed link is the authorisation, no login)
     app.router.add_get("/csat/{token}", csat.page)
     app.router.add_post("/csat/{token}", csat.submit)
+    # a reply's file for the provider that fetches it (LINE, Twilio): the signed link is the
+    # authorisation, for that one file
+    app.router.add_get("/files/{token}", public_files.serve)
 
     # the customer's ticket status page (a signed link is the authorisation, no login)
     app.router.add_get("/status/{token}", ticket_status.page)

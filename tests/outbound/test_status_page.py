@@ -23,8 +23,8 @@ from deskgate.models import status
 from deskgate.models.csat import sign as csat_sign
 from deskgate.models.enums import Channel, Role
 from deskgate.models.outbound import DeliveryState
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
-from deskgate.queue.sessions import shared_secret
 from deskgate.queue.status import VIEWS_PER_WINDOW, StatusLinks
 from deskgate.queue.tickets import Placement
 from tests.email.dnszone import DnsStandIn
@@ -97,11 +97,11 @@ async def test_bad_links_get_a_page_that_says_what_to_do(
     good = await link(aclient, keys, tid)
     token = good.removeprefix("/status/")
     other = str(int(tid.removeprefix("DG-")) + 1)
-    secret = await shared_secret(aclient, keys.status_secret)
+    secret = await deployment_secret(aclient, keys.status_secret)
     for bad in (token[:-1] + ("A" if token[-1] != "A" else "B"),     # tampered MAC
                 token.replace(tid, f"DG-{other}"),                 # another ticket, same MAC
                 csat_sign(tid, int(time.time()) + 600,
-                          await shared_secret(aclient, keys.csat_secret)),   # a survey link
+                          await deployment_secret(aclient, keys.csat_secret)),   # a survey link
                 "x" * 5000, "DG-1"):
         resp = await client.get(f"/status/{bad}", headers={"Accept-Language": "zh-CN"})
         assert resp.status == 403, bad

@@ -47,7 +47,7 @@ function render(ctx, root, tk) {
     h("div", { class: "ticket-layout" },
       h("div", { class: "main-col" },
         thread.el,
-        open ? replyBox(tk, thread.reload) : null,
+        open ? replyBox(tk, thread.reload, thread.onInfo) : null,
         notesSection(ctx, tk),
         open ? resolveSection(ctx, tk) : null,
         moreActions(ctx, tk)),
