@@ -14,8 +14,8 @@ from aiohttp import web
 from deskgate.gateway.web import (
     console,
     csat,
-    public_files,
     health,
+    public_files,
     ticket_status,
     webchat_replies,
     webchat_visitor,
