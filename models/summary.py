@@ -56,6 +56,8 @@ class SummaryConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     teams: dict[str, TeamSummary] = msgspec.field(default_factory=dict)
     timeout_seconds: float = 10.0           # one webhook POST, connect to last byte
     max_attempts: int = 8                   # then the day's summary is given up (logged)
+    # From of the summary mail; "" = email.relay.default_from, else its first from_addresses
+    from_address: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.timeout_seconds <= 120 or not 1 <= self.max_attempts <= 50:

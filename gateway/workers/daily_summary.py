@@ -105,7 +105,7 @@ class DailySummary:
             await self._deliver(team, target, fig, http)
         except DeliveryFailed as exc:
             delay = next_attempt_delay(attempt, None)
-            await self.marks.retry_at(team, iso, time.time() + delay, str(exc))
+            await self.marks.retry_at(team, iso, now + delay, str(exc))
             if attempt >= self._cfg.max_attempts:
                 log.error("the %s summary of team %s is given up after %d attempts (%s); send "
                           "it with `deskgate reports summary --team %s --date %s --send` once "
@@ -167,7 +167,9 @@ class DailySummary:
             reply_id=f"summary-{fig.team}-{fig.date}-{address}", ticket_id="",
             recipient=Recipient(Channel.EMAIL, "summary", address), text=text, author="auto",
             created_at=datetime.now(UTC), subject=subject)
-        account = EmailAccount(self._relay, self._relay.default_from, _no_files)
+        sender = (self._cfg.from_address or self._relay.default_from
+                  or next(iter(self._relay.from_addresses.values()), ""))
+        account = EmailAccount(self._relay, sender, _no_files)
         try:
             await SENDERS["email"].send(mail, account, http, self._tokens)
         except (Rejected, RetryLater) as exc:
