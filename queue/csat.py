@@ -13,14 +13,13 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from deskgate.models.csat import LINK_DAYS, Answer, sign
 from deskgate.models.codec import encode
+from deskgate.models.csat import LINK_DAYS, Answer, sign
 from deskgate.models.outbound import OutboundMessage
 from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
-from deskgate.queue.replies import as_bytes
+from deskgate.queue.replies import as_bytes, texts
 from deskgate.queue.replies import text as _s
-from deskgate.queue.replies import texts
 from deskgate.queue.sessions import take_slot
 
 ANSWERS_PER_WINDOW = 20             # survey posts per client address per window

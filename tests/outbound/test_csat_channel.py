@@ -38,7 +38,7 @@ PUBLIC = "https://help.example.cn"
 
 
 @pytest.fixture
-async def telegram(standin: Callable[..., Awaitable[StandIn]]) -> StandIn:  # noqa: F811
+async def telegram(standin: Callable[..., Awaitable[StandIn]]) -> StandIn:
     return await standin(routes)
 
 

@@ -21,8 +21,8 @@ from aiohttp import web
 
 from deskgate.gateway.config import Config, parse_config
 from deskgate.gateway.workers.daily_summary import DailySummary
-from deskgate.models.enums import Channel
 from deskgate.models.csat import Answer
+from deskgate.models.enums import Channel
 from deskgate.queue.csat import Surveys
 from deskgate.queue.keys import Keys
 from deskgate.queue.rollups import Rollups
