@@ -154,7 +154,7 @@ TEXT = {
            "sla": "SLA：首次响应达标 {frt}，解决达标 {res}；违约 {breaches} 次",
            "frt": "首次响应时间：p50 {p50}，p90 {p90}（共 {n} 次）",
            "backlog": "当前积压：未结 {open}，超过一天 {old}",
-           "csat": "满意度：满意率 {csat}，平均 {mean} 分（{n} 份评价）",
+           "csat": "满意度：满意率 {csat}，平均分 {mean}（{n} 份评价）",
            "topics": "热门主题：{topics}",
            "risk": "风险：已审核高风险工单 {reviewed}，升级 {escalated}；主管升级 {escalations} 次",
            "none": "无", "na": "暂无"},

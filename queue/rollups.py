@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,28 @@ REBUILDING = "rebuilding"           # the position while a rebuild clears the ro
 MONDAY = 4                          # 1970-01-05, the first Monday: weeks count from it
 OPENING_ACTIONS = frozenset({"created"})
 
+MAX_CACHED_FIELDS = 400_000         # summed bucket fields a process keeps (~50 MB)
+
+
+class _BucketCache(OrderedDict[tuple[str, str], tuple[str, dict[str, float]]]):
+    """(bucket key, filter) -> (bucket version, its filtered counters), least recently used
+    first, bounded by the number of fields held. Keyed by the full key name, so deployments
+    (prefixes) sharing a process never meet."""
+
+    fields = 0
+
+    def put(self, key: tuple[str, str], version: str, part: dict[str, float]) -> None:
+        old = self.pop(key, None)
+        if old is not None:
+            self.fields -= len(old[1])
+        self[key] = (version, part)
+        self.fields += len(part)
+        while self.fields > MAX_CACHED_FIELDS and len(self) > 1:
+            _, (_, dropped) = self.popitem(last=False)
+            self.fields -= len(dropped)
+
+
+_bucket_cache = _BucketCache()
 _fold_dec = msgspec.json.Decoder(TicketFold)
 _opened_dec = msgspec.json.Decoder(Opened)
 _enc = msgspec.json.Encoder()
@@ -74,6 +97,11 @@ class Rollups:
     @property
     def config(self) -> SlaConfig:
         return self._config
+
+    @property
+    def namespace(self) -> str:
+        """The key prefix these rollups live under (caches keep deployments apart by it)."""
+        return self._k.p
 
     @config.setter
     def config(self, value: SlaConfig) -> None:
@@ -202,45 +230,81 @@ class Rollups:
 
     # --- reading ----------------------------------------------------------------------
 
-    async def sums(self, proj: str, start: float, end: float, f: Filter) -> dict[str, float]:
-        """Counters of one projection that `f` lets through, summed over [start, end) inside
-        Redis (lua/rollup_sum.lua): day buckets for whole days, hours for the ragged ends."""
+    async def sums(self, proj: str, start: float, end: float, f: Filter, *,
+                   collapse: bool = False) -> dict[str, float]:
+        """Counters of one projection that `f` lets through, summed over [start, end): day
+        and week buckets for whole days, hours for the ragged ends. `collapse`: summed over
+        every dimension too, {metric: n} (Redis does it, so only a few counters travel)."""
         if proj not in PROJECTIONS:
             raise ValueError(f"unknown projection {proj!r}")
         if proj not in (MAIN, HIST):     # channel and priority: dimensions of these two only
             f = msgspec.structs.replace(f, channel="", priority="")
-        keys = [self._k.rpt_bucket(proj, g, n) for g, n in buckets(start, end)]
-        flat = await self._sum(keys=keys, args=["sum", _filter_json(f)])
-        return {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        total: dict[str, float] = {}
+        for part in await self._each([self._k.rpt_bucket(proj, g, n)
+                                      for g, n in buckets(start, end)],
+                                     _filter_json(f, collapse=collapse)):
+            for k, v in part.items():
+                total[k] = total.get(k, 0.0) + v
+        return total
 
     async def series(self, proj: str, start: float, end: float, gran: str,
                      metrics: frozenset[str], f: Filter) -> list[tuple[int, dict[str, float]]]:
         """(bucket start, {metric: n}) per hour or day bucket, for the given metrics."""
         size = HOUR if gran == "h" else DAY
         ns = range(int(start // size), int(-(-end // size)))
-        raw = await self._sum(keys=[self._k.rpt_bucket(proj, gran, n) for n in ns],
-                              args=["each", _filter_json(f, metrics)])
-        return [(n * size, {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)})
-                for n, flat in zip(ns, raw, strict=True)]
+        parts = await self._each([self._k.rpt_bucket(proj, gran, n) for n in ns],
+                                 _filter_json(f, metrics))
+        return [(n * size, dict(part)) for n, part in zip(ns, parts, strict=True)]
+
+    async def _each(self, keys: list[str], fjson: str) -> list[dict[str, float]]:
+        """Each bucket's counters that the filter lets through (lua/rollup_sum.lua, in
+        Redis), reusing what this process summed before of a bucket whose version has not
+        moved since: a report page asks several reports of the same range, and a past
+        week's bucket rarely changes, so most of a 30-day report is not read again."""
+        held = [_bucket_cache.get((k, fjson)) for k in keys]
+        raw = await self._sum(keys=keys, args=["each", fjson,
+                                               json.dumps([h[0] if h else "" for h in held])])
+        out = []
+        for key, h, flat in zip(keys, held, raw, strict=True):
+            version = _s(flat[0])
+            if h is not None and len(flat) == 1 and version == h[0]:
+                _bucket_cache.move_to_end((key, fjson))
+                out.append(h[1])
+                continue
+            part = {_s(flat[i]): float(flat[i + 1]) for i in range(1, len(flat), 2)}
+            if version:
+                _bucket_cache.put((key, fjson), version, part)
+            out.append(part)
+        return out
 
     async def opened_per_hour(self, team: str, start: float, end: float) -> dict[float, float]:
-        """{hour start: tickets the team opened} from the hourly heat projection (one small
-        field per team and hour), for the staffing forecast."""
+        """{hour start: tickets the team opened in [start, end)} for the staffing forecast,
+        from the day buckets of the heat projection: a day's cell "w<weekday><hour>" names
+        the hour within that day, so 35 days are 35 small hashes rather than 840 hourly ones."""
         cells = frozenset(f"w{d}{h:02d}" for d in range(7) for h in range(24))
-        rows = await self.series(HEAT, start, end, "h", cells, Filter(team=team))
-        return {float(at): sum(m.values()) for at, m in rows if m}
+        rows = await self.series(HEAT, start, end, "d", cells, Filter(team=team))
+        out: dict[float, float] = {}
+        for day_start, m in rows:
+            for cell, n in m.items():
+                at = float(day_start + int(cell[2:]) * HOUR)
+                if start <= at < end and n:
+                    out[at] = out.get(at, 0.0) + n
+        return out
 
     async def open_tickets(self) -> list[tuple[str, float]]:
         """(member "<ticket>|<team|channel|priority|policy>", opened at) of every open ticket."""
         return scored(await self._r.zrange(self._k.rpt_open, 0, -1, withscores=True))
 
 
-def _filter_json(f: Filter, metrics: frozenset[str] | None = None) -> str:
+def _filter_json(f: Filter, metrics: frozenset[str] | None = None, *,
+                 collapse: bool = False) -> str:
     doc: dict[str, object] = {"team": f.team, "channel": f.channel, "priority": f.priority}
     if f.teams is not None:
         doc["teams"] = sorted(f.teams) or [""]      # [""]: no team at all, not "every team"
     if metrics is not None:
         doc |= {"metrics": sorted(metrics), "metric_only": True}
+    elif collapse:
+        doc["metric_only"] = True
     return json.dumps(doc, ensure_ascii=False)
 
 
