@@ -43,6 +43,9 @@ from deskgate.queue.tickets import TicketStore
 
 log = logging.getLogger("deskgate.surveys")
 BATCH = 100
+# An offer first seen this long after it fell due is not sent late (a long outage, or the
+# upgrade that started this stage on a stream of old offers): a survey days later confuses.
+STALE_OFFER_SECONDS = 2 * 86400
 
 
 def survey_reply_id(ticket_id: str) -> str:
@@ -82,6 +85,9 @@ class SurveyStage:
             due = float(_s(f.get(b"ts")) or 0) + self._cfg.delay_minutes * 60
             if due > now:
                 await self.surveys.defer(tid, eid, token, due, now)
+            elif now - due > STALE_OFFER_SECONDS:
+                await self.surveys.skip(tid, survey_reply_id(tid), eid, token,
+                                        "the offer is too old to send late", now)
             else:
                 sent += await self._send(tid, token, eid, now)
         for token in await self.surveys.due(now):
@@ -90,6 +96,11 @@ class SurveyStage:
 
     async def _send(self, ticket_id: str, token: str, entry_id: str, now: float) -> int:
         rid = survey_reply_id(ticket_id)
+        expires = token.split(".")[1] if token.count(".") == 2 else ""
+        if not expires.isdigit() or int(expires) <= now:
+            # a ticket reopened before its survey went out and never resolved again
+            await self.surveys.skip(ticket_id, rid, entry_id, token, "the link expired", now)
+            return 0
         ticket = await self.store.get(ticket_id)
         if ticket is None:
             await self.surveys.skip(ticket_id, rid, entry_id, token, "no such ticket", now)
@@ -148,8 +159,8 @@ class SurveyStage:
         window = self._cfg.inline_window_hours * 3600
         out = []
         for m, cid in zip(messages, customer_ids, strict=True):
-            got = (csat.inline_answer(m.text)
-                   if m.channel.value in csat.INLINE_CHANNELS and len(m.text) <= 64 else None)
+            got = (csat.inline_answer(m.text) if m.channel.value in csat.INLINE_CHANNELS
+                   and len(m.text) <= 64 and not m.attachments else None)
             taken = False
             if got is not None:
                 tid = _s(await self._r.get(self._k.customer_channel(cid, m.channel,

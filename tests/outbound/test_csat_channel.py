@@ -189,3 +189,15 @@ async def _sent(aclient: aioredis.Redis, keys: Keys, tid: str) -> bool:
 async def _mails(relay: Relay) -> list[Any]:
     with relay.lock:
         return list(relay.received)
+
+
+async def test_old_offers_are_not_sent_late(
+        aclient: aioredis.Redis, keys: Keys, config: Config, tickets: Tickets) -> None:
+    # the stage starting on a stream of old offers (an upgrade, a long outage) sends none
+    tid = await resolved(tickets, aclient, keys, config,
+                         chat_message(Channel.TELEGRAM, "55", account="bot"))
+    stage = SurveyStage(aclient, keys, config, "w1")
+    assert await stage.step(time.time() + 3 * 86400) == 0
+    assert await aclient.hget(keys.ticket(tid), "csat_skipped") == \
+        b"the offer is too old to send late"
+    assert not await aclient.exists(keys.reply(survey_reply_id(tid)))
