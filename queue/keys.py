@@ -81,6 +81,7 @@ Key                               Type     What
 {p}csat:views:{address}           string   survey pages shown to one address; TTL = window
 {p}csat:due                       zset     link token -> when its survey goes out (the delay after resolution)
 {p}summary:{team}:{date}          hash     a team's daily summary of that local date: state, attempts, next_at, owner
+{p}rpt:team_since                 string   since when (epoch s) the team projections n and y hold every count (0: always)
 {p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
 {p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
 {p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
@@ -436,6 +437,10 @@ class Keys:
 
     def summary(self, team: str, day: str) -> str:
         return f"{self.p}summary:{team}:{day}"
+
+    @property
+    def rpt_team_since(self) -> str:
+        return f"{self.p}rpt:team_since"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

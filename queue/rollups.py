@@ -38,6 +38,7 @@ from deskgate.models.rollup import (
     TicketFold,
     fold,
     opened,
+    team_level,
 )
 from deskgate.models.sla import Calendar, SlaConfig, clock
 from deskgate.queue.keys import Keys
@@ -93,6 +94,7 @@ class Rollups:
         self.config = config
         self._apply = client.register_script(lua("rollup_apply"))
         self._sum = client.register_script(lua("rollup_sum"))
+        self._team_since: float | None = None
 
     @property
     def config(self) -> SlaConfig:
@@ -180,6 +182,8 @@ class Rollups:
             if result is not None:
                 states[tid] = result.state
                 incrs.extend(result.incrs)
+        await self._team_projections_since(pos, float(rows[0][1].get("ts") or 0))
+        incrs += [t for t in map(team_level, incrs) if t is not None]
         ops = _Ops()
         for i in incrs:
             for gran, n in bucket_numbers(i.ts):
@@ -206,6 +210,25 @@ class Rollups:
             return 0
         return len(rows)
 
+    async def _team_projections_since(self, pos: str, first_ts: float) -> None:
+        """Note when the team projections started to be written: from the start (0) on a new
+        installation or a rebuild, else from this batch (an installation that had rollups
+        before them: reports read them only for ranges after that, until a rebuild)."""
+        if self._team_since is not None:
+            return
+        since = 0.0 if pos in ("", REBUILDING) else first_ts
+        await self._r.set(self._k.rpt_team_since, since, nx=True)
+        self._team_since = float(_s(await self._r.get(self._k.rpt_team_since)) or since)
+
+    async def team_projections_cover(self, start: float) -> bool:
+        """Whether the team projections hold every count from `start` on."""
+        if self._team_since is None:
+            raw = _s(await self._r.get(self._k.rpt_team_since))
+            if not raw:
+                return False
+            self._team_since = float(raw)
+        return self._team_since <= start
+
     async def catch_up(self, batch: int = BATCH, max_batches: int = 0, *,
                        rebuilding: bool = False) -> int:
         """Fold until caught up (or `max_batches` batches); returns how many were folded."""
@@ -226,6 +249,8 @@ class Rollups:
             async for key in self._r.scan_iter(match=pattern, count=1000):
                 await self._r.unlink(key)
         await self._r.delete(self._k.rpt_open)
+        await self._r.set(self._k.rpt_team_since, 0)     # the rebuild writes them all
+        self._team_since = 0.0
         return await self.catch_up(batch, rebuilding=True)
 
     # --- reading ----------------------------------------------------------------------
@@ -237,7 +262,7 @@ class Rollups:
         every dimension too, {metric: n} (Redis does it, so only a few counters travel)."""
         if proj not in PROJECTIONS:
             raise ValueError(f"unknown projection {proj!r}")
-        if proj not in (MAIN, HIST):     # channel and priority: dimensions of these two only
+        if proj not in (MAIN, HIST):     # channel and priority: dimensions of the main ones
             f = msgspec.structs.replace(f, channel="", priority="")
         total: dict[str, float] = {}
         for part in await self._each([self._k.rpt_bucket(proj, g, n)

@@ -338,10 +338,24 @@ async def test_one_group_reports_summed_in_redis_and_the_bucket_cache_follows_ch
         m = await rollups.sums("m", start, end, f) | await rollups.sums("x", start, end, f)
         q = Query(start=start, end=end, now=end, filter=f)
         # the dimensions summed away in Redis give the figures the full fields give
-        for name, fn in (("times", reports.response_times), ("fcr", reports.resolution_quality),
-                         ("review", reports.review), ("csat", reports.csat)):
+        # and so do the team projections (no channel or priority asked for)
+        for name, fn, by in (("times", reports.response_times, ""),
+                             ("fcr", reports.resolution_quality, ""),
+                             ("review", reports.review, ""), ("csat", reports.csat, ""),
+                             ("transfers", reports.transfers, "team"),
+                             ("sla", reports.sla_attainment, "policy")):
             got = await REPORTS[name](rollups, q)
-            assert got.rows == fn(m, f, "").rows, (name, f)
+            assert got.rows == fn(m, f, by).rows, (name, f)
+        series = await REPORTS["series"](rollups, msgspec.structs.replace(q, start=MON - 9 * H))
+        assert series.rows == reports.volume_series(await rollups.series(
+            "m", MON - 9 * H, end, "h", reports.SERIES_METRICS, f)).rows
+        assert sum(row[1] for row in series.rows) == sum(
+            v for k, v in m.items() if k.startswith("created|"))
+    # an installation that had rollups before the team projections reads them only after
+    await aclient.set(keys.rpt_team_since, MON + 10 * H)
+    late = Rollups(aclient, keys, CONFIG)
+    assert not await late.team_projections_cover(start)
+    assert await late.team_projections_cover(MON + 10 * H)
     # a bucket read before (and kept by this process) is read again once its counters move
     before = await rollups.sums("m", start, end, Filter())
     await aclient.xadd(keys.audit, {"ts": MON + 3 * H, "actor": "bo", "action": "escalate",

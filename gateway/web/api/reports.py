@@ -37,7 +37,7 @@ from deskgate.models import forecast as fc
 from deskgate.models import reports as r
 from deskgate.models.enums import Channel, Priority, Role
 from deskgate.models.reports import Filter, Table
-from deskgate.models.rollup import SEP
+from deskgate.models.rollup import HIST, MAIN, SEP, TEAM_HIST, TEAM_MAIN
 from deskgate.queue.rollups import DAY, HOUR, Rollups
 
 MAX_DAYS = 400
@@ -120,16 +120,27 @@ Run = Callable[[Rollups, Query], Awaitable[Table]]
 
 def _main(fn: Callable[..., Table], default_by: str, *, durations: bool = False) -> Run:
     async def run(ro: Rollups, q: Query) -> Table:
-        by = q.by or default_by
+        by, f = q.by or default_by, q.filter
+        team_only = await _team_level(ro, q, by)
+        main, hist = (TEAM_MAIN, TEAM_HIST) if team_only else (MAIN, HIST)
         # one group ("all"): Redis sums the dimensions away (after filtering), and the report
         # reads the totals as the fields of one dimensionless row
-        sums = await ro.sums("m", q.start, q.end, q.filter, collapse=not by)
+        sums = await ro.sums(main, q.start, q.end, f, collapse=not by)
         if durations:
-            sums |= await ro.sums("x", q.start, q.end, q.filter, collapse=not by)
-        if by:
-            return fn(sums, q.filter, by)
-        return fn({SEP.join((k, "", "", "", "")): v for k, v in sums.items()}, Filter(), "")
+            sums |= await ro.sums(hist, q.start, q.end, f, collapse=not by)
+        if not by:
+            return fn({SEP.join((k, "", "", "", "")): v for k, v in sums.items()}, Filter(), "")
+        if team_only:            # "<metric>|<team>": the other dimensions left empty
+            sums = {k + SEP * 3: v for k, v in sums.items()}
+        return fn(sums, f, by)
     return run
+
+
+async def _team_level(ro: Rollups, q: Query, by: str) -> bool:
+    """Whether the team projections can answer: no channel, priority or policy asked for,
+    and they hold every count of the range."""
+    return (by in ("", "team") and not q.filter.channel and not q.filter.priority
+            and await ro.team_projections_cover(q.start))
 
 
 def _by_team(proj: str, fn: Callable[..., Table]) -> Run:
@@ -156,7 +167,8 @@ async def _confusion(ro: Rollups, q: Query) -> Table:
 
 async def _series(ro: Rollups, q: Query) -> Table:
     gran = "h" if q.end - q.start <= 2 * DAY else "d"
-    return r.volume_series(await ro.series("m", q.start, q.end, gran, r.SERIES_METRICS,
+    proj = TEAM_MAIN if await _team_level(ro, q, "") else MAIN
+    return r.volume_series(await ro.series(proj, q.start, q.end, gran, r.SERIES_METRICS,
                                            q.filter))
 
 
