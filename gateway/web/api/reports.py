@@ -203,8 +203,9 @@ async def _forecasts(ro: Rollups, q: Query) -> tuple[Rows, Rows]:
                > FORECAST_CACHE_SECONDS]
     if missing:
         agents = await ro.sums("a", now - 28 * DAY, now, Filter(teams=frozenset(missing)))
+        opened = await ro.opened_per_hour(missing, now - HISTORY_DAYS * DAY, now)
         for team in missing:
-            rows, backtest = await _forecast(ro, q, team, now, agents)
+            rows, backtest = _forecast(ro, q, team, now, agents, opened[team])
             if len(_forecast_cache) >= FORECAST_CACHE_SIZE:
                 del _forecast_cache[min(_forecast_cache, key=lambda k: _forecast_cache[k][0])]
             _forecast_cache[keys[team]] = (q.now, rows, backtest)
@@ -217,12 +218,11 @@ async def _forecasts(ro: Rollups, q: Query) -> tuple[Rows, Rows]:
     return staffing, backtests
 
 
-async def _forecast(ro: Rollups, q: Query, team: str, now: float,
-                    agents: dict[str, float]) -> tuple[Rows, tuple[r.Number, ...]]:
+def _forecast(ro: Rollups, q: Query, team: str, now: float, agents: dict[str, float],
+              history: dict[float, float]) -> tuple[Rows, tuple[r.Number, ...]]:
     cal = ro.config.teams[team].calendar
     zone = ZoneInfo(cal.timezone)
     holidays = frozenset(date.fromisoformat(d) for d in cal.holidays)
-    history = await ro.opened_per_hour(team, now - HISTORY_DAYS * DAY, now)
     held = sum(v for k, v in agents.items() if k.startswith(f"held_s|{team}|"))
     handled = sum(v for k, v in agents.items() if k.startswith(f"handled|{team}|"))
     aht = held / handled if handled and held else DEFAULT_AHT_S
