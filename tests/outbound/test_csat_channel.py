@@ -201,3 +201,39 @@ async def test_old_offers_are_not_sent_late(
     assert await aclient.hget(keys.ticket(tid), "csat_skipped") == \
         b"the offer is too old to send late"
     assert not await aclient.exists(keys.reply(survey_reply_id(tid)))
+
+
+def _update(n: int, user: int, text: str) -> bytes:
+    import json
+
+    who = {"id": user, "first_name": "小", "last_name": "王", "type": "private"}
+    return json.dumps({"update_id": 9_000_000 + n, "message": {
+        "message_id": 500 + n, "from": {**who, "is_bot": False}, "chat": who,
+        "date": int(time.time()), "text": text}}, ensure_ascii=False).encode()
+
+
+async def test_through_the_running_worker(
+        live: Any, aclient: aioredis.Redis, keys: Keys, eventually: Any) -> None:
+    """The app's own worker: its tick sends the survey, and the customer's "⑤" posted to the
+    Telegram webhook answers it instead of reopening the ticket."""
+    hdr = {"Content-Type": "application/json",
+           "X-Telegram-Bot-Api-Secret-Token": "s" * 20}
+
+    async def post(n: int, text: str) -> None:
+        resp = await live.post("/webhooks/telegram/bot", data=_update(n, 31337, text),
+                               headers=hdr)
+        assert resp.status == 200, await resp.text()
+
+    async def one_ticket() -> str:
+        ids = await aclient.zrange(keys.tickets, 0, -1)
+        return ids[0].decode() if len(ids) == 1 else ""
+
+    await post(1, "我买的耳机没声音了")
+    tid = await eventually(one_ticket)
+    assert (await Work(aclient, keys).resolve(tid, "ops", privileged=True)).outcome == "ok"
+    assert await Surveys(aclient, keys).offer(tid, "ops", time.time())
+    await eventually(lambda: aclient.hget(keys.ticket(tid), "csat_sent_at"))
+    await post(2, "⑤")
+    assert await eventually(lambda: aclient.hget(keys.ticket(tid), "csat_score")) == b"5"
+    assert await aclient.hget(keys.ticket(tid), "status") == b"resolved"
+    assert await aclient.zcard(keys.tickets) == 1
