@@ -59,6 +59,7 @@ class DailySummary:
         self._owner = owner
         self.marks = SummaryMarks(client, keys)
         self._tokens = RedisAccessTokens(client, keys, owner)
+        self._settled: set[tuple[str, str]] = set()   # (team, day) sent or given up
 
     def zone(self, team: str) -> ZoneInfo:
         found = self._rollups.config.teams.get(team)
@@ -82,9 +83,11 @@ class DailySummary:
         for team, target in self._cfg.teams.items():
             zone = self.zone(team)
             local = datetime.fromtimestamp(now, zone)
-            if local.hour * 60 + local.minute < target.minute_of_day:
+            day = previous_day(now, zone)
+            if (local.hour * 60 + local.minute < target.minute_of_day
+                    or (team, day.isoformat()) in self._settled):
                 continue
-            sent += await self.send(team, previous_day(now, zone), now, http)
+            sent += await self.send(team, day, now, http)
         return sent
 
     async def send(self, team: str, day: date, now: float, http: aiohttp.ClientSession, *,
@@ -99,6 +102,8 @@ class DailySummary:
         outcome, attempt = await self.marks.claim(team, iso, self._owner, now, turn,
                                                   self._cfg.max_attempts, by_hand=by_hand)
         if outcome != "go":
+            if outcome in ("sent", "failed"):
+                self._settled.add((team, iso))      # the tick stops asking Redis today
             return 0
         fig = await self.build(team, day, now)
         try:
@@ -115,6 +120,7 @@ class DailySummary:
                             "%.0f s", iso, team, attempt, exc, delay)
             return 0
         await self.marks.finish(team, iso, time.time())
+        self._settled.add((team, iso))
         log.info("the %s summary of team %s was sent", iso, team)
         return 1
 
