@@ -297,7 +297,7 @@ class Rollups:
                 _bucket_cache.move_to_end((key, fjson))
                 out.append(h[1])
                 continue
-            part = {_s(flat[i]): float(flat[i + 1]) for i in range(1, len(flat), 2)}
+            part: dict[str, float] = json.loads(flat[1]) if len(flat) > 1 else {}
             if version:
                 _bucket_cache.put((key, fjson), version, part)
             out.append(part)

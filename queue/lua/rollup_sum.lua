@@ -9,7 +9,7 @@
 -- With metric_only the dimensions are summed away and only the metric is kept.
 -- ARGV[3] JSON list: the version ('~v', set by rollup_apply.lua) the caller holds a result of,
 --         per key ('' = none); such a key is answered with its version alone
--- Returns {{version, field, value, ...}, ...} per key (values as strings)
+-- Returns {{version}, ...} per key known, else {version, JSON object {field: value}}
 local f = cjson.decode(ARGV[2])
 local teams = nil
 if type(f.teams) == 'table' then
@@ -55,15 +55,6 @@ local function fold(h, acc)
   end
 end
 
-local function flat(acc)
-  local out = {}
-  for k, v in pairs(acc) do
-    out[#out + 1] = k
-    out[#out + 1] = tostring(v)
-  end
-  return out
-end
-
 local known = cjson.decode(ARGV[3])
 local out = {}
 for n, key in ipairs(KEYS) do
@@ -73,9 +64,9 @@ for n, key in ipairs(KEYS) do
   else
     local acc = {}
     fold(redis.call('HGETALL', key), acc)
-    local f = flat(acc)
-    table.insert(f, 1, v)
-    out[n] = f
+    -- one JSON string per key: far cheaper to build here and to read in the client than
+    -- a bulk string per field and value
+    out[n] = {v, next(acc) and cjson.encode(acc) or '{}'}
   end
 end
 return out
