@@ -365,3 +365,15 @@ async def test_one_group_reports_summed_in_redis_and_the_bucket_cache_follows_ch
     after = await rollups.sums("m", start, end, Filter())
     assert sum(v for k, v in after.items() if k.startswith("escalate|")) == \
         sum(v for k, v in before.items() if k.startswith("escalate|")) + 1
+
+
+async def test_survey_pages_are_limited_per_address(config, make_client) -> None:
+    from deskgate.queue.csat import VIEWS_PER_WINDOW
+
+    client = await make_client(config)
+    # guessing links: each try is a page shown to that address, then it must wait
+    codes = [(await client.get(f"/csat/DG-1.1999999999.{'A' * 27}")).status
+             for _ in range(VIEWS_PER_WINDOW + 1)]
+    assert codes[:-1] == [403] * VIEWS_PER_WINDOW
+    last = await client.get(f"/csat/DG-1.1999999999.{'A' * 27}?lang=en")
+    assert codes[-1] == 429 and last.status == 429 and "try again in" in await last.text()
