@@ -377,3 +377,26 @@ async def test_survey_pages_are_limited_per_address(config, make_client) -> None
     assert codes[:-1] == [403] * VIEWS_PER_WINDOW
     last = await client.get(f"/csat/DG-1.1999999999.{'A' * 27}?lang=en")
     assert codes[-1] == 429 and last.status == 429 and "try again in" in await last.text()
+
+
+async def test_cli_summary_previews_a_day_and_refuses_what_it_cannot_do(
+        aclient, keys, enqueue, redis_url, prefix, tmp_path, monkeypatch, capsys) -> None:
+    await _life(aclient, keys, enqueue)
+    await Rollups(aclient, keys, CONFIG).catch_up()
+    monkeypatch.setenv("DESKGATE_REDIS_URL", redis_url)
+    conf = tmp_path / "c.yaml"
+    conf.write_text(f'redis_prefix: "{prefix}"\n'
+                    "sla: {teams: {care: {skills: [care, care2]}, sales: {skills: [sales]}}}\n")
+    day = datetime.fromtimestamp(MON, UTC).date().isoformat()
+    argv = ["reports", "summary", "--config", str(conf), "--team", "care", "--date", day]
+    assert await asyncio.to_thread(main, [*argv, "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert f"Daily summary, team care, {day}" in out and "Tickets: 4 new" in out
+    assert await asyncio.to_thread(main, [*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["idempotency_key"] == f"care:{day}" and doc["figures"]["created"] == 4
+    # --send without a target, an unknown team: a clear refusal, nothing sent
+    assert await asyncio.to_thread(main, [*argv, "--send"]) != 0
+    assert "add it under summary.teams" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, [*argv[:-4], "--team", "nope"]) != 0
+    assert "no team 'nope'" in capsys.readouterr().err
