@@ -16,10 +16,12 @@ import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.models.csat import SurveyConfig
 from deskgate.models.delivery import AutoAckConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
+from deskgate.models.summary import SummaryConfig
 from deskgate.queue.connection import is_sentinel_url, parse_sentinel_url
 from deskgate.queue.keys import TENANT_PATTERN, Keys, tenant_prefix
 from deskgate.queue.persistence import DurabilityConfig
@@ -128,6 +130,8 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     console: ConsoleConfig = ConsoleConfig()
     senders: SenderConfig = SenderConfig()
     auto_ack: AutoAckConfig = AutoAckConfig()   # acknowledgement of new tickets
+    csat: SurveyConfig = SurveyConfig()         # the survey over the customer's channel
+    summary: SummaryConfig = SummaryConfig()    # each team's daily summary (webhook, email)
 
     def __post_init__(self) -> None:
         if is_sentinel_url(self.redis_url):  # a malformed one fails at load, saying why

@@ -218,7 +218,7 @@ def by_value(name: str, metrics: tuple[str, ...]) -> Callable[[Mapping[str, floa
         m: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for metric, team, value, n in _team_rows(sums, f):
             m[(team, value)][metric] += n
-            rows: tuple[tuple[Number, ...], ...] = tuple(
+        rows: tuple[tuple[Number, ...], ...] = tuple(
             (team, value, *(int(v[x]) for x in metrics)) for (team, value), v in sorted(m.items()))
         return Table(name, ("team", name, *metrics), rows)
     return report

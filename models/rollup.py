@@ -28,7 +28,12 @@ from deskgate.models.sla import Calendar
 
 SEP = "|"
 MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT = "m", "x", "s", "t", "a", "q", "c"
-PROJECTIONS = (MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT)
+# The main and duration projections again with the team as their only dimension: what a
+# report reads when it neither filters nor groups by channel, priority or policy (most do),
+# about a tenth of the fields (queue/rollups.py writes them beside every main/duration count)
+TEAM_MAIN, TEAM_HIST = "n", "y"
+PROJECTIONS = (MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT, TEAM_MAIN, TEAM_HIST)
+TEAM_OF = {MAIN: TEAM_MAIN, HIST: TEAM_HIST}
 TASKS = ("topic", "priority", "sentiment")
 
 # Upper edges (seconds) of the duration histograms; the last bin is open. A percentile is
@@ -107,6 +112,15 @@ class Incr(msgspec.Struct, frozen=True, array_like=True):
     ts: float
     field: str
     n: float
+
+
+def team_level(i: Incr) -> Incr | None:
+    """The team projection's copy of a main or duration count ("<metric>|<team>"), else None."""
+    proj = TEAM_OF.get(i.proj)
+    if proj is None:
+        return None
+    metric, team, _ = i.field.split(SEP, 2)
+    return Incr(proj, i.ts, metric + SEP + team, i.n)
 
 
 class Folded(msgspec.Struct, frozen=True):

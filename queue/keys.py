@@ -79,6 +79,10 @@ Key                               Type     What
 {p}secret:csat                    string   per-deployment HMAC secret of survey links (queue/csat.py)
 {p}csat:offers                    stream   survey links to deliver on the customer's channel: ticket, token, channel, account, customer_id
 {p}csat:limit:{address}           string   survey answers posted from one address; TTL = window
+{p}csat:views:{address}           string   survey pages shown to one address; TTL = window
+{p}csat:due                       zset     link token -> when its survey goes out (the delay after resolution)
+{p}summary:{team}:{date}          hash     a team's daily summary of that local date: state, attempts, next_at, owner
+{p}rpt:team_since                 string   since when (epoch s) the team projections n and y hold every count (0: always)
 {p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
 {p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
 {p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
@@ -456,6 +460,19 @@ class Keys:
     @property
     def file_link_secret(self) -> str:
         return f"{self.p}secret:files"
+    def csat_views(self, source: str) -> str:
+        return f"{self.p}csat:views:{source}"
+
+    @property
+    def csat_due(self) -> str:
+        return f"{self.p}csat:due"
+
+    def summary(self, team: str, day: str) -> str:
+        return f"{self.p}summary:{team}:{day}"
+
+    @property
+    def rpt_team_since(self) -> str:
+        return f"{self.p}rpt:team_since"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

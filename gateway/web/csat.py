@@ -1,7 +1,8 @@
 """The customer's satisfaction survey page: GET /csat/{token} shows a 1-5 choice and a
 comment box (Chinese or English: ?lang=, else the browser's Accept-Language), POST records
 the answer. No login: the signed link (models/csat.py) is the authorisation, for one ticket,
-until it expires; answers are limited per client address and to one per ticket."""
+until it expires; pages shown and answers are limited per client address, answers to one
+per ticket."""
 
 from __future__ import annotations
 
@@ -53,6 +54,12 @@ async def _ticket(request: web.Request) -> tuple[Surveys, str]:
 async def page(request: web.Request) -> web.Response:
     lang = customer_page.language(request, TEXT)
     t = TEXT[lang]
+    # the page costs a Redis read and an HMAC: a stranger guessing links gets a wait
+    wait = await Surveys(request.app[REDIS], request.app[KEYS]).take_view(
+        login_source(request.remote or ""))
+    if wait:
+        return _message(lang, f"{t['error']} too many pages from your address; try again "
+                              f"in {wait} s", 429)
     try:
         _, ticket = await _ticket(request)
     except Forbidden as exc:

@@ -124,23 +124,29 @@ class TriageWorker:
         if messages:
             msgs = [e.message for e in messages if e.message is not None]
             customers = await self.store.resolve_customers(msgs, now)
-            inputs = [TriageInput(text=m.text, subject=m.subject, channel=m.channel,
-                                  account=m.account, customer_tier=c.tier,
-                                  recent_contacts=c.recent_tickets)
-                      for m, c in zip(msgs, customers, strict=True)]
-            triages = await asyncio.to_thread(self._triager().triage, inputs)
-            routes = await self.ops.route(
-                [(m, t, c.tier) for m, c, t in zip(msgs, customers, triages, strict=True)], now)
-            placements = [
-                Placement(message=m, customer_id=c.customer_id, triage=t, skill=r.queue,
-                          queue_score=queue_score(now, t.priority, c.tier))
-                for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
-            applied = await self.store.apply(placements, now)
-            await self.ops.placed(applied, routes, now)
-            await self.acks.after_placed(applied, msgs, now)
+            # a bare score typed back to a survey answers it instead of reopening the ticket
+            taken = await self.ops.surveys.take_answers(
+                msgs, [c.customer_id for c in customers], now)
+            kept = [e.entry_id for e, t in zip(messages, taken, strict=True) if not t]
+            msgs = [m for m, t in zip(msgs, taken, strict=True) if not t]
+            customers = [c for c, t in zip(customers, taken, strict=True) if not t]
+            if msgs:
+                inputs = [TriageInput(text=m.text, subject=m.subject, channel=m.channel,
+                                      account=m.account, customer_tier=c.tier,
+                                      recent_contacts=c.recent_tickets)
+                          for m, c in zip(msgs, customers, strict=True)]
+                triages = await asyncio.to_thread(self._triager().triage, inputs)
+                routes = await self.ops.route(
+                    [(m, t, c.tier) for m, c, t in zip(msgs, customers, triages, strict=True)], now)
+                placements = [
+                    Placement(message=m, customer_id=c.customer_id, triage=t, skill=r.queue,
+                              queue_score=queue_score(now, t.priority, c.tier))
+                    for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
+                applied = await self.store.apply(placements, now)
+                await self.ops.placed(applied, routes, now)
+                await self.acks.after_placed(applied, msgs, now)
+                await self.stats.record_batch(kept, [a.outcome for a in applied], time.time())
             done += [e.entry_id for e in messages]
-            await self.stats.record_batch(
-                [e.entry_id for e in messages], [a.outcome for a in applied], time.time())
         await self.reader.ack(done)
         self.processed += len(entries)
 
