@@ -6,6 +6,8 @@ when it expires. No login."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from deskgate.models import links
