@@ -56,7 +56,7 @@ async def page(request: web.Request) -> web.Response:
     t = TEXT[lang]
     # the page costs a Redis read and an HMAC: a stranger guessing links gets a wait
     wait = await Surveys(request.app[REDIS], request.app[KEYS]).take_view(
-        login_source(request.remote or ""))
+        login_source(client_address(request)))
     if wait:
         return _message(lang, f"{t['error']} too many pages from your address; try again "
                               f"in {wait} s", 429)
