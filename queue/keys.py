@@ -93,6 +93,9 @@ Key                               Type     What
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
+{p}autoanswers                    hash     "<account>/<topic>" -> JSON auto-answer lookup config (queue/auto_answers.py)
+{p}autoanswers:rev                string   INCR on every auto-answer config change; workers reload when it moves
+{p}autoanswer                     stream   new tickets whose topic has an auto-answer: ticket, message; group "autoanswer"
 """
 
 from __future__ import annotations
@@ -423,6 +426,18 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+    @property
+    def auto_answers(self) -> str:
+        return f"{self.p}autoanswers"
+
+    @property
+    def auto_answers_rev(self) -> str:
+        return f"{self.p}autoanswers:rev"
+
+    @property
+    def auto_answer_stream(self) -> str:
+        return f"{self.p}autoanswer"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.models.auto_answer import AutoAnswerRecord
 from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Channel, IdentityKind, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
@@ -270,6 +271,7 @@ def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Tic
     d = {k.decode(): v for k, v in f.items()}
     triage = decode(d["triage"], Triage) if d.get("triage") else None
     correction = decode(d["correction"], Correction) if d.get("correction") else None
+    auto = decode(d["auto_answer"], AutoAnswerRecord) if d.get("auto_answer") else None
     return Ticket(id=_s(d["id"]), status=Status(_s(d["status"])), channel=Channel(_s(d["channel"])),
                   account=_s(d.get("account")), customer_id=_s(d.get("customer_id")),
                   subject=_s(d.get("subject")), skill=_s(d.get("skill")),
@@ -277,7 +279,7 @@ def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Tic
                   assignee=_s(d.get("assignee")), created_at=_ts(d.get("created_at")),
                   updated_at=_ts(d.get("updated_at")), message_ids=message_ids,
                   correction=correction, sla=_sla(d),
-                  unverified_sender=bool(d.get("unverified_sender")))
+                  unverified_sender=bool(d.get("unverified_sender")), auto_answer=auto)
 
 
 def _sla(d: dict[str, bytes]) -> SlaState | None:

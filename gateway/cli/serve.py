@@ -32,6 +32,7 @@ from deskgate.gateway.retraining.jobs import CLUSTER_REFUSAL, JOBS_REDIS_URL_ENV
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
 from deskgate.gateway.workers import classifier_watch
+from deskgate.gateway.workers.auto_answer import AutoAnswerWorker
 from deskgate.gateway.workers.triage import (
     WORKER_SLOT_ENV,
     TriageWorker,
@@ -203,7 +204,10 @@ async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     workers = [TriageWorker(client, keys, cfg, triager, consumer_name(i)) for i in range(count)]
-    await asyncio.gather(*(w.run(stop) for w in workers))
+    # each worker process also runs the auto-answer stage: its lookups wait on the network,
+    # not the CPU, and only tickets whose topic has a lookup configured reach it
+    answers = AutoAnswerWorker(client, keys, cfg, consumer_name())
+    await asyncio.gather(*(w.run(stop) for w in workers), answers.run(stop))
     log.info("worker finished: %d entries processed", sum(w.processed for w in workers))
     await triager.close()
     await client.aclose()

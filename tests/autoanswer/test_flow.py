@@ -1,0 +1,238 @@
+"""The order-status journey end to end, every part real: a customer's WhatsApp message (the
+signed webhook) is triaged, the auto-answer stage calls the shop's lookup over loopback HTTP
+(which checks our HMAC and timestamp), the answer goes through the outbox to the WhatsApp
+stand-in, and the customer's "not solved" puts the ticket back in the agents' queue with the
+answer on it. Then every way the answer must not go out, the stage's idempotency, and the
+deflection and reopen rates computed by hand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from deskgate.gateway.config import Config
+from deskgate.gateway.web.app import create_app
+from deskgate.gateway.workers.auto_answer import AutoAnswerWorker
+from deskgate.models.auto_answer import AutoAnswerRecord
+from deskgate.models.codec import decode
+from deskgate.models.enums import Role
+from deskgate.models.outbound import OutboundMessage
+from deskgate.queue.auto_answers import AutoAnswerStore
+from deskgate.queue.keys import Keys
+from tests.send.conftest import StandIn
+
+from .conftest import ORDER, Lookup, answer_config, configure, customer_writes, ticket_from
+
+ASK_EN = f"Where is my order {ORDER}? It has not arrived yet."
+
+
+async def report(client: Any, headers: dict[str, str]) -> dict[str, Any]:
+    resp = await client.get("/api/v1/reports/auto-answer", headers=headers)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    return dict(zip(body["columns"], body["rows"][0], strict=True)) if body["rows"] else {}
+
+
+async def test_order_status_answered_then_back_to_an_agent_when_not_solved(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, senders: None,
+        lookup: Lookup, whatsapp: StandIn, auth: Callable[..., dict[str, str]],
+        eventually: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    await configure(client, auth, answer_config(lookup))
+    manager = auth(Role.MANAGER)
+
+    await customer_writes(client, ASK_EN, "16505551234")
+    ticket = await ticket_from(client, manager, "16505551234", eventually)
+    tid = ticket["id"]
+    assert ticket["auto_answer"]["outcome"] == "answered", ticket["auto_answer"]
+    assert ticket["status"] == "resolved"           # no SLA clock runs while the customer reads
+    assert ticket["auto_answer"]["fields"]["eta"] == "2026-12-05"
+    # the shop got the order number triage found, for this ticket, signed (checked there)
+    [asked] = lookup.requests
+    assert asked["entities"] == {"ORDER_ID": [ORDER]} and asked["ticket"] == tid
+    assert asked["topic"] == "order_status" and asked["channel"] == "whatsapp"
+    assert lookup.refused == []
+
+    # the answer went out on WhatsApp, once, by "auto", filled from the lookup's fields
+    await eventually(lambda: _true(len(whatsapp.requests) == 1))
+    sent = whatsapp.requests[0]
+    assert sent["to"] == "16505551234"
+    assert f"order {ORDER} is shipped and arrives 2026-12-05. ({tid})" in sent["text"]["body"]
+    replies = await (await client.get(f"/api/v1/tickets/{tid}/replies",
+                                      headers=manager)).json()
+    [auto] = replies["replies"]
+    assert auto["author"] == "auto" and auto["state"] in ("sent", "delivered", "read")
+    history = await (await client.get(f"/api/v1/tickets/{tid}/history",
+                                      headers=manager)).json()
+    audited = [e for e in history["history"] if e["action"] == "auto_answer"]
+    assert [e["after"] for e in audited] == ["answered"]
+    assert '"eta": "2026-12-05"' in audited[0]["detail"] and auto["id"] in audited[0]["detail"]
+
+    # the customer is not satisfied: the ticket is reopened into its skill queue
+    await customer_writes(client, "not solved, the tracking page shows nothing", "16505551234")
+
+    async def reopened() -> Any:
+        t = await (await client.get(f"/api/v1/tickets/{tid}", headers=manager)).json()
+        return t if t["status"] == "open" and len(t["messages"]) == 2 else None
+    again = await eventually(reopened)
+    agent = auth(Role.ADMIN)
+    resp = await client.put("/api/v1/agents/mia", headers=agent,
+                            json={"skills": [again["skill"].split("@")[0]], "capacity": 3})
+    assert resp.status == 200, await resp.text()
+    claimed = await client.post("/api/v1/agents/mia/claim", headers=auth(Role.AGENT, "mia"))
+    assert claimed.status == 200, await claimed.text()
+    held = await claimed.json()
+    assert held["ticket"]["id"] == tid
+    # the agent sees what was answered and from which fields
+    assert held["ticket"]["auto_answer"]["outcome"] == "answered"
+    assert len(whatsapp.requests) == 1 and len(lookup.requests) == 1   # no second auto-answer
+
+    # one eligible, answered and reopened: deflection 1.0, reopen rate 1.0
+    async def counted() -> Any:
+        row = await report(client, manager)
+        return row if row.get("reopened") == 1 else None
+    row = await eventually(counted)
+    assert row == {"all": "all", "eligible": 1, "answered": 1, "deflection_rate": 1.0,
+                   "reopened": 1, "reopen_rate": 1.0}
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_every_failure_routes_to_agents_with_the_reason(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, lookup: Lookup,
+        aclient: aioredis.Redis, keys: Keys, auth: Callable[..., dict[str, str]],
+        eventually: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    await configure(client, auth, answer_config(lookup, timeout_s=0.5))
+    manager = auth(Role.MANAGER)
+    cases = [
+        ("slow", "did not answer within 0.5 s"),
+        ("500", "the lookup answered HTTP 500"),
+        ("badjson", "the lookup's answer is not JSON"),
+        ("list", "not a JSON object of fields"),
+        ("oversize", "over 64 KB"),
+        ("redirect", "the lookup answered HTTP 302"),
+    ]
+    for n, (mode, reason) in enumerate(cases):
+        lookup.mode = mode
+        wa_id = f"1650555{n:04d}"
+        await customer_writes(client, ASK_EN, wa_id)
+        t = await ticket_from(client, manager, wa_id, eventually)
+        assert t["auto_answer"]["outcome"] == "routed", (mode, t["auto_answer"])
+        assert reason in t["auto_answer"]["reason"], (mode, t["auto_answer"]["reason"])
+        assert t["status"] == "open" and await aclient.zscore(keys.queue(t["skill"]), t["id"])
+        assert await aclient.llen(keys.ticket_replies(t["id"])) == 0, mode
+    assert lookup.refused == []
+    assert len(lookup.requests) == len(cases)           # no redirect followed
+
+    # gates on the answer: a status outside the condition, a required field missing
+    lookup.mode = "ok"
+    lookup.fields = {"status": "processing", "eta": "2026-12-09"}
+    await customer_writes(client, ASK_EN, "16505559001")
+    t = await ticket_from(client, manager, "16505559001", eventually)
+    assert t["auto_answer"]["reason"] == ("status is 'processing', not one of 'shipped', "
+                                          "'in_transit'")
+    assert t["auto_answer"]["fields"] == lookup.fields     # attached for the agent
+    lookup.fields = {"status": "shipped"}
+    await customer_writes(client, ASK_EN, "16505559002")
+    t = await ticket_from(client, manager, "16505559002", eventually)
+    assert t["auto_answer"]["reason"] == "the lookup's answer lacks eta"
+
+    # a lookup that checks another secret refuses us: routed, and the shop saw no valid call
+    calls = len(lookup.requests)
+    lookup.secret = "not-the-secret-we-were-given"
+    lookup.fields = {"status": "shipped", "eta": "2026-12-05"}
+    await customer_writes(client, ASK_EN, "16505559003")
+    t = await ticket_from(client, manager, "16505559003", eventually)
+    assert t["auto_answer"]["reason"] == "the lookup answered HTTP 401"
+    assert lookup.refused == ["signature"] and len(lookup.requests) == calls
+
+
+async def test_below_the_confidence_gate_the_lookup_is_not_called(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, lookup: Lookup,
+        auth: Callable[..., dict[str, str]], eventually: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    body = answer_config(lookup)
+    body["gates"]["min_confidence"] = 0.999
+    await configure(client, auth, body)
+    manager = auth(Role.MANAGER)
+    await customer_writes(client, f"订单 {ORDER} 到哪了？还没收到", "8613800138001")
+    t = await ticket_from(client, manager, "8613800138001", eventually)
+    assert t["auto_answer"]["outcome"] == "routed"
+    assert t["auto_answer"]["reason"].startswith("topic confidence ")
+    assert "below the gate 1.00" in t["auto_answer"]["reason"]
+    assert t["auto_answer"].get("lookup_ms", 0) == 0 and lookup.requests == []
+    # a message with no order number is not looked up either
+    body["gates"]["min_confidence"] = 0.5
+    await configure(client, auth, body)
+    await customer_writes(client, "Where is my order? It has not arrived yet.", "8613800138002")
+    t = await ticket_from(client, manager, "8613800138002", eventually)
+    assert t["auto_answer"]["reason"] == "the message names no ORDER_ID"
+    assert lookup.requests == []
+
+
+async def test_a_replayed_entry_never_answers_twice(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, lookup: Lookup,
+        aclient: aioredis.Redis, keys: Keys, auth: Callable[..., dict[str, str]],
+        eventually: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    await configure(client, auth, answer_config(lookup))
+    await customer_writes(client, ASK_EN, "16505557777")
+    t = await ticket_from(client, auth(Role.MANAGER), "16505557777", eventually)
+    assert t["auto_answer"]["outcome"] == "answered"
+    first_message = (await aclient.lrange(keys.ticket_msgs(t["id"]), 0, 0))[0].decode()
+
+    # triage ran again on the same message (a crash before its XACK): the stage is fed again
+    store = AutoAnswerStore(aclient, keys)
+    await store.feed([(t["id"], first_message)])
+    worker = AutoAnswerWorker(aclient, keys, config, "replay-test")
+    await worker.reader.ensure_group()
+    async with aiohttp.ClientSession() as session:
+        entries = await worker.reader.claim_stale_raw(0, 100)
+        entries += await worker.reader.read_raw(100, None)
+        outcomes = [await worker.handle(session, eid, f) for eid, f in entries]
+    assert outcomes and set(outcomes) == {"skipped"}
+    # and the outcome step itself: the same reply id is a replay, nothing written twice
+    [rid] = [r.decode() for r in await aclient.lrange(keys.ticket_replies(t["id"]), 0, -1)]
+    reply = await aclient.hget(keys.reply(rid), "json")
+    record = decode(await aclient.hget(keys.ticket(t["id"]), "auto_answer"), AutoAnswerRecord)
+    outcome = await store.answer(record, decode(reply, OutboundMessage), "{}", "", time.time())
+    assert outcome[0] == "replay"
+    assert await aclient.llen(keys.ticket_replies(t["id"])) == 1
+    assert len(lookup.requests) == 1
+    assert (await aclient.xpending(keys.auto_answer_stream, "autoanswer"))["pending"] == 0
+
+
+@pytest.mark.parametrize("answered,routed,reopened", [(2, 2, 1)])
+async def test_deflection_and_reopen_rates_by_hand(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, lookup: Lookup,
+        auth: Callable[..., dict[str, str]], eventually: Callable[..., Any],
+        answered: int, routed: int, reopened: int) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    await configure(client, auth, answer_config(lookup))
+    manager = auth(Role.MANAGER)
+    ids = [f"1650556{n:04d}" for n in range(answered + routed)]
+    for n, wa_id in enumerate(ids):
+        lookup.mode = "ok" if n < answered else "500"
+        await customer_writes(client, ASK_EN, wa_id)
+        await ticket_from(client, manager, wa_id, eventually)
+    for wa_id in ids[:reopened]:
+        await customer_writes(client, "still not here, not solved", wa_id)
+    # a topic without an auto-answer is not eligible and changes nothing
+    await customer_writes(client, "I want a refund for the broken blender", "16505569999")
+
+    expected = {"all": "all", "eligible": 4, "answered": 2, "deflection_rate": 0.5,
+                "reopened": 1, "reopen_rate": 0.5}
+
+    async def counted() -> Any:
+        row = await report(client, manager)
+        return row if row == expected else None
+    await eventually(counted)
