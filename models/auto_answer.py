@@ -169,8 +169,8 @@ def _text(value: Any) -> str:
 def confidence_gate(config: LookupConfig, triage: Triage) -> str:
     """"" when triage is sure enough of the topic to call the lookup, else why not."""
     if triage.confidence < config.gates.min_confidence:
-        return (f"topic confidence {triage.confidence:.2f} is below the gate "
-                f"{config.gates.min_confidence:.2f}")
+        return (f"topic confidence {triage.confidence:.3f} is below the gate "
+                f"{config.gates.min_confidence:.3f}")
     return ""
 
 
