@@ -184,10 +184,13 @@ class TicketStore:
         return _s(ticket), decode(raw, InboundMessage) if raw else None
 
     async def get(self, ticket_id: str) -> Ticket | None:
-        f = await self._r.hgetall(self._k.ticket(ticket_id))
+        # one round trip: on a loaded machine each wait for Redis is also a wait for the CPU
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k.ticket(ticket_id))
+            pipe.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
+            f, msg_ids = await pipe.execute()
         if not f:
             return None
-        msg_ids = await self._r.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
         return ticket_from_hash(hash_reply(f), tuple(_s(x) for x in msg_ids))
 
     async def get_many(self, ticket_ids: Sequence[str]) -> list[Ticket]:
@@ -220,6 +223,9 @@ class TicketStore:
         d = text_hash(f)
         return Customer(id=d["id"], name=d.get("name", ""), tier=d.get("tier", "standard"),
                         identities=identities, created_at=_ts(d.get("created_at")))
+
+    async def customer_name(self, customer_id: str) -> str:
+        return _s(await self._r.hget(self._k.customer(customer_id), "name"))
 
     async def customer_ticket_ids(self, customer_id: str, limit: int = 50) -> list[str]:
         ids = await self._r.zrevrange(self._k.customer_tickets(customer_id), 0, limit - 1)

@@ -155,8 +155,8 @@ class AutoAnswerWorker:
                       fields: dict[str, Any], ms: int, mid: str, entry_id: str) -> str:
         assert ticket.triage is not None
         last = last_customer_message(await self.tickets.messages(ticket))
-        customer = await self.tickets.customer(ticket.customer_id)
-        values = variables(ticket=ticket.id, customer_name=customer.name if customer else "",
+        values = variables(ticket=ticket.id,
+                           customer_name=await self.tickets.customer_name(ticket.customer_id),
                            agent="", triage=ticket.triage)
         text = answer_text(config, ticket.triage.language, values, fields)
         try:
