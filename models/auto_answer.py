@@ -12,13 +12,16 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
+from deskgate.models.enums import IdentityKind
 from deskgate.models.macros import VARIABLES, names, render
+from deskgate.models.message import Identity
 from deskgate.models.triage import Triage
 
 MAX_TIMEOUT_S = 10.0
@@ -119,6 +122,9 @@ class LookupRequest(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     language: str
     entities: dict[str, list[str]]
+    # the sender's verified email addresses and phone numbers, so that the shop can answer
+    # only about orders that belong to whoever asks
+    sender: dict[str, list[str]]
 
 
 def request_entities(config: LookupConfig, triage: Triage) -> dict[str, list[str]]:
@@ -131,6 +137,15 @@ def request_entities(config: LookupConfig, triage: Triage) -> dict[str, list[str
             value = e.value or e.text
             if value not in found and len(found) < 5:
                 found.append(value)
+    return out
+
+
+def sender_identities(identities: Iterable[Identity]) -> dict[str, list[str]]:
+    """{"email": [...], "phone": [...]}: the verified ones only (a typed claim proves nothing)."""
+    out: dict[str, list[str]] = {}
+    for i in identities:
+        if i.verified and i.kind in (IdentityKind.EMAIL, IdentityKind.PHONE):
+            out.setdefault(i.kind.value, []).append(i.value)
     return out
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from deskgate.connectors.email_config import EmailConfig
 from deskgate.gateway.config import Config
 from deskgate.gateway.replies import NoWayToAnswer, compose
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
@@ -25,6 +26,20 @@ from deskgate.queue.outbox import Outbox, reply_id_for
 from deskgate.queue.tickets import Applied, TicketStore
 
 log = logging.getLogger("deskgate.auto_ack")
+
+
+def may_answer(m: InboundMessage, email: EmailConfig) -> bool:
+    """Whether an automatic message (this acknowledgement, an auto-answer) may go to the sender
+    of `m`: never to our own addresses, nor to an address nobody verified."""
+    if m.kind is not MessageKind.MESSAGE:
+        return False
+    if m.channel is Channel.EMAIL:
+        return m.sender_verified and not email.is_own(m.sender_email)
+    if m.channel in (Channel.API, Channel.WEBFORM):
+        # answered by email, to an address the customer typed: only when someone vouched
+        found = next((i for i in m.sender.identities if i.kind is IdentityKind.EMAIL), None)
+        return found is not None and found.verified and not email.is_own(found.value)
+    return True
 
 
 class AutoAck:
@@ -42,20 +57,9 @@ class AutoAck:
             return 0
         sent = 0
         for a, m in zip(applied, messages, strict=True):
-            if a.outcome in ("new", "replay") and self._may_answer(m):
+            if a.outcome in ("new", "replay") and may_answer(m, self._email):
                 sent += await self._acknowledge(a.ticket_id, m, now)
         return sent
-
-    def _may_answer(self, m: InboundMessage) -> bool:
-        if m.kind is not MessageKind.MESSAGE:
-            return False
-        if m.channel is Channel.EMAIL:
-            return m.sender_verified and not self._email.is_own(m.sender_email)
-        if m.channel in (Channel.API, Channel.WEBFORM):
-            # answered by email, to an address the customer typed: only when someone vouched
-            email = next((i for i in m.sender.identities if i.kind is IdentityKind.EMAIL), None)
-            return email is not None and email.verified and not self._email.is_own(email.value)
-        return True
 
     async def _acknowledge(self, ticket_id: str, m: InboundMessage, now: float) -> int:
         ticket = await self.store.get(ticket_id)

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from deskgate.gateway import lookup
 from deskgate.gateway.config import Config
 from deskgate.gateway.replies import NoWayToAnswer, compose, last_customer_message
+from deskgate.gateway.workers.auto_ack import may_answer
 from deskgate.models.auto_answer import (
     MAX_TIMEOUT_S,
     AutoAnswerRecord,
@@ -41,6 +42,7 @@ from deskgate.models.auto_answer import (
     choose,
     confidence_gate,
     request_entities,
+    sender_identities,
 )
 from deskgate.models.enums import Status
 from deskgate.models.macros import variables
@@ -83,6 +85,7 @@ class AutoAnswerWorker:
         self.tickets = TicketStore(client, keys)
         self.reader = self.store.reader(consumer)
         self._block_ms = config.workers.block_ms
+        self._email = config.email
         self.answered = 0
         self.routed = 0
 
@@ -130,31 +133,37 @@ class AutoAnswerWorker:
             return await self._route(ticket, "", entry_id,
                                      "the topic's auto-answer was removed or disabled")
         cid, config = chosen
+        messages = await self.tickets.messages(ticket)
+        first = next((m for m in messages if m.id == mid), None)
         if ticket.status is not Status.OPEN or ticket.assignee:
             return await self._route(ticket, cid, entry_id,
                                      "an agent took the ticket before the lookup")
         why = confidence_gate(config, ticket.triage) or (
             "triage flagged a risk: an agent answers" if ticket.triage.risk.high else "")
+        if not why and (first is None or not may_answer(first, self._email)):
+            why = "the sender's address is not verified: an answer could reach a stranger"
         entities = request_entities(config, ticket.triage)
         if not why and not entities:
             why = "the message names no " + " or ".join(config.entities)
-        if why:
+        if why or first is None:
             return await self._route(ticket, cid, entry_id, why)
         found = await lookup.call(session, config, LookupRequest(
             ticket=ticket.id, topic=ticket.triage.topic, account=ticket.account,
             channel=ticket.channel.value, language=ticket.triage.language,
-            entities=entities))
+            entities=entities, sender=sender_identities(first.sender.identities)))
         if found.fields is None:
             return await self._route(ticket, cid, entry_id, found.reason, ms=found.ms)
         why = answer_gate(config, found.fields)
         if why:
             return await self._route(ticket, cid, entry_id, why, found.fields, found.ms)
-        return await self._answer(ticket, cid, config, found.fields, found.ms, mid, entry_id)
+        return await self._answer(ticket, messages, cid, config, found.fields, found.ms, mid,
+                                  entry_id)
 
-    async def _answer(self, ticket: Ticket, cid: str, config: LookupConfig,
-                      fields: dict[str, Any], ms: int, mid: str, entry_id: str) -> str:
+    async def _answer(self, ticket: Ticket, messages: list[InboundMessage], cid: str,
+                      config: LookupConfig, fields: dict[str, Any], ms: int, mid: str,
+                      entry_id: str) -> str:
         assert ticket.triage is not None
-        last = last_customer_message(await self.tickets.messages(ticket))
+        last = last_customer_message(messages)
         values = variables(ticket=ticket.id,
                            customer_name=await self.tickets.customer_name(ticket.customer_id),
                            agent="", triage=ticket.triage)

@@ -27,7 +27,15 @@ from deskgate.queue.auto_answers import AutoAnswerStore
 from deskgate.queue.keys import Keys
 from tests.send.conftest import StandIn
 
-from .conftest import ORDER, Lookup, answer_config, configure, customer_writes, ticket_from
+from .conftest import (
+    ORDER,
+    Lookup,
+    answer_config,
+    configure,
+    customer_writes,
+    form_submitted,
+    ticket_from,
+)
 
 ASK_EN = f"Where is my order {ORDER}? It has not arrived yet."
 
@@ -57,6 +65,7 @@ async def test_order_status_answered_then_back_to_an_agent_when_not_solved(
     [asked] = lookup.requests
     assert asked["entities"] == {"ORDER_ID": [ORDER]} and asked["ticket"] == tid
     assert asked["topic"] == "order_status" and asked["channel"] == "whatsapp"
+    assert asked["sender"] == {"phone": ["+16505551234"]}    # WhatsApp vouches for the number
     assert lookup.refused == []
 
     # the answer went out on WhatsApp, once, by "auto", filled from the lookup's fields
@@ -112,7 +121,22 @@ async def test_every_failure_routes_to_agents_with_the_reason(
         eventually: Callable[..., Any]) -> None:
     client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
     await configure(client, auth, answer_config(lookup, timeout_s=0.5))
+    await configure(client, auth, answer_config(lookup), account="*")
     manager = auth(Role.MANAGER)
+
+    # an address nobody verified (typed into an API message) gets no automatic answer: it
+    # could be a stranger's, and the shop's system is not even asked
+    await form_submitted(client, ASK_EN, "someone@example.com")
+
+    async def decided() -> Any:
+        page = await (await client.get("/api/v1/tickets?channel=webform",
+                                       headers=manager)).json()
+        return page["tickets"] and page["tickets"][0].get("auto_answer")
+    record = await eventually(decided)
+    assert record["outcome"] == "routed" and record["config"] == "*/order_status"
+    assert record["reason"].startswith("the sender's address is not verified")
+    assert lookup.requests == []
+
     cases = [
         ("slow", "did not answer within 0.5 s"),
         ("500", "the lookup answered HTTP 500"),

@@ -8,7 +8,7 @@ worker within a second."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import aiohttp
 import msgspec
@@ -45,6 +45,8 @@ class TestIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     entities: dict[str, Annotated[list[_Value], msgspec.Meta(min_length=1, max_length=5)]]
     language: str = "zh"
     channel: str = "api"
+    sender: dict[Literal["email", "phone"],
+                 Annotated[list[_Value], msgspec.Meta(max_length=5)]] = {}
 
 
 def _store(request: web.Request) -> AutoAnswerStore:
@@ -132,7 +134,7 @@ async def test_auto_answer(request: web.Request) -> web.Response:
     async with aiohttp.ClientSession() as session:
         found = await lookup.call(session, config, LookupRequest(
             ticket="DG-0", topic=topic, account=account, channel=body.channel[:20],
-            language=body.language[:8], entities=body.entities))
+            language=body.language[:8], entities=body.entities, sender=body.sender))
     out: dict[str, Any] = {"id": cid, "ok": found.fields is not None, "lookup_ms": found.ms,
                            "reason": found.reason, "fields": found.fields}
     if found.fields is not None:
