@@ -15,7 +15,8 @@ export function autoAnswersView(ctx, root) {
   const formBox = h("div", { id: "aa-form-box" });
   mount(root, section(t("aa.title"), h("p", { class: "muted" }, t("aa.hint")), listBox),
     section(t("aa.edit"), formBox));
-  const reload = async () => {
+  // `keep`: the id of the auto-answer to keep in the form (the one just saved)
+  const reload = async (keep) => {
     let doc;
     try { doc = await api.get("/api/v1/auto-answers"); } catch (err) { showError(err); return; }
     mount(listBox, table([t("aa.account"), t("aa.topic"), t("aa.url"), t("aa.secret"), t("aa.enabled"), ""],
@@ -27,14 +28,14 @@ export function autoAnswersView(ctx, root) {
           h("button", { class: "small edit", onclick: () => renderForm(formBox, doc, reload, a) }, t("channels.editbtn")),
           h("button", { class: "small danger delete", onclick: () => remove(a.id, reload) }, t("channels.delete"))))),
       t("aa.none")));
-    renderForm(formBox, doc, reload, null);
+    renderForm(formBox, doc, reload, doc.auto_answers.find((a) => a.id === keep) || null);
   };
-  reload();
+  reload(null);
 }
 
 async function remove(id, done) {
   if (!window.confirm(t("aa.confirmdelete", { id }))) return;
-  try { await api.del(`/api/v1/auto-answers/${id.split("/").map(enc).join("/")}`); toast(t("aa.deleted"), "ok"); done(); } catch (err) { showError(err); }
+  try { await api.del(`/api/v1/auto-answers/${id.split("/").map(enc).join("/")}`); toast(t("aa.deleted"), "ok"); done(null); } catch (err) { showError(err); }
 }
 
 function renderForm(box, doc, reload, a) {
@@ -97,9 +98,9 @@ function renderForm(box, doc, reload, a) {
       enabled: enabled.checked };
     if (secret.value) body.secret = secret.value;
     try {
-      await api.put(path(), body);
+      const saved = await api.put(path(), body);
       toast(t("aa.saved"), "ok");
-      reload();
+      reload(saved.id);
     } catch (err) { error.textContent = err.message; }
   });
   mount(box, form);
