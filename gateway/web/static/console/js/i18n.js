@@ -524,7 +524,7 @@ const STRINGS = {
     "aa.secret.keep": "已设置——留空则保持不变", "aa.secret.new": "新密钥",
     "aa.timeout": "超时（秒，最多 10）", "aa.entities": "发送的实体", "aa.gates": "门槛",
     "aa.minconf": "最低主题置信度", "aa.required": "必需的返回字段",
-    "aa.required.hint": "用逗号分隔；模板中可用 {字段名} 引用",
+    "aa.required.hint": "用逗号分隔；模板中可用 {field}（字段名）引用",
     "aa.condfield": "条件：字段", "aa.condvalues": "……取值为（逗号分隔）",
     "aa.templates": "答复模板", "aa.templates.hint": "可用变量：{vars}，以及必需的返回字段。",
     "aa.enabled": "启用", "aa.on": "开", "aa.off": "关", "aa.save": "保存",
