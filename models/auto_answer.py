@@ -169,6 +169,8 @@ def parse_response(status: int, body: bytes) -> dict[str, Any]:
         fields = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise LookupFailed("the lookup's answer is not JSON") from None
+    except RecursionError:
+        raise LookupFailed("the lookup's answer is nested too deep") from None
     if not isinstance(fields, dict):
         raise LookupFailed("the lookup's answer is not a JSON object of fields")
     return fields

@@ -111,12 +111,27 @@ class AutoAnswerWorker:
                         await self.reader.trim_acknowledged(KEEP_ACKED_MS,
                                                             int(time.time() * 1000))
                     if entries:
-                        await asyncio.gather(*(self.handle(session, eid, f)
-                                               for eid, f in entries))
+                        results = await asyncio.gather(
+                            *(self.handle(session, eid, f) for eid, f in entries),
+                            return_exceptions=True)
+                        self._log_failures(entries, results)
                 except (RedisError, OSError) as exc:
                     raise_if_cancelled(exc)
                     log.error("Redis unavailable (%s); retrying in 1 s", exc)
                     await asyncio.sleep(1.0)
+
+    def _log_failures(self, entries: Sequence[tuple[str, dict[bytes, bytes]]],
+                      results: Sequence[object]) -> None:
+        """One ticket's failure must not stop the others': its entry stays pending and is
+        tried again after CLAIM_IDLE_MS. Redis being down is the loop's to report."""
+        for (eid, _), result in zip(entries, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, (RedisError, OSError)):
+                raise result
+            if isinstance(result, BaseException):
+                log.error("auto-answer entry %s failed (%s: %s); it is retried in %d s", eid,
+                          type(result).__name__, result, CLAIM_IDLE_MS // 1000)
 
     async def handle(self, session: aiohttp.ClientSession, entry_id: str,
                      fields: dict[bytes, bytes]) -> str:

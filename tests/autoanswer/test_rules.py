@@ -43,6 +43,7 @@ def test_only_a_200_json_object_of_at_most_64_kb_is_an_answer() -> None:
     assert parse_response(200, b'{"status": "shipped"}') == {"status": "shipped"}
     for status, body, words in [(404, b"{}", "HTTP 404"), (200, b"[1]", "JSON object"),
                                 (200, b"\xff\xfe", "not JSON"),
+                                (200, b"[" * 30000 + b"]" * 30000, "nested too deep"),
                                 (200, b'{"a": "' + b"x" * 65536 + b'"}', "over 64 KB")]:
         with pytest.raises(LookupFailed, match=words):
             parse_response(status, body)
