@@ -47,6 +47,7 @@ from deskgate.models.auto_answer import (
 from deskgate.models.enums import Status
 from deskgate.models.macros import variables
 from deskgate.models.message import InboundMessage
+from deskgate.models.outbound import OutboundMessage
 from deskgate.models.ticket import Ticket
 from deskgate.models.triage import Triage
 from deskgate.queue.auto_answers import AutoAnswerStore
@@ -54,7 +55,9 @@ from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import reply_id_for
 from deskgate.queue.replies import text as _s
+from deskgate.queue.sla import Sla
 from deskgate.queue.tickets import Applied, TicketStore
+from deskgate.queue.work import Work
 
 log = logging.getLogger("deskgate.auto_answer")
 
@@ -76,6 +79,27 @@ async def feed(store: AutoAnswerStore, applied: Sequence[Applied],
              if a.outcome in ("new", "replay") and choose(configs, m.account, t.topic)]
     await store.feed(items)
     return len(items)
+
+
+async def undelivered(store: TicketStore, work: Work, sla: Sla, message: OutboundMessage,
+                      reason: str, now: float) -> bool:
+    """The sender workers' part: an automatic answer that failed for good leaves its ticket
+    resolved with nothing delivered, so the ticket goes back to its queue (audited "reopen" by
+    "auto", the reason given; counted among the reopened answers)."""
+    if message.author != "auto":
+        return False
+    ticket = await store.get(message.ticket_id)
+    if (ticket is None or ticket.status is not Status.RESOLVED or ticket.auto_answer is None
+            or ticket.auto_answer.reply_id != message.reply_id):
+        return False                  # an acknowledgement, or the ticket moved on already
+    result = await work.act(
+        "reopen", ticket.id, "auto", privileged=True,
+        arg=f"the automatic answer was not delivered: {reason}"[:500],
+        extra={"timers": await sla.reopen_timers(ticket.id, now)}, now=now)
+    if result.outcome == "ok":
+        log.warning("ticket %s back to agents: its automatic answer was not delivered (%s)",
+                    ticket.id, reason)
+    return result.outcome == "ok"
 
 
 class AutoAnswerWorker:

@@ -25,7 +25,8 @@ from deskgate.models.enums import Role
 from deskgate.models.outbound import OutboundMessage
 from deskgate.queue.auto_answers import AutoAnswerStore
 from deskgate.queue.keys import Keys
-from tests.send.conftest import StandIn
+from tests.send.conftest import Scripted, StandIn
+from tests.send.test_meta import WA
 
 from .conftest import (
     ORDER,
@@ -259,3 +260,30 @@ async def test_deflection_and_reopen_rates_by_hand(
         row = await report(client, manager)
         return row if row == expected else None
     await eventually(counted)
+
+
+async def test_an_answer_that_cannot_be_delivered_sends_the_ticket_back_to_agents(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, senders: None,
+        lookup: Lookup, whatsapp: StandIn, aclient: aioredis.Redis, keys: Keys,
+        auth: Callable[..., dict[str, str]], eventually: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    await configure(client, auth, answer_config(lookup))
+    whatsapp.default = Scripted(400, WA["bad_recipient"])     # WhatsApp refuses for good
+    manager = auth(Role.MANAGER)
+    await customer_writes(client, ASK_EN, "16505553333")
+    t = await ticket_from(client, manager, "16505553333", eventually)
+    assert t["auto_answer"]["outcome"] == "answered"
+
+    async def back() -> Any:
+        got = await (await client.get(f"/api/v1/tickets/{t['id']}", headers=manager)).json()
+        return got if got["status"] == "open" else None
+    got = await eventually(back)
+    assert await aclient.zscore(keys.queue(got["skill"]), t["id"]) is not None
+    replies = (await (await client.get(f"/api/v1/tickets/{t['id']}/replies",
+                                       headers=manager)).json())["replies"]
+    assert [r["state"] for r in replies] == ["failed"]
+    history = (await (await client.get(f"/api/v1/tickets/{t['id']}/history",
+                                       headers=manager)).json())["history"]
+    [reopen] = [e for e in history if e["action"] == "reopen"]
+    assert reopen["actor"] == "auto"
+    assert reopen["detail"].startswith("the automatic answer was not delivered")
