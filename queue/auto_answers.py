@@ -94,7 +94,8 @@ class AutoAnswerStore:
 
     async def answer(self, record: AutoAnswerRecord, reply: OutboundMessage, audit_detail: str,
                      entry_id: str, now: float) -> tuple[str, str]:
-        """("answered", reply id) | ("replay", state) | ("taken", status) | ("missing", "")."""
+        """("answered", reply id) | ("replay", state) | ("missing", "") | ("taken", status, or
+        "wrote" when the customer wrote again)."""
         k, tid = self._k, reply.ticket_id
         return await self._run("answer", tid, record, audit_detail, entry_id, now,
                                [k.reply(reply.reply_id), k.ticket_replies(tid), k.outbox,

@@ -223,8 +223,9 @@ class AutoAnswerWorker:
                                   fields=fields, lookup_ms=ms, reply_id=reply.reply_id)
         outcome, value = await self.store.answer(record, reply, detail, entry_id, time.time())
         if outcome == "taken":
-            return await self._route(ticket, cid, entry_id,
-                                     "an agent took the ticket while the lookup ran", fields, ms)
+            why = ("the customer wrote again while the lookup ran" if value == "wrote"
+                   else "an agent took the ticket while the lookup ran")
+            return await self._route(ticket, cid, entry_id, why, fields, ms)
         if outcome == "answered":
             self.answered += 1
             log.info("ticket %s answered automatically (%s, lookup %d ms)", ticket.id, cid, ms)

@@ -4,19 +4,19 @@
 --     author "auto"), the first response, the ticket resolved (so no SLA clock runs while the
 --     customer reads the answer; their next message reopens it: apply_messages.lua) with the
 --     label auto-answered and the record of the lookup, audited. Only while the ticket is
---     open and unassigned: when an agent took it first, {'taken', status} and nothing else
---     (the caller then routes). A reply id already stored is a replay: acknowledged, no change.
+--     open, unassigned and has only the message answered: else {'taken', status} ('wrote':
+--     the customer wrote again) and nothing else (the caller then routes). A reply id already stored is a replay: acknowledged, no change.
 --   route: the record (the reason, whatever the lookup returned) attached for the agent,
 --     audited; the ticket stays where routing put it.
 -- Keys: ticket (KEYS[1]), auto_answer_stream (KEYS[2]), reply (KEYS[3]), ticket_replies
---       (KEYS[4]), outbox (KEYS[5]), ticket_labels (KEYS[6]), queue, sla_paused, sla_due,
---       audit, ticket_history; KEYS[3..6] only for 'answer'
+--       (KEYS[4]), outbox (KEYS[5]), ticket_labels (KEYS[6]), ticket_msgs, queue, sla_paused,
+--       sla_due, audit, ticket_history; KEYS[3..6] only for 'answer'
 -- ARGV[1] prefix (for K)  ARGV[2] op  ARGV[3] ticket id  ARGV[4] now
 -- ARGV[5] stream entry id to acknowledge ('' = none)  ARGV[6] the stream's group
 -- ARGV[7] the AutoAnswerRecord JSON  ARGV[8] audit detail (the fields used, or the reason)
 -- ARGV[9] reply id  ARGV[10] the OutboundMessage JSON
 -- Returns {'answered', reply id} | {'replay', state} | {'routed', ''} | {'missing', ''}
---         | {'taken', status}
+--         | {'taken', status or 'wrote'}
 local op, tid, ts = ARGV[2], ARGV[3], ARGV[4]
 local function ack()
   if ARGV[5] ~= '' then redis.call('XACK', KEYS[2], ARGV[6], ARGV[5]) end
@@ -39,6 +39,8 @@ if state then
   return {'replay', state}
 end
 if t[1] ~= 'open' or (t[2] or '') ~= '' then return {'taken', t[1]} end
+-- a second message came while the lookup ran: it may ask something else, an agent reads it
+if redis.call('LLEN', K.ticket_msgs(tid)) > 1 then return {'taken', 'wrote'} end
 queue_reply(rid, tid, ARGV[10], ts)
 audit(ts, 'auto', 'reply', tid, '', 'queued', rid)
 first_response(tid, ts, 'auto')

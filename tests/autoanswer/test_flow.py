@@ -287,3 +287,27 @@ async def test_an_answer_that_cannot_be_delivered_sends_the_ticket_back_to_agent
     [reopen] = [e for e in history if e["action"] == "reopen"]
     assert reopen["actor"] == "auto"
     assert reopen["detail"].startswith("the automatic answer was not delivered")
+
+
+async def test_a_second_message_during_the_lookup_leaves_the_ticket_to_agents(
+        aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, lookup: Lookup,
+        aclient: aioredis.Redis, keys: Keys, auth: Callable[..., dict[str, str]],
+        eventually: Callable[..., Any]) -> None:
+    client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=True))
+    await configure(client, auth, answer_config(lookup, timeout_s=10))
+    manager = auth(Role.MANAGER)
+    lookup.mode = "hold"
+    await customer_writes(client, ASK_EN, "16505552222")
+    await eventually(lambda: _true(len(lookup.requests) == 1))
+    await customer_writes(client, "Also, can I change the delivery address?", "16505552222")
+    t = await ticket_from(client, manager, "16505552222", eventually, decided=False)
+
+    async def both_on_it() -> bool:
+        return await aclient.llen(keys.ticket_msgs(t["id"])) == 2
+    await eventually(both_on_it)
+    lookup.release.set()                      # the lookup answers, the gates pass ...
+    t = await ticket_from(client, manager, "16505552222", eventually)
+    assert t["auto_answer"]["outcome"] == "routed"        # ... but the new question is an agent's
+    assert t["auto_answer"]["reason"] == "the customer wrote again while the lookup ran"
+    assert t["auto_answer"]["fields"]["status"] == "shipped" and t["status"] == "open"
+    assert await aclient.llen(keys.ticket_replies(t["id"])) == 0
