@@ -237,7 +237,8 @@ class AutoAnswerWorker:
                      fields: dict[str, Any] | None = None, ms: int = 0) -> str:
         record = AutoAnswerRecord(outcome="routed", config=cid, at=datetime.now(UTC),
                                   reason=reason, fields=fields or {}, lookup_ms=ms)
-        await self.store.route(ticket.id, record, entry_id, time.time())
-        self.routed += 1
-        log.info("ticket %s left to agents: %s", ticket.id, reason)
-        return "routed"
+        outcome, _ = await self.store.route(ticket.id, record, entry_id, time.time())
+        if outcome == "routed":
+            self.routed += 1
+            log.info("ticket %s left to agents: %s", ticket.id, reason)
+        return outcome

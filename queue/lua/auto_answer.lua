@@ -5,9 +5,11 @@
 --     customer reads the answer; their next message reopens it: apply_messages.lua) with the
 --     label auto-answered and the record of the lookup, audited. Only while the ticket is
 --     open, unassigned and has only the message answered: else {'taken', status} ('wrote':
---     the customer wrote again) and nothing else (the caller then routes). A reply id already stored is a replay: acknowledged, no change.
+--     the customer wrote again) and nothing else (the caller then routes).
 --   route: the record (the reason, whatever the lookup returned) attached for the agent,
 --     audited; the ticket stays where routing put it.
+-- A ticket is decided once: when it carries a record already (the same entry fed twice and
+-- run by two workers at once), or the reply id is stored, the step only acknowledges: 'replay'.
 -- Keys: ticket (KEYS[1]), auto_answer_stream (KEYS[2]), reply (KEYS[3]), ticket_replies
 --       (KEYS[4]), outbox (KEYS[5]), ticket_labels (KEYS[6]), ticket_msgs, queue, sla_paused,
 --       sla_due, audit, ticket_history; KEYS[3..6] only for 'answer'
@@ -15,7 +17,7 @@
 -- ARGV[5] stream entry id to acknowledge ('' = none)  ARGV[6] the stream's group
 -- ARGV[7] the AutoAnswerRecord JSON  ARGV[8] audit detail (the fields used, or the reason)
 -- ARGV[9] reply id  ARGV[10] the OutboundMessage JSON
--- Returns {'answered', reply id} | {'replay', state} | {'routed', ''} | {'missing', ''}
+-- Returns {'answered', reply id} | {'replay', state or ''} | {'routed', ''} | {'missing', ''}
 --         | {'taken', status or 'wrote'}
 local op, tid, ts = ARGV[2], ARGV[3], ARGV[4]
 local function ack()
@@ -25,6 +27,10 @@ local t = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'skill')
 if not t[1] then
   ack()
   return {'missing', ''}
+end
+if redis.call('HEXISTS', KEYS[1], 'auto_answer') == 1 then
+  ack()
+  return {'replay', ''}
 end
 if op == 'route' then
   redis.call('HSET', KEYS[1], 'auto_answer', ARGV[7])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,22 @@ import pytest
 import redis.asyncio as aioredis
 
 from deskgate.gateway.config import Config
+from deskgate.gateway.replies import compose
 from deskgate.gateway.web.app import create_app
 from deskgate.gateway.workers.auto_answer import AutoAnswerWorker
 from deskgate.models.auto_answer import AutoAnswerRecord
 from deskgate.models.codec import decode
-from deskgate.models.enums import Role
+from deskgate.models.enums import Channel, IdentityKind, Role
+from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.outbound import OutboundMessage
+from deskgate.queue.audit import AuditLog
 from deskgate.queue.auto_answers import AutoAnswerStore
 from deskgate.queue.keys import Keys
+from deskgate.queue.outbox import reply_id_for
+from deskgate.queue.tickets import Placement, TicketStore
 from tests.send.conftest import Scripted, StandIn
 from tests.send.test_meta import WA
+from tests.work.conftest import triage
 
 from .conftest import (
     ORDER,
@@ -214,16 +221,21 @@ async def test_a_replayed_entry_never_answers_twice(
     assert t["auto_answer"]["outcome"] == "answered"
     first_message = (await aclient.lrange(keys.ticket_msgs(t["id"]), 0, 0))[0].decode()
 
-    # triage ran again on the same message (a crash before its XACK): the stage is fed again
+    # triage ran again on the same message (a crash before its XACK): the stage is fed again;
+    # the running stage takes the entry and acknowledges it without a lookup
     store = AutoAnswerStore(aclient, keys)
     await store.feed([(t["id"], first_message)])
+    [(fed, fields)] = [(e.decode(), f) for e, f in
+                       await aclient.xrevrange(keys.auto_answer_stream, count=1)]
+
+    async def acknowledged() -> bool:
+        [group] = await aclient.xinfo_groups(keys.auto_answer_stream)
+        return group["last-delivered-id"].decode() == fed and group["pending"] == 0
+    await eventually(acknowledged)
+    # a worker given the same entry again (say, after its own restart) skips it too
     worker = AutoAnswerWorker(aclient, keys, config, "replay-test")
-    await worker.reader.ensure_group()
     async with aiohttp.ClientSession() as session:
-        entries = await worker.reader.claim_stale_raw(0, 100)
-        entries += await worker.reader.read_raw(100, None)
-        outcomes = [await worker.handle(session, eid, f) for eid, f in entries]
-    assert outcomes and set(outcomes) == {"skipped"}
+        assert await worker.handle(session, fed, fields) == "skipped"
     # and the outcome step itself: the same reply id is a replay, nothing written twice
     [rid] = [r.decode() for r in await aclient.lrange(keys.ticket_replies(t["id"]), 0, -1)]
     reply = await aclient.hget(keys.reply(rid), "json")
@@ -311,3 +323,37 @@ async def test_a_second_message_during_the_lookup_leaves_the_ticket_to_agents(
     assert t["auto_answer"]["reason"] == "the customer wrote again while the lookup ran"
     assert t["auto_answer"]["fields"]["status"] == "shipped" and t["status"] == "open"
     assert await aclient.llen(keys.ticket_replies(t["id"])) == 0
+
+
+
+async def test_a_ticket_is_decided_once_whatever_runs_twice(
+        aclient: aioredis.Redis, keys: Keys) -> None:
+    """Triage replayed a batch, so the stage got the ticket twice, and two workers ran the two
+    entries side by side with different luck: whichever outcome is written first stands."""
+    store = TicketStore(aclient, keys)
+    message = InboundMessage(
+        channel=Channel.WHATSAPP, account="waba", external_id=f"wamid.D-{time.time_ns()}",
+        sender=Sender((Identity(IdentityKind.PLATFORM, "whatsapp:waba:16505551111"),)),
+        received_at=datetime.now(UTC), text=ASK_EN, thread_key="p:16505551111")
+    [ctx] = await store.resolve_customers([message], time.time())
+    [applied] = await store.apply([Placement(message, ctx.customer_id, triage(), "orders",
+                                             time.time())], time.time())
+    tid = applied.ticket_id
+    ticket = await store.get(tid)
+    assert ticket is not None
+    aa = AutoAnswerStore(aclient, keys)
+    now = datetime.now(UTC)
+    routed = AutoAnswerRecord(outcome="routed", config="waba/order_status", at=now,
+                              reason="the lookup answered HTTP 500")
+    reply = await compose(store, ticket, message, reply_id=reply_id_for(tid, "x"),
+                          author="auto", text="shipped")
+    answered = AutoAnswerRecord(outcome="answered", config="waba/order_status", at=now,
+                                reply_id=reply.reply_id)
+    assert await aa.route(tid, routed, "", time.time()) == ("routed", "")
+    assert await aa.answer(answered, reply, "{}", "", time.time()) == ("replay", "")
+    assert await aa.route(tid, routed, "", time.time()) == ("replay", "")
+    decided = [e for e in await AuditLog(aclient, keys).history(tid)
+               if e.action == "auto_answer"]
+    assert [e.after for e in decided] == ["routed"]
+    assert await aclient.llen(keys.ticket_replies(tid)) == 0
+    assert (await store.get(tid)).status == "open"        # type: ignore[union-attr]
