@@ -277,7 +277,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser(
         "worker", help="run triage workers only (for the multi-process shape)",
         description="Read the ingest stream as a consumer group: triage, thread, route and "
-                    "store tickets. Run as many as the load needs, on any machine.")
+                    "store tickets. Each process also runs the auto-answer stage (the shops' "
+                    "lookup webhooks, docs/auto-answer.md). Run as many as the load needs, on "
+                    "any machine.")
     worker.add_argument("--count", type=int, default=1, help="workers in this process")
     add_common(worker)
     worker.set_defaults(func=cmd_worker)
