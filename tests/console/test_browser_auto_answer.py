@@ -79,3 +79,7 @@ async def test_admin_configures_and_tests_an_auto_answer(browser: Any, api: Any,
     await b.page.click("#lang")
     await expect(b.page.locator("#auto-answer")).to_contain_text("已转给客服")
     await b.shot("ticket-auto-answer")
+
+    # the deflection report has its card on the reports page
+    await b.page.goto(f"{b.base}/console/#/reports")
+    await expect(b.page.locator("[data-report=auto-answer] h2")).to_have_text("自动答复：分流率与重开")

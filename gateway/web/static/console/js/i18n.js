@@ -268,6 +268,9 @@ const STRINGS = {
     "ticket.auto": "Auto-answer", "ticket.auto.outcome": "Outcome", "ticket.auto.answered": "answered automatically",
     "ticket.auto.routed": "left to agents", "ticket.auto.reason": "Why", "ticket.auto.lookup": "Lookup took",
     "ticket.auto.fields": "Lookup result",
+    "rep.auto-answer": "Auto-answers: deflection and reopens", "rc.eligible": "Eligible",
+    "rc.answered": "Answered automatically", "rc.deflection_rate": "Deflection rate",
+    "rc.reopened": "Reopened by the customer",
   },
   zh: {
     "app.name": "Deskgate", "app.tagline": "客服工作台",
@@ -535,6 +538,9 @@ const STRINGS = {
     "ticket.auto": "自动答复", "ticket.auto.outcome": "结果", "ticket.auto.answered": "已自动答复",
     "ticket.auto.routed": "已转给客服", "ticket.auto.reason": "原因", "ticket.auto.lookup": "查询耗时",
     "ticket.auto.fields": "查询结果",
+    "rep.auto-answer": "自动答复：分流率与重开", "rc.eligible": "可自动答复",
+    "rc.answered": "已自动答复", "rc.deflection_rate": "分流率",
+    "rc.reopened": "客户重开",
   },
 };
 
