@@ -40,7 +40,7 @@ class Macro(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         if not (self.zh or self.en):
             raise ValueError("a macro needs a zh or an en text")
         for lang, text in (("zh", self.zh), ("en", self.en)):
-            for name in _names(text):
+            for name in names(text):
                 if name not in VARIABLES:
                     raise ValueError(f"{lang}: unknown variable {{{name}}}; use "
                                      + ", ".join(f"{{{v}}}" for v in VARIABLES))
@@ -50,7 +50,8 @@ class Macro(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         return (self.en or self.zh) if language == "en" else (self.zh or self.en)
 
 
-def _names(text: str) -> list[str]:
+def names(text: str) -> list[str]:
+    """The variables a template names (auto-answers validate theirs with it too)."""
     try:
         return [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
     except ValueError as exc:
@@ -71,4 +72,4 @@ def variables(*, ticket: str, customer_name: str, agent: str, triage: Triage | N
 def render(text: str, values: dict[str, str]) -> str:
     """Fill the variables (a value missing on this ticket becomes empty). Only plain names are
     allowed at save time, so no attribute or index lookups run here."""
-    return text.format_map({name: values.get(name, "") for name in _names(text)})
+    return text.format_map({name: values.get(name, "") for name in names(text)})

@@ -103,6 +103,7 @@ class TicketFold(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     held_since: float = 0.0             # 0: nobody holds it now
     review_since: float = 0.0
     is_open: bool = True
+    auto_at: float = 0.0                # when it was answered automatically (0: not, or reopened)
 
 
 class Incr(msgspec.Struct, frozen=True, array_like=True):
@@ -248,10 +249,22 @@ def fold(s: TicketFold, ts: float, actor: str, action: str, before: str, after: 
         s = msgspec.structs.replace(s, is_open=False, paused_at=0.0)
     elif action in ("reopen", "reopened") and not s.is_open:
         out += [_m("reopen", s, ts), _by(TOPIC, "reopen", s, ts, s.dims.topic)]
+        if s.auto_at:
+            # counted in the hour of the answer, so a period's reopen rate is that of the
+            # answers given in it
+            out += [_m("aa_reopened", s, s.auto_at),
+                    _by(TOPIC, "aa_reopened", s, s.auto_at, s.dims.topic)]
+            s = msgspec.structs.replace(s, auto_at=0.0)
         if s.fcr_at:
             # counted as solved at first contact; the customer came back, so it was not
             out += [_m("fcr", s, s.fcr_at, -1), _by(TOPIC, "fcr", s, s.fcr_at, s.dims.topic, -1)]
         s = msgspec.structs.replace(s, is_open=True, fcr_at=0.0, touches=s.touches + 1)
+    elif action == "auto_answer":
+        # every ticket the auto-answer stage decided on was eligible; "answered" deflected it
+        out += [_m("aa_eligible", s, ts), _by(TOPIC, "aa_eligible", s, ts, s.dims.topic)]
+        if after == "answered":
+            out += [_m("aa_answered", s, ts), _by(TOPIC, "aa_answered", s, ts, s.dims.topic)]
+            s = msgspec.structs.replace(s, auto_at=ts)
     elif action == "csat_offered":
         out.append(_m("csat_offered", s, ts))
     elif action == "csat" and after in ("1", "2", "3", "4", "5"):

@@ -105,6 +105,9 @@ Key                               Type     What
 {p}wchat:{acct}:mint:{address}    string   anonymous web-chat visitors minted for one address; TTL = window
 {p}wchat:{acct}:v:{visitor}       string   one web-chat visitor's widget calls; TTL = window
 {p}wchat:{acct}:s:{visitor}       string   one web-chat visitor's messages sent from the widget; TTL = window
+{p}autoanswers                    hash     "<account>/<topic>" -> JSON auto-answer lookup config (queue/auto_answers.py)
+{p}autoanswers:rev                string   INCR on every auto-answer config change; workers reload when it moves
+{p}autoanswer                     stream   new tickets whose topic has an auto-answer: ticket, message; group "autoanswer"
 """
 
 from __future__ import annotations
@@ -451,6 +454,7 @@ class Keys:
 
     def visitor_sends(self, account: str, visitor: str) -> str:
         return f"{self.p}wchat:{account}:s:{visitor}"
+
     def wecom_polled(self, account: str) -> str:
         return f"{self.p}wecom:{account}:polled"
 
@@ -460,6 +464,7 @@ class Keys:
     @property
     def file_link_secret(self) -> str:
         return f"{self.p}secret:files"
+
     def csat_views(self, source: str) -> str:
         return f"{self.p}csat:views:{source}"
 
@@ -473,6 +478,18 @@ class Keys:
     @property
     def rpt_team_since(self) -> str:
         return f"{self.p}rpt:team_since"
+
+    @property
+    def auto_answers(self) -> str:
+        return f"{self.p}autoanswers"
+
+    @property
+    def auto_answers_rev(self) -> str:
+        return f"{self.p}autoanswers:rev"
+
+    @property
+    def auto_answer_stream(self) -> str:
+        return f"{self.p}autoanswer"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

@@ -22,6 +22,7 @@ from deskgate.gateway.web import (
     webhooks,
 )
 from deskgate.gateway.web.api import (
+    auto_answers,
     channels,
     classifiers,
     files,
@@ -39,6 +40,7 @@ from deskgate.gateway.web.api import (
 )
 from deskgate.gateway.web.auth import declared_policy, declared_roles
 from deskgate.gateway.web.openapi import OPERATIONS, Operation
+from deskgate.models.auto_answer import LookupConfig
 from deskgate.models.macros import Macro
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
@@ -158,6 +160,17 @@ def add_routes(app: web.Application) -> None:
     api_route(app, "GET", "/api/v1/sla", sla.get_sla, tag="sla")
     api_route(app, "PUT", "/api/v1/sla", sla.put_sla, body=SlaConfig, tag="sla")
     api_route(app, "DELETE", "/api/v1/sla", sla.reset_sla, tag="sla")
+
+    # auto-answers from the business's own lookup webhooks (docs/auto-answer.md)
+    aa = "/api/v1/auto-answers/{account}/{topic}"
+    api_route(app, "GET", "/api/v1/auto-answers", auto_answers.list_auto_answers,
+              tag="auto-answers")
+    api_route(app, "GET", aa, auto_answers.get_auto_answer, tag="auto-answers")
+    api_route(app, "PUT", aa, auto_answers.put_auto_answer, body=LookupConfig,
+              tag="auto-answers")
+    api_route(app, "DELETE", aa, auto_answers.delete_auto_answer, tag="auto-answers")
+    api_route(app, "POST", f"{aa}/test", auto_answers.test_auto_answer,
+              body=auto_answers.TestIn, tag="auto-answers")
 
     # reports over the rollups (queue/rollups.py)
     api_route(app, "GET", "/api/v1/reports/{name}", reports.get_report, tag="reports")

@@ -37,6 +37,7 @@ from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.config import Config
 from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.reply_files import ReplyFiles
+from deskgate.gateway.workers import auto_answer
 from deskgate.models.delivery import next_attempt_delay
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, Recipient
@@ -45,7 +46,10 @@ from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox, decode_entries
 from deskgate.queue.reply_parts import ReplyParts
+from deskgate.queue.sla import Sla
+from deskgate.queue.sla_store import SlaConfigStore
 from deskgate.queue.tickets import TicketStore
+from deskgate.queue.work import Work
 
 log = logging.getLogger("deskgate.senders")
 
@@ -127,6 +131,10 @@ class SenderWorker:
         self.outbox = Outbox(client, keys)
         self.reader = self.outbox.reader(consumer)
         self.store = TicketStore(client, keys)
+        self._work = Work(client, keys, lease_seconds=config.workers.lease_seconds)
+        self._sla_config = SlaConfigStore(client, keys, config.sla)
+        self._client, self._keys = client, keys
+        self._lease_seconds = config.workers.lease_seconds
         self._accounts, self._http, self._tokens, self._files = accounts, http, tokens, files
         self._slots = asyncio.Semaphore(self._cfg.concurrency)
         self.sent = 0
@@ -213,6 +221,15 @@ class SenderWorker:
         log.warning("reply %s of ticket %s failed on %s: %s", message.reply_id,
                     message.ticket_id, message.recipient.channel, reason)
         await self.outbox.fail(message.reply_id, entry_id, reason, time.time())
+        await self._undelivered(message, reason)
+
+    async def _undelivered(self, message: OutboundMessage, reason: str) -> None:
+        """An automatic answer that failed for good sends its ticket back to agents."""
+        if message.author == "auto":
+            sla = Sla(self._client, self._keys, await self._sla_config.current(),
+                      lease_seconds=self._lease_seconds)
+            await auto_answer.undelivered(self.store, self._work, sla, message, reason,
+                                          time.time())
 
     async def _retry(self, message: OutboundMessage, entry_id: str, attempt: int, reason: str,
                      retry_after: float | None) -> None:
@@ -224,6 +241,7 @@ class SenderWorker:
             log.error("reply %s of ticket %s given up after %d attempts (%s); it is in the "
                       "outbox dead-letter stream", message.reply_id, message.ticket_id, n,
                       reason)
+            await self._undelivered(message, reason)
         else:
             log.info("reply %s: attempt %d failed (%s); next in %.1f s", message.reply_id, n,
                      reason, delay)

@@ -23,13 +23,14 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
-from deskgate.gateway.workers import classifier_watch
+from deskgate.gateway.workers import auto_answer, classifier_watch
 from deskgate.gateway.workers.auto_ack import AutoAck
 from deskgate.gateway.workers.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.scoring import queue_score
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
+from deskgate.queue.auto_answers import AutoAnswerStore
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
@@ -64,6 +65,7 @@ class TriageWorker:
         self.store = TicketStore(client, keys)
         self.outbox = Outbox(client, keys)
         self.acks = AutoAck(client, keys, config)
+        self.auto_answers = AutoAnswerStore(client, keys)
         self.ops = WorkLoop(client, keys, config, consumer)
         self.stats = SharedStats(client, keys)
         self.processed = 0
@@ -145,6 +147,7 @@ class TriageWorker:
                 applied = await self.store.apply(placements, now)
                 await self.ops.placed(applied, routes, now)
                 await self.acks.after_placed(applied, msgs, now)
+                await auto_answer.feed(self.auto_answers, applied, msgs, triages)
                 await self.stats.record_batch(kept, [a.outcome for a in applied], time.time())
             done += [e.entry_id for e in messages]
         await self.reader.ack(done)
@@ -176,6 +179,8 @@ def setup(app: web.Application, redis_url: str) -> None:
         tasks = [asyncio.create_task(
             TriageWorker(client, app[KEYS], config, triager, consumer_name(i)).run(stop))
             for i in range(config.workers.count)]
+        tasks.append(asyncio.create_task(auto_answer.AutoAnswerWorker(
+            client, app[KEYS], config, consumer_name()).run(stop)))
         yield
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):

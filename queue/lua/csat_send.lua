@@ -1,5 +1,5 @@
 -- The survey of a resolved ticket on the customer's channel, one step per offer: written to
--- the ticket's thread and the outbox exactly as an agent's reply is (reply.lua), at most once
+-- the ticket's thread and the outbox exactly as an agent's reply is (_lib's queue_reply), at most once
 -- ever per ticket (the reply id is fixed per ticket: a replay finds it stored), with the offer
 -- acknowledged (its stream entry, its delayed copy) in the same step.
 -- Keys: reply (KEYS[1]), ticket (KEYS[2]), ticket_replies (KEYS[3]), outbox (KEYS[4]),
@@ -41,10 +41,7 @@ if t[1] ~= 'resolved' and t[1] ~= 'closed' then
   if ARGV[6] ~= '' then redis.call('XACK', KEYS[5], ARGV[7], ARGV[6]) end
   return 'open'
 end
-redis.call('HSET', KEYS[1], 'rid', rid, 'ticket', tid, 'json', ARGV[10], 'state', 'queued',
-           'attempts', 0, 'created_at', now, 'updated_at', now)
-redis.call('RPUSH', KEYS[3], rid)
-redis.call('XADD', KEYS[4], '*', 'r', rid)
+queue_reply(rid, tid, ARGV[10], now)
 redis.call('HSET', KEYS[2], 'csat_sent_at', now)
 audit(now, 'auto', 'csat_sent', tid, '', 'queued', rid)
 done()

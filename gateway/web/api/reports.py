@@ -248,6 +248,7 @@ REPORTS: dict[str, Run] = {
     "transfers": _main(r.transfers, "team"),
     "review": _main(r.review, "", durations=True),
     "csat": _main(r.csat, ""),
+    "auto-answer": _main(r.auto_answer, ""),
     "backlog": _backlog,
     "agents": _agents,
     "skills": _by_team("s", r.skills),
@@ -271,9 +272,9 @@ def to_csv(table: Table) -> str:
 
 @requires(Role.MANAGER, policy=FILTERED)
 async def get_report(request: web.Request) -> web.Response:
-    """A report over the rollups (sla, times, fcr, transfers, review, csat, backlog, agents, skills,
-    topics, triage, confusion, series, heatmap, staffing, backtest), as JSON or CSV
-    (format=csv)."""
+    """A report over the rollups (sla, times, fcr, transfers, review, csat, auto-answer,
+    backlog, agents, skills, topics, triage, confusion, series, heatmap, staffing, backtest),
+    as JSON or CSV (format=csv)."""
     name = request.match_info["name"]
     run = REPORTS.get(name)
     if run is None:
