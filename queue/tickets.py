@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -29,6 +30,10 @@ REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 NOISE_SCAN = 10_000
 RISK_WINDOW_SECONDS = 14 * 24 * 3600
 SENT_IDS_TTL_SECONDS = 400 * 24 * 3600   # a reply to a mail older than a year opens a ticket
+# the subject-tag secret per client and key: it never changes once made, and the API makes a
+# TicketStore per request (reading it each time was two round trips of every reply's POST)
+_TAG_SECRETS: weakref.WeakKeyDictionary[aioredis.Redis, dict[str, bytes]] = \
+    weakref.WeakKeyDictionary()
 
 
 class CustomerContext(msgspec.Struct, frozen=True):
@@ -71,15 +76,15 @@ class TicketStore:
         self._reopen_window = reopen_window
         self._resolve = client.register_script(lua("resolve_customers"))
         self._apply = client.register_script(lua("apply_messages"))
-        self._secret: bytes | None = None
 
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
-        if self._secret is None:
+        known = _TAG_SECRETS.setdefault(self._r, {})
+        if self._k.tag_secret not in known:
             await self._r.set(self._k.tag_secret, secrets.token_hex(32), nx=True)
             value = await self._r.get(self._k.tag_secret)
-            self._secret = value if isinstance(value, bytes) else str(value).encode()
-        return self._secret
+            known[self._k.tag_secret] = value if isinstance(value, bytes) else str(value).encode()
+        return known[self._k.tag_secret]
 
     async def subject_tag(self, ticket_id: str) -> str:
         """"[#DG-3-K7Q2M4XA]" for the subject of mail about the ticket (outbound, issue 14)."""
@@ -183,10 +188,12 @@ class TicketStore:
         return _s(ticket), decode(raw, InboundMessage) if raw else None
 
     async def get(self, ticket_id: str) -> Ticket | None:
-        f = await self._r.hgetall(self._k.ticket(ticket_id))
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k.ticket(ticket_id))
+            pipe.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
+            f, msg_ids = await pipe.execute()
         if not f:
             return None
-        msg_ids = await self._r.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
         return ticket_from_hash(hash_reply(f), tuple(_s(x) for x in msg_ids))
 
     async def get_many(self, ticket_ids: Sequence[str]) -> list[Ticket]:
