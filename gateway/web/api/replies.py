@@ -156,8 +156,8 @@ async def post_reply(request: web.Request) -> web.Response:
         raise ApiError(422, "a reply needs text, an attachment or a template", field="text")
     box = outbox(request)
     reply_id = reply_id_for(ticket.id, key)
-    if key and (known := await box.get(reply_id)) is not None:
-        return web.json_response(reply_json(known), status=200, dumps=_dumps)
+    # a retried POST (same key) is recognised by reply.lua before it looks at anything else,
+    # and answered with the reply it made: no look-up of every POST beforehand
     message = await _message(request, ticket, body, reply_id)
     who = scope(request)
     now = time.time()
@@ -174,7 +174,7 @@ async def post_reply(request: web.Request) -> web.Response:
         stored: ThreadReply | None = ThreadReply(message=message, state=DeliveryState.QUEUED,
                                                  updated_at=datetime.fromtimestamp(now, UTC))
     else:
-        stored = await box.get(reply_id)   # a concurrent POST with the same key made it
+        stored = await box.get(reply_id)   # "replay": an earlier POST with this key made it
     assert stored is not None
     out = reply_json(stored)
     if macro is not None and result.outcome == "ok":
