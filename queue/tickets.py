@@ -24,7 +24,7 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
 from deskgate.queue.review import URGENT_REVIEW_OFFSET
-from deskgate.queue.scripts import lua
+from deskgate.queue.scripts import registered
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 NOISE_SCAN = 10_000
@@ -74,8 +74,8 @@ class TicketStore:
         self._r = client
         self._k = keys
         self._reopen_window = reopen_window
-        self._resolve = client.register_script(lua("resolve_customers"))
-        self._apply = client.register_script(lua("apply_messages"))
+        self._resolve = registered(client, "resolve_customers")
+        self._apply = registered(client, "apply_messages")
 
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
