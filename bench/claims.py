@@ -107,8 +107,11 @@ async def bench_paced(redis_url: str, keys: Keys, n_agents: int, rate: float, se
     works = [Work(c, keys, lease_seconds=600) for c in clients]
     latencies: list[float] = []
 
+    slots = asyncio.Semaphore(PACED_CLIENTS * 50)   # fewer than the clients' connections
+
     async def one(due: float, agent: str, work: Work) -> None:
-        await work.claim(agent)
+        async with slots:
+            await work.claim(agent)
         latencies.append(time.perf_counter() - due)
 
     tasks = []
