@@ -107,7 +107,7 @@ async def bench_paced(redis_url: str, keys: Keys, n_agents: int, rate: float, se
     works = [Work(c, keys, lease_seconds=600) for c in clients]
     latencies: list[float] = []
 
-    slots = asyncio.Semaphore(PACED_CLIENTS * 50)   # fewer than the clients' connections
+    slots = asyncio.Semaphore(PACED_CLIENTS * 4)    # a bounded number of connections
 
     async def one(due: float, agent: str, work: Work) -> None:
         async with slots:
