@@ -49,36 +49,36 @@ local function first_response(tid, ts, actor)
   return ts
 end
 
+local function add_review(tid, ts, reason)
+  local tkey = K.ticket(tid)
+  redis.call('ZADD', K.review(), 'NX', ts, tid)
+  local old = redis.call('HGET', tkey, 'review_reasons')
+  redis.call('HSET', tkey, 'review_reasons', (old and old ~= '') and (old .. '; ' .. reason) or reason)
+  redis.call('HDEL', tkey, 'review_outcome')
+end
+
 -- Raise the priority one step (its queue position moves by the boost difference) and, when
 -- `to_queue` is given, take it from its agent into that queue.
 -- boosts: {P1 = seconds, ...} from models/scoring.py
--- t: the ticket's {status, skill, queue_score, priority, assignee} when the caller has read
--- them already (nil: read here); extra: more field/value pairs for the ticket, written in the
--- same HSET (the SLA sweep's breach marks: one write per ticket instead of several)
-local function escalate(tid, ts, actor, to_queue, boosts, detail, t, extra)
+local function escalate(tid, ts, actor, to_queue, boosts, detail)
   local tkey = K.ticket(tid)
-  t = t or redis.call('HMGET', tkey, 'status', 'skill', 'queue_score', 'priority', 'assignee')
+  local t = redis.call('HMGET', tkey, 'status', 'skill', 'queue_score', 'priority', 'assignee')
   local old_prio = t[4] or 'P3'
   local new_prio = 'P' .. math.max(1, tonumber(string.sub(old_prio, 2)) - 1)
   local score = tonumber(t[3] or ts) - (boosts[new_prio] - boosts[old_prio])
-  local queue, status = t[2], t[1]
-  local fields = {'priority', new_prio, 'queue_score', score, 'updated_at', ts,
-                  'escalated_at', ts}
-  if to_queue ~= '' and to_queue ~= queue and (status == 'open' or status == 'assigned') then
+  local queue = t[2]
+  if to_queue ~= '' and to_queue ~= queue and (t[1] == 'open' or t[1] == 'assigned') then
     redis.call('ZREM', K.queue(queue), tid)
-    if status == 'assigned' then
+    if t[1] == 'assigned' then
       free(tid, t[5])
-      status = 'open'
-      table.insert(fields, 'status'); table.insert(fields, 'open')
-      table.insert(fields, 'assignee'); table.insert(fields, '')
+      redis.call('HSET', tkey, 'status', 'open', 'assignee', '')
     end
     queue = to_queue
     redis.call('SADD', K.skills(), queue)
   end
-  table.insert(fields, 'skill'); table.insert(fields, queue)
-  for _, v in ipairs(extra or {}) do table.insert(fields, v) end
-  redis.call('HSET', tkey, unpack(fields))
-  if status == 'open' then
+  redis.call('HSET', tkey, 'priority', new_prio, 'queue_score', score, 'skill', queue,
+             'updated_at', ts, 'escalated_at', ts)
+  if redis.call('HGET', tkey, 'status') == 'open' then
     redis.call('ZADD', K.queue(queue), score, tid)
   end
   audit(ts, actor, 'escalate', tid, old_prio .. ' ' .. t[2], new_prio .. ' ' .. queue, detail)

@@ -7,9 +7,6 @@
 --       audit, ticket_history
 -- ARGV[1] prefix (for K), ARGV[2] now, ARGV[3] most timers per call, ARGV[4] JSON priority boosts
 -- Returns {timers taken, warnings, breaches}
--- A sweep may take 100,000 breaches at once (issue 17: in under 2 s), so each ticket is read
--- with one HMGET and written with one HSET (escalate() takes what was read and adds the breach
--- marks to its own write), and the review queue gets one ZADD per call.
 local now = ARGV[2]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[3])
 if #due == 0 then return {0, 0, 0} end
@@ -17,13 +14,11 @@ redis.call('ZREM', KEYS[1], unpack(due))
 local boosts = cjson.decode(ARGV[4])
 local warned, breached = 0, 0
 local names = {frt = 'first response', res = 'resolution'}
-local review = {}
 for _, member in ipairs(due) do
   local tid, kind, stage = string.match(member, '^(.*)|(%a+)|(%a+)$')
   local tkey = K.ticket(tid)
   local t = redis.call('HMGET', tkey, 'status', 'frt_done', 'team', 'sla_escalate_to',
-                       'priority', 'assignee', 'frt_due', 'res_due', 'skill', 'queue_score',
-                       'review_reasons', 'review_outcome')
+                       'priority', 'assignee', 'frt_due', 'res_due')
   local live = (t[1] == 'open' or t[1] == 'assigned') and not (kind == 'frt' and t[2])
   if live then
     local deadline = kind == 'frt' and t[7] or t[8]
@@ -35,17 +30,10 @@ for _, member in ipairs(due) do
       redis.call('HSET', tkey, 'sla_warned_' .. kind, now)
     else
       breached = breached + 1
-      local reason = 'SLA breach: ' .. names[kind]
-      local old = t[11]
-      escalate(tid, now, 'sla', t[4] or '', boosts, reason, {t[1], t[9], t[10], t[5], t[6]},
-               {'sla_breached_' .. kind, now, 'review_reasons',
-                (old and old ~= '') and (old .. '; ' .. reason) or reason})
-      -- the managers review it afresh: an earlier review's outcome no longer stands
-      if t[12] then redis.call('HDEL', tkey, 'review_outcome') end
-      table.insert(review, now)
-      table.insert(review, tid)
+      redis.call('HSET', tkey, 'sla_breached_' .. kind, now)
+      escalate(tid, now, 'sla', t[4] or '', boosts, 'SLA breach: ' .. names[kind])
+      add_review(tid, now, 'SLA breach: ' .. names[kind])
     end
   end
 end
-if #review > 0 then redis.call('ZADD', K.review(), 'NX', unpack(review)) end
 return {#due, warned, breached}
