@@ -14,7 +14,7 @@ from redis.commands.core import AsyncScript
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply
 from deskgate.queue.replies import text as _s
-from deskgate.queue.scripts import lua
+from deskgate.queue.scripts import registered
 
 MAX_SCAN = 20_000      # stream entries looked at for one filtered page
 
@@ -32,7 +32,7 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 def work_script(client: aioredis.Redis, name: str) -> AsyncScript:
     """A work script with lua/_lib.lua (audit, assign, escalate, ...) in front of it."""
-    return client.register_script(lua(name, lib=True))
+    return registered(client, name, lib=True)
 
 
 

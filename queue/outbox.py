@@ -22,7 +22,7 @@ from deskgate.queue.audit import work_script
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import stream_entries, text_hash
 from deskgate.queue.replies import text as _s
-from deskgate.queue.scripts import lua
+from deskgate.queue.scripts import registered
 from deskgate.queue.stream import GroupStream, RawEntry
 
 GROUP = "send"
@@ -63,7 +63,7 @@ class Outbox:
         self._k = keys
         self._lease_seconds = lease_seconds
         self._post = work_script(client, "reply")
-        self._send = client.register_script(lua("send"))
+        self._send = registered(client, "send")
 
     # --- the API side -------------------------------------------------------------------
 

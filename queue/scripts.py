@@ -8,8 +8,12 @@ front of it, so a script pays for no more than it calls."""
 from __future__ import annotations
 
 import re
+import weakref
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+from redis.commands.core import AsyncScript
 
 from deskgate.queue.keys import lua_key_functions
 
@@ -31,3 +35,18 @@ def lua(name: str, *, lib: bool = False) -> str:
     body = (source("_lib") + "\n" + source(name)) if lib else source(name)
     used = KEY_CALL.findall(body)
     return (lua_key_functions(used) + body) if used else body
+
+
+# client -> (name, lib) -> its registered script. The API builds its stores per request, and
+# registering hashes the whole script text (SHA1 of several KB) each time.
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[tuple[str, bool], AsyncScript]] = \
+    weakref.WeakKeyDictionary()
+
+
+def registered(client: Any, name: str, *, lib: bool = False) -> AsyncScript:
+    """`client.register_script(lua(name, lib=lib))`, made once per client."""
+    known = _REGISTERED.setdefault(client, {})
+    found = known.get((name, lib))
+    if found is None:
+        found = known[(name, lib)] = client.register_script(lua(name, lib=lib))
+    return found

@@ -6,6 +6,7 @@ message's effect is atomic and replaying it after a crash changes nothing."""
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -24,12 +25,16 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
 from deskgate.queue.review import URGENT_REVIEW_OFFSET
-from deskgate.queue.scripts import lua
+from deskgate.queue.scripts import registered
 
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 NOISE_SCAN = 10_000
 RISK_WINDOW_SECONDS = 14 * 24 * 3600
 SENT_IDS_TTL_SECONDS = 400 * 24 * 3600   # a reply to a mail older than a year opens a ticket
+# the subject-tag secret per client and key: it never changes once made, and the API makes a
+# TicketStore per request (reading it each time was two round trips of every reply's POST)
+_TAG_SECRETS: weakref.WeakKeyDictionary[aioredis.Redis, dict[str, bytes]] = \
+    weakref.WeakKeyDictionary()
 
 
 class CustomerContext(msgspec.Struct, frozen=True):
@@ -70,15 +75,16 @@ class TicketStore:
         self._r = client
         self._k = keys
         self._reopen_window = reopen_window
-        self._resolve = client.register_script(lua("resolve_customers"))
-        self._apply = client.register_script(lua("apply_messages"))
-        self._secret: bytes | None = None
+        self._resolve = registered(client, "resolve_customers")
+        self._apply = registered(client, "apply_messages")
 
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
-        if self._secret is None:
-            self._secret = await deployment_secret(self._r, self._k.tag_secret)
-        return self._secret
+        # the secret never changes once made: one read per client, not one per reply
+        known = _TAG_SECRETS.setdefault(self._r, {})
+        if self._k.tag_secret not in known:
+            known[self._k.tag_secret] = await deployment_secret(self._r, self._k.tag_secret)
+        return known[self._k.tag_secret]
 
     async def subject_tag(self, ticket_id: str) -> str:
         """"[#DG-3-K7Q2M4XA]" for the subject of mail about the ticket (outbound, issue 14)."""

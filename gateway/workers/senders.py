@@ -137,41 +137,64 @@ class SenderWorker:
         self._lease_seconds = config.workers.lease_seconds
         self._accounts, self._http, self._tokens, self._files = accounts, http, tokens, files
         self._slots = asyncio.Semaphore(self._cfg.concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; sends in flight are finished first."""
+        """Until `stop` is set; sends in flight are finished first. Entries are read as slots
+        free up (at most `senders.concurrency` sends in flight), not a batch at a time: with
+        a batch awaited whole, one slow send held back every reply read after it."""
         await self.reader.ensure_group()
-        backlog = decode_entries(await self.reader.own_pending_raw(self._cfg.batch))
-        if backlog:
+        entries = decode_entries(await self.reader.own_pending_raw(self._cfg.batch))
+        if entries:
             log.warning("%s: %d replies were being sent when this consumer last stopped; "
-                        "finishing them", self.reader.consumer, len(backlog))
+                        "finishing them", self.reader.consumer, len(entries))
         next_claim = next_due = 0.0
         log.info("sender %s reading the outbox", self.reader.consumer)
-        while not stop.is_set():
-            try:
-                now = time.monotonic()
-                if now >= next_due:
-                    next_due = now + DUE_EVERY_SECONDS
-                    await self.outbox.release_due(time.time())
-                entries, backlog = backlog or decode_entries(
-                    await self.reader.read_raw(self._cfg.batch, self._cfg.block_ms)), []
-                if now >= next_claim:
-                    next_claim = now + AUTOCLAIM_EVERY_SECONDS
-                    stale = decode_entries(await self.reader.claim_stale_raw(
-                        self._cfg.claim_idle_ms, self._cfg.batch))
-                    if stale:
-                        log.warning("took over %d replies a stopped sender left unfinished",
-                                    len(stale))
-                    entries += stale
-                    await self.reader.trim_acknowledged(self._cfg.keep_acked_seconds * 1000,
-                                                        int(time.time() * 1000))
-                if entries:
-                    await asyncio.gather(*(self.deliver(eid, rid) for eid, rid in entries))
-            except (RedisError, OSError) as exc:
-                raise_if_cancelled(exc)
-                log.error("Redis unavailable (%s); retrying in 1 s", exc)
-                await asyncio.sleep(1.0)
+        try:
+            while not stop.is_set():
+                try:
+                    now = time.monotonic()
+                    if now >= next_due:
+                        next_due = now + DUE_EVERY_SECONDS
+                        await self.outbox.release_due(time.time())
+                    if now >= next_claim:
+                        next_claim = now + AUTOCLAIM_EVERY_SECONDS
+                        stale = decode_entries(await self.reader.claim_stale_raw(
+                            self._cfg.claim_idle_ms, self._cfg.batch))
+                        if stale:
+                            log.warning("took over %d replies a stopped sender left "
+                                        "unfinished", len(stale))
+                        entries += stale
+                        await self.reader.trim_acknowledged(
+                            self._cfg.keep_acked_seconds * 1000, int(time.time() * 1000))
+                    room = self._cfg.concurrency - len(self._inflight)
+                    if not entries and room > 0:
+                        entries = decode_entries(await self.reader.read_raw(
+                            min(self._cfg.batch, room), self._cfg.block_ms))
+                    elif not entries:
+                        await asyncio.wait(self._inflight, timeout=DUE_EVERY_SECONDS,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    for entry_id, reply_id in entries:
+                        task = asyncio.create_task(self.deliver(entry_id, reply_id))
+                        self._inflight.add(task)
+                        task.add_done_callback(self._finished)
+                    entries = []
+                except (RedisError, OSError) as exc:
+                    raise_if_cancelled(exc)
+                    log.error("Redis unavailable (%s); retrying in 1 s", exc)
+                    await asyncio.sleep(1.0)
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # the bookkeeping of one reply failed (Redis): its entry stays pending and is
+            # sent again by this consumer after a restart or taken over by another
+            log.error("a reply's delivery record failed (%s: %s); its outbox entry stays "
+                      "pending and is retried", type(exc).__name__, exc)
 
     async def deliver(self, entry_id: str, reply_id: str) -> None:
         async with self._slots:

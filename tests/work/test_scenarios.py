@@ -242,3 +242,36 @@ async def test_push_mode_balances_and_respects_level_and_status(aclient, keys, e
     await work.resolve(pushed[0].ticket_id, "p1", privileged=False, now=T0 + 30)
     assert [(a.ticket_id, a.agent_id) for a in await work.push("chat@2", T0 + 40)] == [
         (senior, "p1")]
+
+
+async def test_both_clocks_breaching_in_one_sweep_escalate_an_assigned_ticket_twice(
+        aclient, keys, enqueue) -> None:
+    # two breaches of one ticket in the same sweep call: the second must see the first's
+    # writes (status, queue, priority, reasons), whatever the script batches
+    urgent = SlaConfig(teams=WORK.teams, sla=(SlaPolicy(
+        name="rest", first_response_minutes=60, resolution_minutes=60, business_hours=False),))
+    start = _at(2026, 3, 9, 9, 0)
+    tid = await enqueue("billing", start, Priority.P3)
+    work = Work(aclient, keys, lease_seconds=86400)
+    await work.put_agent(Agent(id="lin", skills={"billing": 1}))
+    assert (await work.claim("lin", start)).ticket_id == tid
+    sla = Sla(aclient, keys, urgent)
+    assert await sla.start([tid], start) == 1
+    await aclient.hset(keys.ticket(tid), mapping={"review_reasons": "angry",
+                                                  "review_outcome": "dismissed"})
+    swept = await sla.sweep(start + 2 * 3600)
+    assert (swept.warnings, swept.breaches) == (2, 2)
+    t = await aclient.hgetall(keys.ticket(tid))
+    assert t[b"priority"] == b"P1" and t[b"skill"] == b"escalations"
+    assert t[b"status"] == b"open" and t[b"assignee"] == b""
+    assert b"review_outcome" not in t
+    assert t[b"review_reasons"] == b"angry; SLA breach: first response; SLA breach: resolution"
+    assert await work.held_by("lin") == []
+    assert await aclient.zscore(keys.leases, tid) is None
+    assert await aclient.zscore(keys.queue("escalations"), tid) == float(t[b"queue_score"])
+    assert await aclient.zscore(keys.queue("billing"), tid) is None
+    assert await aclient.zscore(keys.review, tid) == start + 2 * 3600
+    trail = [(e.action, e.before, e.after) for e in await AuditLog(aclient, keys).history(tid)
+             if e.action == "escalate"]
+    assert trail == [("escalate", "P3 billing", "P2 escalations"),
+                     ("escalate", "P2 escalations", "P1 escalations")]
