@@ -66,6 +66,14 @@ class GroupStream:
         self._autoclaim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
         return [(eid, f) for eid, f in stream_entries(entries) if f]
 
+    async def touch(self, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries this consumer is still working on (XCLAIM JUSTID:
+        no delivery counted), so that claim_stale_raw, here or in another consumer, never
+        takes over a slow but live one."""
+        if entry_ids:
+            await self._r.xclaim(self.stream, self.group, self.consumer, 0, entry_ids,
+                                 justid=True)
+
     async def ack(self, entry_ids: list[str]) -> None:
         if entry_ids:
             await self._r.xack(self.stream, self.group, *entry_ids)

@@ -137,7 +137,7 @@ class SenderWorker:
         self._lease_seconds = config.workers.lease_seconds
         self._accounts, self._http, self._tokens, self._files = accounts, http, tokens, files
         self._slots = asyncio.Semaphore(self._cfg.concurrency)
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], str] = {}     # task -> its entry id
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -160,8 +160,13 @@ class SenderWorker:
                         await self.outbox.release_due(time.time())
                     if now >= next_claim:
                         next_claim = now + AUTOCLAIM_EVERY_SECONDS
-                        stale = decode_entries(await self.reader.claim_stale_raw(
-                            self._cfg.claim_idle_ms, self._cfg.batch))
+                        # a send in flight here is live however long it takes (a slow relay,
+                        # a reply of large files): its entry must not look stale, to this
+                        # worker or another, or the customer gets the reply twice
+                        sending = set(self._inflight.values())
+                        await self.reader.touch(list(sending))
+                        stale = [e for e in decode_entries(await self.reader.claim_stale_raw(
+                            self._cfg.claim_idle_ms, self._cfg.batch)) if e[0] not in sending]
                         if stale:
                             log.warning("took over %d replies a stopped sender left "
                                         "unfinished", len(stale))
@@ -177,7 +182,7 @@ class SenderWorker:
                                            return_when=asyncio.FIRST_COMPLETED)
                     for entry_id, reply_id in entries:
                         task = asyncio.create_task(self.deliver(entry_id, reply_id))
-                        self._inflight.add(task)
+                        self._inflight[task] = entry_id
                         task.add_done_callback(self._finished)
                     entries = []
                 except (RedisError, OSError) as exc:
@@ -189,7 +194,7 @@ class SenderWorker:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+        self._inflight.pop(task, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # the bookkeeping of one reply failed (Redis): its entry stays pending and is
             # sent again by this consumer after a restart or taken over by another
