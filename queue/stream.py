@@ -71,7 +71,7 @@ class GroupStream:
         no delivery counted), so that claim_stale_raw, here or in another consumer, never
         takes over a slow but live one."""
         if entry_ids:
-            await self._r.xclaim(self.stream, self.group, self.consumer, 0, entry_ids,
+            await self._r.xclaim(self.stream, self.group, self.consumer, 0, tuple(entry_ids),
                                  justid=True)
 
     async def ack(self, entry_ids: list[str]) -> None:
