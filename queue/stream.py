@@ -8,6 +8,7 @@ import logging
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import StreamIdT
 
 from deskgate.models.codec import decode
 from deskgate.models.message import InboundMessage
@@ -71,8 +72,8 @@ class GroupStream:
         no delivery counted), so that claim_stale_raw, here or in another consumer, never
         takes over a slow but live one."""
         if entry_ids:
-            await self._r.xclaim(self.stream, self.group, self.consumer, 0, tuple(entry_ids),
-                                 justid=True)
+            ids: list[StreamIdT] = list(entry_ids)
+            await self._r.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
 
     async def ack(self, entry_ids: list[str]) -> None:
         if entry_ids:
