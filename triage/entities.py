@@ -31,6 +31,32 @@ def _fenced(first: str, rest: str) -> str:
     return first + r"(?<![A-Za-z0-9]" + first + ")" + rest
 
 
+def _led(alternatives: Sequence[str], rest: str = "", *, fence: bool = False,
+         ignore_case: bool = False) -> str:
+    """`(?:a1|a2|…)rest`, left-fenced like `_L` if `fence`, written to start with one
+    character class of the alternatives' first characters: `re` skips in C to where that
+    class occurs, while a pattern that starts with an alternation, a lookbehind or a cased
+    letter under re.I is tried at every character (MONEY cost 0.19 ms on a 2.5 KB email that
+    way, 0.08 like this). Each alternative starts with a literal (escaped if special), which
+    the class consumes and a one-character lookbehind checks again. With `ignore_case` the
+    class lists both cases and the flag is scoped to what follows it (a cased class under
+    re.I would lose the skip), so the pattern needs no "i" flag."""
+    firsts: set[str] = set()
+    alts = []
+    for alt in alternatives:
+        n = 2 if alt.startswith("\\") else 1
+        char = alt[n - 1]
+        firsts |= {char.lower(), char.upper()} if ignore_case else {char}
+        alts.append(f"(?<={alt[:n]}){alt[n:]}")
+    head = "[" + "".join(re.escape(c) for c in sorted(firsts)) + "]"
+    body = (r"(?<![A-Za-z0-9].)" if fence else "") + "(?:" + "|".join(alts) + ")" + rest
+    return head + (f"(?i:{body})" if ignore_case else body)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = "(?:" + "|".join(_MONTHS) + r")[a-z]*\.?"  # "Sept" and "September" via [a-z]*
+
+
 class EntityPattern(msgspec.Struct, frozen=True, kw_only=True):
     """One admin-editable pattern. `group` selects the part of the match that is the entity
     (so context words such as "order" or 订单号 can anchor a match without being part of it);
@@ -62,27 +88,32 @@ DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
     ),
     EntityPattern(
         label="TRACKING_NO",
-        pattern=r"(?:中通|圆通|韵达|申通|顺丰|京东|EMS|DHL|tracking|快递单号?|运单号?|物流单号)"
-        r"[^A-Za-z0-9\n]{0,12}" + _L + r"([A-Z]{0,4}\d{8,22})" + _R,
-        group=1, flags="i",
+        pattern=_led(("中通", "圆通", "韵达", "申通", "顺丰", "京东", "EMS", "DHL", "tracking",
+                      "快递单号?", "运单号?", "物流单号"),
+                     r"[^A-Za-z0-9\n]{0,12}" + _L + r"([A-Z]{0,4}\d{8,22})" + _R, ignore_case=True),
+        group=1,
     ),
     EntityPattern(
         label="ORDER_ID",
-        pattern=r"(?:order|订单|单号|order\s*(?:no|number|id))[^A-Za-z0-9\n]{0,12}" + _L
-        + r"((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,30})" + _R,
-        group=1, flags="i",
+        pattern=_led(("order", "订单", "单号", r"order\s*(?:no|number|id)"),
+                     r"[^A-Za-z0-9\n]{0,12}" + _L + r"((?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,30})" + _R,
+                     ignore_case=True),
+        group=1,
     ),
     EntityPattern(label="ORDER_ID", pattern=_fenced("#", r"(\d{5,20})" + _R), group=1),
     # Taobao/Tmall order numbers are 18-19 digits and appear bare.
     EntityPattern(label="ORDER_ID", pattern=_fenced(r"\d", r"\d{15,19}" + _R)),
-    EntityPattern(label="PHONE", pattern=_L + r"(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _R),
+    EntityPattern(label="PHONE", pattern=_led((r"\+86[- ]?1", "86[- ]?1", "1"),
+                                              r"[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _R, fence=True)),
     EntityPattern(label="PHONE", pattern=r"\+(?<![\w+]\+)\d{1,3}[- ]?(?:\(\d{1,4}\)[- ]?)?\d{2,4}[- ]?\d{3,4}[- ]?\d{3,4}" + _R),
-    EntityPattern(label="PHONE", pattern=_L + r"(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}" + _R),
+    EntityPattern(label="PHONE", pattern=_fenced(r"\(", r"\d{3}\)\s?\d{3}[-.]\d{4}" + _R)),
+    EntityPattern(label="PHONE", pattern=_fenced(r"\d", r"\d{2}[-.]\d{3}[-.]\d{4}" + _R)),
     # Amounts: the currency first, or after the number (two patterns, each fast to scan for).
     EntityPattern(
         label="MONEY",
-        pattern=r"(?:(?:US|HK|NZ|A|C|S)?\$|[¥￥€£]|RMB|CNY|USD|EUR|GBP|HKD)\s?\d[\d,]*(?:\.\d{1,2})?",
-        flags="i",
+        pattern=_led((r"US\$", r"HK\$", r"NZ\$", r"A\$", r"C\$", r"S\$", r"\$", "¥", "￥", "€", "£",
+                      "RMB", "CNY", "USD", "EUR", "GBP", "HKD"),
+                     r"\s?\d[\d,]*(?:\.\d{1,2})?", ignore_case=True),
     ),
     EntityPattern(
         label="MONEY",
@@ -90,19 +121,24 @@ DEFAULT_PATTERNS: tuple[EntityPattern, ...] = (
                         r"RMB|CNY|USD|EUR|GBP|HKD)" + _R),
         flags="i",
     ),
+    # Dates: those that start with a digit (2024-03-05, 3月5日, 5th Jan 2024), then with a month.
     EntityPattern(
         label="DATE",
-        pattern=r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?|\d{1,2}月\d{1,2}[日号]"
-        r"|" + _L + r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?(?:,? \d{4})?" + _R
-        + r"|" + _L + r"\d{1,2}(?:st|nd|rd|th)? (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?(?: \d{4})?" + _R,
+        pattern=r"\d(?:\d{3}[-/.年]\d{1,2}[-/.月]\d{1,2}日?|\d?月\d{1,2}[日号]"
+        r"|(?<![A-Za-z0-9]\d)\d?(?:st|nd|rd|th)? " + _MONTH + r"(?: \d{4})?" + _R + ")",
+    ),
+    EntityPattern(
+        label="DATE",
+        pattern=_led(_MONTHS, r"[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?(?:,? \d{4})?" + _R, fence=True),
     ),
     # Product lines customers name with a number: iPhone 15 Pro Max, Galaxy S24 Ultra, Pixel 8.
     EntityPattern(
         label="PRODUCT_MODEL",
-        pattern=_L + r"(?:iPhone|iPad(?: Pro| Air| mini)?|Galaxy(?: [A-Z])?|Pixel|Mate|Redmi(?: Note)?|"
-        r"MacBook(?: Air| Pro)?|Apple Watch(?: Series)?|AirPods(?: Pro)?|Xbox|PS) ?[A-Z]?\d{1,4}"
-        r"(?: (?:Pro|Max|Plus|Ultra|Mini|Lite|SE|Note))*" + _R,
-        flags="i",
+        pattern=_led(("iPhone", "iPad(?: Pro| Air| mini)?", "Galaxy(?: [A-Z])?", "Pixel", "Mate",
+                      "Redmi(?: Note)?", "MacBook(?: Air| Pro)?", "Apple Watch(?: Series)?",
+                      "AirPods(?: Pro)?", "Xbox", "PS"),
+                     r" ?[A-Z]?\d{1,4}(?: (?:Pro|Max|Plus|Ultra|Mini|Lite|SE|Note))*" + _R,
+                     fence=True, ignore_case=True),
     ),
     # Product models mix capitals and digits: WH-1000XM4, A2342, RTX4090, XPS-13, Mate60.
     EntityPattern(

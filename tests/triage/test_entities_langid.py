@@ -63,6 +63,15 @@ def test_identifier_inside_a_longer_token_is_not_an_entity() -> None:
     ("call +44 20 7946 0958", {("PHONE", "+442079460958")}),
     ("$45.50 and 1299元", {("MONEY", "USD 45.50"), ("MONEY", "CNY 1299.00")}),
     ("the WH-1000XM4", {("PRODUCT_MODEL", "WH-1000XM4")}),
+    # patterns led by one character class (`_led`), case-insensitive ones in either case
+    ("paid hk$100 and Usd 20", {("MONEY", "HKD 100.00"), ("MONEY", "USD 20.00")}),
+    ("退rmb300", {("MONEY", "CNY 300.00")}),
+    ("ORDER no. A12345", {("ORDER_ID", "A12345")}),
+    ("顺丰快递单号：SF1234567890123", {("TRACKING_NO", "SF:SF1234567890123")}),
+    ("ems 1234567890", {("TRACKING_NO", "1234567890")}),
+    ("my iphone 15 pro", {("PRODUCT_MODEL", "iphone 15 pro")}),
+    ("on Sept. 3rd, 2025 or 5th Jan", {("DATE", "Sept. 3rd, 2025"), ("DATE", "5th Jan")}),
+    ("来电+86 138 1234 5678或(212) 555-1234", {("PHONE", "+8613812345678"), ("PHONE", "+12125551234")}),
 ])
 def test_fenced_patterns_match_on_their_own(text: str, expected: set[tuple[str, str]]) -> None:
     assert labels_values(EntityExtractor().extract(text, region="US")) == expected
@@ -71,6 +80,7 @@ def test_fenced_patterns_match_on_their_own(text: str, expected: set[tuple[str, 
 @pytest.mark.parametrize("text", [
     "xSF1234567890123", "aRR123456789CN", "x9400111899223856925678", "a#1234567",
     "a123456789012345678", "a+44 20 7946 0958", "x1299元", "aWH-1000XM4",
+    "xiPhone 15", "aSept 3", "x13812345678", "x8613812345678",
 ])
 def test_fenced_patterns_do_not_fire_inside_a_longer_token(text: str) -> None:
     # the fence moved behind the first character so that `re` can skip ahead; it still holds

@@ -10,7 +10,7 @@ import pytest
 from deskgate.models.enums import Priority
 from deskgate.models.triage import TriageInput
 from deskgate.triage.engine import Triager
-from deskgate.triage.rules import load_rules
+from deskgate.triage.rules import _SETS_FROM, PhraseMatcher, load_rules
 
 CASES = Path(__file__).parent / "data" / "risk_cases.csv"
 
@@ -87,3 +87,19 @@ def test_admin_edited_rules_take_effect(tmp_path: Path) -> None:
     assert flagged.risk.high and any("黑猫" in r for r in flagged.risk.reasons)
     assert flagged.priority is Priority.P1       # the legal lexicon still raises priority
     assert not calm.risk.high
+
+
+@pytest.mark.parametrize("text", [
+    "I will take you to court and my lawyer will call, fix this ASAP!!!",
+    "再不处理我就找律师起诉你们，马上给我回复！",
+    "I'm not going to sue anyone, I just need the invoice.",
+])
+def test_phrase_signals_are_the_same_in_a_long_text(text: str) -> None:
+    # past _SETS_FROM characters the matcher pre-tests keys against the text's word and
+    # character sets instead of substring scans: the signals found must not change
+    matcher = PhraseMatcher(load_rules())
+    short = [(s.kind, s.phrase) for s in matcher.signals(text)]
+    filler = "The parcel arrived in a box and the colour matches the photo. " * 8
+    assert len(filler) > _SETS_FROM
+    assert [(s.kind, s.phrase) for s in matcher.signals(filler + text)] == short
+    assert [(s.kind, s.phrase) for s in matcher.signals(text + "\n" + filler)] == short
