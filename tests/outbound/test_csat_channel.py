@@ -17,13 +17,13 @@ import redis.asyncio as aioredis
 
 from deskgate.gateway.config import Config, parse_config
 from deskgate.gateway.workers.surveys import SurveyStage, survey_reply_id
-from deskgate.models.enums import Channel
+from deskgate.models.enums import Channel, Role
 from deskgate.models.message import InboundMessage, SenderAuth
 from deskgate.models.reports import Filter, csat
 from deskgate.queue.audit import AuditLog
 from deskgate.queue.csat import Surveys
 from deskgate.queue.keys import Keys
-from deskgate.queue.outbox import Outbox
+from deskgate.queue.outbox import Outbox, reply_id_for
 from deskgate.queue.rollups import Rollups
 from deskgate.queue.sla import Sla
 from deskgate.queue.work import Work
@@ -237,3 +237,30 @@ async def test_through_the_running_worker(
     assert await eventually(lambda: aclient.hget(keys.ticket(tid), "csat_score")) == b"5"
     assert await aclient.hget(keys.ticket(tid), "status") == b"resolved"
     assert await aclient.zcard(keys.tickets) == 1
+
+
+@pytest.mark.parametrize("key", ["csat-survey", "auto-ack"])
+async def test_an_agents_idempotency_key_cannot_take_an_automatic_replys_id(
+        client: Any, auth: Callable[..., dict[str, str]], key: str,
+        aclient: aioredis.Redis, keys: Keys, config: Config, tickets: Tickets) -> None:
+    """The survey's reply id is fixed per ticket (so a replayed offer never sends twice); an
+    agent's Idempotency-Key naming the same seed must not be that id, or an agent could post
+    a reply "csat-survey" on a ticket they expect a bad score for and the customer would
+    never be asked (csat_send.lua takes the taken id for a survey already sent)."""
+    asked = chat_message(Channel.TELEGRAM, "4343", account="bot")
+    tid = await tickets.open(asked)
+    resp = await client.post(f"/api/v1/tickets/{tid}/replies", json={"text": "已处理"},
+                             headers={**auth(Role.AGENT, "ann"), "Idempotency-Key": key})
+    assert resp.status == 201, await resp.text()
+    agents = (await resp.json())["id"]
+    assert agents not in (survey_reply_id(tid), reply_id_for(tid, "auto-ack"))
+    again = await client.post(f"/api/v1/tickets/{tid}/replies", json={"text": "已处理"},
+                              headers={**auth(Role.AGENT, "ann"), "Idempotency-Key": key})
+    assert again.status == 200 and (await again.json())["id"] == agents   # still idempotent
+    now = time.time()
+    await Sla(aclient, keys, config.sla).start([tid], now)
+    assert (await Work(aclient, keys).resolve(tid, "ann", privileged=False)).outcome == "ok"
+    assert await Surveys(aclient, keys).offer(tid, "ann", now)
+    assert await SurveyStage(aclient, keys, config, "w1").step(time.time()) == 1
+    survey = await Outbox(aclient, keys).get(survey_reply_id(tid))
+    assert survey is not None and survey.message.author == "auto"

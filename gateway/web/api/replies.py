@@ -159,7 +159,10 @@ async def post_reply(request: web.Request) -> web.Response:
     if not body.text.strip() and not body.attachments and body.template is None:
         raise ApiError(422, "a reply needs text, an attachment or a template", field="text")
     box = outbox(request)
-    reply_id = reply_id_for(ticket.id, key)
+    # the client's keys in a namespace of their own: the automatic replies' ids are seeded
+    # with fixed names ("auto-ack", "csat-survey", "auto-answer:…") that a key naming
+    # them would take first, and the survey or acknowledgement would never go
+    reply_id = reply_id_for(ticket.id, f"client:{key}" if key else "")
     # a retried POST (same key) is recognised by reply.lua before it looks at anything else,
     # and answered with the reply it made: no look-up of every POST beforehand
     message = await _message(request, ticket, body, reply_id)
