@@ -93,6 +93,12 @@ Key                               Type     What
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
+{p}articles                       hash     article id -> JSON knowledge-base article (queue/articles.py)
+{p}articles:log                   stream   every article change: field "a" = article id (gateways re-index it)
+{p}articles:faq                   hash     "<article id>:<shown|solved|unsolved>" -> web-chat FAQ count
+{p}faq:limit:{address}            string   FAQ questions and feedback from one address; TTL = window
+{p}kb:solved                      stream   resolved tickets with their resolving reply, field "s" = JSON; the newest N kept
+{p}kb:pos                         string   the last audit entry turned into kb:solved (queue/articles.py Solutions)
 """
 
 from __future__ import annotations
@@ -423,6 +429,29 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+    @property
+    def articles(self) -> str:
+        return f"{self.p}articles"
+
+    @property
+    def articles_log(self) -> str:
+        return f"{self.p}articles:log"
+
+    @property
+    def articles_faq(self) -> str:
+        return f"{self.p}articles:faq"
+
+    def faq_attempts(self, source: str) -> str:
+        return f"{self.p}faq:limit:{source}"
+
+    @property
+    def kb_solved(self) -> str:
+        return f"{self.p}kb:solved"
+
+    @property
+    def kb_pos(self) -> str:
+        return f"{self.p}kb:pos"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

@@ -34,7 +34,7 @@ from deskgate.models.outbound import DeliveryState, Recipient
 from deskgate.queue.outbox import Outbox
 
 
-async def _settings(request: web.Request) -> WebSettings:
+async def webchat_settings(request: web.Request) -> WebSettings:
     account = request.match_info["account"]
     found = await request.app[ACCOUNTS].get(request.app[REDIS], request.app[KEYS], "webchat",
                                             account)
@@ -44,7 +44,7 @@ async def _settings(request: web.Request) -> WebSettings:
 
 
 async def fetch(request: web.Request) -> web.Response:
-    settings = await _settings(request)
+    settings = await webchat_settings(request)
     account = request.match_info["account"]
     try:
         verify_fetch(settings, request.headers.get(TIMESTAMP_HEADER, ""),
@@ -72,7 +72,7 @@ async def fetch(request: web.Request) -> web.Response:
 
 
 async def mark_read(request: web.Request) -> web.Response:
-    settings = await _settings(request)
+    settings = await webchat_settings(request)
     account, reply_id = request.match_info["account"], request.match_info["reply_id"]
     try:
         timestamp = request.headers.get(TIMESTAMP_HEADER, "")
