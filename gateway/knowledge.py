@@ -171,8 +171,9 @@ class Knowledge:
         if len(self.places) > len(self.ticket_index):
             self.places = {k: v for k, v in self.places.items() if k in self.ticket_index}
 
-    async def run(self, period: float) -> None:
-        while True:
+    async def run(self, period: float, stop: asyncio.Event) -> None:
+        """Build, then follow until `stop` is set (or the task is cancelled)."""
+        while not stop.is_set():
             try:
                 if not self.ready:
                     await self.build()
@@ -180,7 +181,8 @@ class Knowledge:
             except (RedisError, OSError) as exc:
                 raise_if_cancelled(exc)
                 log.warning("knowledge index: Redis unavailable (%s); retrying", exc)
-            await asyncio.sleep(period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
 
     # --- uses ----------------------------------------------------------------------------
     def search_articles(self, query: str, k: int,
@@ -255,8 +257,12 @@ def setup(app: web.Application) -> None:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         cfg = app[CONFIG].knowledge
         kb = app[KNOWLEDGE] = Knowledge(app[REDIS], app[KEYS], max_tickets=cfg.max_tickets)
-        task = asyncio.create_task(kb.run(cfg.refresh_ms / 1000))
+        stop = asyncio.Event()
+        task = asyncio.create_task(kb.run(cfg.refresh_ms / 1000, stop))
         yield
+        # the flag ends the loop at its next turn even if a Redis call in flight swallowed
+        # the cancellation
+        stop.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

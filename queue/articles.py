@@ -8,10 +8,10 @@ log (re-reading the article) and cannot miss a change.
 Resolved tickets reach suggestions through {p}kb:solved, a stream of `Solved` records capped at
 the newest N: `Solutions.step` reads the audit stream from its own position ({p}kb:pos), turns
 each resolve into a record (the customer's question, the reply that resolved it) and appends
-them and the new position in one MULTI under WATCH of the position, so two gateways running the
-step at once cannot both append a batch (the loser's transaction is refused and it reads again)
-and a crash between the read and the write appends nothing. Every gateway rebuilds its index
-from the stream at start and then follows it."""
+them with the new position in one script that first checks the position (lua/kb_append.lua),
+so two gateways running the step at once cannot both append a batch (the second is refused
+and reads again) and a crash between the read and the write appends nothing. Every gateway
+rebuilds its index from the stream at start and then follows it."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from deskgate.models.article import Article, FaqCounts, Solved
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import stream_entries
 from deskgate.queue.replies import text as _s
+from deskgate.queue.scripts import lua
 from deskgate.queue.sessions import take_slot
 
 MAX_ARTICLES = 20_000
@@ -132,34 +132,25 @@ class Solutions:
         self._r = client
         self._k = keys
         self.keep = keep
+        self._append = client.register_script(lua("kb_append"))
 
     async def step(self, build: Builder, batch: int = 500) -> int:
         """Turn the resolves among the next `batch` audit entries into records; returns the
         number of audit entries consumed (0: caught up, or another process took this batch)."""
-        async with self._r.pipeline(transaction=True) as pipe:
-            await pipe.watch(self._k.kb_pos)
-            pos = _s(await pipe.get(self._k.kb_pos)) or "0-0"
-            entries = stream_entries(await pipe.xrange(self._k.audit, min=f"({pos}",
-                                                       count=batch))
-            if not entries:
-                await pipe.reset()
-                return 0
-            records = []
-            for _, f in entries:
-                if f.get(b"action") == b"resolve" and f.get(b"ticket"):
-                    found = await build(_s(f[b"ticket"]), float(_s(f.get(b"ts")) or time.time()))
-                    if found is not None:
-                        records.append(found)
-            pipe.multi()
-            for rec in records:
-                pipe.xadd(self._k.kb_solved, {"s": _enc.encode(rec)}, maxlen=self.keep,
-                          approximate=True)
-            pipe.set(self._k.kb_pos, entries[-1][0])
-            try:
-                await pipe.execute()
-            except WatchError:
-                return 0
-        return len(entries)
+        pos = _s(await self._r.get(self._k.kb_pos))
+        entries = stream_entries(await self._r.xrange(self._k.audit, min=f"({pos or '0-0'}",
+                                                      count=batch))
+        if not entries:
+            return 0
+        records = []
+        for _, f in entries:
+            if f.get(b"action") == b"resolve" and f.get(b"ticket"):
+                found = await build(_s(f[b"ticket"]), float(_s(f.get(b"ts")) or time.time()))
+                if found is not None:
+                    records.append(_enc.encode(found))
+        done = await self._append(keys=[self._k.kb_pos, self._k.kb_solved],
+                                  args=[pos, entries[-1][0], self.keep, *records])
+        return len(entries) if int(done) else 0
 
     async def read(self, after: str = "-", count: int = 2000) -> list[tuple[str, Solved]]:
         """Records after the stream id `after` ("-": from the oldest kept), oldest first."""

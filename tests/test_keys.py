@@ -180,7 +180,7 @@ def test_no_script_file_is_left_unchecked() -> None:
     # every script by name: one added, renamed or dropped is a change to review here
     assert SCRIPTS == [
         "access_token_drop", "apply_messages", "claim", "csat_answer", "csat_offer",
-        "expire_leases", "ingest", "mailbox_lease", "model_switch", "overflow_state", "pressure",
+        "expire_leases", "ingest", "kb_append", "mailbox_lease", "model_switch", "overflow_state", "pressure",
         "push", "reply", "resolve", "resolve_customers", "revoke_token", "rollup_apply",
         "rollup_sum", "send", "sla_facts", "sla_resume", "sla_start", "sla_sweep",
         "ticket_action"]

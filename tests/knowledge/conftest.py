@@ -3,9 +3,13 @@ a fast follower, a low FAQ rate limit; tickets stored as the triage worker store
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import pytest
 
 from deskgate.gateway.config import Config, parse_config
+from deskgate.gateway.knowledge import KNOWLEDGE, Knowledge
 
 FAQ_PER_MINUTE = 6
 
@@ -22,3 +26,16 @@ sla:
     team-alpha: {{skills: [alpha], managers: [alpha-lead]}}
     team-bravo: {{skills: [bravo], managers: [bravo-lead]}}
 """)
+
+
+@pytest.fixture
+async def kb(client: Any, eventually: Callable[..., Awaitable[Any]]) -> Knowledge:
+    """The gateway's knowledge service once its first build is done (until then searches
+    answer `ready: false` and nothing)."""
+    found = client.server.app[KNOWLEDGE]
+    await eventually(lambda: _ready(found))
+    return found
+
+
+async def _ready(kb: Knowledge) -> bool:
+    return kb.ready
