@@ -33,7 +33,7 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
 from deskgate.queue.tickets import TicketStore
 from deskgate.triage.entities import EntityExtractor
-from deskgate.triage.retrieval import Index, Why, snippet
+from deskgate.triage.retrieval import Index, Query, Why, snippet, terms
 
 log = logging.getLogger("deskgate.knowledge")
 
@@ -56,7 +56,7 @@ def mask(text: str) -> str:
     return re.sub(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", "[email]", "".join(out))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Place:
     """What the ticket index keeps in memory per resolved ticket (the texts stay in Redis)."""
 
@@ -109,7 +109,8 @@ class Knowledge:
             a = Index()
             a.add_many((x.id, x.search_text()) for x in articles)
             t = Index(max_docs=self.max_tickets)
-            t.add_many((s.ticket_id, s.question) for _, s in records)
+            for _, s in records:
+                t.add_terms(s.ticket_id, s.terms.split())
             return a, t
 
         self.article_index, self.ticket_index = await asyncio.to_thread(index)
@@ -166,7 +167,7 @@ class Knowledge:
             self._articles_pos = pos
 
     def add_solved(self, entry: str, s: Solved) -> None:
-        self.ticket_index.add(s.ticket_id, s.question)
+        self.ticket_index.add_terms(s.ticket_id, s.terms.split())
         self.places[s.ticket_id] = Place(entry, s.skill, s.assignee, s.language)
         if len(self.places) > len(self.ticket_index):
             self.places = {k: v for k, v in self.places.items() if k in self.ticket_index}
@@ -185,20 +186,22 @@ class Knowledge:
                 await asyncio.wait_for(stop.wait(), period)
 
     # --- uses ----------------------------------------------------------------------------
-    def search_articles(self, query: str, k: int,
+    def search_articles(self, query: Query, k: int,
                         visible: Callable[[Article], bool]) -> list[tuple[Article, Found]]:
         hits = self.article_index.search(
             query, k, accept=lambda key: key in self.by_id and visible(self.by_id[key]))
         return [(self.by_id[h.key], Found(h.key, h.score, self.article_index.explain(query, h.key)))
                 for h in hits]
 
-    def suggest_articles(self, query: str, language: str, k: int = 5) -> list[Found]:
+    def suggest_articles(self, query: Query, language: str, k: int = 5) -> list[Found]:
         """Published articles, those in `language` first (then the others by score)."""
-        hits = self.search_articles(query, k * 4, lambda a: a.published)
-        hits.sort(key=lambda h: (h[0].locale != language, -h[1].score))
-        return [f for _, f in hits[:k]]
+        hits = self.article_index.search(
+            query, k * 4, accept=lambda key: key in self.by_id and self.by_id[key].published)
+        hits.sort(key=lambda h: (self.by_id[h.key].locale != language, -h.score))
+        return [Found(h.key, h.score, self.article_index.explain(query, h.key))
+                for h in hits[:k]]
 
-    def suggest_tickets(self, query: str, scope: Scope, exclude: str,
+    def suggest_tickets(self, query: Query, scope: Scope, exclude: str,
                         k: int = 5) -> list[Found]:
         """Resolved tickets the caller could open (the same rule as the ticket itself)."""
         def visible(key: str) -> bool:
@@ -238,7 +241,7 @@ async def solved_record(store: TicketStore, outbox: Outbox, ticket_id: str,
         return None
     messages = await store.messages(t)
     return Solved(ticket_id=ticket_id,
-                  question=ticket_question(t, [m.text for m in messages]),
+                  terms=" ".join(terms(ticket_question(t, [m.text for m in messages]))),
                   subject=mask(t.subject)[:200], reply=mask(replies[-1].text[:REPLY_CHARS]),
                   language=t.triage.language if t.triage else "",
                   skill=t.skill, assignee=t.assignee, resolved_at=at)

@@ -35,7 +35,8 @@ B = 0.75
 BLOCK = 2048              # documents gathered before they become a matrix block
 MAX_BLOCKS = 8            # more small blocks than this are merged into one
 MAX_QUERY_CHARS = 2000    # a query reads at most this much text: bounded CPU per call
-_STEM_CACHE_MAX = 200_000
+_STEM_CACHE_MAX = 200_000   # distinct words whose stem / term is remembered
+MAX_QUERY_TERMS = 48       # a long ticket is matched by its rarest terms
 
 _WORD = re.compile(r"[0-9a-z\u4e00-\u9fff\u3400-\u4dbf]", re.I)
 _LATIN = re.compile(r"^[a-z]+$")
@@ -52,6 +53,7 @@ STOP_ZH = frozenset("""的 了 吗 呢 吧 啊 呀 哦 嗯 是 我 你 您 他 �
 谢谢 你好 您好 麻烦""".split())
 
 _stemmer = snowballstemmer.stemmer("english")
+_EXTRACTOR = EntityExtractor()
 _stems: dict[str, str] = {}
 
 
@@ -64,12 +66,21 @@ def _stem(word: str) -> str:
     return found
 
 
+_terms: dict[str, str | None] = {}
+
+
 def term(token: str) -> str | None:
     """A token as an index term, or None when it is punctuation, space or a stop word."""
+    if token in _terms:
+        return _terms[token]
     t = unicodedata.normalize("NFKC", token).strip().lower()
     if not t or _WORD.search(t) is None or t in STOP_EN or t in STOP_ZH:
-        return None
-    return _stem(t) if _LATIN.match(t) else t
+        found = None
+    else:
+        found = _stem(t) if _LATIN.match(t) else t
+    if len(_terms) < _STEM_CACHE_MAX:
+        _terms[token] = found
+    return found
 
 
 def terms(text: str) -> list[str]:
@@ -95,6 +106,23 @@ def spans(text: str) -> list[tuple[int, int, str]]:
         if t is not None:
             out.append((start, pos, t))
     return out
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query analysed once for a search and the explanations of its hits."""
+
+    text: str
+    counts: Counter[str]
+    spans: list[tuple[int, int, str]]
+    entities: list[tuple[str, list[str]]]      # (as written, its terms)
+
+
+def analyze(text: str, extractor: EntityExtractor | None = None) -> Query:
+    text = unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS])
+    found = spans(text)
+    ents = [(e.text, terms(e.text)) for e in (extractor or _EXTRACTOR).extract(text)]
+    return Query(text=text, counts=Counter(t for _, _, t in found), spans=found, entities=ents)
 
 
 @dataclass(frozen=True)
@@ -128,46 +156,50 @@ class Index:
         self._rows: dict[str, tuple[int, int]] = {}   # key -> (block, row)
         self._dead: list[np.ndarray] = []            # per block: True where removed
         self._lens: list[np.ndarray] = []            # per block: each row's length in terms
-        self._doc_terms: dict[str, tuple[int, ...]] = {}   # key -> its term ids (df upkeep)
-        self._order: dict[str, None] = {}             # keys, oldest first (eviction)
+        self._n_dead = 0
+        # key -> its term ids (df upkeep, "why"), oldest key first (the size bound drops it)
+        self._doc_terms: dict[str, np.ndarray] = {}
         self._pending: list[tuple[str, Counter[int]]] = []
         self._total_len = 0
-        self._extractor = extractor or EntityExtractor()
+        self._extractor = extractor or _EXTRACTOR
 
     # --- size --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._doc_terms)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._order
+        return key in self._doc_terms
 
     @property
     def avgdl(self) -> float:
-        return self._total_len / len(self._order) if self._order else 1.0
+        return self._total_len / len(self._doc_terms) if self._doc_terms else 1.0
 
     # --- updates -----------------------------------------------------------------------
     def add(self, key: str, text: str) -> None:
         """Index `text` under `key`, replacing what the key had."""
-        if key in self._order:
+        self.add_terms(key, terms(text))
+
+    def add_terms(self, key: str, given: Iterable[str]) -> None:
+        """Index already analysed terms (`terms(text)`, kept from an earlier analysis)."""
+        if key in self._doc_terms:
             self.remove(key)
         counts: Counter[int] = Counter()
-        for t in terms(text):
+        for t in given:
             tid = self._vocab.get(t)
             if tid is None:
                 tid = self._vocab[t] = len(self._vocab)
                 if tid >= len(self._df):
                     self._df = np.concatenate([self._df, np.zeros_like(self._df)])
             counts[tid] += 1
-        ids = tuple(counts)
-        self._df[list(ids)] += 1
+        ids = np.fromiter(counts, dtype=np.int32, count=len(counts))
+        self._df[ids] += 1
         self._doc_terms[key] = ids
-        self._order[key] = None
         self._total_len += sum(counts.values())
         self._pending.append((key, counts))
         if len(self._pending) >= BLOCK:
             self._flush()
-        while self.max_docs and len(self._order) > self.max_docs:
-            self.remove(next(iter(self._order)))
+        while self.max_docs and len(self._doc_terms) > self.max_docs:
+            self.remove(next(iter(self._doc_terms)))
 
     def add_many(self, items: Iterable[tuple[str, str]]) -> None:
         for key, text in items:
@@ -175,11 +207,9 @@ class Index:
         self._flush()
 
     def remove(self, key: str) -> bool:
-        if key not in self._order:
+        if key not in self._doc_terms:
             return False
-        del self._order[key]
-        ids = self._doc_terms.pop(key)
-        self._df[list(ids)] -= 1
+        self._df[self._doc_terms.pop(key)] -= 1
         where = self._rows.pop(key, None)
         if where is None:                       # still pending
             for i, (k, counts) in enumerate(self._pending):
@@ -191,7 +221,8 @@ class Index:
             b, row = where
             self._total_len -= int(self._lens[b][row])
             self._dead[b][row] = True
-        if sum(int(d.sum()) for d in self._dead) * 4 > max(1, len(self._rows)):
+            self._n_dead += 1
+        if self._n_dead * 4 > max(1, len(self._rows)):
             self._compact()
         return True
 
@@ -240,12 +271,13 @@ class Index:
         self._dead = [np.zeros(len(keys), dtype=bool)]
         self._lens = [np.concatenate(lens)]
         self._rows = {k: (0, r) for r, k in enumerate(keys)}
+        self._n_dead = 0
 
     # --- queries -----------------------------------------------------------------------
-    def _query_weights(self, text: str) -> dict[int, float]:
-        n = len(self._order)
+    def _query_weights(self, query: Query) -> dict[int, float]:
+        n = len(self._doc_terms)
         out: dict[int, float] = {}
-        for t, qtf in Counter(terms(text[:MAX_QUERY_CHARS])).items():
+        for t, qtf in query.counts.items():
             tid = self._vocab.get(t)
             if tid is None:
                 continue
@@ -254,15 +286,18 @@ class Index:
                 continue
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             out[tid] = idf * (1 + math.log(qtf))
+        if len(out) > MAX_QUERY_TERMS:
+            out = dict(sorted(out.items(), key=lambda kv: -kv[1])[:MAX_QUERY_TERMS])
         return out
 
-    def search(self, text: str, k: int = 5,
+    def search(self, query: Query | str, k: int = 5,
                accept: Callable[[str], bool] | None = None,
                exclude: Sequence[str] = ()) -> list[Hit]:
-        """The k best documents for `text` with a positive score, best first; `accept` filters
-        (a caller's scope, a status), `exclude` names keys never to return."""
+        """The k best documents for the query with a positive score, best first; `accept`
+        filters (a caller's scope, a status), `exclude` names keys never to return."""
         self._flush()
-        qw = self._query_weights(text)
+        q = analyze(query, self._extractor) if isinstance(query, str) else query
+        qw = self._query_weights(q)
         if not qw or k <= 0:
             return []
         candidates: list[tuple[float, str]] = []
@@ -294,21 +329,22 @@ class Index:
         candidates.sort(key=lambda c: (-c[0], c[1]))
         return [Hit(key, round(score, 4)) for score, key in candidates[:k]]
 
-    def explain(self, query: str, key: str, limit: int = 8) -> Why:
-        """What `query` and the document share: its words (as the query wrote them, the
+    def explain(self, query: Query, key: str, limit: int = 8) -> Why:
+        """What the query and the document share: its words (as the query wrote them, the
         rarest first) and the identifiers among them."""
-        ids = set(self._doc_terms.get(key, ()))
-        shown: dict[str, float] = {}
-        for start, end, t in spans(query[:MAX_QUERY_CHARS]):
+        found = self._doc_terms.get(key)
+        ids = set(found.tolist()) if found is not None else set()
+        shown: dict[str, tuple[float, str]] = {}
+        for start, end, t in query.spans:
             tid = self._vocab.get(t)
             if tid is not None and tid in ids and t not in shown:
-                shown[query[start:end]] = float(self._df[tid])
+                shown[t] = (float(self._df[tid]), query.text[start:end])
         entities = []
-        for e in self._extractor.extract(query[:MAX_QUERY_CHARS]):
-            ts = [self._vocab.get(t) for t in terms(e.text)]
-            if ts and all(tid is not None and tid in ids for tid in ts):
-                entities.append(e.text)
-        words = sorted(shown, key=lambda w: shown[w])
+        for written, ts in query.entities:
+            tids = [self._vocab.get(t) for t in ts]
+            if tids and all(tid is not None and tid in ids for tid in tids):
+                entities.append(written)
+        words = [w for _, w in sorted(shown.values())]
         return Why(terms=tuple(w for w in words if w not in entities)[:limit],
                    entities=tuple(dict.fromkeys(entities))[:limit])
 

@@ -23,7 +23,7 @@ from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.webchat_replies import webchat_settings
 from deskgate.models.article import ARTICLE_ID
 from deskgate.queue.sessions import login_source
-from deskgate.triage.retrieval import snippet
+from deskgate.triage.retrieval import analyze, snippet
 
 MAX_Q = 500
 SHOWN = 3
@@ -57,7 +57,7 @@ async def answer(request: web.Request) -> web.Response:
         raise ApiError(400, "lang must be zh or en", field="lang")
     await _admit(request)
     kb = request.app[KNOWLEDGE]
-    found = kb.suggest_articles(q, lang, SHOWN)
+    found = kb.suggest_articles(analyze(q), lang, SHOWN)
     await kb.articles.count_faq({f.key: "shown" for f in found})
     out = []
     for f in found:

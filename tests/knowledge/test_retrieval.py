@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from deskgate.triage.retrieval import Index, highlight, snippet, terms
+from deskgate.triage.retrieval import Index, analyze, highlight, snippet, terms
 
 # (question, intent): resolved tickets of a small shop, in both languages
 SOLVED = [
@@ -104,6 +104,6 @@ def test_many_updates_compact_and_keep_results() -> None:
 def test_explain_names_shared_words_and_identifiers() -> None:
     idx = Index()
     idx.add("x", "订单 SF1234567890123 三天了还没发货")
-    why = idx.explain("订单SF1234567890123怎么还没发货", "x")
+    why = idx.explain(analyze("订单SF1234567890123怎么还没发货"), "x")
     assert why.entities == ("SF1234567890123",)
     assert set(why.terms) == {"订单", "发货"}

@@ -17,7 +17,7 @@ from deskgate.gateway.web.scope import ADMIN, FILTERED, scope
 from deskgate.models.article import ARTICLE_ID, Article, ArticleIn, ArticleStatus, Locale, article
 from deskgate.models.codec import to_builtins
 from deskgate.models.enums import Role
-from deskgate.triage.retrieval import highlight
+from deskgate.triage.retrieval import analyze, highlight
 
 MAX_ARTICLE_BYTES = 160 * 1024     # the body's 64 Ki characters as UTF-8, and the rest
 MAX_Q = 500
@@ -82,7 +82,7 @@ async def list_articles(request: web.Request) -> web.Response:
 
     kb = request.app[KNOWLEDGE]
     if q:
-        hits = kb.search_articles(q, limit, wanted)
+        hits = kb.search_articles(analyze(q), limit, wanted)
         return web.json_response({"articles": [found_json(a, f, q) for a, f in hits],
                                   "q": q, "ready": kb.ready})
     every = [a for a in await kb.articles.all() if wanted(a)]

@@ -17,6 +17,7 @@ from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.scope import TICKET, scope, target
 from deskgate.models.enums import Role
 from deskgate.models.ticket import Ticket
+from deskgate.triage.retrieval import analyze
 
 SHOWN = 5
 
@@ -28,7 +29,7 @@ async def suggestions(request: web.Request) -> web.Response:
     t = target(request, Ticket)
     kb = request.app[KNOWLEDGE]
     messages = await store(request).messages(t)
-    query = ticket_question(t, [m.text for m in messages])
+    query = analyze(ticket_question(t, [m.text for m in messages]))
     language = t.triage.language if t.triage else ""
     similar = kb.suggest_tickets(query, scope(request), exclude=t.id, k=SHOWN)
     texts = await kb.solved_texts([f.key for f in similar])
@@ -41,7 +42,7 @@ async def suggestions(request: web.Request) -> web.Response:
     for f in kb.suggest_articles(query, language, SHOWN):
         a = kb.by_id[f.key]
         articles.append({"id": a.id, "title": a.title, "locale": a.locale, "body": a.body,
-                         "snippet": snippet_json(a.body, query), "score": f.score,
+                         "snippet": snippet_json(a.body, query.text), "score": f.score,
                          "why": {"terms": list(f.why.terms), "entities": list(f.why.entities)}})
     return web.json_response({"ticket": t.id, "ready": kb.ready, "tickets": tickets,
                               "articles": articles})
