@@ -15,6 +15,7 @@ import { channelsView } from "./views/channels.js";
 import { slaView } from "./views/sla.js";
 import { reportsView } from "./views/reports.js";
 import { modelsView } from "./views/models.js";
+import { articlesView } from "./views/knowledge.js";
 
 const ROUTES = {
   queues: { view: queuesView, roles: ["agent", "manager", "admin"], nav: "nav.queues" },
@@ -27,6 +28,7 @@ const ROUTES = {
   channels: { view: channelsView, roles: ["admin"], nav: "nav.channels" },
   sla: { view: slaView, roles: ["admin"], nav: "nav.sla" },
   models: { view: modelsView, roles: ["admin"], nav: "nav.models" },
+  articles: { view: articlesView, roles: ["agent", "manager", "admin"], nav: "nav.articles" },
   ticket: { view: ticketView, roles: ["agent", "manager", "admin"] },
 };
 const HOME = { agent: "#/queues", manager: "#/review", admin: "#/admin" };
