@@ -35,8 +35,12 @@ B = 0.75
 BLOCK = 2048              # documents gathered before they become a matrix block
 MAX_BLOCKS = 8            # more small blocks than this are merged into one
 MAX_QUERY_CHARS = 2000    # a query reads at most this much text: bounded CPU per call
+SNIPPET_SCAN = 8000       # of a body searched for the snippet's window (bounded per result)
 _STEM_CACHE_MAX = 200_000   # distinct words whose stem / term is remembered
 MAX_QUERY_TERMS = 48       # a long ticket is matched by its rarest terms
+# postings a query adds up at most: terms are taken rarest first, so a long query full of
+# common words costs a bounded time and is ranked by the words that tell documents apart
+POSTINGS_BUDGET = 250_000
 
 _WORD = re.compile(r"[0-9a-z\u4e00-\u9fff\u3400-\u4dbf]", re.I)
 _LATIN = re.compile(r"^[a-z]+$")
@@ -286,9 +290,7 @@ class Index:
                 continue
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             out[tid] = idf * (1 + math.log(qtf))
-        if len(out) > MAX_QUERY_TERMS:
-            out = dict(sorted(out.items(), key=lambda kv: -kv[1])[:MAX_QUERY_TERMS])
-        return out
+        return dict(sorted(out.items(), key=lambda kv: -kv[1])[:MAX_QUERY_TERMS])
 
     def search(self, query: Query | str, k: int = 5,
                accept: Callable[[str], bool] | None = None,
@@ -305,27 +307,39 @@ class Index:
         for blk, dead in zip(self._blocks, self._dead, strict=True):
             scores = np.zeros(blk.matrix.shape[0], dtype=np.float32)
             m = blk.matrix
-            for tid, w in qw.items():
+            visited = 0
+            for n, (tid, w) in enumerate(qw.items()):
                 if tid >= m.shape[1]:
                     continue
                 lo, hi = m.indptr[tid], m.indptr[tid + 1]
+                visited += hi - lo
+                if visited > POSTINGS_BUDGET and n >= 3:
+                    break
                 if lo != hi:
                     scores[m.indices[lo:hi]] += w * m.data[lo:hi]
-            scores[dead] = 0.0
-            positive = int(np.count_nonzero(scores > 0))
-            want = k + len(skip)
+            if self._n_dead:
+                scores[dead] = 0.0
+            # partition only the documents that share a term (scores are never negative)
+            cand = np.flatnonzero(scores)
+            if cand.size == 0:
+                continue
+            cs = scores[cand]
+            # a filter may refuse some: ask for more than k at once rather than repeat
+            want = min(cand.size, (k + len(skip)) * (4 if accept else 1))
             while True:
-                take = min(positive, want)
-                if take == 0:
-                    break
-                top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) \
-                    else np.arange(len(scores))
-                got = [(float(scores[i]), blk.keys[i]) for i in top if scores[i] > 0
-                       and blk.keys[i] not in skip and (accept is None or accept(blk.keys[i]))]
-                if len(got) >= k or take >= positive:
+                part = (np.argpartition(cs, cand.size - want)[cand.size - want:]
+                        if want < cand.size else np.arange(cand.size))
+                got: list[tuple[float, str]] = []
+                for i in part[np.argsort(-cs[part], kind="stable")]:
+                    key = blk.keys[cand[i]]
+                    if key not in skip and (accept is None or accept(key)):
+                        got.append((float(cs[i]), key))
+                        if len(got) == k:
+                            break
+                if len(got) >= k or want >= cand.size:
                     candidates += got
                     break
-                want *= 4
+                want = min(cand.size, want * 4)
         candidates.sort(key=lambda c: (-c[0], c[1]))
         return [Hit(key, round(score, 4)) for score, key in candidates[:k]]
 
@@ -367,7 +381,7 @@ def snippet(text: str, query: str, width: int = 160) -> tuple[str, list[tuple[in
     """A window of `text` around its densest run of query terms, and the matched ranges within
     the window (offsets into the returned string). Plain text in, plain text out: the caller
     renders the ranges as marks, never as markup built from the text."""
-    flat = " ".join(text.split())
+    flat = " ".join(text[:SNIPPET_SCAN].split())
     marks = highlight(flat, query)
     if not marks:
         return flat[:width], []

@@ -22,6 +22,7 @@ from deskgate.triage.retrieval import analyze, highlight
 MAX_ARTICLE_BYTES = 160 * 1024     # the body's 64 Ki characters as UTF-8, and the rest
 MAX_Q = 500
 MAX_LIMIT = 100
+MAX_HITS = 20          # searched articles per page: each gets a snippet cut from its body
 
 
 def _readable(request: web.Request) -> Any:
@@ -82,10 +83,13 @@ async def list_articles(request: web.Request) -> web.Response:
 
     kb = request.app[KNOWLEDGE]
     if q:
-        hits = kb.search_articles(analyze(q), limit, wanted)
+        hits = kb.search_articles(analyze(q), min(limit, MAX_HITS), wanted)
         return web.json_response({"articles": [found_json(a, f, q) for a, f in hits],
                                   "q": q, "ready": kb.ready})
-    every = [a for a in await kb.articles.all() if wanted(a)]
+    # the gateway's copy is current within knowledge.refresh_ms (and at once after its own
+    # writes); Redis only until the first build is done
+    every = [a for a in (kb.by_id.values() if kb.ready else await kb.articles.all())
+             if wanted(a)]
     every.sort(key=lambda a: (-a.updated_at, a.id))
     return web.json_response({"articles": [_summary(a) for a in every[:limit]],
                               "total": len(every)})
