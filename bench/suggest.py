@@ -35,8 +35,7 @@ from deskgate.models.scope import Scope
 from deskgate.queue.keys import Keys
 from deskgate.triage.retrieval import analyze, terms
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Report, add_arguments, pct, self_cpu_seconds  # noqa: E402
+from harness import Report, add_arguments, pct, self_cpu_seconds  # bench/ is sys.path[0]
 
 ROOT = Path(__file__).resolve().parent.parent
 
