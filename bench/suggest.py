@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 import redis.asyncio as aioredis
+from harness import Report, add_arguments, pct, self_cpu_seconds  # bench/ is sys.path[0]
 
 from deskgate.gateway.knowledge import Knowledge, Place
 from deskgate.models.article import Article, ArticleStatus, Locale
@@ -34,8 +35,6 @@ from deskgate.models.enums import Role
 from deskgate.models.scope import Scope
 from deskgate.queue.keys import Keys
 from deskgate.triage.retrieval import analyze, terms
-
-from harness import Report, add_arguments, pct, self_cpu_seconds  # bench/ is sys.path[0]
 
 ROOT = Path(__file__).resolve().parent.parent
 
