@@ -43,9 +43,12 @@ _MASKED = {"PHONE": "[phone]", "EMAIL": "[email]"}
 _extractor = EntityExtractor()
 
 
-def mask(text: str) -> str:
-    """Phone numbers and email addresses replaced by a placeholder: a suggestion shows another
-    customer's case, never how to reach that customer."""
+def mask(text: str, names: Sequence[str] = ()) -> str:
+    """Phone numbers, email addresses and the customer's `names` replaced by a placeholder: a
+    suggestion shows another customer's case, never who they are or how to reach them."""
+    for name in names:
+        if len(name.strip()) >= 2:
+            text = text.replace(name.strip(), "[customer]")
     out, last = [], 0
     for e in _extractor.extract(text):
         if e.label in _MASKED:
@@ -240,9 +243,13 @@ async def solved_record(store: TicketStore, outbox: Outbox, ticket_id: str,
     if not replies:
         return None
     messages = await store.messages(t)
+    customer = await store.customer(t.customer_id)
+    names = [customer.name] if customer and customer.name else []
+    names += [m.sender.name for m in messages if m.sender.name]
     return Solved(ticket_id=ticket_id,
                   terms=" ".join(terms(ticket_question(t, [m.text for m in messages]))),
-                  subject=mask(t.subject)[:200], reply=mask(replies[-1].text[:REPLY_CHARS]),
+                  subject=mask(t.subject, names)[:200],
+                  reply=mask(replies[-1].text[:REPLY_CHARS], names),
                   language=t.triage.language if t.triage else "",
                   skill=t.skill, assignee=t.assignee, resolved_at=at)
 

@@ -86,7 +86,7 @@ class Solved(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A resolved ticket as suggestions use it: the index terms of the customer's question
     (matched, never returned; kept analysed so that a gateway rebuilds its index without
     segmenting 200,000 texts again), and what an agent may be shown — the subject and the reply that resolved it,
-    with phone numbers and email addresses masked. `skill` and `assignee` decide who may see
+    with the name, phone numbers and emails masked. `skill` and `assignee` decide who may see
     it (the same rule as the ticket itself)."""
 
     ticket_id: str

@@ -35,7 +35,7 @@ B = 0.75
 BLOCK = 2048              # documents gathered before they become a matrix block
 MAX_BLOCKS = 8            # more small blocks than this are merged into one
 MAX_QUERY_CHARS = 2000    # a query reads at most this much text: bounded CPU per call
-SNIPPET_SCAN = 8000       # of a body searched for the snippet's window (bounded per result)
+SNIPPET_SCAN = 2000       # of a body searched for the snippet's window (bounded per result)
 _STEM_CACHE_MAX = 200_000   # distinct words whose stem / term is remembered
 MAX_QUERY_TERMS = 48       # a long ticket is matched by its rarest terms
 # postings a query adds up at most: terms are taken rarest first, so a long query full of

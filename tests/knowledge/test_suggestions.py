@@ -19,7 +19,7 @@ from tests.outbound.conftest import Tickets, email_message
 from tests.work.conftest import triage
 
 QUESTION = "订单 A20261202 三天了还没发货，什么时候能发？"
-REPLY = "您好，订单已于今天发出，运单号 SF1234567890123。有问题请拨打 13800138000 或写信给 li.lei@example.cn"
+REPLY = "李雷您好，订单已于今天发出，运单号 SF1234567890123。有问题请拨打 13800138000 或写信给 li.lei@example.cn"
 
 
 async def resolved(client: Any, tickets: Tickets, headers: dict[str, str], *, skill: str,
@@ -74,6 +74,7 @@ async def test_suggestions_follow_resolves_mask_and_respect_scope(
     assert [t["id"] for t in body["tickets"]] == [old]           # bravo's is not alpha's to see
     assert "13800138000" not in first["reply"] and "li.lei@example.cn" not in first["reply"]
     assert "[phone]" in first["reply"] and "[email]" in first["reply"]
+    assert "李雷" not in first["reply"] and first["reply"].startswith("[customer]您好")
     assert "SF1234567890123" in first["reply"]                    # not contact data: kept
     assert "A20261202" in first["why"]["entities"] and "发货" in first["why"]["terms"]
     assert first["score"] > 0

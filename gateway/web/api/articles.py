@@ -22,7 +22,7 @@ from deskgate.triage.retrieval import analyze, highlight
 MAX_ARTICLE_BYTES = 160 * 1024     # the body's 64 Ki characters as UTF-8, and the rest
 MAX_Q = 500
 MAX_LIMIT = 100
-MAX_HITS = 20          # searched articles per page: each gets a snippet cut from its body
+MAX_HITS = 20          # searched articles per page: each gets a snippet cut from its opening
 
 
 def _readable(request: web.Request) -> Any:

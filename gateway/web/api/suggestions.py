@@ -5,7 +5,8 @@ with its score and why (the words and identifiers it shares with the ticket).
 Similar tickets are only those the caller could open themselves (the ticket rule of
 gateway/web/scope.py: an agent's skills and own tickets, a manager's teams), which is stricter
 than Zendesk's "any solved ticket"; what is shown of them is their subject and the resolving
-reply with phone numbers and email addresses masked, never the customer or the question."""
+reply with the customer's name, phone numbers and email addresses masked, never the
+customer or the question."""
 
 from __future__ import annotations
 
