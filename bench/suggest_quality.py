@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from harness import commit, loadavg  # bench/ is sys.path[0]
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from deskgate.triage.pipeline import cut
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no data sets under {args.datasets}: pass --datasets DIR", file=sys.stderr)
         return 2
     splits = ("dev", "held-out") if args.split == "both" else (args.split,)
+    print(f"commit {commit()}; load average {loadavg()}")
     print(f"{'data set':34} {'split':9} {'n':>5}  {'hit@5':>6} {'MRR@10':>6}  "
           f"{'base hit@5':>10} {'base MRR':>8}  {'ms/query':>8}")
     for name, (docs, queries), tok in (
