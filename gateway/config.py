@@ -78,7 +78,7 @@ class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
 class KnowledgeConfig(msgspec.Struct, kw_only=True, frozen=True):
     # resolved tickets each gateway keeps indexed for suggestions (the newest; ~1 KB of
     # memory each, README "Knowledge base")
-    max_tickets: Annotated[int, msgspec.Meta(ge=0, le=2_000_000)] = 200_000
+    max_tickets: Annotated[int, msgspec.Meta(ge=1, le=2_000_000)] = 200_000
     refresh_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 500  # how often it follows
     # the web-chat FAQ (public): questions + feedback per client address per minute
     faq_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30

@@ -39,6 +39,7 @@ log = logging.getLogger("deskgate.knowledge")
 
 QUESTION_CHARS = 2000        # of the customer's words a ticket is matched by
 REPLY_CHARS = 4000           # of the resolving reply shown in a suggestion
+STOP_SECONDS = 10            # shutdown waits this long for the follower
 _MASKED = {"PHONE": "[phone]", "EMAIL": "[email]"}
 _extractor = EntityExtractor()
 
@@ -81,7 +82,7 @@ class Knowledge:
         self._r = client
         self._k = keys
         self.articles = ArticleStore(client, keys)
-        self.solutions = Solutions(client, keys, keep=max(1, max_tickets))
+        self.solutions = Solutions(client, keys, keep=max_tickets)
         self.max_tickets = max_tickets
         self.article_index = Index()
         self.ticket_index = Index(max_docs=max_tickets)
@@ -98,28 +99,23 @@ class Knowledge:
         t0 = time.monotonic()
         pos = await self.articles.log_position()
         articles = await self.articles.all()
-        records: list[tuple[str, Solved]] = []
+        a = Index()
+        await asyncio.to_thread(a.add_many, ((x.id, x.search_text()) for x in articles))
+        # chunk by chunk, so that only one chunk of records is in memory at a time
+        t = Index(max_docs=self.max_tickets)
+        places: dict[str, Place] = {}
         after = "-"
         while True:
             chunk = await self.solutions.read(after, 5000)
             if not chunk:
                 break
-            records += chunk
+            await asyncio.to_thread(_add_records, t, chunk)
+            places.update((s.ticket_id, Place(eid, s.skill, s.assignee, s.language))
+                          for eid, s in chunk)
             after = chunk[-1][0]
-            del records[:max(0, len(records) - self.max_tickets)]
-
-        def index() -> tuple[Index, Index]:
-            a = Index()
-            a.add_many((x.id, x.search_text()) for x in articles)
-            t = Index(max_docs=self.max_tickets)
-            for _, s in records:
-                t.add_terms(s.ticket_id, s.terms.split())
-            return a, t
-
-        self.article_index, self.ticket_index = await asyncio.to_thread(index)
-        self.by_id = {a.id: a for a in articles}
-        self.places = {s.ticket_id: Place(eid, s.skill, s.assignee, s.language)
-                       for eid, s in records if s.ticket_id in self.ticket_index}
+        self.article_index, self.ticket_index = a, t
+        self.by_id = {x.id: x for x in articles}
+        self.places = {k: p for k, p in places.items() if k in t}
         self._articles_pos = pos
         self._solved_pos = after
         self.ready = True
@@ -185,6 +181,10 @@ class Knowledge:
             except (RedisError, OSError) as exc:
                 raise_if_cancelled(exc)
                 log.warning("knowledge index: Redis unavailable (%s); retrying", exc)
+            except Exception as exc:
+                raise_if_cancelled(exc)
+                # a record or article that cannot be read must not end suggestions for good
+                log.exception("knowledge index: the follow step failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period)
 
@@ -223,6 +223,11 @@ class Knowledge:
             if got is not None:
                 out[tid] = got
         return out
+
+
+def _add_records(index: Index, chunk: Sequence[tuple[str, Solved]]) -> None:
+    for _, s in chunk:
+        index.add_terms(s.ticket_id, s.terms.split())
 
 
 def ticket_question(ticket: Ticket, texts: Sequence[str]) -> str:
@@ -274,7 +279,12 @@ def setup(app: web.Application) -> None:
         # the cancellation
         stop.set()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # bounded: shutdown must not hang on a Redis call that never answers
+        done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
+        if not done:
+            log.error("the knowledge follower did not stop within %d s; leaving it",
+                      STOP_SECONDS)
+        elif not task.cancelled() and task.exception() is not None:
+            log.error("the knowledge follower failed: %r", task.exception())
 
     app.cleanup_ctx.append(ctx)     # after the Redis context, which create_app adds first
