@@ -167,9 +167,15 @@ class Knowledge:
 
     def add_solved(self, entry: str, s: Solved) -> None:
         self.ticket_index.add_terms(s.ticket_id, s.terms.split())
+        # re-inserted, so that places stay in the index's order (oldest first) and the ones
+        # the index's bound dropped are at the front
+        self.places.pop(s.ticket_id, None)
         self.places[s.ticket_id] = Place(entry, s.skill, s.assignee, s.language)
-        if len(self.places) > len(self.ticket_index):
-            self.places = {k: v for k, v in self.places.items() if k in self.ticket_index}
+        while len(self.places) > len(self.ticket_index):
+            oldest = next(iter(self.places))
+            if oldest in self.ticket_index:
+                break
+            del self.places[oldest]
 
     async def run(self, period: float, stop: asyncio.Event) -> None:
         """Build, then follow until `stop` is set (or the task is cancelled)."""

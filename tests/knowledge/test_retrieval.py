@@ -107,3 +107,17 @@ def test_explain_names_shared_words_and_identifiers() -> None:
     why = idx.explain(analyze("订单SF1234567890123怎么还没发货"), "x")
     assert why.entities == ("SF1234567890123",)
     assert set(why.terms) == {"订单", "发货"}
+
+
+def test_the_gateway_keeps_places_only_for_indexed_tickets() -> None:
+    import redis.asyncio as aioredis
+
+    from deskgate.gateway.knowledge import Knowledge
+    from deskgate.models.article import Solved
+    from deskgate.queue.keys import Keys
+
+    kb = Knowledge(aioredis.Redis(), Keys(), max_tickets=3)   # never connects: no Redis read
+    for n in (1, 2, 3, 2, 4, 5):
+        kb.add_solved(f"{n}-0", Solved(ticket_id=f"DG-{n}", terms="退货 refund", reply="ok"))
+    assert list(kb.places) == ["DG-2", "DG-4", "DG-5"] and len(kb.ticket_index) == 3
+    assert kb.places["DG-2"].entry == "2-0"
