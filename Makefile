@@ -75,6 +75,11 @@ bench-profile: $(TEST_STAMP)
 bench-outbound: $(RUN_STAMP)
 	$(BIN)/python bench/outbound.py $(ARGS)
 
+# CPU per status-page view and per widget send / poll against a real serve (bench/customer.py)
+.PHONY: bench-customer
+bench-customer: $(RUN_STAMP)
+	$(BIN)/python bench/customer.py $(ARGS)
+
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
@@ -114,6 +119,11 @@ bench-webhooks: $(RUN_STAMP)
 
 bench-senders: $(RUN_STAMP)
 	$(BIN)/python bench/senders.py $(ARGS)
+
+# What the auto-answer stage adds to a ticket besides the lookup's own time (target p99 < 50 ms)
+.PHONY: bench-auto-answer
+bench-auto-answer: $(RUN_STAMP)
+	$(BIN)/python bench/auto_answer.py $(ARGS)
 
 bench-retrain: $(RUN_STAMP)
 	$(BIN)/python bench/retrain.py $(ARGS)

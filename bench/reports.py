@@ -4,7 +4,10 @@
             ms per event of this process (the consumer) and of redis-server
   memory:   rollup bytes for one day of tickets (MEMORY USAGE of its day and hour hashes)
   reports:  latency p50/p99 of each report over 30 days when 90 days of rollups hold ~1M
-            tickets (target p99 < 200 ms)
+            tickets (target p99 < 200 ms), and CPU ms per report of this process and of
+            redis-server: "cold" with this process's caches emptied before every request (a
+            first request, or one right after the rollups moved), "warm" as a report page's
+            repeated requests find them; --repeat times (default 3: median and range)
 
 One synthetic day (--per-day tickets, default 11,112 = 1M / 90) is driven through the real
 consumer: tickets stored the way the worker stores them, every life event (created, claim,
@@ -13,7 +16,7 @@ corrections, reopen) appended to {p}audit. That day's rollups are then copied to
 days (a day's field count saturates with the dimensions, not with the ticket count), so the
 report reads what 90 days of 1M tickets would leave.
 
-Run: .venv/bin/python bench/reports.py [--per-day 11112] [--runs 100]
+Run: .venv/bin/python bench/reports.py [--per-day 11112] [--runs 100] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness
 import redis.asyncio as aioredis
 
+from deskgate.gateway.web.api import reports as api
 from deskgate.gateway.web.api.reports import REPORTS, Query
 from deskgate.models.reports import Filter
 from deskgate.models.rollup import PROJECTIONS
 from deskgate.models.sla import Calendar, SlaConfig, Team
 from deskgate.queue import connection
+from deskgate.queue import rollups as rollups_module
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis
 from deskgate.queue.rollups import DAY, HOUR, Rollups, bucket_numbers
@@ -172,8 +178,43 @@ async def day_memory(client: aioredis.Redis, keys: Keys) -> tuple[int, int, int]
     return total, fields, per_ticket_state
 
 
+def forget() -> None:
+    """Empty this process's report caches: the next request reads Redis as a first one."""
+    rollups_module._bucket_cache.clear()
+    rollups_module._bucket_cache.fields = 0
+    api._forecast_cache.clear()
+
+
+async def timed(run: api.Run, rollups: Rollups, q: Query, rpid: int, runs: int, *,
+                mode: str, client: aioredis.Redis,
+                keys: Keys) -> tuple[float, float, float, float]:
+    """(p50 ms, p99 ms, client CPU ms per report, redis-server CPU ms per report) of `runs`
+    requests: "cold" with the caches emptied before each, "live" with one audit entry folded
+    into the range's last day before each (as the workers do all day), "warm" as they are."""
+    took = []
+    cpu_client = cpu_redis = 0.0
+    await run(rollups, q)                               # the caches of a warm page
+    for i in range(runs):
+        if mode == "cold":
+            forget()
+        elif mode == "live":
+            await client.xadd(keys.audit, {"ts": DAY0 + 12 * HOUR, "actor": "mgr",
+                                           "action": "escalate", "ticket": f"DG-{i}",
+                                           "before": "", "after": "", "detail": "bench"})
+            await rollups.catch_up()
+        c0, r0, t0 = time.process_time(), cpu_s(rpid), time.perf_counter()
+        await run(rollups, q)
+        took.append(1000 * (time.perf_counter() - t0))
+        cpu_client += time.process_time() - c0
+        cpu_redis += cpu_s(rpid) - r0
+    took.sort()
+    return (statistics.median(took), took[min(len(took) - 1, int(0.99 * len(took)))],
+            1000 * cpu_client / runs, 1000 * cpu_redis / runs)
+
+
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(7)
+    load_before = harness.loadavg()
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp))
         server.start()
@@ -202,23 +243,26 @@ async def main(args: argparse.Namespace) -> None:
                   f"(includes the audit stream and ticket hashes of the one simulated day)")
             end = DAY0 + DAY
             q = Query(start=end - 30 * DAY, end=end, now=end, filter=Filter())
-            worst = 0.0
-            for name, run in REPORTS.items():
-                took = []
-                c0, r0 = time.process_time(), cpu_s(rpid)
-                for _ in range(args.runs):
-                    t0 = time.perf_counter()
-                    await run(rollups, q)
-                    took.append(1000 * (time.perf_counter() - t0))
-                cpu_client = 1000 * (time.process_time() - c0) / args.runs
-                cpu_redis = 1000 * (cpu_s(rpid) - r0) / args.runs
-                took.sort()
-                p99 = took[min(len(took) - 1, int(0.99 * len(took)))]
-                worst = max(worst, p99)
-                print(f"  {name:<10} 30 days: p50 {statistics.median(took):7.1f} ms   "
-                      f"p99 {p99:7.1f} ms   CPU ms/report: client {cpu_client:6.1f}, "
-                      f"redis-server {cpu_redis:6.1f}")
-            print(f"worst report p99 {worst:.1f} ms (target < {TARGETS['report_p99_ms']:.0f} ms)")
+            figures: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+            for _ in range(args.repeat):
+                for name, run in REPORTS.items():
+                    for mode in ("cold", "live", "warm"):
+                        figures.setdefault((name, mode), []).append(
+                            await timed(run, rollups, q, rpid, args.runs, mode=mode,
+                                        client=client, keys=keys))
+            print(f"reports over 30 days, {args.runs} requests each, {args.repeat} runs "
+                  "(median [range]); ms")
+            worst = {"cold": 0.0, "live": 0.0, "warm": 0.0}
+            for (name, mode), runs in figures.items():
+                cols = [harness.median_range([r[i] for r in runs]) for i in range(4)]
+                worst[mode] = max(worst[mode], cols[1][0])
+                print(f"  {name:<10} {mode}: " + "   ".join(
+                    f"{label} {m:7.1f} [{lo:.1f}-{hi:.1f}]" for label, (m, lo, hi) in
+                    zip(("p50", "p99", "CPU client", "CPU redis"), cols, strict=True)))
+            print(f"worst median p99: cold {worst['cold']:.1f} ms, live {worst['live']:.1f} ms, "
+                  f"warm {worst['warm']:.1f} ms (target < {TARGETS['report_p99_ms']:.0f} ms)")
+            print(f"commit {harness.commit()}, load average before {load_before}, after "
+                  f"{harness.loadavg()}")
             await client.aclose()
         finally:
             server.stop()
@@ -228,5 +272,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-day", type=int, default=11_112, help="tickets opened in the day")
-    ap.add_argument("--runs", type=int, default=100, help="timed runs of each report")
+    ap.add_argument("--runs", type=int, default=100, help="timed requests of each report")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the report phase")
     asyncio.run(main(ap.parse_args()))

@@ -5,9 +5,11 @@ process (process CPU time: the figure machine noise barely moves) and of the sta
 
 It measures the sender's own cost — building the request, the HTTP client, reading and
 mapping the answer, the access-token look-up — which the sender worker adds to the outbox's
-per-reply cost (bench/outbound.py measures the whole path).
+per-reply cost (bench/outbound.py measures the whole path). With --files N every reply also
+carries N images of --file-kb KB from a blob store (uploads, one message per file, the
+reply's progress in Redis; LINE and Twilio sign links instead): CPU ms are then per reply.
 
-Run: .venv/bin/python bench/senders.py [--seconds 5] [--concurrency 32]
+Run: .venv/bin/python bench/senders.py [--seconds 5] [--concurrency 32] [--files 2]
 Bounded: each sender runs --seconds; only 127.0.0.1 and a unix socket are contacted.
 """
 
@@ -31,11 +33,14 @@ import redis.asyncio as aioredis
 
 from deskgate.connectors.registry import CONNECTORS
 from deskgate.connectors.send.providers import PROVIDER_SENDERS
+from deskgate.gateway.mail.blobs import BlobStore
+from deskgate.gateway.reply_files import ReplyFiles
 from deskgate.models.enums import Channel
-from deskgate.models.outbound import OutboundMessage, Recipient
+from deskgate.models.outbound import OutboundAttachment, OutboundMessage, Recipient
 from deskgate.queue.access_tokens import RedisAccessTokens
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import EmbeddedRedis
+from deskgate.queue.reply_parts import ReplyParts
 
 # one core's worth of sends leaves room for the outbox at the issue's 500 replies/s
 TARGETS = {"sender_cpu_ms": 1.0, "sends_per_s": 500}
@@ -65,6 +70,12 @@ app.router.add_post("/cgi-bin/message/custom/send", tencent)
 app.router.add_post("/cgi-bin/kf/send_msg", tencent)
 app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio)
 app.router.add_post("/v2/bot/message/push", line)
+async def media(r): await r.read(); return ok({"id": f"media.{nid()}"})
+async def upload(r): await r.read(); return ok({"errcode": 0, "type": "image", "media_id": f"M{nid()}"})
+app.router.add_post("/{phone}/media", media)
+app.router.add_post("/bot{token}/sendPhoto", tg)
+app.router.add_post("/bot{token}/sendDocument", tg)
+app.router.add_post("/cgi-bin/media/upload", upload)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 '''
 
@@ -94,7 +105,8 @@ CHANNEL = {"whatsapp": Channel.WHATSAPP, "messenger": Channel.MESSENGER,
 
 
 async def run_one(name: str, base: str, tokens: RedisAccessTokens, seconds: float,
-                  concurrency: int, standin: psutil.Process) -> dict[str, float]:
+                  concurrency: int, standin: psutil.Process, files: ReplyFiles,
+                  attachments: tuple[OutboundAttachment, ...]) -> dict[str, float]:
     sender, conf = PROVIDER_SENDERS[name], settings(name, base)
     me = psutil.Process()
     latencies: list[float] = []
@@ -109,9 +121,9 @@ async def run_one(name: str, base: str, tokens: RedisAccessTokens, seconds: floa
                     reply_id=f"r-{name}-{i}", ticket_id="T1",
                     recipient=Recipient(CHANNEL[name], "bench", "8613800138000"),
                     text="您好，您的订单已发货 / your order has shipped", author="bench",
-                    created_at=datetime.now(UTC))
+                    created_at=datetime.now(UTC), attachments=attachments)
                 t0 = time.perf_counter()
-                await sender.send(msg, conf, http, tokens)
+                await sender.send(msg, conf, http, tokens, files)
                 latencies.append(time.perf_counter() - t0)
 
         cpu0, other0, t0 = sum(me.cpu_times()[:2]), sum(standin.cpu_times()[:2]), \
@@ -138,9 +150,11 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32, help="sends in flight (default 32)")
     ap.add_argument("--only", nargs="*", default=list(PROVIDER_SENDERS),
                     help="senders to run (default: all)")
+    ap.add_argument("--files", type=int, default=0, help="images per reply (default 0)")
+    ap.add_argument("--file-kb", type=int, default=100, help="size of each image (default 100)")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()}, {os.cpu_count()} cores; "
-          f"targets: {TARGETS}")
+          f"targets: {TARGETS}; {args.files} file(s) of {args.file_kb} KB per reply")
     with tempfile.TemporaryDirectory() as tmp:
         redis_server = EmbeddedRedis(Path(tmp))
         redis_server.start()
@@ -156,11 +170,18 @@ async def main() -> None:
                 except OSError:
                     await asyncio.sleep(0.05)
             tokens = RedisAccessTokens(client, Keys("bench:"))
+            blobs = BlobStore(Path(tmp), fsync_each=False)
+            image = b"\xff\xd8\xff" + os.urandom(args.file_kb * 1024 - 3)
+            attachments = tuple(OutboundAttachment(f"photo-{i}.jpg", "image/jpeg", len(image),
+                                                   blobs.put(image))
+                                for i in range(args.files))
+            files = ReplyFiles(blobs, ReplyParts(client, Keys("bench:")),
+                               "https://desk.example.com")
             print(f"{'sender':<10} {'sends':>7} {'sends/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
                   f"{'CPU ms/send':>11} {'stand-in CPU ms':>15}")
             for name in args.only:
                 r = await run_one(name, base, tokens, args.seconds, args.concurrency,
-                                  psutil.Process(proc.pid))
+                                  psutil.Process(proc.pid), files, attachments)
                 flag = "" if r["cpu_ms"] <= TARGETS["sender_cpu_ms"] else "  (over target)"
                 print(f"{name:<10} {r['sends']:>7.0f} {r['per_s']:>8.0f} {r['p50_ms']:>7.1f} "
                       f"{r['p99_ms']:>7.1f} {r['cpu_ms']:>11.3f} {r['standin_cpu_ms']:>15.3f}"

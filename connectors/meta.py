@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -24,6 +24,7 @@ from deskgate.connectors.base import (
     require,
 )
 from deskgate.connectors.send.http import check_api_base
+from deskgate.models.outbound import TemplateSpec
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_RECEIVED = Reply(200, b"EVENT_RECEIVED")
@@ -45,6 +46,8 @@ class MetaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     phone_number_id: str = ""
     human_agent: bool = False
     api_base: str = GRAPH_API
+    # WhatsApp templates agents may send once the 24-hour window has closed
+    templates: Annotated[tuple[TemplateSpec, ...], msgspec.Meta(max_length=200)] = ()
 
     def __post_init__(self) -> None:
         if not self.app_secret or not self.verify_token:

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -36,6 +36,7 @@ from deskgate.connectors.media import MediaPolicy
 from deskgate.connectors.send.http import check_api_base
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import Attachment, Identity, InboundMessage, Sender
+from deskgate.models.outbound import TemplateSpec
 from deskgate.models.phone import normalize_phone
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -60,6 +61,8 @@ class TwilioSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     whatsapp_from: str = ""
     messaging_service_sid: str = ""
     api_base: str = TWILIO_API
+    # WhatsApp Content templates (name = the ContentSid "HX…") for after the 24-hour window
+    templates: Annotated[tuple[TemplateSpec, ...], msgspec.Meta(max_length=200)] = ()
 
     def __post_init__(self) -> None:
         if len(self.auth_token) < 16:

@@ -12,7 +12,8 @@ https://www.twilio.com/docs/voice/twiml/record#attributes-transcribe-callback):
 - the transcription callback (TranscriptionText, TranscriptionStatus, TranscriptionSid…) is a
   second MESSAGE on the same thread (the CallSid) with the transcript as its text;
 - a recordingStatusCallback (RecordingStatus, no caller) is recorded as a STATUS.
-The answer is TwiML that ends the call (Twilio follows the action's answer).
+The answer is TwiML that ends the call (Twilio follows the action's answer). An agent's reply
+goes to the caller as an SMS through the Twilio account of the number (`sms_account`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class VoiceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     webhook_url: str = ""      # the exact URL configured in Twilio, if not ours as seen
     default_region: str = "CN"
     skill: str = ""
+    # replies to voicemails go by SMS through this channels.twilio account (the one holding
+    # this number; empty: the Twilio account of the same name as this voice account)
+    sms_account: str = ""
 
     def __post_init__(self) -> None:
         if len(self.auth_token) < 16:

@@ -76,9 +76,14 @@ class WeComSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kf_secret: str = ""              # 微信客服 Secret: fetch (sync_msg) and answer (send_msg)
     open_kfid: str = ""              # the 客服账号 answers go from, when the address lacks one
     api_base: str = WECOM_API
+    # with a kf_secret, sync_msg is also polled this often (0: only on callbacks), so that a
+    # lost callback delays a customer's message by at most this long
+    kf_poll_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         check_api_base(self.api_base)
+        if self.kf_poll_seconds != 0 and not 0.1 <= self.kf_poll_seconds <= 86400:
+            raise ValueError("kf_poll_seconds must be 0 (no polling) or 0.1-86400 seconds")
 
 
 class Account(msgspec.Struct, frozen=True):

@@ -73,6 +73,13 @@ class LiveAccounts:
                 log.warning("channel accounts not refreshed (%s); using the last known", exc)
         return self._accounts.get((channel, account))
 
+    async def of_channel(self, client: aioredis.Redis, keys: Keys,
+                         channel: str) -> list[tuple[str, Any]]:
+        """Every account of `channel` as (name, settings), as `get` would find them now."""
+        await self.get(client, keys, channel, "")
+        return [(account, found[1]) for (c, account), found in self._accounts.items()
+                if c == channel]
+
     async def _refresh(self, store: ChannelStore) -> None:
         if await store.rev() == self._rev:
             return

@@ -4,20 +4,24 @@ Without a file, the packaged ``config/default.yaml`` gives a working single-mach
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
 
 from deskgate.connectors.email_config import EmailConfig
+from deskgate.models.csat import SurveyConfig
 from deskgate.models.delivery import AutoAckConfig
 from deskgate.models.errors import Invalid
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
+from deskgate.models.summary import SummaryConfig
 from deskgate.queue.connection import is_sentinel_url, parse_sentinel_url
 from deskgate.queue.keys import TENANT_PATTERN, Keys, tenant_prefix
 from deskgate.queue.persistence import DurabilityConfig
@@ -32,6 +36,28 @@ class ConfigError(Invalid):
     """The configuration file cannot be used as it is (the message says where)."""
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_TRUSTED_PROXIES = 256    # each is checked against every hop of a forwarded header
+
+
+@functools.lru_cache(maxsize=8)
+def proxy_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """`http.trusted_proxies` as networks (a bare address is its /32 or /128); ValueError
+    saying which entry is wrong and how to write it."""
+    if len(entries) > MAX_TRUSTED_PROXIES:
+        raise ValueError(f"http.trusted_proxies: at most {MAX_TRUSTED_PROXIES} entries; "
+                         "list the proxies' networks (10.0.0.0/8), not each address")
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=True))
+        except ValueError as exc:
+            raise ValueError(f"http.trusted_proxies: {entry!r} is not an IP address or "
+                             f"network ({exc}); write e.g. 10.0.0.5, 10.0.0.0/8 or fd00::/8"
+                             ) from None
+    return tuple(networks)
+
+
 class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -43,6 +69,16 @@ class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
     # A request body must arrive within this long (streamed uploads: between two chunks).
     body_timeout_seconds: float = 30.0
     max_connections: int = 2048            # open HTTP connections; past it a new one gets 503
+    # The reverse proxies / load balancers (IPs or CIDRs) whose `forwarded_header` names the
+    # client (gateway/web/client.py). Empty: no such header is believed, since any caller
+    # can write one; every per-address limit counts the connection's peer.
+    trusted_proxies: tuple[str, ...] = ()
+    # The one header those proxies set: "X-Forwarded-For" or "Forwarded" (RFC 7239). Only one:
+    # a proxy passes the other through as the caller wrote it.
+    forwarded_header: Literal["X-Forwarded-For", "Forwarded"] = "X-Forwarded-For"
+
+    def __post_init__(self) -> None:
+        proxy_networks(self.trusted_proxies)   # a wrong entry fails at load, saying which
 
 
 class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -103,6 +139,8 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     console: ConsoleConfig = ConsoleConfig()
     senders: SenderConfig = SenderConfig()
     auto_ack: AutoAckConfig = AutoAckConfig()   # acknowledgement of new tickets
+    csat: SurveyConfig = SurveyConfig()         # the survey over the customer's channel
+    summary: SummaryConfig = SummaryConfig()    # each team's daily summary (webhook, email)
     knowledge: KnowledgeConfig = KnowledgeConfig()   # articles, suggestions, the FAQ
 
     def __post_init__(self) -> None:

@@ -7,14 +7,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from deskgate.connectors.email_config import EmailConfig
 from deskgate.models.delivery import reply_target
-from deskgate.models.enums import Channel
+from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import InboundMessage
 from deskgate.models.outbound import OutboundAttachment, OutboundMessage, TemplateCall
 from deskgate.models.ticket import Ticket
 from deskgate.queue.tickets import TicketStore
 
 _RE = ("re:", "回复:", "回复：", "答复:")
+
+
+def may_answer_unasked(m: InboundMessage, email: EmailConfig) -> bool:
+    """Whether a message nobody asked us to answer (an acknowledgement, a survey) may go to
+    the sender of `m`: a customer's message (never an auto-reply or bounce), not one of our own
+    addresses, and never mail whose sender is unverified (a forged From would make us write to
+    a stranger) nor an address typed into a web form that nobody vouched for."""
+    if m.kind is not MessageKind.MESSAGE:
+        return False
+    if m.channel is Channel.EMAIL:
+        return m.sender_verified and not email.is_own(m.sender_email)
+    if m.channel in (Channel.API, Channel.WEBFORM):
+        found = next((i for i in m.sender.identities if i.kind is IdentityKind.EMAIL), None)
+        return found is not None and found.verified and not email.is_own(found.value)
+    return True
 
 
 class NoWayToAnswer(Exception):

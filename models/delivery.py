@@ -6,15 +6,24 @@ and the sender worker apply them."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import msgspec
 
 from deskgate.models.enums import Channel, IdentityKind, MessageKind
 from deskgate.models.message import InboundMessage
-from deskgate.models.outbound import DeliveryState, OutboundMessage, Recipient
+from deskgate.models.outbound import (
+    DeliveryState,
+    OutboundAttachment,
+    OutboundMessage,
+    Recipient,
+)
 
 MAX_REPLY_CHARS = 20_000          # our own bound; each sender splits or refuses per channel
+# one file an agent uploads for a reply: above every channel's limit but WhatsApp's documents
+# (100 MB) and Telegram's (50 MB), which a reply can still forward from the customer
+MAX_UPLOAD_BYTES = 25 << 20
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 900.0
 RETRY_AFTER_MAX_SECONDS = 3600.0  # a provider asking for more is capped (the reply still goes)
@@ -32,28 +41,140 @@ def next_attempt_delay(attempt: int, retry_after: float | None = None,
     return delay
 
 
+class MediaKind(msgspec.Struct, frozen=True):
+    """One kind of file a provider takes: its word for it ("image", "document", "photo"...),
+    the content types it accepts (empty: any) and its documented size limit."""
+
+    kind: str
+    types: frozenset[str]
+    max_bytes: int
+
+    def type_names(self) -> list[str]:
+        """The accepted types as people know them (pdf, docx, png...); [] = any type."""
+        return sorted({_TYPE_NAMES.get(t, t.split("/")[-1]) for t in self.types})
+
+    def describe(self) -> str:
+        what = "/".join(self.type_names()) or "any type"
+        return f"{self.kind} ({what}) up to {size_text(self.max_bytes)}"
+
+
+class FileRules(msgspec.Struct, frozen=True):
+    """What files one reply may carry on a channel: the first kind whose types match a file's
+    content type is the kind it goes as; `max_total` bounds all files together (0: no bound)."""
+
+    kinds: tuple[MediaKind, ...]
+    max_files: int = 10
+    max_total: int = 0
+
+    def kind_of(self, content_type: str) -> MediaKind | None:
+        ctype = content_type.split(";", 1)[0].strip().lower()
+        return next((k for k in self.kinds if not k.types or ctype in k.types), None)
+
+
 class ChannelLimits(msgspec.Struct, frozen=True):
     """What one reply may carry on a channel (the providers' documented limits)."""
 
-    max_attachments: int
-    max_attachment_bytes: int
+    files: FileRules
     window: timedelta | None = None   # after the customer's last message; None = no window
 
 
 _MB = 1 << 20
+_KB = 1 << 10
+_TYPE_NAMES = {
+    "text/plain": "txt", "application/msword": "doc", "application/vnd.ms-excel": "xls",
+    "application/vnd.ms-powerpoint": "ppt", "image/jpeg": "jpeg", "audio/mpeg": "mp3",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx"}
+_WA_DOCS = frozenset({
+    "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation"})
+_JPEG_PNG = frozenset({"image/jpeg", "image/png"})
+
+
+def _kinds(*kinds: tuple[str, frozenset[str], int], max_files: int = 10,
+           max_total: int = 0) -> FileRules:
+    return FileRules(tuple(MediaKind(*k) for k in kinds), max_files, max_total)
+
+
+# Each provider's documented media types and sizes (the senders' docstrings cite the pages;
+# docs/outbound-channels.md lists them). One message per file after the text, except Twilio
+# SMS, whose one MMS carries up to 10 media of 5 MB in total.
 LIMITS: dict[Channel, ChannelLimits] = {
-    Channel.EMAIL: ChannelLimits(10, 20 * _MB),
-    # WhatsApp Cloud API: documents up to 100 MB, one media per message
-    Channel.WHATSAPP: ChannelLimits(1, 100 * _MB, timedelta(hours=24)),
-    Channel.MESSENGER: ChannelLimits(1, 25 * _MB, timedelta(hours=24)),
-    Channel.INSTAGRAM: ChannelLimits(1, 25 * _MB, timedelta(hours=24)),
-    Channel.TELEGRAM: ChannelLimits(1, 50 * _MB),
-    Channel.WECHAT: ChannelLimits(1, 10 * _MB, timedelta(hours=48)),
-    Channel.WECOM: ChannelLimits(1, 20 * _MB, timedelta(hours=48)),
-    Channel.SMS: ChannelLimits(10, 5 * _MB),          # Twilio MMS: 10 media, 5 MB in total
-    Channel.WEBCHAT: ChannelLimits(5, 10 * _MB),
+    Channel.EMAIL: ChannelLimits(_kinds(("file", frozenset(), 20 * _MB))),
+    # WhatsApp Cloud API /media (also applied to WhatsApp through Twilio)
+    Channel.WHATSAPP: ChannelLimits(_kinds(
+        ("image", _JPEG_PNG, 5 * _MB),
+        ("video", frozenset({"video/mp4", "video/3gpp"}), 16 * _MB),
+        ("audio", frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4",
+                             "audio/ogg"}), 16 * _MB),
+        ("document", _WA_DOCS, 100 * _MB)), timedelta(hours=24)),
+    # Send API attachment upload: image, audio, video, file up to 25 MB
+    Channel.MESSENGER: ChannelLimits(_kinds(
+        ("image", frozenset({"image/jpeg", "image/png", "image/gif"}), 25 * _MB),
+        ("video", frozenset({"video/mp4"}), 25 * _MB),
+        ("audio", frozenset({"audio/mpeg", "audio/mp4", "audio/aac", "audio/wav"}), 25 * _MB),
+        ("file", frozenset(), 25 * _MB)), timedelta(hours=24)),
+    # Instagram messaging: images up to 8 MB, audio and video up to 25 MB, no other files
+    Channel.INSTAGRAM: ChannelLimits(_kinds(
+        ("image", frozenset({"image/jpeg", "image/png", "image/gif"}), 8 * _MB),
+        ("video", frozenset({"video/mp4"}), 25 * _MB),
+        ("audio", frozenset({"audio/mpeg", "audio/mp4", "audio/aac", "audio/wav"}),
+         25 * _MB)), timedelta(hours=24)),
+    # Bot API multipart upload: photos up to 10 MB, any other file up to 50 MB
+    Channel.TELEGRAM: ChannelLimits(_kinds(
+        ("photo", frozenset({"image/jpeg", "image/png"}), 10 * _MB),
+        ("document", frozenset(), 50 * _MB))),
+    # Official Account temporary media: images 10 MB, voice (AMR/MP3) 2 MB; no documents
+    Channel.WECHAT: ChannelLimits(_kinds(
+        ("image", frozenset({"image/jpeg", "image/png", "image/gif"}), 10 * _MB),
+        ("voice", frozenset({"audio/amr", "audio/mpeg"}), 2 * _MB)), timedelta(hours=48)),
+    # WeCom temporary media: image 10 MB, voice (AMR) 2 MB, video (MP4) 10 MB, file 20 MB
+    Channel.WECOM: ChannelLimits(_kinds(
+        ("image", _JPEG_PNG, 10 * _MB),
+        ("voice", frozenset({"audio/amr"}), 2 * _MB),
+        ("video", frozenset({"video/mp4"}), 10 * _MB),
+        ("file", frozenset(), 20 * _MB)), timedelta(hours=48)),
+    # LINE fetches images from our public link; the image is its own preview (1 MB at most);
+    # one call carries at most 5 messages: the text and 4 images
+    Channel.LINE: ChannelLimits(_kinds(("image", _JPEG_PNG, 1 * _MB), max_files=4)),
+    # Twilio MMS: up to 10 media in one message, 5 MB together
+    Channel.SMS: ChannelLimits(_kinds(
+        ("media", frozenset({"image/jpeg", "image/png", "image/gif", "application/pdf",
+                             "audio/mpeg", "video/mp4", "text/vcard"}), 5 * _MB),
+        max_total=5 * _MB)),
+    Channel.WEBCHAT: ChannelLimits(_kinds(("file", frozenset(), 10 * _MB), max_files=5)),
 }
-NO_REPLY = ChannelLimits(0, 0)     # api / webform: the customer has no channel to answer on
+# a voicemail is answered by SMS through the number's Twilio account (gateway/workers/senders.py)
+LIMITS[Channel.VOICE] = LIMITS[Channel.SMS]
+NO_REPLY = ChannelLimits(FileRules((), 0))  # api / webform: the customer has no channel
+
+
+def size_text(n: int) -> str:
+    return f"{n / _MB:g} MB" if n >= _MB else f"{n / _KB:g} KB"
+
+
+def file_refusal(rules: FileRules, who: str, files: Sequence[OutboundAttachment]) -> str:
+    """Why `who` cannot carry these files ("" when it can), saying what it takes instead."""
+    if not files:
+        return ""
+    if not rules.kinds:
+        return f"{who} replies carry text only; send files by email"
+    if len(files) > rules.max_files:
+        return f"{who} takes at most {rules.max_files} file(s) per reply"
+    if rules.max_total and sum(a.size for a in files) > rules.max_total:
+        return (f"{who} takes at most {size_text(rules.max_total)} of files per message; send "
+                "fewer or smaller files, or send them by email")
+    for a in files:
+        kind = rules.kind_of(a.content_type)
+        if kind is None or a.size > kind.max_bytes:
+            why = "is too large" if kind is not None else f"is {a.content_type or 'untyped'}"
+            return (f"{who} cannot send {a.name}: it {why}; {who} takes "
+                    + "; ".join(k.describe() for k in rules.kinds) + ". Send it by email instead")
+    return ""
 
 
 def limits(channel: Channel) -> ChannelLimits:
@@ -147,16 +268,24 @@ DEFAULT_ACK_TEXTS = {
     "en": "We have received your request (ticket {ticket}) and will answer within {hours} "
           "hours.",
 }
+DEFAULT_STATUS_TEXTS = {
+    "zh": "随时查看处理进度：{status_link}",
+    "en": "Follow its progress here: {status_link}",
+}
 
 
 class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """The automatic acknowledgement of a new ticket (config `auto_ack:`). `{ticket}` and
-    `{hours}` (the expected first-response time from the ticket's SLA) are filled in."""
+    `{hours}` (the expected first-response time from the ticket's SLA) are filled in. When the
+    deployment has a public URL (`http.public_url`), a line from `status_texts` follows with
+    the ticket's signed status link (`{status_link}`); `status_texts: {}` leaves it out."""
 
     enabled: bool = False
     window_hours: float = 24.0            # at most one acknowledgement per customer per window
     default_language: str = "zh"          # when triage could not tell
     texts: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_ACK_TEXTS))
+    status_texts: dict[str, str] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_STATUS_TEXTS))
     # "<channel>/<account>" -> its own texts by language ({} = the texts above); when any are
     # listed, only those accounts acknowledge
     accounts: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
@@ -164,14 +293,12 @@ class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     def __post_init__(self) -> None:
         for texts in (self.texts, *self.accounts.values()):
             for lang, text in texts.items():
-                try:
-                    text.format(ticket="DG-1", hours=1)
-                except (KeyError, IndexError, ValueError) as exc:
-                    raise ValueError(f"auto_ack text ({lang}) may use only {{ticket}} and "
-                                     f"{{hours}}: {exc}") from None
+                _check(text, lang, ticket="DG-1", hours=1)
+        for lang, text in self.status_texts.items():
+            _check(text, lang, status_link="https://x/status/t")
 
     def text_for(self, channel: str, account: str, language: str, ticket: str,
-                 hours: int) -> str | None:
+                 hours: int, status_link: str = "") -> str | None:
         """The acknowledgement for a new ticket on that account, None when it gets none."""
         if not self.enabled:
             return None
@@ -180,4 +307,16 @@ class AutoAckConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             return None
         texts = {**self.texts, **(own or {})}
         text = texts.get(language) or texts.get(self.default_language)
-        return text.format(ticket=ticket, hours=hours) if text else None
+        if not text:
+            return None
+        text = text.format(ticket=ticket, hours=hours)
+        line = self.status_texts.get(language) or self.status_texts.get(self.default_language)
+        return f"{text}\n{line.format(status_link=status_link)}" if status_link and line else text
+
+
+def _check(text: str, lang: str, **values: object) -> None:
+    try:
+        text.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        names = ", ".join(f"{{{n}}}" for n in values)
+        raise ValueError(f"auto_ack text ({lang}) may use only {names}: {exc}") from None

@@ -20,6 +20,7 @@ VARIABLES = {
     "order_number": "the first order number triage found",
     "tracking_number": "the first tracking number triage found",
     "agent": "the answering agent's id",
+    "status_link": "a signed link where the customer follows the ticket, no login needed",
 }
 _ENTITY_VARS = {"order_number": "ORDER_ID", "tracking_number": "TRACKING_NO"}
 _Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
@@ -39,7 +40,7 @@ class Macro(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         if not (self.zh or self.en):
             raise ValueError("a macro needs a zh or an en text")
         for lang, text in (("zh", self.zh), ("en", self.en)):
-            for name in _names(text):
+            for name in names(text):
                 if name not in VARIABLES:
                     raise ValueError(f"{lang}: unknown variable {{{name}}}; use "
                                      + ", ".join(f"{{{v}}}" for v in VARIABLES))
@@ -49,24 +50,26 @@ class Macro(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         return (self.en or self.zh) if language == "en" else (self.zh or self.en)
 
 
-def _names(text: str) -> list[str]:
+def names(text: str) -> list[str]:
+    """The variables a template names (auto-answers validate theirs with it too)."""
     try:
         return [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
     except ValueError as exc:
         raise ValueError(f"bad braces ({exc}): write {{{{ and }}}} for a literal brace") from None
 
 
-def variables(*, ticket: str, customer_name: str, agent: str,
-              triage: Triage | None) -> dict[str, str]:
+def variables(*, ticket: str, customer_name: str, agent: str, triage: Triage | None,
+              status_link: str = "") -> dict[str, str]:
     found = {label: "" for label in _ENTITY_VARS.values()}
     for e in triage.entities if triage else ():
         if e.label in found and not found[e.label]:
             found[e.label] = e.text
     return {"ticket": ticket, "customer_name": customer_name, "agent": agent,
+            "status_link": status_link,
             **{var: found[label] for var, label in _ENTITY_VARS.items()}}
 
 
 def render(text: str, values: dict[str, str]) -> str:
     """Fill the variables (a value missing on this ticket becomes empty). Only plain names are
     allowed at save time, so no attribute or index lookups run here."""
-    return text.format_map({name: values.get(name, "") for name in _names(text)})
+    return text.format_map({name: values.get(name, "") for name in names(text)})

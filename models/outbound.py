@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 
@@ -57,6 +58,18 @@ class TemplateCall(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     language: str
     parameters: tuple[str, ...] = ()
+
+
+class TemplateSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A provider-approved template an account may send (its configuration): the name (a
+    WhatsApp template name, a Twilio ContentSid), the language code and the names of its body
+    variables in order, which the agent fills in."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    language: Annotated[str, msgspec.Meta(min_length=2, max_length=15)]
+    variables: Annotated[tuple[Annotated[str, msgspec.Meta(max_length=100)], ...],
+                         msgspec.Meta(max_length=20)] = ()
+    title: Annotated[str, msgspec.Meta(max_length=200)] = ""   # shown to agents; the name if empty
 
 
 class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -143,6 +143,22 @@ def resolution_quality(sums: Mapping[str, float], f: Filter, by: str = "") -> Ta
                          "reopens", "reopen_rate"), tuple(rows))
 
 
+def auto_answer(sums: Mapping[str, float], f: Filter, by: str = "") -> Table:
+    """Auto-answers: eligible tickets (their topic had an auto-answer configured and the stage
+    decided on them), those answered automatically and the deflection rate (answered /
+    eligible); of the answered, those the customer reopened by writing again (counted in the
+    hour of the answer) and the reopen rate (reopened / answered)."""
+    _check_group(by)
+    rows = []
+    for g, m in sorted(_grouped(main_rows(sums, f), by).items()):
+        if m["aa_eligible"] or m["aa_answered"] or m["aa_reopened"]:
+            rows.append((g, int(m["aa_eligible"]), int(m["aa_answered"]),
+                         _rate(m["aa_answered"], m["aa_eligible"]), int(m["aa_reopened"]),
+                         _rate(m["aa_reopened"], m["aa_answered"])))
+    return Table("auto-answer", (by or "all", "eligible", "answered", "deflection_rate",
+                                 "reopened", "reopen_rate"), tuple(rows))
+
+
 def transfers(sums: Mapping[str, float], f: Filter, by: str = "team") -> Table:
     _check_group(by)
     rows = []
@@ -218,7 +234,7 @@ def by_value(name: str, metrics: tuple[str, ...]) -> Callable[[Mapping[str, floa
         m: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for metric, team, value, n in _team_rows(sums, f):
             m[(team, value)][metric] += n
-            rows: tuple[tuple[Number, ...], ...] = tuple(
+        rows: tuple[tuple[Number, ...], ...] = tuple(
             (team, value, *(int(v[x]) for x in metrics)) for (team, value), v in sorted(m.items()))
         return Table(name, ("team", name, *metrics), rows)
     return report

@@ -28,7 +28,12 @@ from deskgate.models.sla import Calendar
 
 SEP = "|"
 MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT = "m", "x", "s", "t", "a", "q", "c"
-PROJECTIONS = (MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT)
+# The main and duration projections again with the team as their only dimension: what a
+# report reads when it neither filters nor groups by channel, priority or policy (most do),
+# about a tenth of the fields (queue/rollups.py writes them beside every main/duration count)
+TEAM_MAIN, TEAM_HIST = "n", "y"
+PROJECTIONS = (MAIN, HIST, SKILL, TOPIC, AGENT, TRIAGE, HEAT, TEAM_MAIN, TEAM_HIST)
+TEAM_OF = {MAIN: TEAM_MAIN, HIST: TEAM_HIST}
 TASKS = ("topic", "priority", "sentiment")
 
 # Upper edges (seconds) of the duration histograms; the last bin is open. A percentile is
@@ -98,6 +103,7 @@ class TicketFold(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     held_since: float = 0.0             # 0: nobody holds it now
     review_since: float = 0.0
     is_open: bool = True
+    auto_at: float = 0.0                # when it was answered automatically (0: not, or reopened)
 
 
 class Incr(msgspec.Struct, frozen=True, array_like=True):
@@ -107,6 +113,15 @@ class Incr(msgspec.Struct, frozen=True, array_like=True):
     ts: float
     field: str
     n: float
+
+
+def team_level(i: Incr) -> Incr | None:
+    """The team projection's copy of a main or duration count ("<metric>|<team>"), else None."""
+    proj = TEAM_OF.get(i.proj)
+    if proj is None:
+        return None
+    metric, team, _ = i.field.split(SEP, 2)
+    return Incr(proj, i.ts, metric + SEP + team, i.n)
 
 
 class Folded(msgspec.Struct, frozen=True):
@@ -234,10 +249,22 @@ def fold(s: TicketFold, ts: float, actor: str, action: str, before: str, after: 
         s = msgspec.structs.replace(s, is_open=False, paused_at=0.0)
     elif action in ("reopen", "reopened") and not s.is_open:
         out += [_m("reopen", s, ts), _by(TOPIC, "reopen", s, ts, s.dims.topic)]
+        if s.auto_at:
+            # counted in the hour of the answer, so a period's reopen rate is that of the
+            # answers given in it
+            out += [_m("aa_reopened", s, s.auto_at),
+                    _by(TOPIC, "aa_reopened", s, s.auto_at, s.dims.topic)]
+            s = msgspec.structs.replace(s, auto_at=0.0)
         if s.fcr_at:
             # counted as solved at first contact; the customer came back, so it was not
             out += [_m("fcr", s, s.fcr_at, -1), _by(TOPIC, "fcr", s, s.fcr_at, s.dims.topic, -1)]
         s = msgspec.structs.replace(s, is_open=True, fcr_at=0.0, touches=s.touches + 1)
+    elif action == "auto_answer":
+        # every ticket the auto-answer stage decided on was eligible; "answered" deflected it
+        out += [_m("aa_eligible", s, ts), _by(TOPIC, "aa_eligible", s, ts, s.dims.topic)]
+        if after == "answered":
+            out += [_m("aa_answered", s, ts), _by(TOPIC, "aa_answered", s, ts, s.dims.topic)]
+            s = msgspec.structs.replace(s, auto_at=ts)
     elif action == "csat_offered":
         out.append(_m("csat_offered", s, ts))
     elif action == "csat" and after in ("1", "2", "3", "4", "5"):

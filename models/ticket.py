@@ -10,6 +10,7 @@ from datetime import datetime
 
 import msgspec
 
+from deskgate.models.auto_answer import AutoAnswerRecord
 from deskgate.models.enums import AgentStatus, Channel, Priority, Sentiment, Status
 from deskgate.models.message import Identity
 from deskgate.models.triage import Triage
@@ -53,6 +54,8 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     sla: SlaState | None = None
     # opened by an email whose sender address could not be verified (models.message.SenderAuth)
     unverified_sender: bool = False
+    # what the auto-answer stage did (answered, or routed with its reason and the lookup's fields)
+    auto_answer: AutoAnswerRecord | None = None
 
 
 class Customer(msgspec.Struct, frozen=True, kw_only=True):

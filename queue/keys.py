@@ -75,9 +75,14 @@ Key                               Type     What
 {p}atoken:{name}:lock             string   which process is fetching that token (owner id, PX lease)
 {p}wecom:{account}:cursor         string   WeCom 微信客服 sync_msg next_cursor: where the next fetch starts
 {p}wecom:{account}:lease          string   which gateway is fetching that account's messages (owner id, PX lease)
+{p}wecom:{account}:polled        string   a gateway polled the account's sync_msg; PX = the poll interval (one poll per interval across gateways)
 {p}secret:csat                    string   per-deployment HMAC secret of survey links (queue/csat.py)
 {p}csat:offers                    stream   survey links to deliver on the customer's channel: ticket, token, channel, account, customer_id
 {p}csat:limit:{address}           string   survey answers posted from one address; TTL = window
+{p}csat:views:{address}           string   survey pages shown to one address; TTL = window
+{p}csat:due                       zset     link token -> when its survey goes out (the delay after resolution)
+{p}summary:{team}:{date}          hash     a team's daily summary of that local date: state, attempts, next_at, owner
+{p}rpt:team_since                 string   since when (epoch s) the team projections n and y hold every count (0: always)
 {p}rpt:pos                        string   the last audit entry folded into the report rollups (queue/rollups.py)
 {p}rpt:fold:{ticket}              string   a ticket's report state as JSON (models/rollup.py TicketFold)
 {p}rpt:opened:{ticket}            string   dimensions captured when the ticket opened (kept by a rebuild)
@@ -92,7 +97,17 @@ Key                               Type     What
 {p}macros                         hash     macro id -> JSON canned reply (queue/macros.py)
 {p}ticket:{id}:labels             set      labels set on the ticket (by macros)
 {p}ticket:{id}:files              set      blob refs agents uploaded for the ticket: the files a reply may attach
+{p}reply:{reply_id}:parts         hash     a multi-part reply's progress: part ("text", "file:0", "media:0") -> provider or media id; TTL (queue/reply_parts.py)
+{p}secret:files                   string   per-deployment HMAC secret of the public links LINE/Twilio fetch reply files from (queue/reply_parts.py)
 {p}autoack:{customer}             string   the customer got an automatic acknowledgement; TTL = the window
+{p}secret:status                  string   per-deployment HMAC secret of status-page links (queue/status.py)
+{p}status:limit:{address}         string   status-page views from one address; TTL = window
+{p}wchat:{acct}:mint:{address}    string   anonymous web-chat visitors minted for one address; TTL = window
+{p}wchat:{acct}:v:{visitor}       string   one web-chat visitor's widget calls; TTL = window
+{p}wchat:{acct}:s:{visitor}       string   one web-chat visitor's messages sent from the widget; TTL = window
+{p}autoanswers                    hash     "<account>/<topic>" -> JSON auto-answer lookup config (queue/auto_answers.py)
+{p}autoanswers:rev                string   INCR on every auto-answer config change; workers reload when it moves
+{p}autoanswer                     stream   new tickets whose topic has an auto-answer: ticket, message; group "autoanswer"
 {p}articles                       hash     article id -> JSON knowledge-base article (queue/articles.py)
 {p}articles:log                   stream   every article change: field "a" = article id (gateways re-index it)
 {p}articles:faq                   hash     "<article id>:<shown|solved|unsolved>" -> web-chat FAQ count
@@ -429,6 +444,58 @@ class Keys:
 
     def csat_attempts(self, source: str) -> str:
         return f"{self.p}csat:limit:{source}"
+
+    @property
+    def status_secret(self) -> str:
+        return f"{self.p}secret:status"
+
+    def status_views(self, source: str) -> str:
+        return f"{self.p}status:limit:{source}"
+
+    def visitor_mints(self, account: str, source: str) -> str:
+        return f"{self.p}wchat:{account}:mint:{source}"
+
+    def visitor_calls(self, account: str, visitor: str) -> str:
+        return f"{self.p}wchat:{account}:v:{visitor}"
+
+    def visitor_sends(self, account: str, visitor: str) -> str:
+        return f"{self.p}wchat:{account}:s:{visitor}"
+
+    def wecom_polled(self, account: str) -> str:
+        return f"{self.p}wecom:{account}:polled"
+
+    def reply_parts(self, reply_id: str) -> str:
+        return f"{self.p}reply:{reply_id}:parts"
+
+    @property
+    def file_link_secret(self) -> str:
+        return f"{self.p}secret:files"
+
+    def csat_views(self, source: str) -> str:
+        return f"{self.p}csat:views:{source}"
+
+    @property
+    def csat_due(self) -> str:
+        return f"{self.p}csat:due"
+
+    def summary(self, team: str, day: str) -> str:
+        return f"{self.p}summary:{team}:{day}"
+
+    @property
+    def rpt_team_since(self) -> str:
+        return f"{self.p}rpt:team_since"
+
+    @property
+    def auto_answers(self) -> str:
+        return f"{self.p}autoanswers"
+
+    @property
+    def auto_answers_rev(self) -> str:
+        return f"{self.p}autoanswers:rev"
+
+    @property
+    def auto_answer_stream(self) -> str:
+        return f"{self.p}autoanswer"
 
     @property
     def articles(self) -> str:

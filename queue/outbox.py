@@ -9,6 +9,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -96,8 +97,20 @@ class Outbox:
 
     async def thread(self, ticket_id: str, limit: int = 500) -> list[ThreadReply]:
         """The ticket's replies, oldest first."""
-        ids = [_s(x) for x in await self._r.lrange(self._k.ticket_replies(ticket_id), 0,
-                                                   limit - 1)]
+        return await self._replies(await self._r.lrange(self._k.ticket_replies(ticket_id), 0,
+                                                        limit - 1))
+
+    async def latest(self, ticket_id: str, count: int) -> tuple[list[ThreadReply], bool]:
+        """The ticket's last `count` replies, oldest first, and whether it has more."""
+        key = self._k.ticket_replies(ticket_id)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.lrange(key, -count, -1)
+            pipe.llen(key)
+            ids, total = await pipe.execute()
+        return await self._replies(ids), int(total) > count
+
+    async def _replies(self, raw_ids: Sequence[Any]) -> list[ThreadReply]:
+        ids = [_s(x) for x in raw_ids]
         async with self._r.pipeline(transaction=False) as pipe:
             for rid in ids:
                 pipe.hgetall(self._k.reply(rid))

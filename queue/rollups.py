@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from deskgate.models.rollup import (
     HIST,
     MAIN,
     PROJECTIONS,
+    SEP,
     Dims,
     Folded,
     Incr,
@@ -37,6 +39,7 @@ from deskgate.models.rollup import (
     TicketFold,
     fold,
     opened,
+    team_level,
 )
 from deskgate.models.sla import Calendar, SlaConfig, clock
 from deskgate.queue.keys import Keys
@@ -57,6 +60,28 @@ REBUILDING = "rebuilding"           # the position while a rebuild clears the ro
 MONDAY = 4                          # 1970-01-05, the first Monday: weeks count from it
 OPENING_ACTIONS = frozenset({"created"})
 
+MAX_CACHED_FIELDS = 400_000         # summed bucket fields a process keeps (~50 MB)
+
+
+class _BucketCache(OrderedDict[tuple[str, str], tuple[str, dict[str, float]]]):
+    """(bucket key, filter) -> (bucket version, its filtered counters), least recently used
+    first, bounded by the number of fields held. Keyed by the full key name, so deployments
+    (prefixes) sharing a process never meet."""
+
+    fields = 0
+
+    def put(self, key: tuple[str, str], version: str, part: dict[str, float]) -> None:
+        old = self.pop(key, None)
+        if old is not None:
+            self.fields -= len(old[1])
+        self[key] = (version, part)
+        self.fields += len(part)
+        while self.fields > MAX_CACHED_FIELDS and len(self) > 1:
+            _, (_, dropped) = self.popitem(last=False)
+            self.fields -= len(dropped)
+
+
+_bucket_cache = _BucketCache()
 _fold_dec = msgspec.json.Decoder(TicketFold)
 _opened_dec = msgspec.json.Decoder(Opened)
 _enc = msgspec.json.Encoder()
@@ -70,6 +95,7 @@ class Rollups:
         self.config = config
         self._apply = client.register_script(lua("rollup_apply"))
         self._sum = client.register_script(lua("rollup_sum"))
+        self._team_since: float | None = None
 
     @property
     def config(self) -> SlaConfig:
@@ -79,6 +105,11 @@ class Rollups:
     def config(self, value: SlaConfig) -> None:
         if value is not getattr(self, "_config", None):
             self._config, self._calendars = value, {}
+
+    @property
+    def namespace(self) -> str:
+        """The key prefix these rollups live under (caches keep deployments apart by it)."""
+        return self._k.p
 
     def _calendar(self, policy: str, team: str) -> Calendar:
         found = self._calendars.get((policy, team))
@@ -152,6 +183,8 @@ class Rollups:
             if result is not None:
                 states[tid] = result.state
                 incrs.extend(result.incrs)
+        await self._team_projections_since(pos, float(rows[0][1].get("ts") or 0))
+        incrs += [t for t in map(team_level, incrs) if t is not None]
         ops = _Ops()
         for i in incrs:
             for gran, n in bucket_numbers(i.ts):
@@ -178,6 +211,25 @@ class Rollups:
             return 0
         return len(rows)
 
+    async def _team_projections_since(self, pos: str, first_ts: float) -> None:
+        """Note when the team projections started to be written: from the start (0) on a new
+        installation or a rebuild, else from this batch (an installation that had rollups
+        before them: reports read them only for ranges after that, until a rebuild)."""
+        if self._team_since is not None:
+            return
+        since = 0.0 if pos in ("", REBUILDING) else first_ts
+        await self._r.set(self._k.rpt_team_since, since, nx=True)
+        self._team_since = float(_s(await self._r.get(self._k.rpt_team_since)) or since)
+
+    async def team_projections_cover(self, start: float) -> bool:
+        """Whether the team projections hold every count from `start` on."""
+        if self._team_since is None:
+            raw = _s(await self._r.get(self._k.rpt_team_since))
+            if not raw:
+                return False
+            self._team_since = float(raw)
+        return self._team_since <= start
+
     async def catch_up(self, batch: int = BATCH, max_batches: int = 0, *,
                        rebuilding: bool = False) -> int:
         """Fold until caught up (or `max_batches` batches); returns how many were folded."""
@@ -198,49 +250,91 @@ class Rollups:
             async for key in self._r.scan_iter(match=pattern, count=1000):
                 await self._r.unlink(key)
         await self._r.delete(self._k.rpt_open)
+        await self._r.set(self._k.rpt_team_since, 0)     # the rebuild writes them all
+        self._team_since = 0.0
         return await self.catch_up(batch, rebuilding=True)
 
     # --- reading ----------------------------------------------------------------------
 
-    async def sums(self, proj: str, start: float, end: float, f: Filter) -> dict[str, float]:
-        """Counters of one projection that `f` lets through, summed over [start, end) inside
-        Redis (lua/rollup_sum.lua): day buckets for whole days, hours for the ragged ends."""
+    async def sums(self, proj: str, start: float, end: float, f: Filter, *,
+                   collapse: bool = False) -> dict[str, float]:
+        """Counters of one projection that `f` lets through, summed over [start, end): day
+        and week buckets for whole days, hours for the ragged ends. `collapse`: summed over
+        every dimension too, {metric: n} (Redis does it, so only a few counters travel)."""
         if proj not in PROJECTIONS:
             raise ValueError(f"unknown projection {proj!r}")
-        if proj not in (MAIN, HIST):     # channel and priority: dimensions of these two only
+        if proj not in (MAIN, HIST):     # channel and priority: dimensions of the main ones
             f = msgspec.structs.replace(f, channel="", priority="")
-        keys = [self._k.rpt_bucket(proj, g, n) for g, n in buckets(start, end)]
-        flat = await self._sum(keys=keys, args=["sum", _filter_json(f)])
-        return {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        total: dict[str, float] = {}
+        for part in await self._each([self._k.rpt_bucket(proj, g, n)
+                                      for g, n in buckets(start, end)],
+                                     _filter_json(f, collapse=collapse)):
+            for k, v in part.items():
+                total[k] = total.get(k, 0.0) + v
+        return total
 
     async def series(self, proj: str, start: float, end: float, gran: str,
                      metrics: frozenset[str], f: Filter) -> list[tuple[int, dict[str, float]]]:
         """(bucket start, {metric: n}) per hour or day bucket, for the given metrics."""
         size = HOUR if gran == "h" else DAY
         ns = range(int(start // size), int(-(-end // size)))
-        raw = await self._sum(keys=[self._k.rpt_bucket(proj, gran, n) for n in ns],
-                              args=["each", _filter_json(f, metrics)])
-        return [(n * size, {_s(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)})
-                for n, flat in zip(ns, raw, strict=True)]
+        parts = await self._each([self._k.rpt_bucket(proj, gran, n) for n in ns],
+                                 _filter_json(f, metrics))
+        return [(n * size, dict(part)) for n, part in zip(ns, parts, strict=True)]
 
-    async def opened_per_hour(self, team: str, start: float, end: float) -> dict[float, float]:
-        """{hour start: tickets the team opened} from the hourly heat projection (one small
-        field per team and hour), for the staffing forecast."""
-        cells = frozenset(f"w{d}{h:02d}" for d in range(7) for h in range(24))
-        rows = await self.series(HEAT, start, end, "h", cells, Filter(team=team))
-        return {float(at): sum(m.values()) for at, m in rows if m}
+    async def _each(self, keys: list[str], fjson: str) -> list[dict[str, float]]:
+        """Each bucket's counters that the filter lets through (lua/rollup_sum.lua, in
+        Redis), reusing what this process summed before of a bucket whose version has not
+        moved since: a report page asks several reports of the same range, and a past
+        week's bucket rarely changes, so most of a 30-day report is not read again."""
+        held = [_bucket_cache.get((k, fjson)) for k in keys]
+        raw = await self._sum(keys=keys, args=["each", fjson,
+                                               json.dumps([h[0] if h else "" for h in held])])
+        out = []
+        for key, h, flat in zip(keys, held, raw, strict=True):
+            version = _s(flat[0])
+            if h is not None and len(flat) == 1 and version == h[0]:
+                _bucket_cache.move_to_end((key, fjson))
+                out.append(h[1])
+                continue
+            part: dict[str, float] = json.loads(flat[1]) if len(flat) > 1 else {}
+            if version:
+                _bucket_cache.put((key, fjson), version, part)
+            out.append(part)
+        return out
+
+    async def opened_per_hour(self, teams: Sequence[str], start: float,
+                              end: float) -> dict[str, dict[float, float]]:
+        """{team: {hour start: tickets it opened in [start, end)}} for the staffing forecast,
+        from the day buckets of the heat projection: a day's cell "w<weekday><hour>" names
+        the hour within that day, so 35 days are 35 small hashes rather than 840 hourly ones,
+        read once for every team."""
+        days = range(int(start // DAY), int(-(-end // DAY)))
+        parts = await self._each([self._k.rpt_bucket(HEAT, "d", n) for n in days],
+                                 _filter_json(Filter(teams=frozenset(teams))))
+        out: dict[str, dict[float, float]] = {t: {} for t in teams}
+        for n, part in zip(days, parts, strict=True):
+            for field, count in part.items():
+                cell, _, team = field.partition(SEP)
+                at = float(n * DAY + int(cell[2:]) * HOUR)
+                if team in out and start <= at < end and count:
+                    out[team][at] = out[team].get(at, 0.0) + count
+        return out
 
     async def open_tickets(self) -> list[tuple[str, float]]:
         """(member "<ticket>|<team|channel|priority|policy>", opened at) of every open ticket."""
         return scored(await self._r.zrange(self._k.rpt_open, 0, -1, withscores=True))
 
 
-def _filter_json(f: Filter, metrics: frozenset[str] | None = None) -> str:
+def _filter_json(f: Filter, metrics: frozenset[str] | None = None, *,
+                 collapse: bool = False) -> str:
     doc: dict[str, object] = {"team": f.team, "channel": f.channel, "priority": f.priority}
     if f.teams is not None:
         doc["teams"] = sorted(f.teams) or [""]      # [""]: no team at all, not "every team"
     if metrics is not None:
         doc |= {"metrics": sorted(metrics), "metric_only": True}
+    elif collapse:
+        doc["metric_only"] = True
     return json.dumps(doc, ensure_ascii=False)
 
 

@@ -6,19 +6,20 @@ message's effect is atomic and replaying it after a crash changes nothing."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
 import redis.asyncio as aioredis
 
+from deskgate.models.auto_answer import AutoAnswerRecord
 from deskgate.models.codec import decode, encode
 from deskgate.models.enums import Channel, IdentityKind, Priority, Status
 from deskgate.models.message import Identity, InboundMessage
 from deskgate.models.scope import Scope
 from deskgate.models.ticket import Correction, Customer, SlaState, Ticket, tagged_ticket, ticket_tag
 from deskgate.models.triage import Triage
+from deskgate.queue.deployment_secret import deployment_secret
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import hash_reply, stream_entries, text_hash
 from deskgate.queue.replies import text as _s
@@ -76,9 +77,7 @@ class TicketStore:
     async def tag_secret(self) -> bytes:
         """The deployment's subject-tag secret: made once (SET NX), shared by every process."""
         if self._secret is None:
-            await self._r.set(self._k.tag_secret, secrets.token_hex(32), nx=True)
-            value = await self._r.get(self._k.tag_secret)
-            self._secret = value if isinstance(value, bytes) else str(value).encode()
+            self._secret = await deployment_secret(self._r, self._k.tag_secret)
         return self._secret
 
     async def subject_tag(self, ticket_id: str) -> str:
@@ -183,10 +182,13 @@ class TicketStore:
         return _s(ticket), decode(raw, InboundMessage) if raw else None
 
     async def get(self, ticket_id: str) -> Ticket | None:
-        f = await self._r.hgetall(self._k.ticket(ticket_id))
+        # one round trip: on a loaded machine each wait for Redis is also a wait for the CPU
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k.ticket(ticket_id))
+            pipe.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
+            f, msg_ids = await pipe.execute()
         if not f:
             return None
-        msg_ids = await self._r.lrange(self._k.ticket_msgs(ticket_id), 0, -1)
         return ticket_from_hash(hash_reply(f), tuple(_s(x) for x in msg_ids))
 
     async def get_many(self, ticket_ids: Sequence[str]) -> list[Ticket]:
@@ -219,6 +221,9 @@ class TicketStore:
         d = text_hash(f)
         return Customer(id=d["id"], name=d.get("name", ""), tier=d.get("tier", "standard"),
                         identities=identities, created_at=_ts(d.get("created_at")))
+
+    async def customer_name(self, customer_id: str) -> str:
+        return _s(await self._r.hget(self._k.customer(customer_id), "name"))
 
     async def customer_ticket_ids(self, customer_id: str, limit: int = 50) -> list[str]:
         ids = await self._r.zrevrange(self._k.customer_tickets(customer_id), 0, limit - 1)
@@ -270,6 +275,7 @@ def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Tic
     d = {k.decode(): v for k, v in f.items()}
     triage = decode(d["triage"], Triage) if d.get("triage") else None
     correction = decode(d["correction"], Correction) if d.get("correction") else None
+    auto = decode(d["auto_answer"], AutoAnswerRecord) if d.get("auto_answer") else None
     return Ticket(id=_s(d["id"]), status=Status(_s(d["status"])), channel=Channel(_s(d["channel"])),
                   account=_s(d.get("account")), customer_id=_s(d.get("customer_id")),
                   subject=_s(d.get("subject")), skill=_s(d.get("skill")),
@@ -277,7 +283,7 @@ def ticket_from_hash(f: dict[bytes, bytes], message_ids: tuple[str, ...]) -> Tic
                   assignee=_s(d.get("assignee")), created_at=_ts(d.get("created_at")),
                   updated_at=_ts(d.get("updated_at")), message_ids=message_ids,
                   correction=correction, sla=_sla(d),
-                  unverified_sender=bool(d.get("unverified_sender")))
+                  unverified_sender=bool(d.get("unverified_sender")), auto_answer=auto)
 
 
 def _sla(d: dict[str, bytes]) -> SlaState | None:

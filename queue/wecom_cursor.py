@@ -27,3 +27,8 @@ class WeComCursor:
         """Take or renew the fetch lease; ttl_ms 0 releases it."""
         return bool(await self._lease(keys=[self._keys.wecom_lease(account)],
                                       args=[owner, ttl_ms]))
+
+    async def poll_due(self, account: str, owner: str, interval_ms: int) -> bool:
+        """True for the one gateway that polls the account in this interval."""
+        return bool(await self._r.set(self._keys.wecom_polled(account), owner, nx=True,
+                                      px=interval_ms))

@@ -248,3 +248,42 @@ def test_the_cancellation_rule_sees_a_swallowing_loop() -> None:
     good = bad.replace("log(exc)", "raise_if_cancelled(exc)\n            log(exc)")
     assert retry_loops_that_swallow_cancellation(bad, "bad.py") == ["bad.py:5 in poll"]
     assert retry_loops_that_swallow_cancellation(good, "good.py") == []
+
+
+# --- one client address (gateway/web/client_address.py) --------------------------------------
+# Behind a proxy the connection's peer is the proxy: a limit counting it counts every customer
+# at once. Only client_address.py reads it, and believes a forwarded header only from a trusted
+# proxy; every other module asks it.
+CLIENT_ADDRESS = Path("gateway") / "web" / "client_address.py"
+
+
+def _peer_readers(root: Path = ROOT) -> list[str]:
+    wrong = []
+    for part in ("gateway", "connectors", "queue", "triage", "models"):
+        for path in sorted((root / part).rglob("*.py")):
+            if path.relative_to(root) == CLIENT_ADDRESS:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                named = (node.attr if isinstance(node, ast.Attribute)
+                         else node.args[1].value if isinstance(node, ast.Call)
+                         and getattr(node.func, "id", "") == "getattr" and len(node.args) > 1
+                         and isinstance(node.args[1], ast.Constant) else None)
+                if named == "remote":
+                    wrong.append(f"{path.relative_to(root)}:{node.lineno} reads .remote")
+    return wrong
+
+
+def test_only_client_address_reads_the_peer() -> None:
+    assert _peer_readers() == [], "use client_address(request) (gateway/web/client_address.py)"
+
+
+def test_the_peer_rule_sees_a_reader(tmp_path: Path) -> None:
+    web = tmp_path / "gateway" / "web"
+    web.mkdir(parents=True)
+    (web / "client_address.py").write_text("def f(r):\n    return r.remote\n", encoding="utf-8")
+    (web / "csat.py").write_text("def f(request):\n    x = 1\n    return request.remote or ''\n",
+                                 encoding="utf-8")
+    (web / "sly.py").write_text("def f(request):\n    return getattr(request, 'remote')\n",
+                                encoding="utf-8")
+    assert _peer_readers(tmp_path) == ["gateway/web/csat.py:3 reads .remote",
+                                       "gateway/web/sly.py:2 reads .remote"]

@@ -179,11 +179,11 @@ def test_no_script_file_is_left_unchecked() -> None:
     assert {p.stem for p in Path(LUA_DIR).glob("*.lua")} == {*SCRIPTS, "_lib"}
     # every script by name: one added, renamed or dropped is a change to review here
     assert SCRIPTS == [
-        "access_token_drop", "apply_messages", "claim", "csat_answer", "csat_offer",
-        "expire_leases", "ingest", "kb_append", "mailbox_lease", "model_switch", "overflow_state", "pressure",
+        "access_token_drop", "apply_messages", "auto_answer", "claim", "csat_answer", "csat_offer",
+        "csat_send", "expire_leases", "ingest", "kb_append", "mailbox_lease", "model_switch", "overflow_state", "pressure",
         "push", "reply", "resolve", "resolve_customers", "revoke_token", "rollup_apply",
         "rollup_sum", "send", "sla_facts", "sla_resume", "sla_start", "sla_sweep",
-        "ticket_action"]
+        "summary_claim", "ticket_action"]
 
 
 def test_the_config_names_a_tenant_or_keeps_the_old_key_names() -> None:

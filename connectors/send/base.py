@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from deskgate.models.delivery import MediaKind, file_refusal, limits
 from deskgate.models.enums import Channel
-from deskgate.models.outbound import OutboundMessage, SendResult
+from deskgate.models.outbound import OutboundAttachment, OutboundMessage, SendResult
 
 
 class SendError(Exception):
@@ -48,19 +49,88 @@ class WindowClosed(Rejected):
     48 h): only a template or a tagged message may go now."""
 
 
-def text_only(message: OutboundMessage, provider: str, max_len: int | None, *,
-              in_bytes: bool = False) -> None:
-    """The checks every messaging sender makes before its call: files go by email for now, and
-    the text must fit the provider's limit (WeCom counts UTF-8 bytes, the others characters;
-    None where we know of no documented limit)."""
-    if message.attachments:
-        raise Rejected(f"{provider} replies carry text only here; send files by email")
-    if max_len is None:
-        return
-    size = len(message.text.encode()) if in_bytes else len(message.text)
-    if size > max_len:
-        unit = "bytes of text" if in_bytes else "characters"
-        raise Rejected(f"{provider} takes at most {max_len} {unit} per message")
+def check(message: OutboundMessage, provider: str, max_len: int | None, *,
+          in_bytes: bool = False) -> list[MediaKind]:
+    """The checks every messaging sender makes before its first call, so that no part of a
+    reply goes when another part cannot: the text within the provider's limit (WeCom counts
+    UTF-8 bytes, the others characters; None where we know of no documented limit) and each
+    file of a kind and size the channel documents (models/delivery.py LIMITS). Returns each
+    file's kind, in order."""
+    if max_len is not None:
+        size = len(message.text.encode()) if in_bytes else len(message.text)
+        if size > max_len:
+            unit = "bytes of text" if in_bytes else "characters"
+            raise Rejected(f"{provider} takes at most {max_len} {unit} per message")
+    rules = limits(message.recipient.channel).files
+    refusal = file_refusal(rules, provider, message.attachments)
+    if refusal:
+        raise Rejected(refusal)
+    return [k for a in message.attachments if (k := rules.kind_of(a.content_type))]
+
+
+class Files(Protocol):
+    """What a sender needs for a reply's files: their bytes (for providers that take an
+    upload), a public link to one (for providers that fetch it), and the reply's progress, so
+    that a retry sends neither a part that went nor uploads a file twice. Progress parts are
+    "text", "file:<i>" (a provider message id) and "media:<i>" (an uploaded media id)."""
+
+    async def read(self, ref: str) -> bytes: ...
+
+    async def link(self, message: OutboundMessage, index: int) -> str: ...
+
+    async def progress(self, reply_id: str) -> dict[str, str]: ...
+
+    async def record(self, reply_id: str, part: str, value: str) -> None: ...
+
+
+SendFile = Callable[[int, OutboundAttachment, MediaKind], Awaitable[str]]
+
+
+async def send_parts(message: OutboundMessage, files: Files | None, kinds: list[MediaKind],
+                     text: Callable[[], Awaitable[str]] | None, send_file: SendFile) -> SendResult:
+    """The text (when there is one) and then one message per file, each part recorded as it
+    is accepted and skipped on a retry. The result names the first part (status callbacks
+    then move the reply on). A part the provider refuses for good fails the reply, saying
+    which parts had gone."""
+    if not message.attachments:
+        if text is None:
+            raise Rejected("nothing to send: the reply has neither text nor files")
+        return SendResult(await text())
+    if files is None:
+        raise Rejected("this sender was started without access to the file store")
+    done = await files.progress(message.reply_id)
+    first = done.get("text", "")
+    sent = ["the text"] if first else []
+    try:
+        if text is not None and not first:
+            first = await text()
+            await files.record(message.reply_id, "text", first)
+            sent.append("the text")
+        for i, (a, kind) in enumerate(zip(message.attachments, kinds, strict=True)):
+            pid = done.get(f"file:{i}", "")
+            if not pid:
+                pid = await send_file(i, a, kind)
+                await files.record(message.reply_id, f"file:{i}", pid)
+            first = first or pid
+            sent.append(a.name)
+    except Rejected as exc:
+        if sent:
+            raise type(exc)(f"{exc.reason} (already sent: {', '.join(sent)})") from exc
+        raise
+    return SendResult(first)
+
+
+async def media_id(files: Files, message: OutboundMessage, index: int,
+                   upload: Callable[[bytes], Awaitable[str]]) -> str:
+    """The provider's media id of file `index`: uploaded once per reply, its id recorded, so
+    that a retry after the upload (the send failed) does not upload it again."""
+    part = f"media:{index}"
+    known = (await files.progress(message.reply_id)).get(part)
+    if known:
+        return known
+    uploaded = await upload(await files.read(message.attachments[index].ref))
+    await files.record(message.reply_id, part, uploaded)
+    return uploaded
 
 
 class AccessTokens(Protocol):
@@ -79,4 +149,4 @@ class Sender(Protocol):
     channel: Channel
 
     async def send(self, message: OutboundMessage, settings: Any, http: aiohttp.ClientSession,
-                   tokens: AccessTokens) -> SendResult: ...
+                   tokens: AccessTokens, files: Files | None = None) -> SendResult: ...

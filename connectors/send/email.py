@@ -25,7 +25,7 @@ import aiohttp
 import aiosmtplib
 
 from deskgate.connectors.email_config import RelayConfig
-from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater
+from deskgate.connectors.send.base import AccessTokens, Files, Rejected, RetryLater
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, SendResult
 
@@ -111,7 +111,8 @@ class EmailSender:
         return per_loop.setdefault((relay.host, relay.port, relay.security, relay.username), [])
 
     async def send(self, message: OutboundMessage, settings: EmailAccount,
-                   http: aiohttp.ClientSession, tokens: AccessTokens) -> SendResult:
+                   http: aiohttp.ClientSession, tokens: AccessTokens,
+                   files: Files | None = None) -> SendResult:
         relay = settings.relay
         mail = build(message, settings)
         try:

@@ -10,6 +10,7 @@ stall or flood a sender worker.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +32,7 @@ MAX_RETRY_AFTER = 24 * 3600.0
 MAX_REASON = 500            # characters of a provider's error text kept as the reason
 
 T = TypeVar("T")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Answer(msgspec.Struct, frozen=True):
@@ -85,7 +87,7 @@ def check_api_base(url: str) -> None:
 
 
 async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: str,
-                  json: Any = None, data: Mapping[str, str] | None = None,
+                  json: Any = None, data: Mapping[str, str] | aiohttp.FormData | None = None,
                   params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None,
                   retry_hint: Callable[[Answer], float | None] | None = None,
@@ -96,8 +98,9 @@ async def request(http: aiohttp.ClientSession, method: str, url: str, *, what: s
     the body of a 429/5xx that has no Retry-After header; `inspect` sees a 429/5xx first and
     may raise something else (LINE's monthly quota is a 429 no retry fixes); `max_bytes`
     raises the size cap for an API that pages many messages (WeCom sync_msg). `json` goes as UTF-8 without
-    \\u escapes (WeChat's APIs show escapes literally to the customer)."""
-    body: bytes | Mapping[str, str] | None = data
+    \\u escapes (WeChat's APIs show escapes literally to the customer); `data` is a form, or a
+    multipart upload (aiohttp.FormData with a file)."""
+    body: bytes | Mapping[str, str] | aiohttp.FormData | None = data
     sent = dict(headers or {})
     if json is not None:
         body = msgspec.json.encode(json)
@@ -158,3 +161,18 @@ async def token(tokens: AccessTokens, key: str,
         raise RetryLater(str(exc), float(exc.retry_after or 1)) from exc
     except (RedisError, OSError) as exc:
         raise RetryLater(f"access token store unavailable: {exc}") from exc
+
+
+def upload_form(fields: Mapping[str, str], file_field: str, name: str, content_type: str,
+                data: bytes) -> aiohttp.FormData:
+    """A multipart/form-data body: the plain `fields`, then the file under `file_field` with
+    its name and content type (how every provider's upload API takes a file). The name goes
+    as raw UTF-8, as browsers send it (percent-escaped, Tencent and Telegram would show the
+    customer "%E5%8F%91…"), without the control characters that could break the part's
+    header."""
+    form = aiohttp.FormData(quote_fields=False)
+    for key, value in fields.items():
+        form.add_field(key, value)
+    form.add_field(file_field, data, filename=_CONTROL.sub("_", name) or "file",
+                   content_type=_CONTROL.sub("", content_type) or "application/octet-stream")
+    return form

@@ -13,6 +13,11 @@ API takes no retry key (LINE answers 400 if given one), so a worker killed after
 accepted retries with a spent token and pushes: at most once more, on that path only.
 Errors are {"message", "details"}; 429 is a rate limit (retry) unless it says the monthly
 message quota is used up (nothing to retry until the quota resets or is raised).
+
+Images go in the same call as the text (a call carries up to 5 messages), as image messages
+whose originalContentUrl and previewImageUrl are our signed public link to the file
+(https://developers.line.biz/en/reference/messaging-api/#image-message: HTTPS, JPEG or PNG;
+the preview is at most 1 MB, so images are too): one call, one retry key, nothing repeats.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import aiohttp
 import msgspec
 
 from deskgate.connectors.line import LineSettings
-from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater, text_only
+from deskgate.connectors.send.base import AccessTokens, Files, Rejected, RetryLater, check
 from deskgate.connectors.send.http import Answer, reason, request
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, SendResult
@@ -84,13 +89,24 @@ class LineSender:
     name = "line"
 
     async def send(self, message: OutboundMessage, settings: LineSettings,
-                   http: aiohttp.ClientSession, tokens: AccessTokens) -> SendResult:
+                   http: aiohttp.ClientSession, tokens: AccessTokens,
+                   files: Files | None = None) -> SendResult:
         if not settings.channel_access_token:
             raise Rejected("this LINE account has no channel_access_token: set it in the "
                            "channel settings to answer customers")
-        text_only(message, "LINE", MAX_TEXT)
+        check(message, "LINE", MAX_TEXT)
         auth = {"Authorization": f"Bearer {settings.channel_access_token}"}
-        messages = [{"type": "text", "text": message.text}]
+        messages = [{"type": "text", "text": message.text}] if message.text else []
+        if message.attachments:
+            if files is None:
+                raise Rejected("this sender was started without access to the file store")
+            for i in range(len(message.attachments)):
+                url = await files.link(message, i)
+                if not url.startswith("https://"):
+                    raise Rejected("LINE fetches images over HTTPS only: set http.public_url "
+                                   "to the gateway's public https:// address")
+                messages.append({"type": "image", "originalContentUrl": url,
+                                 "previewImageUrl": url})
         if _reply_fresh(message):
             answer = await request(http, "POST", f"{settings.api_base}/v2/bot/message/reply",
                                    what="LINE reply", headers=auth, inspect=_quota,

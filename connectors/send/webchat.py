@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from deskgate.connectors.send.base import AccessTokens
+from deskgate.connectors.send.base import AccessTokens, Files
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, SendResult
 
@@ -18,5 +18,5 @@ class WebChatSender:
     channel = Channel.WEBCHAT
 
     async def send(self, message: OutboundMessage, settings: Any, http: aiohttp.ClientSession,
-                   tokens: AccessTokens) -> SendResult:
+                   tokens: AccessTokens, files: Files | None = None) -> SendResult:
         return SendResult(provider_id=message.reply_id)

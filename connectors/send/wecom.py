@@ -15,6 +15,13 @@ Token saying that there is something to fetch.
 Errcodes 40014/42001 = access token invalid/expired (dropped, retried with a new one),
 -1 = busy, 45009/45033 = rate limits (https://developer.work.weixin.qq.com/document/path/90313).
 
+Files: uploaded as temporary media, POST /cgi-bin/media/upload?type=image|voice|video|file
+(multipart field `media`; image 10 MB, voice AMR 2 MB, video MP4 10 MB, file 20 MB; the
+media_id lives 3 days, https://developer.work.weixin.qq.com/document/path/90253), then sent
+after the text as send_msg msgtype image/voice/video/file {"media_id"}, msgid "<reply>-f<i>".
+Every file is one of the 5 answers the customer's message allows. The media id and each part
+are recorded per reply: a retry neither uploads nor sends what went.
+
 A recipient's address is "<open_kfid>:<external_userid>" (what sync_msg gives, so the answer
 goes from the 客服账号 the customer wrote to) or a bare external_userid with the account's
 open_kfid.
@@ -24,17 +31,26 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import msgspec
 
-from deskgate.connectors.send.base import AccessTokens, Rejected, WindowClosed, text_only
+from deskgate.connectors.send.base import (
+    AccessTokens,
+    Files,
+    Rejected,
+    WindowClosed,
+    check,
+    send_parts,
+)
 from deskgate.connectors.send.http import MAX_RESPONSE, Answer
-from deskgate.connectors.send.wechat import Codes, Result, call, fetcher
+from deskgate.connectors.send.wechat import Codes, Result, call, fetcher, send_media
 from deskgate.connectors.send.window import window_open
 from deskgate.connectors.wechat import Account, WeComSettings
+from deskgate.models.delivery import MediaKind
 from deskgate.models.enums import Channel
-from deskgate.models.outbound import OutboundMessage, SendResult
+from deskgate.models.outbound import OutboundAttachment, OutboundMessage, SendResult
 
 WINDOW_HOURS = 48
 SYNC_LIMIT = 100             # messages per sync_msg page (WeCom allows 1,000) ...
@@ -67,12 +83,15 @@ def _token_key(s: KfSettings) -> str:
     return f"wecom:{s.corp_id}:{hashlib.sha256(s.kf_secret.encode()).hexdigest()[:16]}"
 
 
+def _fetcher(s: KfSettings, http: aiohttp.ClientSession) -> Callable[[], Awaitable[tuple[str, int]]]:
+    return fetcher(http, f"{s.api_base}/cgi-bin/gettoken",
+                   {"corpid": s.corp_id, "corpsecret": s.kf_secret}, "WeCom access token")
+
+
 async def _call(s: KfSettings, http: aiohttp.ClientSession, tokens: AccessTokens, path: str,
                 body: dict[str, object], what: str, max_bytes: int = MAX_RESPONSE) -> Answer:
-    fetch = fetcher(http, f"{s.api_base}/cgi-bin/gettoken",
-                    {"corpid": s.corp_id, "corpsecret": s.kf_secret}, "WeCom access token")
-    return await call(http, tokens, _token_key(s), fetch, f"{s.api_base}{path}", body, what, KF,
-                      max_bytes)
+    return await call(http, tokens, _token_key(s), _fetcher(s, http), f"{s.api_base}{path}",
+                      body, what, KF, max_bytes)
 
 
 class WeComSender:
@@ -80,23 +99,38 @@ class WeComSender:
     name = "wecom"
 
     async def send(self, message: OutboundMessage, settings: Account,
-                   http: aiohttp.ClientSession, tokens: AccessTokens) -> SendResult:
+                   http: aiohttp.ClientSession, tokens: AccessTokens,
+                   files: Files | None = None) -> SendResult:
         s = kf_settings(settings)
         kfid, _, user = message.recipient.address.rpartition(":")
         kfid = kfid or s.open_kfid
         if not kfid:
             raise Rejected("no 客服账号 to answer from: the address has no open_kfid and the "
                            "account sets none")
-        text_only(message, "WeCom", MAX_TEXT, in_bytes=True)
+        kinds = check(message, "WeCom", MAX_TEXT, in_bytes=True)
         if window_open(message, WINDOW_HOURS) is False:
             raise WindowClosed("WeCom 微信客服: the customer last wrote more than 48 hours ago; "
                                "they must write again before an answer can reach them")
-        msgid = _MSGID.sub("", message.reply_id)[:32]
+        msgid = _MSGID.sub("", message.reply_id)[:28]
         what = "WeCom 微信客服 send_msg"
-        answer = await _call(s, http, tokens, "/cgi-bin/kf/send_msg",
-                             {"touser": user, "open_kfid": kfid, "msgid": msgid,
-                              "msgtype": "text", "text": {"content": message.text}}, what)
-        return SendResult(answer.json(Result, what).msgid or msgid)
+
+        async def send(part_id: str, msgtype: str, content: dict[str, str]) -> str:
+            answer = await _call(s, http, tokens, "/cgi-bin/kf/send_msg",
+                                 {"touser": user, "open_kfid": kfid, "msgid": part_id,
+                                  "msgtype": msgtype, msgtype: content}, what)
+            return answer.json(Result, what).msgid or part_id
+
+        async def text() -> str:
+            return await send(msgid, "text", {"content": message.text})
+
+        async def send_file(i: int, a: OutboundAttachment, kind: MediaKind) -> str:
+            assert files is not None
+            media = await send_media(http, tokens, _token_key(s), _fetcher(s, http), s.api_base,
+                                     files, message, i, kind, KF, "WeCom")
+            return await send(f"{msgid}-f{i}", kind.kind, {"media_id": media})
+
+        return await send_parts(message, files, kinds, text if message.text else None,
+                                send_file)
 
 
 class SyncedText(msgspec.Struct, frozen=True):

@@ -32,6 +32,7 @@ from deskgate.gateway.retraining.jobs import CLUSTER_REFUSAL, JOBS_REDIS_URL_ENV
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
 from deskgate.gateway.workers import classifier_watch
+from deskgate.gateway.workers.auto_answer import AutoAnswerWorker
 from deskgate.gateway.workers.triage import (
     WORKER_SLOT_ENV,
     TriageWorker,
@@ -203,7 +204,10 @@ async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     workers = [TriageWorker(client, keys, cfg, triager, consumer_name(i)) for i in range(count)]
-    await asyncio.gather(*(w.run(stop) for w in workers))
+    # each worker process also runs the auto-answer stage: its lookups wait on the network,
+    # not the CPU, and only tickets whose topic has a lookup configured reach it
+    answers = AutoAnswerWorker(client, keys, cfg, consumer_name())
+    await asyncio.gather(*(w.run(stop) for w in workers), answers.run(stop))
     log.info("worker finished: %d entries processed", sum(w.processed for w in workers))
     await triager.close()
     await client.aclose()
@@ -273,7 +277,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser(
         "worker", help="run triage workers only (for the multi-process shape)",
         description="Read the ingest stream as a consumer group: triage, thread, route and "
-                    "store tickets. Run as many as the load needs, on any machine.")
+                    "store tickets. Each process also runs the auto-answer stage (the shops' "
+                    "lookup webhooks, docs/auto-answer.md). Run as many as the load needs, on "
+                    "any machine.")
     worker.add_argument("--count", type=int, default=1, help="workers in this process")
     add_common(worker)
     worker.set_defaults(func=cmd_worker)

@@ -23,6 +23,7 @@ from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.web.api.common import dashboard, visible_board
 from deskgate.gateway.web.auth import PRINCIPAL, SESSION_COOKIE, authenticate
 from deskgate.gateway.web.body import decode_body
+from deskgate.gateway.web.client_address import client_address
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import scope_of
 from deskgate.models.enums import Role
@@ -160,7 +161,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(403, "sign in from the console page")
     body = decode_body(await request.read(), LoginIn)
     client, keys = request.app[REDIS], request.app[KEYS]
-    source = login_source(request.remote or "")
+    source = login_source(client_address(request))
     try:
         wait = await take_login_attempt(client, keys, source)
         if wait:

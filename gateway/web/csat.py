@@ -1,7 +1,8 @@
 """The customer's satisfaction survey page: GET /csat/{token} shows a 1-5 choice and a
 comment box (Chinese or English: ?lang=, else the browser's Accept-Language), POST records
 the answer. No login: the signed link (models/csat.py) is the authorisation, for one ticket,
-until it expires; answers are limited per client address and to one per ticket."""
+until it expires; pages shown and answers are limited per client address, answers to one
+per ticket."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from aiohttp import web
 
 from deskgate.gateway.appkeys import KEYS, REDIS
+from deskgate.gateway.web import customer_page
+from deskgate.gateway.web.client_address import client_address
 from deskgate.models.csat import MAX_COMMENT, answer, verify
 from deskgate.models.errors import DeskgateError, Forbidden
 from deskgate.queue.csat import Surveys
@@ -33,26 +36,10 @@ TEXT = {
 }
 
 
-def _lang(request: web.Request) -> str:
-    asked = request.query.get("lang", "")
-    if asked in TEXT:
-        return asked
-    return "zh" if request.headers.get("Accept-Language", "").lower().startswith("zh") else "en"
-
-
 def _page(lang: str, body: str, status: int = 200) -> web.Response:
-    t = TEXT[lang]
-    doc = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-           f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-           f"<title>{html.escape(t['title'])}</title>"
-           "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;"
-           "padding:0 1rem}label.s{display:inline-block;margin:.3rem .6rem .3rem 0}"
-           "textarea{width:100%;height:6rem}</style></head>"
-           f"<body><h1>{html.escape(t['title'])}</h1>{body}</body></html>")
-    return web.Response(text=doc, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-                                 "Content-Security-Policy": "default-src 'none'; "
-                                 "style-src 'unsafe-inline'; form-action 'self'"})
+    return customer_page.page(lang, TEXT[lang]["title"], body, status=status, style=(
+        "label.s{display:inline-block;margin:.3rem .6rem .3rem 0}"
+        "textarea{width:100%;height:6rem}"))
 
 
 def _message(lang: str, text: str, status: int) -> web.Response:
@@ -65,8 +52,14 @@ async def _ticket(request: web.Request) -> tuple[Surveys, str]:
 
 
 async def page(request: web.Request) -> web.Response:
-    lang = _lang(request)
+    lang = customer_page.language(request, TEXT)
     t = TEXT[lang]
+    # the page costs a Redis read and an HMAC: a stranger guessing links gets a wait
+    wait = await Surveys(request.app[REDIS], request.app[KEYS]).take_view(
+        login_source(client_address(request)))
+    if wait:
+        return _message(lang, f"{t['error']} too many pages from your address; try again "
+                              f"in {wait} s", 429)
     try:
         _, ticket = await _ticket(request)
     except Forbidden as exc:
@@ -83,10 +76,10 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def submit(request: web.Request) -> web.Response:
-    lang = _lang(request)
+    lang = customer_page.language(request, TEXT)
     t = TEXT[lang]
     surveys = Surveys(request.app[REDIS], request.app[KEYS])
-    wait = await surveys.take_slot(login_source(request.remote or ""))
+    wait = await surveys.take_slot(login_source(client_address(request)))
     if wait:
         return _message(lang, f"{t['error']} too many answers from your address; try again "
                               f"in {wait} s", 429)

@@ -19,8 +19,9 @@ from aiohttp import web
 from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.knowledge import KNOWLEDGE
 from deskgate.gateway.web.body import decode_body
+from deskgate.gateway.web.client_address import client_address
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.webchat_replies import webchat_settings
+from deskgate.gateway.web.webchat_replies import account_settings
 from deskgate.models.article import ARTICLE_ID
 from deskgate.queue.sessions import login_source
 from deskgate.triage.retrieval import analyze, snippet
@@ -37,9 +38,9 @@ class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def _admit(request: web.Request) -> None:
-    await webchat_settings(request)          # 404 for an account that is not configured
+    await account_settings(request)          # 404 for an account that is not configured
     kb = request.app[KNOWLEDGE]
-    wait = await kb.articles.take_faq_slot(login_source(request.remote or ""),
+    wait = await kb.articles.take_faq_slot(login_source(client_address(request)),
                                            request.app[CONFIG].knowledge.faq_per_minute, WINDOW)
     if wait:
         raise ApiError(429, f"too many questions from this address: try again in {wait} s",

@@ -11,9 +11,20 @@ from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.web import console, csat, faq, health, webchat_replies, webhooks
+from deskgate.gateway.web import (
+    console,
+    csat,
+    faq,
+    health,
+    public_files,
+    ticket_status,
+    webchat_replies,
+    webchat_visitor,
+    webhooks,
+)
 from deskgate.gateway.web.api import (
     articles,
+    auto_answers,
     channels,
     classifiers,
     files,
@@ -33,6 +44,7 @@ from deskgate.gateway.web.api import (
 from deskgate.gateway.web.auth import declared_policy, declared_roles
 from deskgate.gateway.web.openapi import OPERATIONS, Operation
 from deskgate.models.article import ArticleIn
+from deskgate.models.auto_answer import LookupConfig
 from deskgate.models.macros import Macro
 from deskgate.models.routing import RoutingTable
 from deskgate.models.sla import SlaConfig
@@ -125,6 +137,22 @@ def add_routes(app: web.Application) -> None:
     # the customer's satisfaction survey (a signed link is the authorisation, no login)
     app.router.add_get("/csat/{token}", csat.page)
     app.router.add_post("/csat/{token}", csat.submit)
+    # a reply's file for the provider that fetches it (LINE, Twilio): the signed link is the
+    # authorisation, for that one file
+    app.router.add_get("/files/{token}", public_files.serve)
+
+    # the customer's ticket status page (a signed link is the authorisation, no login)
+    app.router.add_get("/status/{token}", ticket_status.page)
+    # the visitor chat widget: its files, and its calls from the site's page (a visitor token
+    # and the account's allowed origins are the authorisation)
+    app.router.add_get("/webchat/{name:widget\\.(?:js|css)}", webchat_visitor.widget_file)
+    v = "/webchat/{account}/visitor"
+    app.router.add_route("OPTIONS", "/webchat/{account}/{path:visitors?(?:/.*)?}",
+                         webchat_visitor.preflight)
+    app.router.add_post("/webchat/{account}/visitors", webchat_visitor.mint)
+    app.router.add_post(f"{v}/messages", webchat_visitor.post_message)
+    app.router.add_get(f"{v}/replies", webchat_visitor.poll)
+    app.router.add_post(f"{v}/replies/{{reply_id}}/read", webchat_visitor.mark_read)
 
     # channel accounts
     account = "/api/v1/channels/{channel}/{account}"
@@ -136,6 +164,17 @@ def add_routes(app: web.Application) -> None:
     api_route(app, "GET", "/api/v1/sla", sla.get_sla, tag="sla")
     api_route(app, "PUT", "/api/v1/sla", sla.put_sla, body=SlaConfig, tag="sla")
     api_route(app, "DELETE", "/api/v1/sla", sla.reset_sla, tag="sla")
+
+    # auto-answers from the business's own lookup webhooks (docs/auto-answer.md)
+    aa = "/api/v1/auto-answers/{account}/{topic}"
+    api_route(app, "GET", "/api/v1/auto-answers", auto_answers.list_auto_answers,
+              tag="auto-answers")
+    api_route(app, "GET", aa, auto_answers.get_auto_answer, tag="auto-answers")
+    api_route(app, "PUT", aa, auto_answers.put_auto_answer, body=LookupConfig,
+              tag="auto-answers")
+    api_route(app, "DELETE", aa, auto_answers.delete_auto_answer, tag="auto-answers")
+    api_route(app, "POST", f"{aa}/test", auto_answers.test_auto_answer,
+              body=auto_answers.TestIn, tag="auto-answers")
 
     # reports over the rollups (queue/rollups.py)
     api_route(app, "GET", "/api/v1/reports/{name}", reports.get_report, tag="reports")

@@ -4,6 +4,7 @@ visitor's messages to /webhooks/webchat/{account}, signed) polls
     GET /webchat/{account}/replies?visitor=<visitor id>&after=<cursor>
 
 signed the same way (connectors/webchat.py verify_fetch), and hands the replies to its widget.
+(Our own widget polls for its visitor directly: gateway/web/webchat_visitor.py, the same read.)
 A reply fetched here is "delivered"; the site may confirm it was shown with
 POST /webchat/{account}/replies/{reply_id}/read (same signature over "GET"-less request line:
 sign(secret, ts, b"POST <path>")). The cursor is the created time of the newest reply
@@ -34,7 +35,8 @@ from deskgate.models.outbound import DeliveryState, Recipient
 from deskgate.queue.outbox import Outbox
 
 
-async def webchat_settings(request: web.Request) -> WebSettings:
+async def account_settings(request: web.Request) -> WebSettings:
+    """The settings of the web-chat account the path names (404 when there is none)."""
     account = request.match_info["account"]
     found = await request.app[ACCOUNTS].get(request.app[REDIS], request.app[KEYS], "webchat",
                                             account)
@@ -43,21 +45,14 @@ async def webchat_settings(request: web.Request) -> WebSettings:
     return found[1]
 
 
-async def fetch(request: web.Request) -> web.Response:
-    settings = await webchat_settings(request)
-    account = request.match_info["account"]
-    try:
-        verify_fetch(settings, request.headers.get(TIMESTAMP_HEADER, ""),
-                     request.headers.get(SIGNATURE_HEADER, ""), request.path_qs)
-        ident = visitor_identity(account, request.query.get("visitor", ""))
-        after = float(request.query.get("after", "0") or 0)
-    except Unauthorized as exc:
-        return json_error(exc.status, exc.message)
-    except (BadPayload, ValueError) as exc:
-        return json_error(400, f"visitor and after (a number) are required: {exc}")
+async def visitor_replies(request: web.Request, account: str, visitor_id: str,
+                          after: float) -> dict[str, Any]:
+    """The replies to one visitor newer than the cursor `after`, each now "delivered", and
+    the cursor to pass next time."""
     box = Outbox(request.app[REDIS], request.app[KEYS])
-    recipient = Recipient(Channel.WEBCHAT, account, ident.value.split(":", 2)[-1])
-    replies = await box.for_address(ident.key, recipient, after)
+    ident = visitor_identity(account, visitor_id)
+    replies = await box.for_address(ident.key, Recipient(Channel.WEBCHAT, account, visitor_id),
+                                    after)
     now = time.time()
     for r in replies:
         await box.advance(Channel.WEBCHAT, account, r.message.reply_id,
@@ -67,12 +62,48 @@ async def fetch(request: web.Request) -> web.Response:
          "attachments": [{"name": a.name, "content_type": a.content_type, "size": a.size}
                          for a in r.message.attachments]} for r in replies]
     cursor = replies[-1].message.created_at.timestamp() if replies else after
-    return web.json_response({"replies": out, "cursor": cursor},
+    return {"replies": out, "cursor": cursor}
+
+
+def json_answer(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status,
                              dumps=lambda o: msgspec.json.encode(o).decode())
 
 
+async def read(request: web.Request, account: str, reply_id: str,
+               visitor_id: str | None = None) -> web.Response:
+    """Mark a reply read (shown to the visitor); with `visitor_id`, only a reply to them."""
+    box = Outbox(request.app[REDIS], request.app[KEYS])
+    if visitor_id is not None:
+        found = await box.get(reply_id)
+        if found is None or found.message.recipient != Recipient(Channel.WEBCHAT, account,
+                                                                 visitor_id):
+            raise ApiError(404, "no such reply for this visitor")
+    state = await box.advance(Channel.WEBCHAT, account, reply_id, DeliveryState.READ,
+                              time.time())
+    if not state:
+        raise ApiError(404, "no such reply for this account")
+    return web.json_response({"id": reply_id, "state": state})
+
+
+async def fetch(request: web.Request) -> web.Response:
+    settings = await account_settings(request)
+    account = request.match_info["account"]
+    try:
+        verify_fetch(settings, request.headers.get(TIMESTAMP_HEADER, ""),
+                     request.headers.get(SIGNATURE_HEADER, ""), request.path_qs)
+        visitor = request.query.get("visitor", "")
+        visitor_identity(account, visitor)
+        after = float(request.query.get("after", "0") or 0)
+    except Unauthorized as exc:
+        return json_error(exc.status, exc.message)
+    except (BadPayload, ValueError) as exc:
+        return json_error(400, f"visitor and after (a number) are required: {exc}")
+    return json_answer(await visitor_replies(request, account, visitor, after))
+
+
 async def mark_read(request: web.Request) -> web.Response:
-    settings = await webchat_settings(request)
+    settings = await account_settings(request)
     account, reply_id = request.match_info["account"], request.match_info["reply_id"]
     try:
         timestamp = request.headers.get(TIMESTAMP_HEADER, "")
@@ -81,8 +112,4 @@ async def mark_read(request: web.Request) -> web.Response:
                     request.headers.get(SIGNATURE_HEADER, ""))
     except Unauthorized as exc:
         return json_error(exc.status, exc.message)
-    state = await Outbox(request.app[REDIS], request.app[KEYS]).advance(
-        Channel.WEBCHAT, account, reply_id, DeliveryState.READ, time.time())
-    if not state:
-        raise ApiError(404, "no such reply for this account")
-    return web.json_response({"id": reply_id, "state": state})
+    return await read(request, account, reply_id)

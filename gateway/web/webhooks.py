@@ -22,6 +22,7 @@ from deskgate.connectors.base import BadPayload, Unauthorized, WebhookRequest
 from deskgate.gateway.appkeys import CONFIG, KEYS, METRICS, REDIS
 from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.intake import RETRY_AFTER_SECONDS, accept_many_or_503
+from deskgate.gateway.web.client_address import client_address
 from deskgate.gateway.web.errors import ApiError, json_error
 from deskgate.gateway.web.metrics import describe
 from deskgate.gateway.workers.wecom_sync import WECOM_SYNC
@@ -85,7 +86,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except Unauthorized as exc:
         metrics.inc(REJECTED, channel=channel, reason=exc.reason)
         log.warning("webhook %s/%s refused (%s) from %s", channel, account, exc.reason,
-                    request.remote)
+                    client_address(request))
         return json_error(exc.status, exc.message)
     except BadPayload as exc:
         metrics.inc(BAD_PAYLOAD, channel=channel)

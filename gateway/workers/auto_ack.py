@@ -7,7 +7,10 @@ mail from our own addresses are recorded as noise, never ticketed), and on top o
 acknowledgement goes to one of our own addresses, to mail whose sender could not be verified
 (a forged From would make us send mail to a stranger) nor to an address typed into a web form
 that nobody verified, or to a customer who got one within
-the window (one atomic SET NX with the outbox write)."""
+the window (one atomic SET NX with the outbox write).
+
+With `http.public_url` set, the acknowledgement carries the ticket's signed status link
+(models/status.py), where the customer follows the ticket without a login."""
 
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from deskgate.gateway.config import Config
-from deskgate.gateway.replies import NoWayToAnswer, compose
-from deskgate.models.enums import Channel, IdentityKind, MessageKind
+from deskgate.gateway.replies import NoWayToAnswer, compose, may_answer_unasked
 from deskgate.models.message import InboundMessage
+from deskgate.models.status import link_url
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox, reply_id_for
+from deskgate.queue.status import StatusLinks
 from deskgate.queue.tickets import Applied, TicketStore
 
 log = logging.getLogger("deskgate.auto_ack")
@@ -31,8 +35,10 @@ class AutoAck:
     def __init__(self, client: aioredis.Redis, keys: Keys, config: Config) -> None:
         self._cfg = config.auto_ack
         self._email = config.email
+        self._public_url = config.http.public_url
         self.store = TicketStore(client, keys)
         self.outbox = Outbox(client, keys)
+        self.links = StatusLinks(client, keys)
 
     async def after_placed(self, applied: Sequence[Applied],
                            messages: Sequence[InboundMessage], now: float) -> int:
@@ -42,20 +48,10 @@ class AutoAck:
             return 0
         sent = 0
         for a, m in zip(applied, messages, strict=True):
-            if a.outcome in ("new", "replay") and self._may_answer(m):
+            if a.outcome in ("new", "replay") and may_answer_unasked(m, self._email):
                 sent += await self._acknowledge(a.ticket_id, m, now)
         return sent
 
-    def _may_answer(self, m: InboundMessage) -> bool:
-        if m.kind is not MessageKind.MESSAGE:
-            return False
-        if m.channel is Channel.EMAIL:
-            return m.sender_verified and not self._email.is_own(m.sender_email)
-        if m.channel in (Channel.API, Channel.WEBFORM):
-            # answered by email, to an address the customer typed: only when someone vouched
-            email = next((i for i in m.sender.identities if i.kind is IdentityKind.EMAIL), None)
-            return email is not None and email.verified and not self._email.is_own(email.value)
-        return True
 
     async def _acknowledge(self, ticket_id: str, m: InboundMessage, now: float) -> int:
         ticket = await self.store.get(ticket_id)
@@ -64,7 +60,10 @@ class AutoAck:
         # whole hours, rounded: a 2 h promise computed a moment later is still "2 小时"
         hours = max(1, round((ticket.sla.first_response_due.timestamp() - now) / 3600))
         language = ticket.triage.language if ticket.triage else ""
-        text = self._cfg.text_for(m.channel, m.account, language, ticket_id, hours)
+        # without a public URL there is no address a customer could open the page at
+        link = (link_url(self._public_url, await self.links.token(ticket_id, now))
+                if self._public_url else "")
+        text = self._cfg.text_for(m.channel, m.account, language, ticket_id, hours, link)
         if text is None:
             return 0
         try:

@@ -23,12 +23,21 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from deskgate.connectors.send.base import AccessTokens, Rejected, RetryLater, Sender, WindowClosed
+from deskgate.connectors.send.base import (
+    AccessTokens,
+    Files,
+    Rejected,
+    RetryLater,
+    Sender,
+    WindowClosed,
+)
 from deskgate.connectors.send.email import EmailAccount, message_id
 from deskgate.connectors.send.registry import SENDERS, sources
 from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.gateway.config import Config
 from deskgate.gateway.mail.blobs import BlobStore
+from deskgate.gateway.reply_files import ReplyFiles
+from deskgate.gateway.workers import auto_answer
 from deskgate.models.delivery import next_attempt_delay
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, Recipient
@@ -36,7 +45,11 @@ from deskgate.queue.access_tokens import RedisAccessTokens
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox, decode_entries
+from deskgate.queue.reply_parts import ReplyParts
+from deskgate.queue.sla import Sla
+from deskgate.queue.sla_store import SlaConfigStore
 from deskgate.queue.tickets import TicketStore
+from deskgate.queue.work import Work
 
 log = logging.getLogger("deskgate.senders")
 
@@ -63,6 +76,8 @@ class SenderAccounts:
                 raise Rejected("no SMTP relay is configured for replies: set email.relay")
             return SENDERS["email"], EmailAccount(relay, relay.sender_for(recipient.account),
                                                   self._blobs.get)
+        if recipient.channel is Channel.VOICE:
+            return await self._voicemail(recipient.account)
         for name in sources(recipient.channel):
             sender = SENDERS.get(name)
             found = await self._live.get(self._r, self._k, name, recipient.account)
@@ -71,6 +86,30 @@ class SenderAccounts:
         raise Rejected(f"no {recipient.channel} sender for account {recipient.account!r}: "
                        "configure the account (channels: in the config, or PUT "
                        "/api/v1/channels) with its outbound credentials")
+
+
+    async def _voicemail(self, account: str) -> tuple[Sender, Any]:
+        """A voicemail is answered by SMS to the caller, through the Twilio account that the
+        voice account names (`sms_account`, else the Twilio account of the same name)."""
+        voice = await self._live.get(self._r, self._k, "voice", account)
+        if voice is None:
+            raise Rejected(f"no voice account {account!r} is configured any more, so no Twilio "
+                           "account to answer its voicemail by SMS")
+        name = voice[1].sms_account or account
+        found = await self._live.get(self._r, self._k, "twilio", name)
+        if found is None:
+            raise Rejected(
+                f"voicemail replies go by SMS through a Twilio account, and there is no "
+                f"channels.twilio.{name}: add it with account_sid, auth_token and from_number "
+                f"(or messaging_service_sid), or set channels.voice.{account}.sms_account to "
+                "the Twilio account of this number")
+        settings = found[1]
+        if not settings.account_sid or not (settings.from_number
+                                            or settings.messaging_service_sid):
+            raise Rejected(
+                f"the Twilio account {name!r} is not set up for SMS: set its account_sid and "
+                "from_number (or messaging_service_sid) to answer voicemails by SMS")
+        return SENDERS["twilio"], settings
 
 
 def http_session(config: Config) -> aiohttp.ClientSession:
@@ -87,12 +126,16 @@ def http_session(config: Config) -> aiohttp.ClientSession:
 class SenderWorker:
     def __init__(self, client: aioredis.Redis, keys: Keys, config: Config, consumer: str,
                  accounts: SenderAccounts, http: aiohttp.ClientSession,
-                 tokens: AccessTokens) -> None:
+                 tokens: AccessTokens, files: Files) -> None:
         self._cfg = config.senders
         self.outbox = Outbox(client, keys)
         self.reader = self.outbox.reader(consumer)
         self.store = TicketStore(client, keys)
-        self._accounts, self._http, self._tokens = accounts, http, tokens
+        self._work = Work(client, keys, lease_seconds=config.workers.lease_seconds)
+        self._sla_config = SlaConfigStore(client, keys, config.sla)
+        self._client, self._keys = client, keys
+        self._lease_seconds = config.workers.lease_seconds
+        self._accounts, self._http, self._tokens, self._files = accounts, http, tokens, files
         self._slots = asyncio.Semaphore(self._cfg.concurrency)
         self.sent = 0
 
@@ -141,7 +184,8 @@ class SenderWorker:
             try:
                 sender, settings = await self._accounts.find(message.recipient)
                 await self._before_send(message, settings)
-                result = await sender.send(message, settings, self._http, self._tokens)
+                result = await sender.send(message, settings, self._http, self._tokens,
+                                           self._files)
             except WindowClosed as exc:
                 await self._fail(message, entry_id, f"window closed: {exc.reason}")
             except Rejected as exc:
@@ -177,6 +221,15 @@ class SenderWorker:
         log.warning("reply %s of ticket %s failed on %s: %s", message.reply_id,
                     message.ticket_id, message.recipient.channel, reason)
         await self.outbox.fail(message.reply_id, entry_id, reason, time.time())
+        await self._undelivered(message, reason)
+
+    async def _undelivered(self, message: OutboundMessage, reason: str) -> None:
+        """An automatic answer that failed for good sends its ticket back to agents."""
+        if message.author == "auto":
+            sla = Sla(self._client, self._keys, await self._sla_config.current(),
+                      lease_seconds=self._lease_seconds)
+            await auto_answer.undelivered(self.store, self._work, sla, message, reason,
+                                          time.time())
 
     async def _retry(self, message: OutboundMessage, entry_id: str, attempt: int, reason: str,
                      retry_after: float | None) -> None:
@@ -188,6 +241,7 @@ class SenderWorker:
             log.error("reply %s of ticket %s given up after %d attempts (%s); it is in the "
                       "outbox dead-letter stream", message.reply_id, message.ticket_id, n,
                       reason)
+            await self._undelivered(message, reason)
         else:
             log.info("reply %s: attempt %d failed (%s); next in %.1f s", message.reply_id, n,
                      reason, delay)
@@ -199,7 +253,9 @@ async def run_senders(client: aioredis.Redis, keys: Keys, config: Config, data_d
     async with http_session(config) as http:
         worker = SenderWorker(client, keys, config, consumer,
                               SenderAccounts(client, keys, config, data_dir), http,
-                              RedisAccessTokens(client, keys, consumer))
+                              RedisAccessTokens(client, keys, consumer),
+                              ReplyFiles(BlobStore(data_dir), ReplyParts(client, keys),
+                                         config.http.public_url))
         with contextlib.suppress(asyncio.CancelledError):
             await worker.run(stop)
         return worker.sent

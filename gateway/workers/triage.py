@@ -23,13 +23,14 @@ from redis.exceptions import RedisError
 
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS
 from deskgate.gateway.config import Config
-from deskgate.gateway.workers import classifier_watch
+from deskgate.gateway.workers import auto_answer, classifier_watch
 from deskgate.gateway.workers.auto_ack import AutoAck
 from deskgate.gateway.workers.work_loop import WorkLoop
 from deskgate.models.enums import MessageKind
 from deskgate.models.scoring import queue_score
 from deskgate.models.triage import TriageInput
 from deskgate.queue import connection
+from deskgate.queue.auto_answers import AutoAnswerStore
 from deskgate.queue.connection import raise_if_cancelled
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
@@ -64,6 +65,7 @@ class TriageWorker:
         self.store = TicketStore(client, keys)
         self.outbox = Outbox(client, keys)
         self.acks = AutoAck(client, keys, config)
+        self.auto_answers = AutoAnswerStore(client, keys)
         self.ops = WorkLoop(client, keys, config, consumer)
         self.stats = SharedStats(client, keys)
         self.processed = 0
@@ -124,23 +126,30 @@ class TriageWorker:
         if messages:
             msgs = [e.message for e in messages if e.message is not None]
             customers = await self.store.resolve_customers(msgs, now)
-            inputs = [TriageInput(text=m.text, subject=m.subject, channel=m.channel,
-                                  account=m.account, customer_tier=c.tier,
-                                  recent_contacts=c.recent_tickets)
-                      for m, c in zip(msgs, customers, strict=True)]
-            triages = await asyncio.to_thread(self._triager().triage, inputs)
-            routes = await self.ops.route(
-                [(m, t, c.tier) for m, c, t in zip(msgs, customers, triages, strict=True)], now)
-            placements = [
-                Placement(message=m, customer_id=c.customer_id, triage=t, skill=r.queue,
-                          queue_score=queue_score(now, t.priority, c.tier))
-                for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
-            applied = await self.store.apply(placements, now)
-            await self.ops.placed(applied, routes, now)
-            await self.acks.after_placed(applied, msgs, now)
+            # a bare score typed back to a survey answers it instead of reopening the ticket
+            taken = await self.ops.surveys.take_answers(
+                msgs, [c.customer_id for c in customers], now)
+            kept = [e.entry_id for e, t in zip(messages, taken, strict=True) if not t]
+            msgs = [m for m, t in zip(msgs, taken, strict=True) if not t]
+            customers = [c for c, t in zip(customers, taken, strict=True) if not t]
+            if msgs:
+                inputs = [TriageInput(text=m.text, subject=m.subject, channel=m.channel,
+                                      account=m.account, customer_tier=c.tier,
+                                      recent_contacts=c.recent_tickets)
+                          for m, c in zip(msgs, customers, strict=True)]
+                triages = await asyncio.to_thread(self._triager().triage, inputs)
+                routes = await self.ops.route(
+                    [(m, t, c.tier) for m, c, t in zip(msgs, customers, triages, strict=True)], now)
+                placements = [
+                    Placement(message=m, customer_id=c.customer_id, triage=t, skill=r.queue,
+                              queue_score=queue_score(now, t.priority, c.tier))
+                    for m, c, t, r in zip(msgs, customers, triages, routes, strict=True)]
+                applied = await self.store.apply(placements, now)
+                await self.ops.placed(applied, routes, now)
+                await self.acks.after_placed(applied, msgs, now)
+                await auto_answer.feed(self.auto_answers, applied, msgs, triages)
+                await self.stats.record_batch(kept, [a.outcome for a in applied], time.time())
             done += [e.entry_id for e in messages]
-            await self.stats.record_batch(
-                [e.entry_id for e in messages], [a.outcome for a in applied], time.time())
         await self.reader.ack(done)
         self.processed += len(entries)
 
@@ -170,6 +179,8 @@ def setup(app: web.Application, redis_url: str) -> None:
         tasks = [asyncio.create_task(
             TriageWorker(client, app[KEYS], config, triager, consumer_name(i)).run(stop))
             for i in range(config.workers.count)]
+        tasks.append(asyncio.create_task(auto_answer.AutoAnswerWorker(
+            client, app[KEYS], config, consumer_name()).run(stop)))
         yield
         stop.set()
         with contextlib.suppress(asyncio.TimeoutError):

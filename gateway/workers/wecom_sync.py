@@ -7,6 +7,11 @@ lease), page by page from the account's stored cursor, every page handed to the 
 path (ingest dedupes by msgid) BEFORE the cursor moves past it. A fetch that fails (WeCom
 down, Redis down, a wrong kf_secret) leaves the cursor where it was; the next callback fetches
 from there, and WeCom keeps messages for 3 days.
+
+A callback can be lost (WeCom gives up on an unreachable gateway), so every account with a
+kf_secret is also polled every `kf_poll_seconds` (default 60; 0 turns it off): the same fetch
+without a callback Token, by one gateway per interval across all of them (a Redis key with the
+interval as its expiry), the first one interval after start.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from deskgate.connectors.send.base import RetryLater, SendError
 from deskgate.connectors.send.wecom import sync_page
 from deskgate.connectors.wechat import Account, WeComSettings
 from deskgate.connectors.wecom_kf import to_message
-from deskgate.gateway.appkeys import INGEST, KEYS, REDIS
+from deskgate.gateway.appkeys import CONFIG, INGEST, KEYS, REDIS
+from deskgate.gateway.channel_accounts import LiveAccounts
 from deskgate.models.message import InboundMessage
 from deskgate.queue.access_tokens import RedisAccessTokens
 from deskgate.queue.connection import raise_if_cancelled
@@ -41,6 +47,7 @@ KF_EVENT = "kf_msg_or_event"
 LEASE_MS = 60_000            # renewed after every page
 MAX_PAGES = 100              # 10,000 messages per callback; the rest on the next one
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=20, sock_connect=5)
+POLL_TICK = 1.0              # how often the poller looks for an account whose interval is up
 
 
 class WeComSync:
@@ -113,6 +120,36 @@ class WeComSync:
             log.info("wecom/%s: %d 微信客服 messages fetched", account, total)
         return total
 
+    async def poll(self, app: web.Application, stop: asyncio.Event) -> None:
+        """Until `stop`: fetch each polled account once per its kf_poll_seconds. The stop flag
+        ends the loop even when a cancellation was swallowed (LiveAccounts.get logs a Redis
+        error, which is what redis-py makes of a cancelled read, and carries on)."""
+        live, cursors = LiveAccounts(app[CONFIG]), WeComCursor(app[REDIS], app[KEYS])
+        loop = asyncio.get_running_loop()
+        due: dict[str, float] = {}
+        while not stop.is_set():
+            tick = POLL_TICK
+            try:
+                for account, settings in await live.of_channel(app[REDIS], app[KEYS], "wecom"):
+                    interval = polled(settings)
+                    if not interval:
+                        continue
+                    tick = min(tick, interval)
+                    now = loop.time()
+                    if now < due.setdefault(account, now + interval):
+                        continue
+                    due[account] = now + interval
+                    if await cursors.poll_due(account, self._owner, int(interval * 1000)):
+                        await self.fetch(app, account, settings, "", "")
+            except (RedisError, OSError) as exc:
+                raise_if_cancelled(exc)
+                log.warning("wecom: polling 微信客服 accounts paused, Redis unavailable: %s", exc)
+            except Exception as exc:   # a bug must not end polling for good
+                raise_if_cancelled(exc)
+                log.exception("wecom: polling 微信客服 accounts failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
@@ -128,12 +165,25 @@ class WeComSync:
             await self._http.close()
 
 
+def polled(settings: Any) -> float:
+    """The account's poll interval in seconds; 0 when it is not polled."""
+    if not isinstance(settings, Account) or not isinstance(settings.source, WeComSettings):
+        return 0.0
+    return settings.source.kf_poll_seconds if settings.source.kf_secret else 0.0
+
+
 WECOM_SYNC = web.AppKey("wecom_sync", WeComSync)
 
 
 def setup(app: web.Application) -> None:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[WECOM_SYNC] = WeComSync()
+        sync = app[WECOM_SYNC] = WeComSync()
+        stop = asyncio.Event()
+        poller = asyncio.create_task(sync.poll(app, stop))
         yield
-        await app[WECOM_SYNC].close()
+        stop.set()
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        await sync.close()
     app.cleanup_ctx.append(ctx)

@@ -18,7 +18,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from deskgate.gateway.config import Config
+from deskgate.gateway.workers.daily_summary import DailySummary
 from deskgate.gateway.workers.notify import Notifier
+from deskgate.gateway.workers.surveys import SurveyStage
 from deskgate.models.message import InboundMessage
 from deskgate.models.routing import Route, split_queue
 from deskgate.models.triage import Triage
@@ -44,6 +46,8 @@ class WorkLoop:
         self.period = config.sla.sweep_seconds
         self.sla_config = SlaConfigStore(client, keys, config.sla)
         self.rollups = Rollups(client, keys, config.sla)
+        self.surveys = SurveyStage(client, keys, config, consumer)
+        self.summaries = DailySummary(client, keys, config, self.rollups, consumer)
 
     async def _reload(self) -> None:
         """Teams and SLA policies an admin changed apply from the next step on."""
@@ -94,6 +98,8 @@ class WorkLoop:
             log.info("SLA: %d warnings, %d breaches escalated", swept.warnings, swept.breaches)
         # bounded, so that after a rebuild or a long stop the SLA sweep still runs each tick
         await self.rollups.catch_up(max_batches=ROLLUP_BATCHES_PER_TICK)
+        if surveys := await self.surveys.step(now):
+            log.info("%d satisfaction surveys queued for sending", surveys)
         table = await self.routing.current()
         if table.push_skills:
             await self.work.push_skills([split_queue(s)[0] for s in table.push_skills], now)
@@ -104,6 +110,7 @@ class WorkLoop:
                 try:
                     await self.tick()
                     await self.notifier.deliver(session)
+                    await self.summaries.tick(time.time(), session)
                 except (RedisError, OSError) as exc:
                     raise_if_cancelled(exc)
                     log.error("work tick failed (%s); retrying", exc)

@@ -2,7 +2,7 @@
 -- builder K): the audit trail and the state changes more than one script makes. Every state
 -- change goes through audit(), so the global stream and the ticket's own history never disagree.
 -- Keys: audit, ticket_history, ticket, leases, agent_tickets, agent, sla_due, review, queue,
---       skills
+--       skills, reply, ticket_replies, outbox
 local function audit(ts, actor, action, tid, before, after, detail)
   local id = redis.call('XADD', K.audit(), 'MAXLEN', '~', 1000000, '*', 'ts', ts,
                         'actor', actor, 'action', action, 'ticket', tid, 'before', before,
@@ -12,6 +12,15 @@ local function audit(ts, actor, action, tid, before, after, detail)
       id = id, ts = tonumber(ts), actor = actor, action = action, before = before,
       after = after, detail = detail or ''}))
   end
+end
+
+-- A reply onto the ticket's thread (state queued) and its entry on the durable outbox stream,
+-- whoever wrote it (reply.lua: an agent; auto_answer.lua: the auto-answer stage).
+local function queue_reply(rid, tid, json, ts)
+  redis.call('HSET', K.reply(rid), 'rid', rid, 'ticket', tid, 'json', json, 'state', 'queued',
+             'attempts', 0, 'created_at', ts, 'updated_at', ts)
+  redis.call('RPUSH', K.ticket_replies(tid), rid)
+  redis.call('XADD', K.outbox(), '*', 'r', rid)
 end
 
 local function assign(tid, agent, ts, lease_s, actor, action, before)

@@ -25,10 +25,7 @@ if not (priv or holds) then return {'forbidden', assignee} end
 if KEYS[6] and not redis.call('SET', KEYS[6], rid, 'NX', 'EX', ARGV[10]) then
   return {'once', ''}
 end
-redis.call('HSET', KEYS[1], 'rid', rid, 'ticket', tid, 'json', ARGV[8], 'state', 'queued',
-           'attempts', 0, 'created_at', ts, 'updated_at', ts)
-redis.call('RPUSH', KEYS[3], rid)
-redis.call('XADD', KEYS[4], '*', 'r', rid)
+queue_reply(rid, tid, ARGV[8], ts)
 if status == 'assigned' and assignee == actor then
   redis.call('ZADD', KEYS[5], 'XX', tonumber(ts) + tonumber(ARGV[7]), tid)
 end

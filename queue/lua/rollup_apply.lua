@@ -29,7 +29,12 @@ for n, key in ipairs(KEYS) do
     elseif kind == 'set' then redis.call('SET', key, o[2], 'EX', o[3])
     elseif kind == 'zadd' then redis.call('ZADD', key, o[2], o[3])
     elseif kind == 'zrem' then redis.call('ZREM', key, o[2])
-    else redis.call('EXPIRE', key, o[2]) end
+    else
+      -- a bucket's version: readers (queue/rollups.py) keep what they summed of a bucket
+      -- until this changes
+      redis.call('HSET', key, '~v', ARGV[2])
+      redis.call('EXPIRE', key, o[2])
+    end
   end
 end
 redis.call('SET', KEYS[1], ARGV[2])

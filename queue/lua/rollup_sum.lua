@@ -1,13 +1,15 @@
 -- Sum report rollup hashes inside Redis, so that a 30-day report moves one small reply
 -- instead of every field of every day (queue/rollups.py).
 -- Keys: rpt_bucket (KEYS[1] to KEYS[n])
--- ARGV[1] 'sum' (one total over all keys) | 'each' (one per key)
+-- ARGV[1] 'each' (one result per key; the only mode)
 -- ARGV[2] JSON {"teams": [...] or absent, "team": "", "channel": "", "priority": "",
 --               "metrics": [...] or absent, "metric_only": bool}
 -- Every field is "<metric>|<team>|..."; main projection fields are
 -- "<metric>|<team>|<channel>|<priority>|<policy>" and only they answer to channel/priority.
 -- With metric_only the dimensions are summed away and only the metric is kept.
--- Returns 'sum': {field, value, ...}; 'each': {{field, value, ...}, ...} (values as strings)
+-- ARGV[3] JSON list: the version ('~v', set by rollup_apply.lua) the caller holds a result of,
+--         per key ('' = none); such a key is answered with its version alone
+-- Returns {{version}, ...} per key known, else {version, JSON object {field: value}}
 local f = cjson.decode(ARGV[2])
 local teams = nil
 if type(f.teams) == 'table' then
@@ -22,44 +24,49 @@ end
 local want_team, want_ch, want_pr = f.team or '', f.channel or '', f.priority or ''
 local metric_only = f.metric_only == true
 
+local plain = not teams and not metrics and not metric_only and want_team == ''
+  and want_ch == '' and want_pr == ''
+
+-- string.find/sub rather than one pattern with captures: this loop runs once per field of
+-- every bucket a report reads, and most fields are rejected by their metric or team alone
 local function fold(h, acc)
   for i = 1, #h, 2 do
     local field = h[i]
-    local metric, team, rest = string.match(field, '^([^|]*)|([^|]*)(.*)$')
-    local ok = metric ~= nil and (not metrics or metrics[metric])
-    if ok and teams and not teams[team] then ok = false end
-    if ok and want_team ~= '' and team ~= want_team then ok = false end
-    if ok and (want_ch ~= '' or want_pr ~= '') then
-      local ch, pr = string.match(rest, '^|([^|]*)|([^|]*)|[^|]*$')
-      if not ch or (want_ch ~= '' and ch ~= want_ch) or (want_pr ~= '' and pr ~= want_pr) then
-        ok = false
+    local a = string.find(field, '|', 1, true)
+    if a and plain then
+      acc[field] = (acc[field] or 0) + tonumber(h[i + 1])
+    elseif a then
+      local metric = string.sub(field, 1, a - 1)
+      local ok = not metrics or metrics[metric]
+      if ok and (teams or want_team ~= '') then
+        local b = string.find(field, '|', a + 1, true)
+        local team = string.sub(field, a + 1, (b or 0) - 1)
+        ok = (not teams or teams[team]) and (want_team == '' or team == want_team)
+      end
+      if ok and (want_ch ~= '' or want_pr ~= '') then
+        local ch, pr = string.match(field, '^[^|]*|[^|]*|([^|]*)|([^|]*)|[^|]*$')
+        ok = ch and (want_ch == '' or ch == want_ch) and (want_pr == '' or pr == want_pr)
+      end
+      if ok then
+        local k = metric_only and metric or field
+        acc[k] = (acc[k] or 0) + tonumber(h[i + 1])
       end
     end
-    if ok then
-      local k = metric_only and metric or field
-      acc[k] = (acc[k] or 0) + tonumber(h[i + 1])
-    end
   end
 end
 
-local function flat(acc)
-  local out = {}
-  for k, v in pairs(acc) do
-    out[#out + 1] = k
-    out[#out + 1] = tostring(v)
-  end
-  return out
-end
-
-if ARGV[1] == 'sum' then
-  local acc = {}
-  for _, key in ipairs(KEYS) do fold(redis.call('HGETALL', key), acc) end
-  return flat(acc)
-end
+local known = cjson.decode(ARGV[3])
 local out = {}
 for n, key in ipairs(KEYS) do
-  local acc = {}
-  fold(redis.call('HGETALL', key), acc)
-  out[n] = flat(acc)
+  local v = redis.call('HGET', key, '~v') or ''
+  if v ~= '' and known[n] == v then
+    out[n] = {v}
+  else
+    local acc = {}
+    fold(redis.call('HGETALL', key), acc)
+    -- one JSON string per key: far cheaper to build here and to read in the client than
+    -- a bulk string per field and value
+    out[n] = {v, next(acc) and cjson.encode(acc) or '{}'}
+  end
 end
 return out

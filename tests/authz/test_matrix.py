@@ -164,6 +164,9 @@ async def build_world(client: Any, c: aioredis.Redis, keys: Keys,
             "title": "greeting", "zh": "您好 {customer_name}", "en": "Hello {customer_name}"})
         assert resp.status == 200, await resp.text()
         w.ids[f"macro-{o}"] = f"m-{o}"
+    for o in ("a", "b"):      # auto-answers are an account's: one per object, for the deletes
+        resp = await client.put(f"/api/v1/auto-answers/shop-{o}/order_status", headers=admin,
+                                json=AUTO_ANSWER)
     for o in ("a", "b"):      # articles are not a team's either
         resp = await client.put(f"/api/v1/articles/kb-{o}", headers=admin, json={
             "title": "退货说明", "body": "七天内可退货", "status": "published"})
@@ -260,6 +263,15 @@ def message_path(w: World, p: Pair, role: str, o: Obj) -> str:
     return f"/api/v1/messages/{w.ids['alpha-msg' if o == 'a' else 'bravo-msg']}"
 
 
+# a lookup nobody answers (port 9 refuses): the test call reports it, 200 with ok false
+AUTO_ANSWER = {"url": "http://127.0.0.1:9/lookup", "secret": "matrix-lookup-secret-0123",
+               "en": "Order {order_number}"}
+
+
+def aa_path(w: World, p: Pair, r: str, o: Obj) -> str:
+    return f"/api/v1/auto-answers/shop-{o}/order_status"
+
+
 MANAGERS = "manager"
 WORKERS = "agent manager"
 ROUTES: dict[tuple[str, str], Case] = {
@@ -311,6 +323,14 @@ ROUTES: dict[tuple[str, str], Case] = {
         body={"title": "t", "zh": "您好 {customer_name}", "en": "Hi {customer_name}"}),
     ("delete", "/api/v1/macros/{macro_id}"): Case(
         "", "admin", path=lambda w, p, r, o: f"/api/v1/macros/{w.ids['macro-' + o]}"),
+    ("get", "/api/v1/auto-answers"): Case("", "admin"),
+    ("get", "/api/v1/auto-answers/{account}/{topic}"): Case("", "admin", path=aa_path),
+    ("put", "/api/v1/auto-answers/{account}/{topic}"): Case("", "admin", path=aa_path,
+                                                            body=AUTO_ANSWER),
+    ("delete", "/api/v1/auto-answers/{account}/{topic}"): Case("", "admin", path=aa_path),
+    ("post", "/api/v1/auto-answers/{account}/{topic}/test"): Case(
+        "", "admin", path=lambda w, p, r, o: f"{aa_path(w, p, r, o)}/test",
+        body={"entities": {"ORDER_ID": ["A1"]}}),
     ("get", "/api/v1/tickets/{ticket_id}/macros/{macro_id}"): Case(
         WORKERS, "ticket",
         path=lambda w, p, r, o: f"/api/v1/tickets/{_t(w, p, r, o)}/macros/{w.ids['macro-a']}"),

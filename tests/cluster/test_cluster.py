@@ -28,6 +28,7 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV
 from deskgate.queue.tokens import create_token, token_hash
 
+from ..autoanswer.conftest import Lookup, answer_config
 from ..conftest import ThreadWorker, post_message, ticket_of
 
 
@@ -226,5 +227,38 @@ async def test_jobs_run_on_a_standalone_redis_beside_the_cluster(
         assert view["result"]["imported"] == 2
         assert History(sync, keys).count() == 2
         assert sync.llen(keys.model_job_log(job_id)) > 0
+    finally:
+        sync.close()
+
+
+async def test_an_auto_answer_on_the_cluster(aiohttp_client: Any, aiohttp_server: Any,
+                                             redis_cluster: Any, data_dir: Path,
+                                             eventually: Any) -> None:
+    """The auto-answer stage's stream, config and outcome script in one tenant's slot."""
+    shop = Lookup()
+    shop.base = str((await aiohttp_server(shop.app)).make_url("")).rstrip("/")
+    cfg = _config("aa-tenant")
+    keys = cfg.keys()
+    sync = connection.sync_client(redis_cluster.url)
+    try:
+        def headers(role: Role) -> dict[str, str]:
+            return {"Authorization": "Bearer " + create_token(sync, keys, role)[0]}
+        live = await aiohttp_client(create_app(cfg, redis_cluster.url, data_dir,
+                                               run_workers=True))
+        resp = await live.put("/api/v1/auto-answers/default/order_status",
+                              headers=headers(Role.ADMIN), json=answer_config(shop))
+        assert resp.status == 200, await resp.text()
+        mid = await post_message(live, headers(Role.INTEGRATION), "aa-cluster-1",
+                                 "Where is my order DD20261118004521? It has not arrived.")
+        manager = headers(Role.MANAGER)
+        ticket = await ticket_of(live, manager, mid, eventually)
+
+        async def decided() -> Any:
+            got = await (await live.get(f"/api/v1/tickets/{ticket['id']}",
+                                        headers=manager)).json()
+            return got if got.get("auto_answer") else None
+        got = await eventually(decided)
+        assert got["auto_answer"]["outcome"] == "answered" and got["status"] == "resolved"
+        assert sync.llen(keys.ticket_replies(ticket["id"])) == 1 and len(shop.requests) == 1
     finally:
         sync.close()

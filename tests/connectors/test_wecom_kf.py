@@ -1,14 +1,17 @@
 """WeCom 微信客服 end to end: the signed, encrypted kf_msg_or_event callback is answered at
 once, then the gateway fetches the announced messages with sync_msg from a Tencent stand-in
 (token checked, documented body) and they enter the normal ingest stream; the cursor moves
-only after a page is stored, and a refetched page adds nothing twice."""
+only after a page is stored, and a refetched page adds nothing twice; without any callback,
+the periodic poll brings the messages in."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import redis
 
+from deskgate.gateway.config import ConfigError
 from deskgate.models.enums import MessageKind
 from tests.connectors.test_wechat import AES_KEY, CORP_ID, TOKEN, sealed
 from tests.send.tencent_standin import KF_SECRET, WECOM, Tencent, routes
@@ -111,3 +114,38 @@ def _async(check: Any) -> Any:
     async def run() -> Any:
         return check()
     return run
+
+
+async def test_a_lost_callback_is_caught_by_the_poll(aiohttp_server, hook_client, ingested,
+                                                     eventually, r: redis.Redis,
+                                                     prefix: str) -> None:
+    """No callback at all: the account's periodic sync_msg (a short interval here) brings the
+    messages in anyway, without a callback Token, from the stored cursor on."""
+    tencent = Tencent()
+    routes(tencent)
+    server = await aiohttp_server(tencent.app)
+    tencent.sync_script = [WECOM["sync_page_1"], WECOM["sync_page_2"]]
+    await hook_client({"wecom": {"kf": {
+        "token": TOKEN, "corp_id": CORP_ID, "encoding_aes_key": AES_KEY,
+        "kf_secret": KF_SECRET, "kf_poll_seconds": 0.2,
+        "api_base": str(server.make_url("")).rstrip("/")}}})
+
+    def fetched() -> list[Any]:
+        return [m for m in ingested() if m.external_id.startswith("from_msgid")]
+    got = await eventually(_async(lambda: len(fetched()) == 3 and fetched()))
+    assert got[0].text == "你好，我的快递 SF1234567890 三天没动了"
+    assert "token" not in tencent.syncs[0]
+    assert tencent.syncs[1]["cursor"] == WECOM["sync_page_1"]["next_cursor"]
+    assert await eventually(_async(lambda: r.get(f"{prefix}wecom:kf:cursor"))) == \
+        WECOM["sync_page_2"]["next_cursor"].encode()
+    # later polls start from the stored cursor and add nothing twice
+    await eventually(_async(lambda: len(tencent.syncs) >= 4))
+    assert tencent.syncs[-1]["cursor"] == WECOM["sync_page_2"]["next_cursor"]
+    assert len(fetched()) == 3
+
+
+async def test_polling_is_bounded_in_the_settings(hook_client) -> None:
+    with pytest.raises(ConfigError, match="kf_poll_seconds"):
+        await hook_client({"wecom": {"kf": {
+            "token": TOKEN, "corp_id": CORP_ID, "encoding_aes_key": AES_KEY,
+            "kf_secret": KF_SECRET, "kf_poll_seconds": 0.01}}})

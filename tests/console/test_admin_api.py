@@ -77,7 +77,9 @@ async def test_channels_list_every_connector_with_its_fields_and_secrets_marked(
     meta = {f["name"]: f["secret"] for f in channels["whatsapp"]["fields"]}
     assert meta == {"app_secret": True, "verify_token": True, "default_region": False,
                     "skill": False, "access_token": True, "phone_number_id": False,
-                    "human_agent": False, "api_base": False}
+                    "human_agent": False, "api_base": False, "templates": False}
+    templates = {f["name"]: f for f in channels["whatsapp"]["fields"]}["templates"]
+    assert templates["type"] == "json" and templates["default"] == []
     # every outbound credential is write-only too
     for channel, secret in (("telegram", "bot_token"), ("wechat", "app_secret"),
                             ("wecom", "kf_secret"), ("line", "channel_access_token"),

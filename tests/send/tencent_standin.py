@@ -14,6 +14,18 @@ from tests.send.conftest import Scripted, StandIn, doc, refuse, same_shape
 
 WECHAT = doc("wechat", "custom_send.json")
 WECOM = doc("wecom", "kf.json")
+WECHAT_MEDIA = doc("wechat", "media_upload.json")
+WECOM_MEDIA = doc("wecom", "media_upload.json")
+
+
+def by_msgtype(body: dict[str, Any], text: dict[str, Any], media: dict[str, Any]) -> Any:
+    """The documented example for this body's msgtype: text, or a media message whose
+    content is {"media_id"} under the msgtype's name (image, voice, video, file)."""
+    kind = body.get("msgtype")
+    if kind == "text" or not isinstance(kind, str):
+        return text
+    shape = {k: v for k, v in media.items() if k != media["msgtype"]}
+    return shape | {"msgtype": kind, kind: media[media["msgtype"]]}
 APP_ID, APP_SECRET = "wx3a9f2c1b7d8e6f50", "app-secret-0123456789abcdef0123"
 CORP_ID, KF_SECRET = "ww1436e0e65a779aee", "kf-secret-0123456789abcdef012345"
 
@@ -54,7 +66,7 @@ def routes(s: StandIn) -> None:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         return web.json_response(WECOM["token_ok"] | {"access_token": s._issue()})
 
-    async def checked(request: web.Request, example: dict[str, Any], expired: dict[str, Any],
+    async def checked(request: web.Request, example: Any, expired: dict[str, Any],
                       optional: tuple[str, ...] = ()) -> dict[str, Any] | web.Response:
         if request.query.get("access_token") not in s.issued:
             return web.json_response(expired)
@@ -62,15 +74,19 @@ def routes(s: StandIn) -> None:
         if b"\\u" in raw:
             return refuse(400, "\\u escapes: Tencent wants raw UTF-8")
         body: dict[str, Any] = await request.json()
-        why = same_shape(body, example, optional)
+        why = same_shape(body, example(body) if callable(example) else example, optional)
         return refuse(400, why) if why else body
 
     async def custom_send(request: web.Request) -> web.Response:
-        got = await checked(request, WECHAT["request"], WECHAT["expired"])
+        got = await checked(request, lambda b: by_msgtype(b, WECHAT["request"],
+                                                          WECHAT_MEDIA["image_request"]),
+                            WECHAT["expired"])
         return got if isinstance(got, web.Response) else await s.reply(got)
 
     async def kf_send(request: web.Request) -> web.Response:
-        got = await checked(request, WECOM["send_request"], WECOM["invalid_token"])
+        got = await checked(request, lambda b: by_msgtype(b, WECOM["send_request"],
+                                                          WECOM_MEDIA["file_request"]),
+                            WECOM["invalid_token"])
         if isinstance(got, web.Response):
             return got
         if s.script:

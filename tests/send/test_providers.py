@@ -36,26 +36,36 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after("99999999") == 24 * 3600                    # capped
 
 
-def test_text_only_refuses_files_and_overlong_text_in_the_providers_unit() -> None:
+def test_check_bounds_text_in_the_providers_unit_and_files_by_the_channels_rules() -> None:
     from datetime import UTC, datetime
 
-    from deskgate.connectors.send.base import Rejected, text_only
+    from deskgate.connectors.send.base import Rejected, check
     from deskgate.models.enums import Channel
     from deskgate.models.outbound import OutboundAttachment, OutboundMessage, Recipient
 
-    def reply(text: str, files: int = 0) -> OutboundMessage:
+    def reply(text: str, *files: tuple[str, int], channel: Channel = Channel.WECOM
+              ) -> OutboundMessage:
         return OutboundMessage(
-            reply_id="r1", ticket_id="DG-1", recipient=Recipient(Channel.WECOM, "kf", "u1"),
+            reply_id="r1", ticket_id="DG-1", recipient=Recipient(channel, "kf", "u1"),
             text=text, author="ann", created_at=datetime.now(UTC),
-            attachments=tuple(OutboundAttachment("a.pdf", "application/pdf", 1, "sha256:" + "0" * 64)
-                              for _ in range(files)))
+            attachments=tuple(OutboundAttachment(f"f{i}", ctype, size, "sha256:" + "0" * 64)
+                              for i, (ctype, size) in enumerate(files)))
 
-    with pytest.raises(Rejected, match="WeCom replies carry text only"):
-        text_only(reply("hi", files=1), "WeCom", 10)
-    text_only(reply("中" * 3), "WeCom", 9, in_bytes=True)            # 9 bytes: fits
+    check(reply("中" * 3), "WeCom", 9, in_bytes=True)                # 9 bytes: fits
     with pytest.raises(Rejected, match="at most 8 bytes of text"):
-        text_only(reply("中" * 3), "WeCom", 8, in_bytes=True)
-    text_only(reply("中" * 8), "LINE", 8)                             # 8 characters: fits
+        check(reply("中" * 3), "WeCom", 8, in_bytes=True)
+    check(reply("中" * 8), "LINE", 8)                                 # 8 characters: fits
     with pytest.raises(Rejected, match="at most 7 characters"):
-        text_only(reply("中" * 8), "LINE", 7)
-    text_only(reply("x" * 100_000), "WeChat", None)                  # no documented limit
+        check(reply("中" * 8), "LINE", 7)
+    check(reply("x" * 100_000), "WeChat", None)                      # no documented limit
+    mb = 1 << 20
+    kinds = check(reply("hi", ("image/png", mb), ("application/pdf", 20 * mb)), "WeCom", 10)
+    assert [k.kind for k in kinds] == ["image", "file"]
+    with pytest.raises(Rejected, match=r"cannot send f0: it is too large; WeCom takes image"):
+        check(reply("hi", ("application/pdf", 20 * mb + 1)), "WeCom", 10)
+    with pytest.raises(Rejected, match="cannot send f0: it is application/pdf.*email"):
+        check(reply("hi", ("application/pdf", 10), channel=Channel.LINE), "LINE", 10)
+    with pytest.raises(Rejected, match="at most 5 MB of files per message"):
+        check(reply("", *[("image/jpeg", 2 * mb)] * 3, channel=Channel.SMS), "Twilio", 10)
+    with pytest.raises(Rejected, match="at most 4 file"):
+        check(reply("", *[("image/jpeg", 10)] * 5, channel=Channel.LINE), "LINE", 10)

@@ -324,3 +324,79 @@ async def test_csat_signed_link_once_per_ticket_into_history_and_reports(
     # answers are limited per address (the earlier posts count too)
     statuses = [(await client.post(path, data={"score": "5"})).status for _ in range(20)]
     assert statuses[-1] == 429 and 409 in statuses
+
+
+async def test_one_group_reports_summed_in_redis_and_the_bucket_cache_follows_changes(
+        aclient, keys, enqueue) -> None:
+    from deskgate.gateway.web.api.reports import REPORTS, Query
+
+    ids = await _life(aclient, keys, enqueue)
+    rollups = Rollups(aclient, keys, CONFIG)
+    await rollups.catch_up()
+    start, end = MON - 9 * H, MON + 15 * H + 24 * H
+    for f in (Filter(), Filter(team="care", channel="api"), Filter(teams=frozenset({"sales"}))):
+        m = await rollups.sums("m", start, end, f) | await rollups.sums("x", start, end, f)
+        q = Query(start=start, end=end, now=end, filter=f)
+        # the dimensions summed away in Redis give the figures the full fields give
+        # and so do the team projections (no channel or priority asked for)
+        for name, fn, by in (("times", reports.response_times, ""),
+                             ("fcr", reports.resolution_quality, ""),
+                             ("review", reports.review, ""), ("csat", reports.csat, ""),
+                             ("transfers", reports.transfers, "team"),
+                             ("sla", reports.sla_attainment, "policy")):
+            got = await REPORTS[name](rollups, q)
+            assert got.rows == fn(m, f, by).rows, (name, f)
+        series = await REPORTS["series"](rollups, msgspec.structs.replace(q, start=MON - 9 * H))
+        assert series.rows == reports.volume_series(await rollups.series(
+            "m", MON - 9 * H, end, "h", reports.SERIES_METRICS, f)).rows
+        assert sum(row[1] for row in series.rows) == sum(
+            v for k, v in m.items() if k.startswith("created|"))
+    # an installation that had rollups before the team projections reads them only after
+    await aclient.set(keys.rpt_team_since, MON + 10 * H)
+    late = Rollups(aclient, keys, CONFIG)
+    assert not await late.team_projections_cover(start)
+    assert await late.team_projections_cover(MON + 10 * H)
+    # a bucket read before (and kept by this process) is read again once its counters move
+    before = await rollups.sums("m", start, end, Filter())
+    await aclient.xadd(keys.audit, {"ts": MON + 3 * H, "actor": "bo", "action": "escalate",
+                                    "ticket": ids["a"], "before": "P3 general",
+                                    "after": "P2 general", "detail": "manager"})
+    assert await rollups.catch_up() == 1
+    after = await rollups.sums("m", start, end, Filter())
+    assert sum(v for k, v in after.items() if k.startswith("escalate|")) == \
+        sum(v for k, v in before.items() if k.startswith("escalate|")) + 1
+
+
+async def test_survey_pages_are_limited_per_address(config, make_client) -> None:
+    from deskgate.queue.csat import VIEWS_PER_WINDOW
+
+    client = await make_client(config)
+    # guessing links: each try is a page shown to that address, then it must wait
+    codes = [(await client.get(f"/csat/DG-1.1999999999.{'A' * 27}")).status
+             for _ in range(VIEWS_PER_WINDOW + 1)]
+    assert codes[:-1] == [403] * VIEWS_PER_WINDOW
+    last = await client.get(f"/csat/DG-1.1999999999.{'A' * 27}?lang=en")
+    assert codes[-1] == 429 and last.status == 429 and "try again in" in await last.text()
+
+
+async def test_cli_summary_previews_a_day_and_refuses_what_it_cannot_do(
+        aclient, keys, enqueue, redis_url, prefix, tmp_path, monkeypatch, capsys) -> None:
+    await _life(aclient, keys, enqueue)
+    await Rollups(aclient, keys, CONFIG).catch_up()
+    monkeypatch.setenv("DESKGATE_REDIS_URL", redis_url)
+    conf = tmp_path / "c.yaml"
+    conf.write_text(f'redis_prefix: "{prefix}"\n'
+                    "sla: {teams: {care: {skills: [care, care2]}, sales: {skills: [sales]}}}\n")
+    day = datetime.fromtimestamp(MON, UTC).date().isoformat()
+    argv = ["reports", "summary", "--config", str(conf), "--team", "care", "--date", day]
+    assert await asyncio.to_thread(main, [*argv, "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert f"Daily summary, team care, {day}" in out and "Tickets: 4 new" in out
+    assert await asyncio.to_thread(main, [*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["idempotency_key"] == f"care:{day}" and doc["figures"]["created"] == 4
+    # --send without a target, an unknown team: a clear refusal, nothing sent
+    assert await asyncio.to_thread(main, [*argv, "--send"]) != 0
+    assert "add it under summary.teams" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, [*argv[:-4], "--team", "nope"]) != 0
+    assert "no team 'nope'" in capsys.readouterr().err

@@ -42,7 +42,7 @@ SHOWN_TAIL_MIN_LEN = 12   # ... only when it is long enough for that not to matt
 
 class FieldSpec(msgspec.Struct, frozen=True):
     name: str
-    type: str             # string | integer | number | boolean | list
+    type: str             # string | integer | number | boolean | list | json
     required: bool
     secret: bool
     default: Any = None
@@ -63,7 +63,10 @@ def fields_of(connector: Connector) -> list[FieldSpec]:
     out = []
     for f in info.fields:
         default = None if f.default is msgspec.NODEFAULT else f.default
-        out.append(FieldSpec(f.name, _KINDS.get(type(f.type), "string"), f.required,
+        # a list of structs (a WhatsApp account's templates) is edited as JSON
+        kind = "json" if isinstance(f.type, msgspec.inspect.VarTupleType) and isinstance(
+            f.type.item_type, msgspec.inspect.StructType) else _KINDS.get(type(f.type), "string")
+        out.append(FieldSpec(f.name, kind, f.required,
                              is_secret(f.name), None if is_secret(f.name) else default))
     return out
 

@@ -26,11 +26,13 @@ from deskgate.models.macros import MACRO_ID, Macro, render, variables
 from deskgate.models.message import InboundMessage
 from deskgate.models.routing import MAX_LEVEL, check_skill, queue_name
 from deskgate.models.scope import Scope
+from deskgate.models.status import link_url
 from deskgate.models.ticket import Customer, Ticket
 from deskgate.queue.dashboard import Board, Dashboard
 from deskgate.queue.macros import MacroStore
 from deskgate.queue.review import visible_page
 from deskgate.queue.sla import Sla
+from deskgate.queue.status import StatusLinks
 from deskgate.queue.tickets import TicketStore
 from deskgate.queue.work import ActionResult, Work
 
@@ -139,11 +141,24 @@ async def macro_of(request: web.Request, macro_id: str) -> Macro:
     return found
 
 
+def public_base(request: web.Request) -> str:
+    """Where customers reach this gateway: http.public_url, else the address this request
+    came to (right when the console is served from the public address)."""
+    return (request.app[CONFIG].http.public_url.rstrip("/")
+            or f"{request.scheme}://{request.host}")
+
+
 async def rendered(request: web.Request, ticket: Ticket, macro: Macro) -> str:
     customer = await store(request).customer(ticket.customer_id)
+    text = macro.text(ticket.triage.language if ticket.triage else "zh")
+    link = ""
+    if "{status_link}" in text:
+        token = await StatusLinks(request.app[REDIS], request.app[KEYS]).token(ticket.id,
+                                                                              time.time())
+        link = link_url(public_base(request), token)
     values = variables(ticket=ticket.id, customer_name=customer.name if customer else "",
-                       agent=scope(request).actor, triage=ticket.triage)
-    return render(macro.text(ticket.triage.language if ticket.triage else "zh"), values)
+                       agent=scope(request).actor, triage=ticket.triage, status_link=link)
+    return render(text, values)
 
 
 async def apply_actions(request: web.Request, ticket_id: str, macro: Macro) -> list[str]:

@@ -18,10 +18,10 @@ from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import TICKET, target
+from deskgate.models.delivery import MAX_UPLOAD_BYTES as MAX_FILE_BYTES
 from deskgate.models.enums import Role
 from deskgate.models.ticket import Ticket
 
-MAX_FILE_BYTES = 25 << 20       # above every channel's limit but WhatsApp's and Telegram's
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 

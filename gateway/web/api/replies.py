@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
+from deskgate.connectors.send.registry import sources
 from deskgate.gateway.appkeys import CONFIG, DATA_DIR, KEYS, REDIS
 from deskgate.gateway.mail.blobs import BlobStore
 from deskgate.gateway.replies import NoWayToAnswer, compose, last_customer_message
@@ -25,17 +26,26 @@ from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
 from deskgate.gateway.web.scope import TICKET, scope, target
+from deskgate.gateway.web.webhooks import ACCOUNTS
 from deskgate.models.codec import to_builtins
 from deskgate.models.delivery import (
     MAX_REPLY_CHARS,
+    MAX_UPLOAD_BYTES,
     ThreadReply,
+    file_refusal,
     limits,
     reply_target,
     window_closes,
 )
 from deskgate.models.enums import Channel, Role
 from deskgate.models.message import InboundMessage
-from deskgate.models.outbound import OutboundAttachment, OutboundMessage, TemplateCall
+from deskgate.models.outbound import (
+    OutboundAttachment,
+    OutboundMessage,
+    Recipient,
+    TemplateCall,
+    TemplateSpec,
+)
 from deskgate.models.ticket import Ticket
 from deskgate.queue.outbox import Outbox, reply_id_for
 
@@ -81,13 +91,11 @@ def reply_json(r: ThreadReply) -> dict[str, Any]:
 
 def _attachments(request: web.Request, channel: Channel, wanted: tuple[AttachmentIn, ...],
                  own: frozenset[str]) -> tuple[OutboundAttachment, ...]:
-    """The files to send, each one a file of this ticket (`own`, gateway/web/api/files.py)."""
+    """The files to send, each one a file of this ticket (`own`, gateway/web/api/files.py),
+    of a type and size the channel takes (so the agent hears it now, not from a failed
+    reply)."""
     if not wanted:
         return ()
-    lim = limits(channel)
-    if len(wanted) > lim.max_attachments:
-        raise ApiError(422, f"{channel} replies carry at most {lim.max_attachments} "
-                            "attachment(s)", field="attachments")
     blobs = BlobStore(request.app[DATA_DIR])
     out = []
     for a in wanted:
@@ -102,11 +110,11 @@ def _attachments(request: web.Request, channel: Channel, wanted: tuple[Attachmen
         except FileNotFoundError:
             raise ApiError(422, f"no stored file {a.ref[:80]}: upload it again",
                            field="attachments") from None
-        if size > lim.max_attachment_bytes:
-            raise ApiError(422, f"{a.name}: {channel} takes files up to "
-                                f"{lim.max_attachment_bytes >> 20} MB", field="attachments")
         out.append(OutboundAttachment(name=a.name, content_type=a.content_type, size=size,
                                       ref=a.ref))
+    refusal = file_refusal(limits(channel).files, str(channel), out)
+    if refusal:
+        raise ApiError(422, refusal, field="attachments")
     return tuple(out)
 
 
@@ -171,16 +179,37 @@ async def post_reply(request: web.Request) -> web.Response:
 
 @requires(Role.AGENT, Role.MANAGER, policy=TICKET)
 async def list_replies(request: web.Request) -> web.Response:
-    """Our replies on a ticket, oldest first, with their delivery state, and when the
-    channel's customer-service window closes (after it, only a template may go)."""
+    """Our replies on a ticket, oldest first, with their delivery state; when the channel's
+    customer-service window closes (after it, only a template may go); the files a reply on
+    this channel may carry; and the templates the channel account offers."""
     ticket = target(request, Ticket)
     messages = await store(request).messages(ticket)
     last = last_customer_message(messages)
     closes = window_closes(last.channel, last.received_at) if last else None
+    recipient = reply_target(last) if last else None
+    rules = limits(recipient.channel).files if recipient else limits(Channel.API).files
     return web.json_response({
         "replies": [reply_json(r) for r in await outbox(request).thread(ticket.id)],
         "window_closes_at": closes,
-        "window_open": closes is None or closes > datetime.now(UTC)}, dumps=_dumps)
+        "window_open": closes is None or closes > datetime.now(UTC),
+        "files": {"max_files": rules.max_files, "max_total": rules.max_total,
+                  "max_upload": MAX_UPLOAD_BYTES,
+                  "kinds": [{"kind": k.kind, "types": sorted(k.types), "names": k.type_names(),
+                             "max_bytes": k.max_bytes} for k in rules.kinds]},
+        "templates": [to_builtins(x) for x in await _templates(request, recipient)]},
+        dumps=_dumps)
+
+
+async def _templates(request: web.Request, recipient: Recipient | None) -> list[TemplateSpec]:
+    """The templates configured on the account the reply goes from (WhatsApp Cloud or Twilio)."""
+    if recipient is None:
+        return []
+    for name in sources(recipient.channel):
+        found = await request.app[ACCOUNTS].get(request.app[REDIS], request.app[KEYS], name,
+                                                recipient.account)
+        if found is not None:
+            return list(getattr(found[1], "templates", ()))
+    return []
 
 
 def _dumps(obj: Any) -> str:

@@ -37,6 +37,7 @@ from deskgate.models import forecast as fc
 from deskgate.models import reports as r
 from deskgate.models.enums import Channel, Priority, Role
 from deskgate.models.reports import Filter, Table
+from deskgate.models.rollup import HIST, MAIN, SEP, TEAM_HIST, TEAM_MAIN
 from deskgate.queue.rollups import DAY, HOUR, Rollups
 
 MAX_DAYS = 400
@@ -119,11 +120,27 @@ Run = Callable[[Rollups, Query], Awaitable[Table]]
 
 def _main(fn: Callable[..., Table], default_by: str, *, durations: bool = False) -> Run:
     async def run(ro: Rollups, q: Query) -> Table:
-        sums = await ro.sums("m", q.start, q.end, q.filter)
+        by, f = q.by or default_by, q.filter
+        team_only = await _team_level(ro, q, by)
+        main, hist = (TEAM_MAIN, TEAM_HIST) if team_only else (MAIN, HIST)
+        # one group ("all"): Redis sums the dimensions away (after filtering), and the report
+        # reads the totals as the fields of one dimensionless row
+        sums = await ro.sums(main, q.start, q.end, f, collapse=not by)
         if durations:
-            sums |= await ro.sums("x", q.start, q.end, q.filter)
-        return fn(sums, q.filter, q.by or default_by)
+            sums |= await ro.sums(hist, q.start, q.end, f, collapse=not by)
+        if not by:
+            return fn({SEP.join((k, "", "", "", "")): v for k, v in sums.items()}, Filter(), "")
+        if team_only:            # "<metric>|<team>": the other dimensions left empty
+            sums = {k + SEP * 3: v for k, v in sums.items()}
+        return fn(sums, f, by)
     return run
+
+
+async def _team_level(ro: Rollups, q: Query, by: str) -> bool:
+    """Whether the team projections can answer: no channel, priority or policy asked for,
+    and they hold every count of the range."""
+    return (by in ("", "team") and not q.filter.channel and not q.filter.priority
+            and await ro.team_projections_cover(q.start))
 
 
 def _by_team(proj: str, fn: Callable[..., Table]) -> Run:
@@ -150,7 +167,8 @@ async def _confusion(ro: Rollups, q: Query) -> Table:
 
 async def _series(ro: Rollups, q: Query) -> Table:
     gran = "h" if q.end - q.start <= 2 * DAY else "d"
-    return r.volume_series(await ro.series("m", q.start, q.end, gran, r.SERIES_METRICS,
+    proj = TEAM_MAIN if await _team_level(ro, q, "") else MAIN
+    return r.volume_series(await ro.series(proj, q.start, q.end, gran, r.SERIES_METRICS,
                                            q.filter))
 
 
@@ -166,28 +184,53 @@ STAFFING_COLUMNS = ("team", "hour", "forecast_tickets", "agents_needed")
 BACKTEST_COLUMNS = ("team", "history_hours", "aht_s", "wape")
 
 
-async def _forecasts(ro: Rollups, q: Query) -> tuple[list[tuple[r.Number, ...]],
-                                                     list[tuple[r.Number, ...]]]:
+Rows = list[tuple[r.Number, ...]]
+# (keyspace, team, hour, service level, wait, time zone, holidays) -> (made at, forecast rows,
+# backtest row): a team's forecast reads only whole past hours, which do not change, so it is
+# worked out once per hour and process (kept FORECAST_CACHE_SECONDS, in case rollups lagged)
+_forecast_cache: dict[tuple[object, ...], tuple[float, Rows, tuple[r.Number, ...]]] = {}
+FORECAST_CACHE_SECONDS = 600
+FORECAST_CACHE_SIZE = 256
+
+
+async def _forecasts(ro: Rollups, q: Query) -> tuple[Rows, Rows]:
     """Per visible team: the 14-day forecast with agents needed, and its backtest."""
     now = q.now // HOUR * HOUR
-    agents = await ro.sums("a", now - 28 * DAY, now, q.filter)
-    staffing: list[tuple[r.Number, ...]] = []
-    backtests: list[tuple[r.Number, ...]] = []
-    for team in sorted(t for t in ro.config.teams if q.filter.team_ok(t)):
-        cal = ro.config.teams[team].calendar
-        zone = ZoneInfo(cal.timezone)
-        holidays = frozenset(date.fromisoformat(d) for d in cal.holidays)
-        history = await ro.opened_per_hour(team, now - HISTORY_DAYS * DAY, now)
-        held = sum(v for k, v in agents.items() if k.startswith(f"held_s|{team}|"))
-        handled = sum(v for k, v in agents.items() if k.startswith(f"handled|{team}|"))
-        aht = held / handled if handled and held else DEFAULT_AHT_S
-        f = fc.forecast(history, now, zone, holidays)
-        need = fc.staffing(f, aht, q.target, q.wait_s)
-        staffing += [(team, datetime.fromtimestamp(h, zone).isoformat(), v, n)
-                     for h, v, n in zip(f.hours, f.volume, need, strict=True)]
-        backtests.append((team, len(history), round(aht, 1),
-                          fc.backtest(history, now, zone, holidays)))
+    teams = sorted(t for t in ro.config.teams if q.filter.team_ok(t))
+    keys = {t: (ro.namespace, t, now, q.target, q.wait_s, ro.config.teams[t].calendar.timezone,
+                tuple(ro.config.teams[t].calendar.holidays)) for t in teams}
+    missing = [t for t in teams if q.now - _forecast_cache.get(keys[t], (-1e18,))[0]
+               > FORECAST_CACHE_SECONDS]
+    if missing:
+        agents = await ro.sums("a", now - 28 * DAY, now, Filter(teams=frozenset(missing)))
+        opened = await ro.opened_per_hour(missing, now - HISTORY_DAYS * DAY, now)
+        for team in missing:
+            rows, backtest = _forecast(ro, q, team, now, agents, opened[team])
+            if len(_forecast_cache) >= FORECAST_CACHE_SIZE:
+                del _forecast_cache[min(_forecast_cache, key=lambda k: _forecast_cache[k][0])]
+            _forecast_cache[keys[team]] = (q.now, rows, backtest)
+    staffing: Rows = []
+    backtests: Rows = []
+    for team in teams:
+        _, rows, backtest = _forecast_cache[keys[team]]
+        staffing += rows
+        backtests.append(backtest)
     return staffing, backtests
+
+
+def _forecast(ro: Rollups, q: Query, team: str, now: float, agents: dict[str, float],
+              history: dict[float, float]) -> tuple[Rows, tuple[r.Number, ...]]:
+    cal = ro.config.teams[team].calendar
+    zone = ZoneInfo(cal.timezone)
+    holidays = frozenset(date.fromisoformat(d) for d in cal.holidays)
+    held = sum(v for k, v in agents.items() if k.startswith(f"held_s|{team}|"))
+    handled = sum(v for k, v in agents.items() if k.startswith(f"handled|{team}|"))
+    aht = held / handled if handled and held else DEFAULT_AHT_S
+    f = fc.forecast(history, now, zone, holidays)
+    need = fc.staffing(f, aht, q.target, q.wait_s)
+    rows: Rows = [(team, datetime.fromtimestamp(h, zone).isoformat(), v, n)
+                  for h, v, n in zip(f.hours, f.volume, need, strict=True)]
+    return rows, (team, len(history), round(aht, 1), fc.backtest(history, now, zone, holidays))
 
 
 async def _staffing(ro: Rollups, q: Query) -> Table:
@@ -205,6 +248,7 @@ REPORTS: dict[str, Run] = {
     "transfers": _main(r.transfers, "team"),
     "review": _main(r.review, "", durations=True),
     "csat": _main(r.csat, ""),
+    "auto-answer": _main(r.auto_answer, ""),
     "backlog": _backlog,
     "agents": _agents,
     "skills": _by_team("s", r.skills),
@@ -228,9 +272,9 @@ def to_csv(table: Table) -> str:
 
 @requires(Role.MANAGER, policy=FILTERED)
 async def get_report(request: web.Request) -> web.Response:
-    """A report over the rollups (sla, times, fcr, transfers, review, csat, backlog, agents, skills,
-    topics, triage, confusion, series, heatmap, staffing, backtest), as JSON or CSV
-    (format=csv)."""
+    """A report over the rollups (sla, times, fcr, transfers, review, csat, auto-answer,
+    backlog, agents, skills, topics, triage, confusion, series, heatmap, staffing, backtest),
+    as JSON or CSV (format=csv)."""
     name = request.match_info["name"]
     run = REPORTS.get(name)
     if run is None:

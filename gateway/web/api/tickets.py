@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
-from deskgate.gateway.web.api.common import MAX_PAGE, store, ticket_json, work
+from deskgate.gateway.web.api.common import MAX_PAGE, public_base, store, ticket_json, work
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
@@ -113,9 +113,7 @@ async def resolve(request: web.Request) -> web.Response:
                                                                         time.time())
     answer = ticket_json(t, None)
     if survey:
-        base = (request.app[CONFIG].http.public_url.rstrip("/")
-                or f"{request.scheme}://{request.host}")
-        answer["survey_url"] = f"{base}/csat/{survey}"
+        answer["survey_url"] = f"{public_base(request)}/csat/{survey}"
     return web.json_response(answer)
 
 

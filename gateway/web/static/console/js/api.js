@@ -21,7 +21,7 @@ async function request(method, path, body, extra = {}) {
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
   // a text document (e.g. a YAML routing table) or a file (an export to train on) goes as is
   const raw = typeof body === "string" || body instanceof Blob;
-  if (body !== undefined) {
+  if (body !== undefined && !extra["Content-Type"]) {
     headers["Content-Type"] = body instanceof Blob ? "application/octet-stream"
       : raw ? "text/plain; charset=utf-8" : "application/json";
   }
@@ -52,6 +52,9 @@ export const api = {
   call: (method, path, body) => request(method.toUpperCase(), path, body),
   /** A POST that is safe to repeat: the same key never acts twice (a reply, …). */
   postOnce: (path, body, key) => request("POST", path, body, { "Idempotency-Key": key }),
+  /** A file as the request body, with its own content type (a reply's attachment). */
+  upload: (path, file) => request("POST", path, file,
+    { "Content-Type": file.type || "application/octet-stream" }),
 };
 
 export async function login(token) {

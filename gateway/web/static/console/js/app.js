@@ -15,6 +15,7 @@ import { channelsView } from "./views/channels.js";
 import { slaView } from "./views/sla.js";
 import { reportsView } from "./views/reports.js";
 import { modelsView } from "./views/models.js";
+import { autoAnswersView } from "./views/auto_answers.js";
 import { articlesView } from "./views/knowledge.js";
 
 const ROUTES = {
@@ -28,6 +29,7 @@ const ROUTES = {
   channels: { view: channelsView, roles: ["admin"], nav: "nav.channels" },
   sla: { view: slaView, roles: ["admin"], nav: "nav.sla" },
   models: { view: modelsView, roles: ["admin"], nav: "nav.models" },
+  "auto-answers": { view: autoAnswersView, roles: ["admin"], nav: "nav.autoanswers" },
   articles: { view: articlesView, roles: ["agent", "manager", "admin"], nav: "nav.articles" },
   ticket: { view: ticketView, roles: ["agent", "manager", "admin"] },
 };

@@ -74,6 +74,11 @@ function input(f, value, existing) {
     return h("input", { type: "password", name, autocomplete: "new-password", spellcheck: "false", required: f.required && !existing?.set,
       placeholder: existing?.set ? t("channels.secret.keep", { ends: existing.ends ? `••${existing.ends}` : "" }) : "" });
   }
+  if (f.type === "json") {   // a list of structured entries (a WhatsApp account's templates)
+    const entries = value ?? f.default ?? [];
+    return h("textarea", { name, rows: 3, spellcheck: "false", class: "mono" },
+      entries.length ? JSON.stringify(entries) : "");
+  }
   const shown = f.type === "list" ? (value ?? f.default ?? []).join(", ") : (value ?? f.default ?? "");
   return h("input", { type: "text", name, value: shown, required: f.required, spellcheck: "false",
     placeholder: f.type === "list" ? "a, b" : "" });
@@ -127,6 +132,13 @@ function renderForm(box, hookBox, state, reload, channel, account) {
       else if (el.value === "") continue;
       else if (f.type === "integer" || f.type === "number") body[f.name] = Number(el.value);
       else if (f.type === "list") body[f.name] = el.value.split(",").map((s) => s.trim()).filter(Boolean);
+      else if (f.type === "json") {
+        try { body[f.name] = JSON.parse(el.value); } catch (err) {
+          errors[f.name].textContent = t("channels.json.invalid", { msg: err.message });
+          el.setAttribute("aria-invalid", "true");
+          return;
+        }
+      }
       else body[f.name] = el.value.trim();
     }
     const acct = name.value.trim();

@@ -9,7 +9,8 @@ import { api, enc } from "../api.js";
 import { hbars, stackedBars } from "../charts.js";
 import { section, select, showError, table } from "../ui.js";
 
-const TABLES = ["sla", "times", "fcr", "csat", "review", "transfers", "agents", "backlog", "topics", "triage", "backtest"];
+const TABLES = ["sla", "times", "fcr", "csat", "review", "transfers", "agents", "backlog", "topics", "triage", "backtest",
+  "auto-answer"];
 const CHANNELS = ["", "email", "webchat", "wechat", "whatsapp", "messenger", "telegram", "sms", "api", "web_form"];
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }

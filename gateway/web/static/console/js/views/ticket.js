@@ -9,7 +9,7 @@ import { replyBox, threadSection } from "./reply.js";
 import { suggestionsPanel } from "./knowledge.js";
 import { meter } from "../charts.js";
 import {
-  channelBadge, field, priorityBadge, schemaForm, section, select, showError, statusBadge, toast, when,
+  channelBadge, field, priorityBadge, renderResult, schemaForm, section, select, showError, statusBadge, toast, when,
 } from "../ui.js";
 
 // The default taxonomy (triage/train_defaults.py); free text is allowed for new labels.
@@ -48,7 +48,7 @@ function render(ctx, root, tk) {
     h("div", { class: "ticket-layout" },
       h("div", { class: "main-col" },
         thread.el,
-        open ? replyBox(tk, thread.reload) : null,
+        open ? replyBox(tk, thread.reload, thread.onInfo) : null,
         notesSection(ctx, tk),
         open ? resolveSection(ctx, tk) : null,
         moreActions(ctx, tk)),
@@ -56,6 +56,7 @@ function render(ctx, root, tk) {
         tri?.risk?.urgent ? urgentGuidance(ctx) : null,
         open ? suggestionsPanel(tk) : null,
         triageSection(tri),
+        autoAnswerSection(tk),
         customerSection(ctx, tk))));
   return sla.timer;
 }
@@ -109,6 +110,19 @@ function triageSection(tri) {
       (tri.entities || []).map((e) => h("li", {}, h("span", { class: "ent-label" }, e.label), " ", h("mark", { class: "entity" }, e.text),
         e.value && e.value !== e.text ? h("span", { class: "muted" }, ` → ${e.value}`) : null)))),
     tri.model_version ? [h("dt", {}, t("triage.model")), h("dd", { class: "muted" }, tri.model_version)] : null));
+}
+
+// What the auto-answer stage did: the answer it sent (the customer wrote again if the ticket is
+// open), or why it left the ticket to agents, with whatever the shop's lookup returned.
+function autoAnswerSection(tk) {
+  const a = tk.auto_answer;
+  if (!a) return null;
+  return section(t("ticket.auto"), h("dl", { class: "kv", id: "auto-answer" },
+    h("dt", {}, t("ticket.auto.outcome")), h("dd", {}, h("strong", {}, t(`ticket.auto.${a.outcome}`)), " ",
+      h("span", { class: "muted" }, `${a.config} · ${when(a.at)}`)),
+    a.reason ? [h("dt", {}, t("ticket.auto.reason")), h("dd", {}, a.reason)] : null,
+    a.lookup_ms ? [h("dt", {}, t("ticket.auto.lookup")), h("dd", {}, `${a.lookup_ms} ms`)] : null,
+    Object.keys(a.fields || {}).length ? [h("dt", {}, t("ticket.auto.fields")), h("dd", {}, renderResult(a.fields))] : null));
 }
 
 function customerSection(ctx, tk) {
