@@ -9,7 +9,8 @@ TEST_STAMP := $(VENV)/.installed-test
 .PHONY: run test lint install bench bench-ingest bench-triage bench-mail bench-hostile-mail \
 	bench-sender-auth bench-claims bench-webhooks bench-senders bench-retrain bench-durability bench-scale \
 	bench-profile bench-sentinel bench-dedupe-memory bench-reports bench-outbound \
-	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean
+	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean \
+	bench-suggest bench-suggest-quality
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -141,6 +142,14 @@ bench-dedupe-memory: $(RUN_STAMP)
 # Risk quality per category on the corpus split and the held-out cases (not a speed benchmark).
 bench-risk: $(RUN_STAMP)
 	$(BIN)/python bench/risk_eval.py $(ARGS)
+
+# knowledge base: suggestion latency and index memory at 200k tickets + 5k articles, and
+# suggestion quality (hit@5, MRR) on Banking77 and online_shopping against a TF-IDF baseline
+bench-suggest: $(RUN_STAMP)
+	$(BIN)/python bench/suggest.py $(ARGS)
+
+bench-suggest-quality: $(RUN_STAMP)
+	$(BIN)/python bench/suggest_quality.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -111,6 +111,15 @@ class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
     crisis_line: str = ""
 
 
+class KnowledgeConfig(msgspec.Struct, kw_only=True, frozen=True):
+    # resolved tickets each gateway keeps indexed for suggestions (the newest; ~1 KB of
+    # memory each, README "Knowledge base")
+    max_tickets: Annotated[int, msgspec.Meta(ge=1, le=2_000_000)] = 200_000
+    refresh_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 500  # how often it follows
+    # the web-chat FAQ (public): questions + feedback per client address per minute
+    faq_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+
+
 class Config(msgspec.Struct, kw_only=True, frozen=True):
     redis_prefix: str = "dg:"
     # The Redis every process uses (DESKGATE_REDIS_URL wins): redis://host:6379/0, unix://…,
@@ -132,6 +141,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     auto_ack: AutoAckConfig = AutoAckConfig()   # acknowledgement of new tickets
     csat: SurveyConfig = SurveyConfig()         # the survey over the customer's channel
     summary: SummaryConfig = SummaryConfig()    # each team's daily summary (webhook, email)
+    knowledge: KnowledgeConfig = KnowledgeConfig()   # articles, suggestions, the FAQ
 
     def __post_init__(self) -> None:
         if is_sentinel_url(self.redis_url):  # a malformed one fails at load, saying why

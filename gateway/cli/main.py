@@ -12,7 +12,16 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from deskgate.gateway.cli import admin, classifiers, demo, reports, senders, serve, triage
+from deskgate.gateway.cli import (
+    admin,
+    articles,
+    classifiers,
+    demo,
+    reports,
+    senders,
+    serve,
+    triage,
+)
 from deskgate.gateway.cli.common import LOG_FORMAT
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import (
@@ -34,6 +43,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     triage.add_commands,
     classifiers.add_commands,
     reports.add_commands,
+    articles.add_commands,
 ]
 
 
