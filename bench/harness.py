@@ -8,7 +8,7 @@ whatever else runs; the CPU time a process spends per message (utime+stime from
 Redis's AOF-rewrite fork) barely does, and it carries to bigger machines.
 
 Roles come from each process's command line: `gateway` (deskgate serve / gateway processes),
-`worker` (triage workers), `retraining` (rq retraining workers), `redis` (redis-server), `redis fork` (its
+`worker` (triage workers), `senders` (reply sender workers), `retraining` (rq retraining workers), `redis` (redis-server), `redis fork` (its
 AOF-rewrite or snapshot child while one runs: its RSS is mostly the server's pages, shared),
 `parse` (the gateway's mail-parse processes), `loadgen` (wrk) and `other`.
 
@@ -49,7 +49,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 TICK = os.sysconf("SC_CLK_TCK")
-ROLES = ("gateway", "worker", "retraining", "redis", "redis fork", "parse", "loadgen", "other")
+ROLES = ("gateway", "worker", "senders", "retraining", "redis", "redis fork", "parse", "loadgen",
+         "other")
 
 
 def commit() -> str:
@@ -106,6 +107,8 @@ def role_of(cmdline: Sequence[str]) -> str:
                 return "worker"
             if word in ("retraining-worker", "jobs"):  # `jobs` is its old name
                 return "retraining"
+            if word == "senders":
+                return "senders"
             if word in ("serve", "gateway"):
                 return "gateway"
     return "other"
