@@ -14,6 +14,7 @@ text is immutable; `Pipelines.docs` does both. No pretrained spaCy model is need
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import warnings
@@ -198,6 +199,13 @@ class Pipelines:
                 elif name == "deskgate_risk_rules" and rules is not None:
                     comp.matcher = PhraseMatcher(rules)
         self.zh("预热 warm up")  # jieba loads its dictionary on first use (~1 s); pay it at load
+
+    @contextlib.contextmanager
+    def memory_zone(self) -> Iterator[None]:
+        """The strings and lexemes both pipelines add inside are freed on leaving: no Doc
+        made inside may be used after it (spaCy's Language.memory_zone)."""
+        with self.zh.memory_zone(), self.en.memory_zone():
+            yield
 
     def docs(self, texts: Sequence[str], accounts: Sequence[str] | None = None,
              only_words: bool = False) -> list[Doc]:

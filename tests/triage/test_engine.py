@@ -89,3 +89,20 @@ def test_concurrent_batches_give_the_same_results(triager: Triager) -> None:
     with ThreadPoolExecutor(4) as pool:
         parts = list(pool.map(triager.triage, [items[i:i + 12] for i in range(0, len(items), 12)]))
     assert [t for p in parts for t in p] == expected
+
+
+def test_a_batch_leaves_no_strings_behind_in_the_pipelines(triager) -> None:
+    """Every order number, name or address a message carries used to stay in spaCy's string
+    store for good (~1 KB a message, without bound); a batch's strings now go with it, and
+    the results are those of a triage without the zone."""
+    from deskgate.models.triage import TriageInput
+
+    sizes = (len(triager.pipelines.zh.vocab.strings), len(triager.pipelines.en.vocab.strings))
+    texts = [f"订单 DD{n:012d} 还没到，联系人 Zork{n}" for n in range(50)]
+    texts += [f"Order A-{n:08d} for Quux{n} never arrived" for n in range(50)]
+    first = triager.triage([TriageInput(text=t) for t in texts])
+    assert (len(triager.pipelines.zh.vocab.strings),
+            len(triager.pipelines.en.vocab.strings)) == sizes
+    with triager._one_batch:   # the same work, outside any zone: same results
+        plain = triager._triage([TriageInput(text=t) for t in texts])
+    assert first == plain
