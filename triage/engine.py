@@ -12,7 +12,6 @@ Nothing is loaded or compiled on the per-message path.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -67,7 +66,6 @@ class Triager:
             for t in ALL_TASKS)
         self.risk = RiskAssessor(RiskModel(self.models[RISK]), rules.risk_context,
                                  rules.negations, self._featurize)
-        self._one_batch = threading.Lock()
         self._pos = self._index("sentiment", Sentiment.POSITIVE.value)
         self._neg = self._index("sentiment", Sentiment.NEGATIVE.value)
 
@@ -109,12 +107,7 @@ class Triager:
         """Triage a batch; the result at index i belongs to inputs[i]."""
         if not inputs:
             return []
-        # spaCy keeps every string and lexeme it has seen for good: each order number, name
-        # or address in a message grew a worker by ~1 KB per message, without bound. What a
-        # batch adds is freed after it; nothing here keeps a Doc past the batch. A zone is one
-        # per pipeline, not per thread, so batches (the workers of one process share this
-        # Triager through their threads) take turns; the GIL serialized most of them anyway.
-        with self._one_batch, self.pipelines.memory_zone():
+        with self.pipelines.batch(len(inputs)):
             return self._triage(inputs)
 
     def _triage(self, inputs: Sequence[TriageInput]) -> list[Triage]:
