@@ -55,13 +55,14 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, float]:
                 time.sleep(0.1)
             fig = {"used_memory B/msg": (int(r.info("memory")["used_memory"]) - before) / n,
                    "messages": float(n)}
+            held = int(r.xlen(Keys().ingest))   # every message in Redis, the warm-up's too
             keys: dict[str, list[str]] = defaultdict(list)
             for key in r.scan_iter(count=1000):
                 keys[family(key)].append(key)
             for fam, members in keys.items():
                 sample = members[:SAMPLE]
                 used = sum(r.memory_usage(k, samples=0) or 0 for k in sample)
-                share = used * len(members) / len(sample) / n
+                share = used * len(members) / len(sample) / held
                 if share >= 20:
                     fig[f"{fam} B/msg"] = share
             r.close()
