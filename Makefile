@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.installed-test
 	bench-sender-auth bench-claims bench-webhooks bench-senders bench-retrain bench-durability bench-scale \
 	bench-profile bench-sentinel bench-dedupe-memory bench-reports bench-outbound \
 	bench-triage-datasets bench-triage-shipped bench-triage-avenues bench-risk demo clean \
-	bench-suggest bench-suggest-quality
+	bench-suggest bench-suggest-quality bench-redis-memory
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -83,6 +83,10 @@ bench-customer: $(RUN_STAMP)
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py $(ARGS)
+
+# Redis memory per short message, by key family (docs/performance.md, "Memory")
+bench-redis-memory: $(RUN_STAMP)
+	$(BIN)/python bench/redis_memory.py $(ARGS)
 
 bench-triage: $(RUN_STAMP)
 	$(BIN)/python bench/triage.py $(ARGS)

@@ -88,7 +88,7 @@ class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     linger_ms: int = 5                     # after a small read, wait this long for more
     claim_idle_ms: int = 30_000            # a pending entry idle this long is taken over
     lease_seconds: int = 600               # an agent's claim lasts this long unless renewed
-    keep_acked_seconds: int = 3600         # acknowledged ingest entries kept, then trimmed
+    keep_acked_seconds: int = 60           # acknowledged ingest entries kept, then trimmed
 
 
 class SenderConfig(msgspec.Struct, kw_only=True, frozen=True):
