@@ -8,7 +8,7 @@ whatever else runs; the CPU time a process spends per message (utime+stime from
 Redis's AOF-rewrite fork) barely does, and it carries to bigger machines.
 
 Roles come from each process's command line: `gateway` (deskgate serve / gateway processes),
-`worker` (triage workers), `retraining` (rq retraining workers), `redis` (redis-server), `redis fork` (its
+`worker` (triage workers), `senders` (reply sender workers), `retraining` (rq retraining workers), `redis` (redis-server), `redis fork` (its
 AOF-rewrite or snapshot child while one runs: its RSS is mostly the server's pages, shared),
 `parse` (the gateway's mail-parse processes), `loadgen` (wrk) and `other`.
 
@@ -49,7 +49,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 TICK = os.sysconf("SC_CLK_TCK")
-ROLES = ("gateway", "worker", "retraining", "redis", "redis fork", "parse", "loadgen", "other")
+ROLES = ("gateway", "worker", "senders", "retraining", "redis", "redis fork", "parse", "loadgen",
+         "other")
 
 
 def commit() -> str:
@@ -106,6 +107,8 @@ def role_of(cmdline: Sequence[str]) -> str:
                 return "worker"
             if word in ("retraining-worker", "jobs"):  # `jobs` is its old name
                 return "retraining"
+            if word == "senders":
+                return "senders"
             if word in ("serve", "gateway"):
                 return "gateway"
     return "other"
@@ -179,27 +182,53 @@ def run_loadgen(argv: list[str], timeout: float | None = None) -> tuple[str, flo
     return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def memory_kb(pid: int) -> dict[str, int]:
+    """Rss, Pss and Uss (private clean + private dirty) of one process in kB, from
+    /proc/<pid>/smaps_rollup (Linux >= 4.14)."""
+    fields: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if rest.endswith("kB\n"):
+                fields[name] = int(rest.split()[0])
+    return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0),
+            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+
+
 class RssSampler(threading.Thread):
-    """Peak RSS per role and of the whole tree (sum over its processes), sampled every 0.2 s."""
+    """Peak memory per role and of the whole tree (sum over its processes), sampled every 0.2 s,
+    three ways: RSS (every page mapped, shared or not), PSS (each shared page divided among the
+    processes that map it) and USS (pages no other process maps).
+
+    The tree's PSS is the honest figure for "how much memory does the serve tree use": summing
+    RSS counts a page shared by two processes twice. That matters most for Redis's AOF-rewrite
+    fork, which at its start shares every page with the server (copy-on-write), so its RSS
+    duplicates the server's; and for the forked or spawned Python processes that map the same
+    libraries and read-only model files. The RSS figures are kept beside it for comparison."""
+
+    KINDS = ("rss", "pss", "uss")
 
     def __init__(self, tree: ProcessTree | int) -> None:
         super().__init__(daemon=True)
         self.tree = tree if isinstance(tree, ProcessTree) else ProcessTree(tree)
-        self.peak_by_role: dict[str, int] = {}
-        self.peak_total = 0
+        self.peak_by_role: dict[str, dict[str, int]] = {k: {} for k in self.KINDS}
+        self.peak_total: dict[str, int] = dict.fromkeys(self.KINDS, 0)
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            by_role: dict[str, int] = {}
+            by_role: dict[str, dict[str, int]] = {k: {} for k in self.KINDS}
             for p, role in self.tree.processes():
                 if role == "loadgen":
                     continue
-                with contextlib.suppress(psutil.Error):
-                    by_role[role] = by_role.get(role, 0) + p.memory_info().rss
-            for role, rss in by_role.items():
-                self.peak_by_role[role] = max(self.peak_by_role.get(role, 0), rss)
-            self.peak_total = max(self.peak_total, sum(by_role.values()))
+                with contextlib.suppress(OSError, psutil.Error):
+                    for kind, kb in memory_kb(p.pid).items():
+                        by_role[kind][role] = by_role[kind].get(role, 0) + kb * 1024
+            for kind, roles in by_role.items():
+                peaks = self.peak_by_role[kind]
+                for role, n in roles.items():
+                    peaks[role] = max(peaks.get(role, 0), n)
+                self.peak_total[kind] = max(self.peak_total[kind], sum(roles.values()))
             self._stop_event.wait(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -211,9 +240,11 @@ class RssSampler(threading.Thread):
         self.join(2)
 
     def figures(self) -> dict[str, float]:
-        out = {f"rss_mb {role}": v / 2**20 for role, v in sorted(self.peak_by_role.items())
-               if v}
-        out["rss_mb tree"] = self.peak_total / 2**20
+        out: dict[str, float] = {}
+        for kind in self.KINDS:
+            out.update({f"{kind}_mb {role}": v / 2**20
+                        for role, v in sorted(self.peak_by_role[kind].items()) if v})
+            out[f"{kind}_mb tree"] = self.peak_total[kind] / 2**20
         return out
 
 

@@ -12,7 +12,8 @@ unique bodies, Chinese and English short messages) and reports, per run:
   phase 2  at --rate msgs/s offered (wrk open-loop, bench/load.py): the rate achieved, ack
            latency p99 (wrk) and end-to-end latency p50/p99 (the workers' shared histogram,
            accepted → routed into a skill queue)
-  peak RSS per role and of the serve tree (sum over its processes) over the whole run
+  peak memory per role and of the serve tree (sum over its processes) over the whole run: PSS
+           (the target's figure: a page shared by two processes counts once), USS and RSS
 
 Each run uses a fresh serve; --runs runs give the median and range (bench/harness.py).
 Run: make bench-ingest   (or: .venv/bin/python bench/ingest.py --seconds 10 --workers 1)
@@ -156,7 +157,8 @@ def label(report: Report, rate: float) -> None:
     report.label("ack_p99_ms_at_rate", "  ack latency p99 ms at that rate (wrk)")
     report.label("e2e_p50_s_at_rate", "  e2e latency p50 s at that rate")
     report.target("e2e_p99_s_at_rate", "<", 1.0, "  e2e latency p99 s at that rate")
-    report.target("rss_mb tree", "<", 400, "peak RSS MB serve tree (sum)")
+    report.target("pss_mb tree", "<", 400, "peak PSS MB serve tree (sum: shared pages once)")
+    report.label("rss_mb tree", "  peak RSS MB serve tree (sum: shared pages counted twice)")
     report.target("rejected", "<=", 0, "requests answered non-2xx (503: retry)")
     report.label("wrk socket errors", "requests wrk gave up on (timeouts at 2 s, errors)")
 

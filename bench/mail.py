@@ -133,7 +133,10 @@ def imap_phase(dovecot: Dovecot, user: str, r: redis.Redis, tree: ProcessTree, t
 
 
 def config_text(smtp_port: int, dovecot: Dovecot, user: str, dns: DnsStandIn) -> str:
+    # workers.keep_acked_seconds: the phases count new ingest-stream entries, so acknowledged
+    # ones must not be trimmed under them (by default they go after 60 s)
     return f"""redis_prefix: "{PREFIX}"
+workers: {{keep_acked_seconds: 3600}}
 email:
   sender_auth: {{nameservers: ["{dns.address}"]}}
   smtp: {{host: 127.0.0.1, port: {smtp_port}}}

@@ -34,7 +34,7 @@ def one_run(args: argparse.Namespace, gateways: int, run: int) -> dict[str, floa
             fig = ingest.measure(args, f"g{gateways}r{run}", proc.pid, data, port,
                                  rate_phase=False)
     return {f"{gateways} gw {key}": value for key, value in fig.items()
-            if not key.startswith("rss_mb") or key == "rss_mb tree"}
+            if not key.startswith(("rss_mb", "pss_mb", "uss_mb")) or key.endswith(" tree")}
 
 
 def main() -> int:

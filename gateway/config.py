@@ -88,7 +88,7 @@ class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     linger_ms: int = 5                     # after a small read, wait this long for more
     claim_idle_ms: int = 30_000            # a pending entry idle this long is taken over
     lease_seconds: int = 600               # an agent's claim lasts this long unless renewed
-    keep_acked_seconds: int = 3600         # acknowledged ingest entries kept, then trimmed
+    keep_acked_seconds: int = 60           # acknowledged ingest entries kept, then trimmed
 
 
 class SenderConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -109,6 +109,15 @@ class ConsoleConfig(msgspec.Struct, kw_only=True, frozen=True):
     # shown to managers in the guidance on a self-harm flag, e.g. "988 (US)" or
     # "北京心理危机干预中心 010-82951332"; empty: the guidance asks them to use the local one
     crisis_line: str = ""
+
+
+class KnowledgeConfig(msgspec.Struct, kw_only=True, frozen=True):
+    # resolved tickets each gateway keeps indexed for suggestions (the newest; ~1 KB of
+    # memory each, README "Knowledge base")
+    max_tickets: Annotated[int, msgspec.Meta(ge=1, le=2_000_000)] = 200_000
+    refresh_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 500  # how often it follows
+    # the web-chat FAQ (public): questions + feedback per client address per minute
+    faq_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
 
 
 class Config(msgspec.Struct, kw_only=True, frozen=True):
@@ -132,6 +141,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     auto_ack: AutoAckConfig = AutoAckConfig()   # acknowledgement of new tickets
     csat: SurveyConfig = SurveyConfig()         # the survey over the customer's channel
     summary: SummaryConfig = SummaryConfig()    # each team's daily summary (webhook, email)
+    knowledge: KnowledgeConfig = KnowledgeConfig()   # articles, suggestions, the FAQ
 
     def __post_init__(self) -> None:
         if is_sentinel_url(self.redis_url):  # a malformed one fails at load, saying why

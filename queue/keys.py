@@ -108,6 +108,12 @@ Key                               Type     What
 {p}autoanswers                    hash     "<account>/<topic>" -> JSON auto-answer lookup config (queue/auto_answers.py)
 {p}autoanswers:rev                string   INCR on every auto-answer config change; workers reload when it moves
 {p}autoanswer                     stream   new tickets whose topic has an auto-answer: ticket, message; group "autoanswer"
+{p}articles                       hash     article id -> JSON knowledge-base article (queue/articles.py)
+{p}articles:log                   stream   every article change: field "a" = article id (gateways re-index it)
+{p}articles:faq                   hash     "<article id>:<shown|solved|unsolved>" -> web-chat FAQ count
+{p}faq:limit:{address}            string   FAQ questions and feedback from one address; TTL = window
+{p}kb:solved                      stream   resolved tickets with their resolving reply, field "s" = JSON; the newest N kept
+{p}kb:pos                         string   the last audit entry turned into kb:solved (queue/articles.py Solutions)
 """
 
 from __future__ import annotations
@@ -490,6 +496,29 @@ class Keys:
     @property
     def auto_answer_stream(self) -> str:
         return f"{self.p}autoanswer"
+
+    @property
+    def articles(self) -> str:
+        return f"{self.p}articles"
+
+    @property
+    def articles_log(self) -> str:
+        return f"{self.p}articles:log"
+
+    @property
+    def articles_faq(self) -> str:
+        return f"{self.p}articles:faq"
+
+    def faq_attempts(self, source: str) -> str:
+        return f"{self.p}faq:limit:{source}"
+
+    @property
+    def kb_solved(self) -> str:
+        return f"{self.p}kb:solved"
+
+    @property
+    def kb_pos(self) -> str:
+        return f"{self.p}kb:pos"
 
 # A character no key part contains: marks where an argument lands in a rendered name.
 _MARK = "\x00"

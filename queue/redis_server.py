@@ -28,7 +28,8 @@ OWNERSHIP_WAIT_SECONDS = 30.0
 SOCKET_NAME = "redis.sock"
 RESTART_BACKOFF_FIRST = 0.5     # seconds before a second restart; doubles while it keeps dying
 RESTART_BACKOFF_MAX = 30.0
-STABLE_SECONDS = 60.0           # up this long: the next death is restarted at once again
+STABLE_SECONDS = 60.0
+HASH_MAX_COMPACT_VALUE = 1024           # up this long: the next death is restarted at once again
 
 
 class RedisUnavailable(RuntimeError):
@@ -81,6 +82,11 @@ class EmbeddedRedis:
             "appendonly yes",
             f"appendfsync {self.appendfsync}",
             'save ""',
+            # Tickets and message indexes are small hashes with one value of a few hundred
+            # bytes (the triage or the message JSON): at the default 64-byte limit that one
+            # value turns the whole hash into a hashtable (~2.4 KB for a ticket instead of
+            # ~0.8 KB). Kept compact up to this size; a long email's hash still converts.
+            f"hash-max-ziplist-value {HASH_MAX_COMPACT_VALUE}",
             "daemonize no",
             f"logfile {self.redis_dir / 'redis.log'}",
             f"pidfile {self.redis_dir / 'redis.pid'}",

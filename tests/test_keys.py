@@ -180,7 +180,7 @@ def test_no_script_file_is_left_unchecked() -> None:
     # every script by name: one added, renamed or dropped is a change to review here
     assert SCRIPTS == [
         "access_token_drop", "apply_messages", "auto_answer", "claim", "csat_answer", "csat_offer",
-        "csat_send", "expire_leases", "ingest", "mailbox_lease", "model_switch", "overflow_state", "pressure",
+        "csat_send", "expire_leases", "ingest", "kb_append", "mailbox_lease", "model_switch", "overflow_state", "pressure",
         "push", "reply", "resolve", "resolve_customers", "revoke_token", "rollup_apply",
         "rollup_sum", "send", "sla_facts", "sla_resume", "sla_start", "sla_sweep",
         "summary_claim", "ticket_action"]

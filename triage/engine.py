@@ -107,6 +107,10 @@ class Triager:
         """Triage a batch; the result at index i belongs to inputs[i]."""
         if not inputs:
             return []
+        with self.pipelines.batch(len(inputs)):
+            return self._triage(inputs)
+
+    def _triage(self, inputs: Sequence[TriageInput]) -> list[Triage]:
         cleaned = [clean(i.text, i.subject) for i in inputs]
         docs = self.pipelines.docs(cleaned, [i.account for i in inputs])
         # each `doc._` builds an accessor object: read every extension once per message

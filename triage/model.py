@@ -31,22 +31,33 @@ class Model:
     other_label: str | None = None
     other_threshold: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)  # params, metrics, data: for the manifest
+    _slot: np.ndarray = field(init=False, repr=False)
     _idf: np.ndarray = field(init=False, repr=False)
-    _weights: sp.csr_matrix = field(init=False, repr=False)
+    _weights: np.ndarray = field(init=False, repr=False)
     _rows: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Dense IDF over the hashed space (4 MB) so that transform is one gather, and the
-        # weights transposed to (N_FEATURES, n_labels) CSR so that scoring allocates per label,
-        # not per hashed column: a product with a (2^20 x 2^20) diagonal costs ~2 ms per call.
-        idf = np.zeros(N_FEATURES, np.float32)
-        idf[self.idf_index] = self.idf_value
+        # Each hashed column's slot in the model's vocabulary (the columns with an IDF; every
+        # other column gets the extra last slot, of IDF 0 and weight 0): transform is two
+        # gathers and scoring uses dense (vocabulary, n_labels) weights. One 4 MB map and the
+        # dense weights (0.3-6 MB) per model, where a dense IDF over the hashed space and the
+        # weights as a (N_FEATURES, n_labels) CSR took 8 MB plus a copy of every weight.
+        vocab = np.asarray(self.idf_index, dtype=np.int64)
+        slot = np.full(N_FEATURES, len(vocab), np.int32)
+        slot[vocab] = np.arange(len(vocab), dtype=np.int32)
         coef = self.coef.tocsr()
         coef.sort_indices()
+        weights = np.zeros((len(vocab) + 1, coef.shape[0]), np.float32)
+        for label in range(coef.shape[0]):
+            cols, values = (coef.indices[coef.indptr[label]:coef.indptr[label + 1]],
+                            coef.data[coef.indptr[label]:coef.indptr[label + 1]])
+            known = slot[cols] < len(vocab)   # (a weight outside the vocabulary never counts)
+            weights[slot[cols[known]], label] = values[known]
         rows = [(coef.indices[coef.indptr[r]:coef.indptr[r + 1]], coef.data[coef.indptr[r]:coef.indptr[r + 1]])
                 for r in range(coef.shape[0])]
-        object.__setattr__(self, "_idf", idf)
-        object.__setattr__(self, "_weights", coef.T.tocsr())
+        object.__setattr__(self, "_slot", slot)
+        object.__setattr__(self, "_idf", np.append(self.idf_value, 0).astype(np.float32))
+        object.__setattr__(self, "_weights", weights)
         object.__setattr__(self, "_rows", rows)
 
     def transform(self, raw: sp.csr_matrix) -> sp.csr_matrix:
@@ -54,7 +65,7 @@ class Model:
         Plain NumPy on the CSR arrays: scipy's generic sparse operations cost ~1 ms of fixed
         overhead per call, which is most of a single message's time. Columns the model does
         not know stay as explicit zeros (they change neither products nor norms)."""
-        data = raw.data.astype(np.float32) * self._idf[raw.indices]
+        data = raw.data.astype(np.float32) * self._idf[self._slot[raw.indices]]
         lengths = np.diff(raw.indptr)
         rows = np.repeat(np.arange(len(lengths)), lengths)
         norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(lengths)))
@@ -63,7 +74,13 @@ class Model:
         return sp.csr_matrix((data, raw.indices, raw.indptr), shape=raw.shape)
 
     def decision(self, X: sp.csr_matrix) -> np.ndarray:
-        return (X @ self._weights).toarray() + self.intercept
+        """X @ weights + intercept. X's columns become vocabulary slots and the product is
+        scipy's sparse-times-dense one, which adds each row's products in float32 in the
+        order of the row's entries, as the sparse-times-sparse product over the hashed columns
+        did: the scores are bit for bit the same (a zero weight adds an exact 0)."""
+        slots = sp.csr_matrix((X.data, self._slot[X.indices], X.indptr),
+                              shape=(X.shape[0], len(self._idf)))
+        return np.asarray(slots @ self._weights) + self.intercept
 
     def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
         return softmax(self.decision(X) / self.temperature)

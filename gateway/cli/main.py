@@ -5,14 +5,13 @@ DESKGATE_REDIS_URL if set, else the embedded server of --data-dir (reusing the o
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from deskgate.gateway.cli import admin, classifiers, demo, reports, senders, serve, triage
 from deskgate.gateway.cli.common import LOG_FORMAT
 from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import (
@@ -25,26 +24,42 @@ from deskgate.models.errors import (
 )
 from deskgate.queue.redis_server import RedisUnavailable
 
-# Each module adds its subcommands; adding a command group is one line here.
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
-    serve.add_commands,
-    senders.add_commands,
-    admin.add_commands,
-    demo.add_commands,
-    triage.add_commands,
-    classifiers.add_commands,
-    reports.add_commands,
+# Each module of gateway/cli/ adds its subcommands (`add_commands`); adding a command group is
+# one line here.
+COMMAND_GROUPS: list[str] = [
+    "serve",
+    "worker",
+    "senders",
+    "admin",
+    "demo",
+    "triage",
+    "classifiers",
+    "reports",
+    "articles",
 ]
+# The long-lived processes `serve` starts run one command each, and import only the module of
+# that command: importing every group costs each of them the web app, the mail listener, DKIM
+# and the training code they never use (worker 25 MB, senders 15, retraining worker 36 MB of
+# memory each: docs/performance.md). Command -> its group, for those commands.
+CHILD_COMMANDS: dict[str, str] = {
+    "worker": "worker",
+    "senders": "senders",
+    "retraining-worker": "classifiers",
+    "jobs": "classifiers",
+    "gateway": "serve",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `command` one of CHILD_COMMANDS only its group's."""
     parser = argparse.ArgumentParser(
         prog="deskgate",
         description="Deskgate: omnichannel intake, NLP triage and skill routing for customer "
                     "service. Run `deskgate serve` to start everything on embedded defaults.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in COMMAND_GROUPS:
-        add(sub)
+    groups = [CHILD_COMMANDS[command]] if command in CHILD_COMMANDS else COMMAND_GROUPS
+    for group in groups:
+        importlib.import_module(f"deskgate.gateway.cli.{group}").add_commands(sub)
     return parser
 
 
@@ -58,7 +73,8 @@ def exit_code(error: DeskgateError) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format=LOG_FORMAT, stream=sys.stderr)

@@ -1,5 +1,5 @@
-"""`deskgate serve` (HTTP + workers + embedded Redis in one command), `deskgate gateway` (one
-more HTTP process on the same port) and `deskgate worker`.
+"""`deskgate serve` (HTTP + workers + embedded Redis in one command) and `deskgate gateway` (one
+more HTTP process on the same port); `deskgate worker` is cli/worker.py.
 
 serve runs the gateway in this process and the triage workers as child processes (so NLP
 never stalls HTTP, and a worker that dies is restarted while its pending entries are taken
@@ -31,14 +31,7 @@ from deskgate.gateway.mail import smtp
 from deskgate.gateway.retraining.jobs import CLUSTER_REFUSAL, JOBS_REDIS_URL_ENV
 from deskgate.gateway.web import access_log
 from deskgate.gateway.web.app import create_app
-from deskgate.gateway.workers import classifier_watch
-from deskgate.gateway.workers.auto_answer import AutoAnswerWorker
-from deskgate.gateway.workers.triage import (
-    WORKER_SLOT_ENV,
-    TriageWorker,
-    consumer_name,
-    load_triager,
-)
+from deskgate.gateway.workers.triage import WORKER_SLOT_ENV
 from deskgate.queue import connection
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis, redis_for, redis_url_for
@@ -195,24 +188,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _work(cfg: Config, redis_url: str, count: int, ddir: Path) -> None:
-    client = connection.async_client(redis_url)
-    keys = cfg.keys()
-    triager = await classifier_watch.start(redis_url, keys, ddir, consumer_name(), load_triager())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    workers = [TriageWorker(client, keys, cfg, triager, consumer_name(i)) for i in range(count)]
-    # each worker process also runs the auto-answer stage: its lookups wait on the network,
-    # not the CPU, and only tickets whose topic has a lookup configured reach it
-    answers = AutoAnswerWorker(client, keys, cfg, consumer_name())
-    await asyncio.gather(*(w.run(stop) for w in workers), answers.run(stop))
-    log.info("worker finished: %d entries processed", sum(w.processed for w in workers))
-    await triager.close()
-    await client.aclose()
-
-
 def cmd_gateway(args: argparse.Namespace) -> int:
     # The IMAP pollers run in one process of a deployment (serve's); a mailbox polled twice
     # would be fetched twice for nothing.
@@ -220,13 +195,6 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     cfg = msgspec.structs.replace(cfg, email=msgspec.structs.replace(cfg.email, imap=()))
     with redis_url_for(data_dir(args)) as redis_url:
         asyncio.run(_serve(args, cfg, redis_url, data_dir(args), None))
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    cfg = config(args)
-    with redis_url_for(data_dir(args), cfg.redis_url) as redis_url:
-        asyncio.run(_work(cfg, redis_url, args.count, data_dir(args)))
     return 0
 
 
@@ -273,13 +241,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_common(gateway)
     gateway.set_defaults(func=cmd_gateway, workers=0, job_workers=0, no_smtp=True,
                          smtp_port=None, reuse_port=True, demo=False, gateways=1)
-
-    worker = sub.add_parser(
-        "worker", help="run triage workers only (for the multi-process shape)",
-        description="Read the ingest stream as a consumer group: triage, thread, route and "
-                    "store tickets. Each process also runs the auto-answer stage (the shops' "
-                    "lookup webhooks, docs/auto-answer.md). Run as many as the load needs, on "
-                    "any machine.")
-    worker.add_argument("--count", type=int, default=1, help="workers in this process")
-    add_common(worker)
-    worker.set_defaults(func=cmd_worker)

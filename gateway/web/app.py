@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from deskgate.gateway import edge, sla_config
+from deskgate.gateway import edge, knowledge, sla_config
 from deskgate.gateway.appkeys import (
     CONFIG,
     DATA_DIR,
@@ -124,6 +124,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     smtp.setup(app)              # only when email inboxes are configured
     imap.setup(app)
     console.setup(app)           # live-event hub
+    knowledge.setup(app)         # article and resolved-ticket indexes, kept current
     app.cleanup_ctx.append(sync_redis_ctx)
     if run_workers:
         triage_worker.setup(app, redis_url)

@@ -14,6 +14,7 @@ from aiohttp import web
 from deskgate.gateway.web import (
     console,
     csat,
+    faq,
     health,
     public_files,
     ticket_status,
@@ -22,6 +23,7 @@ from deskgate.gateway.web import (
     webhooks,
 )
 from deskgate.gateway.web.api import (
+    articles,
     auto_answers,
     channels,
     classifiers,
@@ -34,12 +36,14 @@ from deskgate.gateway.web.api import (
     review,
     sla,
     stats,
+    suggestions,
     tickets,
     tokens,
     work,
 )
 from deskgate.gateway.web.auth import declared_policy, declared_roles
 from deskgate.gateway.web.openapi import OPERATIONS, Operation
+from deskgate.models.article import ArticleIn
 from deskgate.models.auto_answer import LookupConfig
 from deskgate.models.macros import Macro
 from deskgate.models.routing import RoutingTable
@@ -206,3 +210,15 @@ def add_routes(app: web.Application) -> None:
               body=c.EvaluateIn, tag=tag)
     api_route(app, "POST", "/api/v1/models/{task}/{version}/promote", c.promote, tag=tag)
     api_route(app, "POST", "/api/v1/models/{task}/rollback", c.rollback, tag=tag)
+
+    # the knowledge base: articles, a ticket's suggestions, the web-chat FAQ (public, per
+    # configured web-chat account, rate-limited per address)
+    api_route(app, "GET", "/api/v1/articles", articles.list_articles, tag="knowledge")
+    api_route(app, "GET", "/api/v1/articles/{article_id}", articles.get_article, tag="knowledge")
+    api_route(app, "PUT", "/api/v1/articles/{article_id}", articles.put_article, body=ArticleIn,
+              tag="knowledge")
+    api_route(app, "DELETE", "/api/v1/articles/{article_id}", articles.delete_article,
+              tag="knowledge")
+    api_route(app, "GET", f"{t}/suggestions", suggestions.suggestions, tag="knowledge")
+    app.router.add_get("/webchat/{account}/faq", faq.answer)
+    app.router.add_post("/webchat/{account}/faq/feedback", faq.feedback)

@@ -167,6 +167,9 @@ async def build_world(client: Any, c: aioredis.Redis, keys: Keys,
     for o in ("a", "b"):      # auto-answers are an account's: one per object, for the deletes
         resp = await client.put(f"/api/v1/auto-answers/shop-{o}/order_status", headers=admin,
                                 json=AUTO_ANSWER)
+    for o in ("a", "b"):      # articles are not a team's either
+        resp = await client.put(f"/api/v1/articles/kb-{o}", headers=admin, json={
+            "title": "退货说明", "body": "七天内可退货", "status": "published"})
         assert resp.status == 200, await resp.text()
     return w
 
@@ -331,6 +334,16 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("get", "/api/v1/tickets/{ticket_id}/macros/{macro_id}"): Case(
         WORKERS, "ticket",
         path=lambda w, p, r, o: f"/api/v1/tickets/{_t(w, p, r, o)}/macros/{w.ids['macro-a']}"),
+    ("get", "/api/v1/articles"): Case("agent manager", "filtered"),
+    ("get", "/api/v1/articles/{article_id}"): Case(
+        "agent manager", "filtered", path=lambda w, p, r, o: f"/api/v1/articles/kb-{o}"),
+    ("put", "/api/v1/articles/{article_id}"): Case(
+        "", "admin", path=lambda w, p, r, o: f"/api/v1/articles/kb-{o}",
+        body={"title": "退货", "body": "七天内可退货"}),
+    ("delete", "/api/v1/articles/{article_id}"): Case(
+        "", "admin", path=lambda w, p, r, o: f"/api/v1/articles/kb-{o}"),
+    ("get", "/api/v1/tickets/{ticket_id}/suggestions"): Case(WORKERS, "ticket",
+                                                              path=ticket_path("/suggestions")),
     ("post", "/api/v1/tickets/{ticket_id}/pending"): Case(WORKERS, "ticket",
                                                            path=ticket_path("/pending")),
     ("post", "/api/v1/tickets/{ticket_id}/reopen"): Case(

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from deskgate.gateway.cli.main import build_parser, main
+from deskgate.gateway.cli.main import CHILD_COMMANDS, build_parser, main
 
 CLI = [sys.executable, "-m", "deskgate.gateway.cli.main"]
 
@@ -30,6 +30,29 @@ def test_every_subcommand_has_help_and_every_option_is_described() -> None:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"deskgate {' '.join(path)} {action.option_strings[0]} " \
                                     "has no help text"
+
+
+@pytest.mark.parametrize("command", sorted(CHILD_COMMANDS))
+def test_a_child_process_command_parses_as_in_the_whole_command_line(command: str) -> None:
+    """`serve`'s children build only their own group's parser: the command must be there with
+    the same options as in the whole command line (else CHILD_COMMANDS names the wrong
+    group)."""
+    alone, whole = dict(_subcommands(build_parser(command))), dict(_subcommands(build_parser()))
+    assert (command,) in alone
+    options = [sorted(a.option_strings for a in p[(command,)]._actions) for p in (alone, whole)]
+    assert options[0] == options[1]
+
+
+@pytest.mark.parametrize("command", ["worker", "senders", "retraining-worker"])
+def test_a_child_process_does_not_load_the_web_app_or_other_commands(command: str) -> None:
+    # run in a fresh interpreter: this one has imported everything already
+    probe = ("import sys; from deskgate.gateway.cli.main import build_parser; "
+             f"build_parser({command!r}); "
+             "print(sorted(m for m in ('deskgate.gateway.web.app', 'deskgate.gateway.mail.smtp', "
+             "'deskgate.gateway.cli.admin', 'deskgate.gateway.cli.serve') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("path", [("serve",), ("token", "create"), ("agent", "add")])

@@ -79,3 +79,14 @@ def test_the_owner_restarts_a_dead_server_at_once_then_backs_off(tmp_path, monke
         assert server._proc is second
     finally:
         server.stop()
+
+
+def test_a_ticket_sized_hash_stays_compact_and_a_long_mail_converts(r, prefix) -> None:
+    """A ticket hash carries one value of a few hundred bytes (its triage JSON): at Redis's
+    default 64-byte limit that value alone made the whole hash a hashtable, ~2.4 KB a ticket
+    instead of ~0.9 KB. Past HASH_MAX_COMPACT_VALUE (a long email's JSON) it converts."""
+    ticket, mail = f"{prefix}enc:ticket", f"{prefix}enc:mail"
+    r.hset(ticket, mapping={"id": "DG-1", "status": "open", "triage": "x" * 600})
+    r.hset(mail, mapping={"ticket": "DG-1", "json": "y" * (redis_server.HASH_MAX_COMPACT_VALUE + 1)})
+    assert r.object("encoding", ticket) in (b"ziplist", b"listpack")
+    assert r.object("encoding", mail) == b"hashtable"

@@ -89,3 +89,27 @@ def test_concurrent_batches_give_the_same_results(triager: Triager) -> None:
     with ThreadPoolExecutor(4) as pool:
         parts = list(pool.map(triager.triage, [items[i:i + 12] for i in range(0, len(items), 12)]))
     assert [t for p in parts for t in p] == expected
+
+
+def test_the_strings_of_triaged_messages_do_not_pile_up(triager, monkeypatch) -> None:
+    """Every order number, name or address a message carries used to stay in spaCy's string
+    store for good (~2 KB a message, without bound); now the pipelines are built afresh after
+    RENEW_MESSAGES messages, and the results do not depend on which build made them."""
+    from deskgate.models.triage import TriageInput
+    from deskgate.triage import pipeline
+
+    monkeypatch.setattr(pipeline, "RENEW_MESSAGES", 150)
+    monkeypatch.setattr(triager.pipelines, "_renew_left", 0)   # the next batch renews
+    texts = [f"订单 DD{n:012d} 还没到，联系人 Zork{n}" for n in range(50)]
+    texts += [f"Order A-{n:08d} for Quux{n} never arrived" for n in range(50)]
+    triager.triage([TriageInput(text=f"别的 QQ{n} other Blorp{n}") for n in range(50)])
+    first = triager.triage([TriageInput(text=t) for t in texts])   # same build: 150 in all
+    grown = len(triager.pipelines.zh.vocab.strings) + len(triager.pipelines.en.vocab.strings)
+    again = triager.triage([TriageInput(text=t) for t in texts])   # on a fresh build
+    assert again == first
+    fresh = len(triager.pipelines.zh.vocab.strings) + len(triager.pipelines.en.vocab.strings)
+    assert fresh < grown
+    for _ in range(3):   # stays bounded
+        triager.triage([TriageInput(text=t) for t in texts])
+        assert (len(triager.pipelines.zh.vocab.strings)
+                + len(triager.pipelines.en.vocab.strings)) <= grown

@@ -16,6 +16,7 @@ import { slaView } from "./views/sla.js";
 import { reportsView } from "./views/reports.js";
 import { modelsView } from "./views/models.js";
 import { autoAnswersView } from "./views/auto_answers.js";
+import { articlesView } from "./views/knowledge.js";
 
 const ROUTES = {
   queues: { view: queuesView, roles: ["agent", "manager", "admin"], nav: "nav.queues" },
@@ -29,6 +30,7 @@ const ROUTES = {
   sla: { view: slaView, roles: ["admin"], nav: "nav.sla" },
   models: { view: modelsView, roles: ["admin"], nav: "nav.models" },
   "auto-answers": { view: autoAnswersView, roles: ["admin"], nav: "nav.autoanswers" },
+  articles: { view: articlesView, roles: ["agent", "manager", "admin"], nav: "nav.articles" },
   ticket: { view: ticketView, roles: ["agent", "manager", "admin"] },
 };
 const HOME = { agent: "#/queues", manager: "#/review", admin: "#/admin" };

@@ -6,6 +6,7 @@ import { t, duration } from "../i18n.js";
 import { api, enc, has, operationsWhere } from "../api.js";
 import { ticketRow } from "./agent.js";
 import { replyBox, threadSection } from "./reply.js";
+import { suggestionsPanel } from "./knowledge.js";
 import { meter } from "../charts.js";
 import {
   channelBadge, field, priorityBadge, renderResult, schemaForm, section, select, showError, statusBadge, toast, when,
@@ -53,6 +54,7 @@ function render(ctx, root, tk) {
         moreActions(ctx, tk)),
       h("aside", { class: "side-col" },
         tri?.risk?.urgent ? urgentGuidance(ctx) : null,
+        open ? suggestionsPanel(tk) : null,
         triageSection(tri),
         autoAnswerSection(tk),
         customerSection(ctx, tk))));

@@ -1,0 +1,82 @@
+"""Answers from the knowledge base inside the web-chat widget, before a ticket is opened.
+Public (the visitor has not signed in), so: only published articles and only their id, title,
+a plain-text snippet and score; the account must be a configured web-chat account (else 404);
+questions and feedback are limited per client address (`knowledge.faq_per_minute`, 429 with
+Retry-After past it).
+
+    GET  /webchat/{account}/faq?q=<what the visitor typed>&lang=zh|en
+         -> {"articles": [{"id", "title", "snippet", "score"}]}   (the top 3)
+    POST /webchat/{account}/faq/feedback  {"article_id": "...", "solved": true|false} -> 204
+
+Each article answered counts as shown; feedback counts as solved or unsolved, per article
+(managers read the counts on the article: GET /api/v1/articles/{id})."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from deskgate.gateway.appkeys import CONFIG
+from deskgate.gateway.knowledge import KNOWLEDGE
+from deskgate.gateway.web.body import decode_body
+from deskgate.gateway.web.client_address import client_address
+from deskgate.gateway.web.errors import ApiError
+from deskgate.gateway.web.webchat_replies import account_settings
+from deskgate.models.article import ARTICLE_ID
+from deskgate.queue.sessions import login_source
+from deskgate.triage.retrieval import analyze, snippet
+
+MAX_Q = 500
+SHOWN = 3
+MAX_FEEDBACK_BYTES = 1024
+WINDOW = 60
+
+
+class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
+    article_id: str
+    solved: bool
+
+
+async def _admit(request: web.Request) -> None:
+    await account_settings(request)          # 404 for an account that is not configured
+    kb = request.app[KNOWLEDGE]
+    wait = await kb.articles.take_faq_slot(login_source(client_address(request)),
+                                           request.app[CONFIG].knowledge.faq_per_minute, WINDOW)
+    if wait:
+        raise ApiError(429, f"too many questions from this address: try again in {wait} s",
+                       headers={"Retry-After": str(wait)})
+
+
+async def answer(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()
+    lang = request.query.get("lang", "zh")
+    if not q:
+        raise ApiError(400, "q (what the visitor typed) is required", field="q")
+    if len(q) > MAX_Q:
+        raise ApiError(400, f"q is at most {MAX_Q} characters", field="q")
+    if lang not in ("zh", "en"):
+        raise ApiError(400, "lang must be zh or en", field="lang")
+    await _admit(request)
+    kb = request.app[KNOWLEDGE]
+    found = kb.suggest_articles(analyze(q), lang, SHOWN)
+    await kb.articles.count_faq({f.key: "shown" for f in found})
+    out = []
+    for f in found:
+        a = kb.by_id[f.key]
+        out.append({"id": a.id, "title": a.title, "snippet": snippet(a.body, q)[0],
+                    "score": f.score})
+    return web.json_response({"articles": out})
+
+
+async def feedback(request: web.Request) -> web.Response:
+    body: FeedbackIn = decode_body(await request.read(), FeedbackIn,
+                                   max_bytes=MAX_FEEDBACK_BYTES)
+    if not ARTICLE_ID.match(body.article_id):
+        raise ApiError(422, "article_id is not an article id", field="article_id")
+    await _admit(request)
+    kb = request.app[KNOWLEDGE]
+    found = await kb.articles.get(body.article_id)
+    if found is None or not found.published:
+        raise ApiError(404, f"no published article {body.article_id!r}", field="article_id")
+    await kb.articles.count_faq({found.id: "solved" if body.solved else "unsolved"})
+    return web.Response(status=204)
