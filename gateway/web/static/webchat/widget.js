@@ -34,6 +34,7 @@
   var POLL_MS = 4000;
   var MAX_CHARS = 4000;
   var faqOn = script.getAttribute("data-faq") !== "off";
+  var FAQ_MAX_Q = 500;
   var TEXT = {
     en: {open: "Chat with us", title: "Customer service", close: "Close chat",
          placeholder: "Type your message…", send: "Send", you: "You", us: "Customer service",
@@ -297,7 +298,9 @@
     return li;
   }
   function faqStep(ctx) {
-    return faqCall("GET", "?q=" + encodeURIComponent(ctx.text) + "&lang=" + ctx.lang)
+    // the FAQ takes 500 characters of a question: a long message's start says what it is about
+    var q = ctx.text.slice(0, FAQ_MAX_Q);
+    return faqCall("GET", "?q=" + encodeURIComponent(q) + "&lang=" + ctx.lang)
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (b) {
         var found = b && b.articles || [];
