@@ -4,7 +4,8 @@ origin): a configured account's visitor gets the top 3 published articles for wh
 one published article (title and body, never a draft), feedback is counted per article; CORS
 only for the account's allowed origins (another origin or none: 403 without CORS headers, the
 preflight too); an unknown account gets 404, bad input 400/422, and one address past the limit
-429 with Retry-After (which the widget can read: CORS on the error too)."""
+429 with Retry-After (which the widget can read: CORS on the error too). Managers list the
+counts of every article with stats=faq; agents may not."""
 
 from __future__ import annotations
 
@@ -56,6 +57,23 @@ async def test_answers_feedback_and_counts(client: Any, kb: Any,
     counts = (await (await client.get("/api/v1/articles/returns-zh", headers=admin)
                      ).json())["faq"]
     assert counts == {"shown": 2, "solved": 2, "unsolved": 1}
+    # the deflection figures for every article at once, for managers and admins
+    listed = await (await client.get("/api/v1/articles", params={"stats": "faq"},
+                                     headers=auth(Role.MANAGER))).json()
+    faq = {a["id"]: a["faq"] for a in listed["articles"]}
+    assert faq["returns-zh"] == counts and faq["returns-en"] == {"shown": 2, "solved": 0,
+                                                                 "unsolved": 0}
+    assert faq["pin"] == {"shown": 0, "solved": 0, "unsolved": 0}
+    searched = await (await client.get("/api/v1/articles", params={"stats": "faq", "q": "退货"},
+                                       headers=admin)).json()
+    assert {a["id"]: a["faq"]["shown"] for a in searched["articles"]} == {
+        "returns-draft": 0, "returns-zh": 2, "returns-en": 2}
+    assert "faq" not in (await (await client.get("/api/v1/articles", headers=admin)
+                                ).json())["articles"][0]
+    agent = await client.get("/api/v1/articles", params={"stats": "faq"}, headers=auth(Role.AGENT, "ann"))
+    assert agent.status == 403 and "managers" in (await agent.json())["error"]["message"]
+    assert (await client.get("/api/v1/articles", params={"stats": "views"},
+                             headers=admin)).status == 400
     draft = await client.post("/webchat/site/faq/feedback",
                               json={"article_id": "returns-draft", "solved": True}, headers=SITE)
     assert draft.status == 404
