@@ -1,11 +1,14 @@
 """Answers from the knowledge base inside the web-chat widget, before a ticket is opened.
-Public (the visitor has not signed in), so: only published articles and only their id, title,
-a plain-text snippet and score; the account must be a configured web-chat account (else 404);
-questions and feedback are limited per client address (`knowledge.faq_per_minute`, 429 with
-Retry-After past it).
+Public (the visitor has not signed in), so: only published articles, their id, title, a
+plain-text snippet and score, and on request one article's title and Markdown body; the account
+must be a configured web-chat account (else 404); called from the visitor's browser, so, like
+the widget's other calls, only from the account's allowed_origins (CORS for exactly those, 403
+for any other Origin or none); questions, reads and feedback are limited per client address
+(`knowledge.faq_per_minute`, 429 with Retry-After past it).
 
     GET  /webchat/{account}/faq?q=<what the visitor typed>&lang=zh|en
          -> {"articles": [{"id", "title", "snippet", "score"}]}   (the top 3)
+    GET  /webchat/{account}/faq/{article_id}  -> {"id", "title", "body"}
     POST /webchat/{account}/faq/feedback  {"article_id": "...", "solved": true|false} -> 204
 
 Each article answered counts as shown; feedback counts as solved or unsolved, per article
@@ -16,13 +19,14 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from deskgate.connectors.webchat import WebSettings
 from deskgate.gateway.appkeys import CONFIG
 from deskgate.gateway.knowledge import KNOWLEDGE
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.client_address import client_address
 from deskgate.gateway.web.errors import ApiError
-from deskgate.gateway.web.webchat_replies import account_settings
-from deskgate.models.article import ARTICLE_ID
+from deskgate.gateway.web.webchat_visitor import widget_call
+from deskgate.models.article import ARTICLE_ID, Article
 from deskgate.queue.sessions import login_source
 from deskgate.triage.retrieval import analyze, snippet
 
@@ -38,7 +42,6 @@ class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def _admit(request: web.Request) -> None:
-    await account_settings(request)          # 404 for an account that is not configured
     kb = request.app[KNOWLEDGE]
     wait = await kb.articles.take_faq_slot(login_source(client_address(request)),
                                            request.app[CONFIG].knowledge.faq_per_minute, WINDOW)
@@ -47,7 +50,18 @@ async def _admit(request: web.Request) -> None:
                        headers={"Retry-After": str(wait)})
 
 
-async def answer(request: web.Request) -> web.Response:
+async def _published(request: web.Request, article_id: str) -> Article:
+    if not ARTICLE_ID.match(article_id):
+        raise ApiError(422, "article_id is not an article id", field="article_id")
+    await _admit(request)
+    found = await request.app[KNOWLEDGE].articles.get(article_id)
+    if found is None or not found.published:
+        raise ApiError(404, f"no published article {article_id!r}", field="article_id")
+    return found
+
+
+# the account is checked and its origin answered by widget_call; settings are not needed here
+async def _answer(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
     q = request.query.get("q", "").strip()
     lang = request.query.get("lang", "zh")
     if not q:
@@ -68,15 +82,20 @@ async def answer(request: web.Request) -> web.Response:
     return web.json_response({"articles": out})
 
 
-async def feedback(request: web.Request) -> web.Response:
+async def _read(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
+    found = await _published(request, request.match_info["article_id"])
+    return web.json_response({"id": found.id, "title": found.title, "body": found.body})
+
+
+async def _feedback(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
     body: FeedbackIn = decode_body(await request.read(), FeedbackIn,
                                    max_bytes=MAX_FEEDBACK_BYTES)
-    if not ARTICLE_ID.match(body.article_id):
-        raise ApiError(422, "article_id is not an article id", field="article_id")
-    await _admit(request)
-    kb = request.app[KNOWLEDGE]
-    found = await kb.articles.get(body.article_id)
-    if found is None or not found.published:
-        raise ApiError(404, f"no published article {body.article_id!r}", field="article_id")
-    await kb.articles.count_faq({found.id: "solved" if body.solved else "unsolved"})
+    found = await _published(request, body.article_id)
+    await request.app[KNOWLEDGE].articles.count_faq(
+        {found.id: "solved" if body.solved else "unsolved"})
     return web.Response(status=204)
+
+
+answer = widget_call(_answer)
+article = widget_call(_read)
+feedback = widget_call(_feedback)

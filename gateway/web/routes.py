@@ -222,3 +222,7 @@ def add_routes(app: web.Application) -> None:
     api_route(app, "GET", f"{t}/suggestions", suggestions.suggestions, tag="knowledge")
     app.router.add_get("/webchat/{account}/faq", faq.answer)
     app.router.add_post("/webchat/{account}/faq/feedback", faq.feedback)
+    # the widget calls these from the site's origin: the same preflight as its other calls
+    app.router.add_get("/webchat/{account}/faq/{article_id}", faq.article)
+    app.router.add_route("OPTIONS", "/webchat/{account}/{path:faq(?:/.*)?}",
+                         webchat_visitor.preflight)

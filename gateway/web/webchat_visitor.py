@@ -60,7 +60,7 @@ _CORS = {"Access-Control-Allow-Methods": "GET, POST",
 Handler = Callable[[web.Request, WebSettings, str], Awaitable[web.Response]]
 
 
-def _widget_call(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+def widget_call(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Origin check and CORS around a widget endpoint; its errors are answered here, with the
     CORS headers, so that the widget can read what went wrong."""
     async def call(request: web.Request) -> web.Response:
@@ -163,7 +163,7 @@ async def widget_file(request: web.Request) -> web.FileResponse:
                             headers={"Cache-Control": "public, max-age=300"})
 
 
-mint = _widget_call(_mint)
-post_message = _widget_call(_post)
-poll = _widget_call(_poll)
-mark_read = _widget_call(_read)
+mint = widget_call(_mint)
+post_message = widget_call(_post)
+poll = widget_call(_poll)
+mark_read = widget_call(_read)

@@ -5,7 +5,10 @@
   the thread in Chinese, an internal note the test wrote nowhere on it, English one tap away;
 - the visitor chat widget embedded with one <script> tag in a page served from another origin
   (an allowed one): the visitor writes, it becomes a ticket, an agent answers over the API, the
-  sender worker delivers, the visitor sees the answer in the widget, and it is marked read."""
+  sender worker delivers, the visitor sees the answer in the widget, and it is marked read;
+- the widget's FAQ step: an admin publishes an article, a visitor's first message shows it
+  (title, snippet, the article as text on request); "这解决了我的问题" sends nothing and counts
+  solved, another visitor's "我仍需要帮助" sends the message, which becomes a ticket."""
 
 from __future__ import annotations
 
@@ -115,10 +118,11 @@ async def test_status_page_on_a_phone_in_chinese_without_internal_notes(
 
 @pytest.fixture
 async def shop(page_port: int, server: str) -> AsyncIterator[str]:
-    """The customer's own site, on another origin, embedding the widget with one tag."""
-    signed = visitor_token(SECRET, "site", "member-42", int(time.time()) + 3600)
-
+    """The customer's own site, on another origin, embedding the widget with one tag; its
+    signed-in member is member-42, or the one ?visitor= names."""
     async def index(request: web.Request) -> web.Response:
+        visitor = request.query.get("visitor", "member-42")
+        signed = visitor_token(SECRET, "site", visitor, int(time.time()) + 3600)
         return web.Response(content_type="text/html", text=(
             '<!doctype html><html lang="zh"><head><meta charset="utf-8"><meta name="viewport" '
             'content="width=device-width, initial-scale=1"><title>小店</title></head>'
@@ -183,3 +187,72 @@ async def test_visitor_chats_through_the_widget_and_sees_the_agents_answer(
     await expect(ours).to_have_count(1)
     full = await api.call("GET", f"/api/v1/tickets/{tk['id']}", Role.ADMIN)
     assert len(full["messages"]) == 1
+
+
+ARTICLE = {"title": "如何申请退货", "locale": "zh", "status": "published",
+           "body": "收到商品七天内可申请退货：\n1. 打开订单页\n2. 点击「申请退货」"
+                   "<img src=x onerror=alert(1)>"}
+QUESTION = "我想退货，怎么申请？"
+
+
+async def _faq_counts(api: Any, wanted: dict[str, int]) -> None:
+    """Feedback is sent without the visitor waiting for it: wait for the counter."""
+    for _ in range(200):
+        got = (await api.call("GET", "/api/v1/articles/returns", Role.MANAGER))["faq"]
+        if got == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"FAQ counts {got}, expected {wanted}")
+
+
+async def _ask(browser: Any, shop: str, visitor: str) -> tuple[Any, Any]:
+    from playwright.async_api import expect
+
+    b = await browser(**PHONE)
+    await b.page.goto(f"{shop}?visitor={visitor}")
+    await b.page.click("button.launcher")
+    await b.page.fill("section.panel textarea", QUESTION)
+    await b.page.press("section.panel textarea", "Enter")
+    found = b.page.locator("section.panel .faq-article")
+    await expect(found).to_have_count(1)
+    await expect(found.locator(".faq-title")).to_have_text("如何申请退货")
+    await expect(found.locator(".faq-snippet")).to_contain_text("退货")
+    return b, found
+
+
+async def test_widget_answers_from_the_faq_before_a_ticket_is_opened(
+        browser: Any, api: Any, shop: str) -> None:
+    from playwright.async_api import expect
+
+    await api.call("PUT", "/api/v1/articles/returns", Role.ADMIN, ARTICLE)
+    for _ in range(200):      # the search index takes the article at its first build
+        if (await api.call("GET", "/api/v1/articles?q=退货", Role.ADMIN))["articles"]:
+            break
+        await asyncio.sleep(0.05)
+
+    b, found = await _ask(browser, shop, "member-7")
+    await found.locator("button.faq-read").click()
+    body = found.locator(".faq-body")
+    await expect(body).to_contain_text("打开订单页")
+    assert await body.evaluate("e => e.textContent") == ARTICLE["body"]   # text, not HTML
+    assert await b.page.locator("section.panel img").count() == 0
+    assert await b.page.evaluate("document.documentElement.scrollWidth") <= 375
+    await b.shot("visitor-widget-faq-zh")
+    await found.locator("button.faq-solved").click()
+    await expect(b.page.locator("section.panel .notice")).to_contain_text("很高兴帮到您")
+    await expect(found).to_have_count(0)
+    await expect(b.page.locator("li.entry.me")).to_have_count(0)
+    await _faq_counts(api, {"shown": 1, "solved": 1, "unsolved": 0})
+    assert (await api.call("GET", "/api/v1/tickets", Role.ADMIN))["tickets"] == []
+
+    b, found = await _ask(browser, shop, "member-8")
+    await b.page.click("section.panel button.faq-help")
+    await expect(found).to_have_count(0)
+    mine = b.page.locator("li.entry.me")
+    await expect(mine).to_have_count(1)
+    await expect(mine.locator(".state")).to_have_count(0)       # sent
+    [tk] = await api.wait_tickets(1)
+    assert tk["channel"] == "webchat"
+    full = await api.call("GET", f"/api/v1/tickets/{tk['id']}", Role.ADMIN)
+    assert [m["text"] for m in full["messages"]] == [QUESTION]
+    await _faq_counts(api, {"shown": 2, "solved": 1, "unsolved": 1})

@@ -12,6 +12,7 @@ from deskgate.gateway.config import Config, parse_config
 from deskgate.gateway.knowledge import KNOWLEDGE, Knowledge
 
 FAQ_PER_MINUTE = 6
+SHOP = "https://shop.example.cn"     # the site allowed to embed the widget (and ask the FAQ)
 
 
 @pytest.fixture
@@ -20,7 +21,8 @@ def config(prefix: str) -> Config:
 redis_prefix: "{prefix}"
 workers: {{block_ms: 50, claim_idle_ms: 500, lease_seconds: 600}}
 knowledge: {{refresh_ms: 50, faq_per_minute: {FAQ_PER_MINUTE}}}
-channels: {{webchat: {{site: {{secret: site-secret-0123456789abcdef}}}}}}
+channels: {{webchat: {{site: {{secret: site-secret-0123456789abcdef,
+                             allowed_origins: ["{SHOP}"]}}}}}}
 sla:
   teams:
     team-alpha: {{skills: [alpha], managers: [alpha-lead]}}

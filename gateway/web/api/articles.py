@@ -61,11 +61,32 @@ def _choice(request: web.Request, name: str, allowed: type[Locale] | type[Articl
     return value
 
 
+def _faq_stats(request: web.Request) -> bool:
+    stats = request.query.get("stats", "")
+    if stats not in ("", "faq"):
+        raise ApiError(400, "stats can only be faq", field="stats")
+    if stats and scope(request).role is Role.AGENT:
+        raise ApiError(403, "the FAQ figures are for managers and admins", field="stats")
+    return bool(stats)
+
+
+async def _with_faq(request: web.Request, listed: list[dict[str, Any]],
+                    wanted: bool) -> list[dict[str, Any]]:
+    """The page's articles with their FAQ counts (one Redis read for the page) if wanted."""
+    if wanted and listed:
+        counts = await request.app[KNOWLEDGE].articles.faq_counts([a["id"] for a in listed])
+        for a in listed:
+            a["faq"] = to_builtins(counts[a["id"]])
+    return listed
+
+
 @requires(Role.AGENT, Role.MANAGER, Role.ADMIN, policy=FILTERED)
 async def list_articles(request: web.Request) -> web.Response:
     """Articles (agents: published ones): q searches (best first, with marked snippets),
-    else newest first; filter by locale, status, topic, tag; limit."""
+    else newest first; filter by locale, status, topic, tag; limit; stats=faq (managers and
+    admins) adds each article's web-chat FAQ counts."""
     q = request.query.get("q", "").strip()
+    with_faq = _faq_stats(request)
     if len(q) > MAX_Q:
         raise ApiError(400, f"q is at most {MAX_Q} characters", field="q")
     try:
@@ -84,14 +105,16 @@ async def list_articles(request: web.Request) -> web.Response:
     kb = request.app[KNOWLEDGE]
     if q:
         hits = kb.search_articles(analyze(q), min(limit, MAX_HITS), wanted)
-        return web.json_response({"articles": [found_json(a, f, q) for a, f in hits],
+        found = [found_json(a, f, q) for a, f in hits]
+        return web.json_response({"articles": await _with_faq(request, found, with_faq),
                                   "q": q, "ready": kb.ready})
     # the gateway's copy is current within knowledge.refresh_ms (and at once after its own
     # writes); Redis only until the first build is done
     every = [a for a in (kb.by_id.values() if kb.ready else await kb.articles.all())
              if wanted(a)]
     every.sort(key=lambda a: (-a.updated_at, a.id))
-    return web.json_response({"articles": [_summary(a) for a in every[:limit]],
+    page = [_summary(a) for a in every[:limit]]
+    return web.json_response({"articles": await _with_faq(request, page, with_faq),
                               "total": len(every)})
 
 

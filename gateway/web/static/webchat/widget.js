@@ -4,7 +4,7 @@
  *           data-visitor-token="TOKEN FROM YOUR BACKEND" async></script>
  *
  * Without data-visitor-token the gateway mints an anonymous visitor, if the account allows it.
- * Optional: data-lang="zh|en" (else the browser's language), data-title.
+ * Optional: data-lang="zh|en" (else the browser's language), data-title, data-faq="off".
  * Everything lives in a shadow root, so the site's styles and ours do not meet; every string
  * from the visitor or an agent is set as text, never parsed as HTML.
  *
@@ -12,7 +12,13 @@
  * (ctx) => Promise<boolean>, run in order when the visitor sends their first message; ctx has
  * {text, account, base, lang, area} (area: an element of the panel the step may fill). A step
  * resolving false stops there (e.g. a suggested article answered the question) and the message
- * is not sent. This is where "suggested articles" (GET /webchat/{account}/faq?q=) plugs in.
+ * is not sent.
+ *
+ * Built in, before those steps: the FAQ. The first message is first asked of the account's
+ * published articles (GET /webchat/{account}/faq?q=); if any match, the visitor sees them (title,
+ * snippet, the article on request) with "this solved it" per article (the message is not sent)
+ * and "I still need help" (it is sent). None, or any failure: the message goes at once.
+ * data-faq="off" leaves it out.
  */
 (function () {
   "use strict";
@@ -27,19 +33,27 @@
   if (lang !== "zh") lang = "en";
   var POLL_MS = 4000;
   var MAX_CHARS = 4000;
+  var faqOn = script.getAttribute("data-faq") !== "off";
+  var FAQ_MAX_Q = 500;
   var TEXT = {
     en: {open: "Chat with us", title: "Customer service", close: "Close chat",
          placeholder: "Type your message…", send: "Send", you: "You", us: "Customer service",
          sending: "sending…", failed: "not sent", tooLong: "At most 4,000 characters, please.",
          unavailable: "Chat is not available right now. Please try again later.",
          expired: "Your chat session has expired. Please reload the page.",
-         greeting: "Hello! How can we help you?"},
+         greeting: "Hello! How can we help you?",
+         faqHead: "These articles may answer your question:", solved: "This solved it",
+         needHelp: "I still need help", read: "Read the article", hide: "Hide the article",
+         thanks: "Glad that helped! Write again any time."},
     zh: {open: "在线客服", title: "在线客服", close: "关闭",
          placeholder: "请输入您的问题…", send: "发送", you: "我", us: "客服",
          sending: "发送中…", failed: "未发送", tooLong: "每条消息最多 4000 字。",
          unavailable: "在线客服暂时不可用，请稍后再试。",
          expired: "会话已过期，请刷新页面。",
-         greeting: "您好！请问有什么可以帮您？"}
+         greeting: "您好！请问有什么可以帮您？",
+         faqHead: "以下文章也许能解答您的问题：", solved: "这解决了我的问题",
+         needHelp: "我仍需要帮助", read: "查看全文", hide: "收起全文",
+         thanks: "很高兴帮到您！如有其他问题，欢迎随时留言。"}
   };
   var t = TEXT[lang];
 
@@ -234,21 +248,109 @@
     });
   }
 
+  // --- the FAQ, before the first message ---------------------------------------------------
+  // Public calls (no visitor token): the FAQ knows no visitor, and none is minted for a
+  // question the articles answer.
+  function faqCall(method, path, body) {
+    var init = {method: method, mode: "cors", credentials: "omit"};
+    if (body !== undefined) {
+      init.headers = {"Content-Type": "application/json"};
+      init.body = JSON.stringify(body);
+    }
+    return fetch(base + "/webchat/" + encodeURIComponent(account) + "/faq" + path, init);
+  }
+  function faqFeedback(id, solved) {
+    // counted for the deflection figure only: the visitor's way on does not wait for it
+    faqCall("POST", "/feedback", {article_id: id, solved: solved}).catch(function () {});
+  }
+  function button(cls, text) {
+    var b = el("button", cls, text);
+    b.type = "button";
+    return b;
+  }
+  function faqArticle(a, done) {
+    var li = el("li", "faq-article");
+    li.setAttribute("data-article", a.id);
+    li.appendChild(el("h3", "faq-title", a.title));
+    li.appendChild(el("p", "faq-snippet", a.snippet));
+    var body = el("div", "faq-body");
+    body.hidden = true;
+    var toggle = button("faq-read", t.read);
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.addEventListener("click", function () {
+      var opening = body.hidden;
+      body.hidden = !opening;
+      toggle.textContent = opening ? t.hide : t.read;
+      toggle.setAttribute("aria-expanded", String(opening));
+      if (!opening || body.getAttribute("data-loaded")) return;
+      faqCall("GET", "/" + encodeURIComponent(a.id)).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (b) {
+        body.textContent = b ? b.body : t.unavailable;     // Markdown shown as its text
+        if (b) body.setAttribute("data-loaded", "1");
+      }, function () { body.textContent = t.unavailable; });
+    });
+    var solved = button("faq-solved", t.solved);
+    solved.addEventListener("click", function () { done(a.id); });
+    li.appendChild(toggle);
+    li.appendChild(body);
+    li.appendChild(solved);
+    return li;
+  }
+  function faqStep(ctx) {
+    // the FAQ takes 500 characters of a question: a long message's start says what it is about
+    var q = ctx.text.slice(0, FAQ_MAX_Q);
+    return faqCall("GET", "?q=" + encodeURIComponent(q) + "&lang=" + ctx.lang)
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (b) {
+        var found = b && b.articles || [];
+        if (!found.length) return true;
+        return new Promise(function (resolve) {
+          var box = el("div", "faq");
+          box.appendChild(el("p", "faq-head", t.faqHead));
+          var list = el("ol", "faq-list");
+          function done(id) {
+            faqFeedback(id, true);
+            ctx.area.textContent = "";
+            input.value = "";
+            say(t.thanks);
+            resolve(false);
+          }
+          found.forEach(function (a) { list.appendChild(faqArticle(a, done)); });
+          box.appendChild(list);
+          var more = button("faq-help", t.needHelp);
+          more.addEventListener("click", function () {
+            found.forEach(function (a) { faqFeedback(a.id, false); });
+            ctx.area.textContent = "";
+            resolve(true);
+          });
+          box.appendChild(more);
+          say("");
+          ctx.area.textContent = "";
+          ctx.area.appendChild(box);
+          list.querySelector("button").focus();
+        });
+      }, function () { return true; });
+  }
+
   function runSteps(text) {
-    var steps = api.beforeChat.slice();
+    var steps = (faqOn ? [faqStep] : []).concat(api.beforeChat);
     var ctx = {text: text, account: account, base: base, lang: lang, area: area};
     return steps.reduce(function (p, step) {
       return p.then(function (go) { return go ? Promise.resolve(step(ctx)).then(Boolean) : false; });
     }, Promise.resolve(true)).catch(function () { return true; });
   }
 
+  var stepping = false;     // the steps of one first message at a time
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var text = input.value.trim();
-    if (!text) return;
+    if (!text || stepping) return;
     if (text.length > MAX_CHARS) { say(t.tooLong); return; }
     var first = !state.log.some(function (m) { return m.who === "me"; });
+    stepping = first;
     (first ? runSteps(text) : Promise.resolve(true)).then(function (go) {
+      stepping = false;
       if (!go) return;
       var m = {id: uuid(), who: "me", text: text, at: Date.now(), state: "sending"};
       state.log.push(m);
