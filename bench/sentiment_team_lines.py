@@ -221,6 +221,14 @@ while len(mixed) < 2 * MIX_PER_LABEL:
         mixed_seen.add(text)
         mixed.append((text, "negative"))
 rows += mixed
+# bench/check_team_reviews.py: a line the templates made twice, or one that equals or sits inside
+# a review we evaluate on, must not be trained on
+IN_EVALUATION = {"物流很快，五星好评", "环境太差了"}
+kept: dict[str, tuple[str, str]] = {}
+for row in rows:
+    if row[0] not in IN_EVALUATION:
+        kept.setdefault(row[0], row)
+rows = list(kept.values())
 
 with OUT.open("w", encoding="utf-8", newline="") as fh:
     w = csv.writer(fh)
