@@ -23,7 +23,7 @@ KEYS = web.AppKey("keys", Keys)
 INGEST = web.AppKey("ingest", Ingest)
 PERSISTENCE = web.AppKey("persistence", PersistenceGuard)
 # the process's upkeep has its own small client (the revocation listener's subscription, the
-# persistence guard's checks, /healthz's ping): requests filling REDIS's pool must not make this
+# persistence guard's checks, /healthz's ping, /metrics' reads): requests filling REDIS's pool must not make this
 # process look unhealthy, refuse ingest on a failed check, or miss a token revocation
 CONTROL_REDIS = web.AppKey("control_redis", aioredis.Redis)
 METRICS = web.AppKey("metrics", Metrics)

@@ -84,8 +84,8 @@ class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
 class RedisPoolConfig(msgspec.Struct, kw_only=True, frozen=True):
     """The gateway's Redis connections (queue/connection.py). When all are busy a request waits
     up to `wait_seconds` for one, then gets 503 "busy" with Retry-After; the health check and
-    the persistence guard (and the token-revocation listener) have their own three connections,
-    so a busy pool never fails them."""
+    /metrics, the persistence guard and the token-revocation listener have their own four
+    connections, so a busy pool never fails them."""
 
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
     wait_seconds: Annotated[float, msgspec.Meta(ge=0.01, le=30)] = 2.0

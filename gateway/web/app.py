@@ -42,8 +42,9 @@ from deskgate.queue.persistence import PersistenceGuard
 
 log = logging.getLogger("deskgate.http")
 UNAVAILABLE_LOG = edge.QuietLog(log)
-# one each: the revocation listener's subscription, the guard's check, /healthz's ping
-CONTROL_CONNECTIONS = 3
+# one each: the revocation listener's subscription, the guard's check, /healthz's ping and
+# a /metrics scrape
+CONTROL_CONNECTIONS = 4
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

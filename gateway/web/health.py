@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from redis.exceptions import MaxConnectionsError, RedisError
 
-from deskgate.gateway.appkeys import CONTROL_REDIS, KEYS, METRICS, PERSISTENCE, REDIS
+from deskgate.gateway.appkeys import CONTROL_REDIS, KEYS, METRICS, PERSISTENCE
 from deskgate.gateway.edge import QuietLog
 from deskgate.gateway.web.metrics import CONTENT_TYPE, describe, exposition
 from deskgate.gateway.web.openapi import document
@@ -41,7 +41,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    body = await exposition(app[METRICS], app[REDIS], app[KEYS], time.time(),
+    # on the upkeep client: a busy request pool must not read as deskgate_redis_up 0
+    body = await exposition(app[METRICS], app[CONTROL_REDIS], app[KEYS], time.time(),
                             refusing=app[PERSISTENCE].refusal is not None)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE,
                                             "X-Content-Type-Options": "nosniff"})

@@ -104,7 +104,7 @@ async def test_overload_answers_2xx_or_503_and_keeps_everything_once(
     print(f"{saw_503} answers of 503 before all {CONCURRENT} were acknowledged")
 
 
-async def test_a_full_pool_answers_busy_503_and_health_stays_up(
+async def test_a_full_pool_answers_busy_503_while_health_and_metrics_stay_up(
         tiny: Any, auth: Callable[..., dict[str, str]]) -> None:
     admin = auth(Role.ADMIN)
     # the token is looked up (and cached) before the pool is taken
@@ -121,6 +121,8 @@ async def test_a_full_pool_answers_busy_503_and_health_stays_up(
         assert (await resp.json())["error"]["message"] == "busy, retry after 1 s"
         health = await tiny.get("/healthz")
         assert health.status == 200, await health.text()
+        scrape = await (await tiny.get("/metrics")).text()
+        assert "\ndeskgate_redis_up 1.0\n" in scrape
     finally:
         for connection in held:
             await pool.release(connection)
