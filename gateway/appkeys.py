@@ -22,5 +22,9 @@ SYNC_REDIS = web.AppKey("models_sync_redis", redis.Redis)
 KEYS = web.AppKey("keys", Keys)
 INGEST = web.AppKey("ingest", Ingest)
 PERSISTENCE = web.AppKey("persistence", PersistenceGuard)
+# the process's upkeep has its own small client (the revocation listener's subscription, the
+# persistence guard's checks, /healthz's ping, /metrics' reads): requests filling REDIS's pool must not make this
+# process look unhealthy, refuse ingest on a failed check, or miss a token revocation
+CONTROL_REDIS = web.AppKey("control_redis", aioredis.Redis)
 METRICS = web.AppKey("metrics", Metrics)
 DATA_DIR = web.AppKey("data_dir", Path)

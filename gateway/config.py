@@ -81,6 +81,16 @@ class HttpConfig(msgspec.Struct, kw_only=True, frozen=True):
         proxy_networks(self.trusted_proxies)   # a wrong entry fails at load, saying which
 
 
+class RedisPoolConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """The gateway's Redis connections (queue/connection.py). When all are busy a request waits
+    up to `wait_seconds` for one, then gets 503 "busy" with Retry-After; the health check and
+    /metrics, the persistence guard and the token-revocation listener have their own four
+    connections, so a busy pool never fails them."""
+
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    wait_seconds: Annotated[float, msgspec.Meta(ge=0.01, le=30)] = 2.0
+
+
 class WorkerConfig(msgspec.Struct, kw_only=True, frozen=True):
     count: int = 1                         # triage workers inside `serve`
     batch: int = 256                       # stream entries read per XREADGROUP
@@ -142,6 +152,7 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     csat: SurveyConfig = SurveyConfig()         # the survey over the customer's channel
     summary: SummaryConfig = SummaryConfig()    # each team's daily summary (webhook, email)
     knowledge: KnowledgeConfig = KnowledgeConfig()   # articles, suggestions, the FAQ
+    redis_pool: RedisPoolConfig = RedisPoolConfig()  # the gateway's Redis connections
 
     def __post_init__(self) -> None:
         if is_sentinel_url(self.redis_url):  # a malformed one fails at load, saying why

@@ -8,13 +8,16 @@ from __future__ import annotations
 from typing import NoReturn
 
 import msgspec
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import MaxConnectionsError, RedisError, ResponseError
 
 from deskgate.models.errors import DeskgateError, Invalid, Unavailable
 
 # Redis answers that mean our command was wrong (a bug to fix), not that Redis cannot serve:
 # LOADING, READONLY, MISCONF (persistence failing), OOM and lost connections are "unavailable".
 REDIS_BUGS = ("WRONGTYPE", "ERR ")
+# A full connection pool (queue/connection.py PoolBusy) is this process being busy: the command
+# never ran, and another try a moment later usually finds a free connection.
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 def as_deskgate_error(exc: BaseException) -> DeskgateError | None:
@@ -24,6 +27,9 @@ def as_deskgate_error(exc: BaseException) -> DeskgateError | None:
         return exc
     if isinstance(exc, ResponseError) and str(exc).startswith(REDIS_BUGS):
         return None
+    if isinstance(exc, MaxConnectionsError):
+        return Unavailable(f"busy, retry after {BUSY_RETRY_AFTER_SECONDS} s",
+                           retry_after=BUSY_RETRY_AFTER_SECONDS)
     if isinstance(exc, RedisError):
         return Unavailable("storage unavailable, retry later")
     if isinstance(exc, msgspec.ValidationError):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from deskgate.gateway.appkeys import INGEST, METRICS
+from deskgate.gateway.errors import as_deskgate_error
 from deskgate.models.errors import Unavailable
 from deskgate.models.message import InboundMessage
 from deskgate.queue.ingest import Accepted, IngestUnavailable
@@ -35,4 +36,7 @@ async def accept_many_or_503(app: web.Application,
 def _unavailable(app: web.Application, exc: IngestUnavailable) -> Unavailable:
     app[METRICS].inc("deskgate_ingest_unavailable_total")
     log.warning("ingest unavailable, asking the sender to retry: %s", exc)
-    return Unavailable(retry_after=RETRY_AFTER_SECONDS)
+    busy = as_deskgate_error(exc.__cause__) if exc.__cause__ is not None else None
+    # a full connection pool clears in moments; a Redis that failed may take longer
+    return busy if isinstance(busy, Unavailable) and busy.retry_after < RETRY_AFTER_SECONDS \
+        else Unavailable(retry_after=RETRY_AFTER_SECONDS)

@@ -33,7 +33,12 @@ Policy, the same for every process:
   also spans a Sentinel failover with down-after-milliseconds 1000), only when the connection
   failed - never after a timeout, when the command may have run and a retry could apply a
   non-idempotent script twice. Past that the caller answers 503 / SMTP 451 and the sender
-  retries later."""
+  retries later;
+- a process's asyncio client holds at most `max_connections` connections (per node on a
+  Cluster); a command that finds them all busy waits up to `pool_timeout` seconds for one to be
+  released, then fails with PoolBusy - "this process is busy", not "Redis is down" (the gateway
+  answers 503 with Retry-After). redis-py's cluster client cannot wait: a full node pool raises
+  its MaxConnectionsError (PoolBusy's parent) at once."""
 
 from __future__ import annotations
 
@@ -52,7 +57,7 @@ from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
@@ -66,6 +71,9 @@ RETRIES = 3
 _BACKOFF_BASE_SECONDS = 0.05
 _BACKOFF_CAP_SECONDS = 1.0
 CLUSTER_SCHEME = "redis+cluster"
+# redis-py's own default pool size; a gateway sets its own (config `redis_pool`)
+MAX_CONNECTIONS = 100
+POOL_TIMEOUT_SECONDS = 2.0
 
 
 class ClusterAddress:
@@ -178,8 +186,31 @@ def _sentinel_policy(s: SentinelUrl) -> dict[str, Any]:
             "username": s.sentinel_username, "password": s.sentinel_password}
 
 
-class _AsyncPool(AsyncSentinelPool):
-    """Closing the client also closes its connections to the sentinels."""
+class PoolBusy(MaxConnectionsError):
+    """Every pooled connection stayed busy for the whole wait: the process is overloaded, Redis
+    may be fine. A command that never got a connection never ran, so retrying it is safe."""
+
+
+class _BlockingPool(aioredis.BlockingConnectionPool):
+    """Waits for a free connection; a wait that times out raises PoolBusy, where redis-py raises
+    a plain ConnectionError that cannot be told from a Redis that is down."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(  # type: ignore[no-untyped-call]
+                *args, **kwargs)
+        except RedisConnectionError as exc:
+            # Only the wait for a free connection ends in a ConnectionError caused by a timeout
+            # (connecting fails with redis's TimeoutError or an OSError's ConnectionError).
+            if isinstance(exc.__cause__, TimeoutError) and not isinstance(exc, PoolBusy):
+                raise PoolBusy(f"all {self.max_connections} Redis connections stayed busy "
+                               f"for {self.timeout} s") from exc
+            raise
+
+
+class _AsyncPool(AsyncSentinelPool, _BlockingPool):
+    """Waits for a free connection like _BlockingPool; closing the client also closes its
+    connections to the sentinels."""
 
     async def aclose(self) -> None:
         await super().aclose()
@@ -194,8 +225,10 @@ class _SyncPool(SentinelConnectionPool):
             sentinel.close()
 
 
-def async_client(url: str) -> aioredis.Redis:
-    """An asyncio client for `url` with the house policy."""
+def async_client(url: str, *, max_connections: int = MAX_CONNECTIONS,
+                 pool_timeout: float = POOL_TIMEOUT_SECONDS) -> aioredis.Redis:
+    """An asyncio client for `url` with the house policy, holding at most `max_connections`
+    connections and waiting up to `pool_timeout` seconds for a free one (PoolBusy after)."""
     retry = AsyncRetry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
     if is_cluster(url):
         address = ClusterAddress(url)
@@ -203,15 +236,18 @@ def async_client(url: str) -> aioredis.Redis:
             startup_nodes=[AsyncClusterNode(h, p) for h, p in address.nodes],
             username=address.username, password=address.password, retry=retry,
             socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            health_check_interval=HEALTH_CHECK_SECONDS))
+            health_check_interval=HEALTH_CHECK_SECONDS, max_connections=max_connections))
     if not is_sentinel_url(url):
-        return aioredis.Redis.from_url(url, retry=retry, **_policy())
+        return aioredis.Redis.from_pool(_BlockingPool.from_url(
+            url, max_connections=max_connections, timeout=pool_timeout, retry=retry,
+            **_policy()))
     s = parse_sentinel_url(url)
     group = AsyncSentinel(list(s.sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
         **_sentinel_policy(s), "retry": AsyncRetry(NoBackoff(), 0)})
     client: aioredis.Redis = group.master_for(
         s.master, redis_class=aioredis.Redis, connection_pool_class=_AsyncPool, db=s.db,
-        username=s.username, password=s.password, retry=retry, **_policy())
+        username=s.username, password=s.password, retry=retry,
+        max_connections=max_connections, timeout=pool_timeout, **_policy())
     return client
 
 

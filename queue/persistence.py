@@ -177,6 +177,11 @@ class PersistenceGuard:
             if await follow_master(self._r):
                 log.warning("the sentinels name a new Redis master; this process moves to it")
             why = await self.check()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # redis-py can swallow a cancel that lands while it opens a connection (the
+                # check then succeeds on it); without this the loop outlived its shutdown
+                raise asyncio.CancelledError
             if why != self.refusal:
                 if why:
                     log.error("refusing new messages (senders retry): %s", why)

@@ -16,6 +16,7 @@ from aiohttp import web
 from deskgate.gateway import edge, knowledge, sla_config
 from deskgate.gateway.appkeys import (
     CONFIG,
+    CONTROL_REDIS,
     DATA_DIR,
     INGEST,
     KEYS,
@@ -41,6 +42,9 @@ from deskgate.queue.persistence import PersistenceGuard
 
 log = logging.getLogger("deskgate.http")
 UNAVAILABLE_LOG = edge.QuietLog(log)
+# one each: the revocation listener's subscription, the guard's check, /healthz's ping and
+# a /metrics scrape
+CONTROL_CONNECTIONS = 4
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,9 +101,13 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
     app[METRICS] = Metrics()
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-        client = connection.async_client(redis_url)
+        pool = config.redis_pool
+        client = connection.async_client(redis_url, max_connections=pool.max_connections,
+                                         pool_timeout=pool.wait_seconds)
         app[REDIS] = client
-        guard = PersistenceGuard(client, config.durability, redis_url, data_dir)
+        app[CONTROL_REDIS] = connection.async_client(
+            redis_url, max_connections=CONTROL_CONNECTIONS, pool_timeout=pool.wait_seconds)
+        guard = PersistenceGuard(app[CONTROL_REDIS], config.durability, redis_url, data_dir)
         await guard.start()
         app[PERSISTENCE] = guard
         app[INGEST] = Ingest(client, app[KEYS], durability=config.durability, guard=guard)
@@ -109,6 +117,7 @@ def create_app(config: Config, redis_url: str, data_dir: Path, *,
         with contextlib.suppress(asyncio.CancelledError):
             await checks
         await client.aclose()
+        await app[CONTROL_REDIS].aclose()
 
     async def sync_redis_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SYNC_REDIS] = connection.sync_client(redis_url)

@@ -24,7 +24,7 @@ from typing import Protocol
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from deskgate.gateway.appkeys import KEYS, METRICS, REDIS
+from deskgate.gateway.appkeys import CONTROL_REDIS, KEYS, METRICS, REDIS
 from deskgate.gateway.web.errors import ApiError
 from deskgate.models.enums import Role
 from deskgate.models.errors import Unavailable
@@ -234,7 +234,7 @@ async def _hear_revocations(app: web.Application, stop: asyncio.Event) -> None:
     cache, channel = app[TOKEN_CACHE], app[KEYS].token_revocations
     backoff = 0.5
     while not stop.is_set():
-        pubsub = await open_pubsub(app[REDIS])
+        pubsub = await open_pubsub(app[CONTROL_REDIS])
         try:
             await pubsub.subscribe(channel)
             while (await pubsub.get_message(timeout=5.0) or {}).get("type") != "subscribe":

@@ -8,9 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
-from deskgate.gateway.appkeys import KEYS, METRICS, PERSISTENCE, REDIS
+from deskgate.gateway.appkeys import CONTROL_REDIS, KEYS, METRICS, PERSISTENCE
 from deskgate.gateway.edge import QuietLog
 from deskgate.gateway.web.metrics import CONTENT_TYPE, describe, exposition
 from deskgate.gateway.web.openapi import document
@@ -22,9 +22,12 @@ describe("deskgate_persistence_refusing",
 
 async def healthz(request: web.Request) -> web.Response:
     """Fixed words only: anyone may ask, and Redis's error text names its socket path or
-    internal host:port (the detail goes to the log, bounded)."""
+    internal host:port (the detail goes to the log, bounded). Pings on its own small client,
+    so requests filling the main pool never make it fail."""
     try:
-        await request.app[REDIS].ping()
+        await request.app[CONTROL_REDIS].ping()
+    except MaxConnectionsError:
+        pass  # other probes hold its connections now: the guard's latest check answers
     except (RedisError, OSError) as exc:
         _QUIET.log(logging.WARNING, "/healthz: Redis does not answer: %s", exc)
         return web.json_response({"status": "unavailable", "redis": "unreachable"}, status=503)
@@ -38,7 +41,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    body = await exposition(app[METRICS], app[REDIS], app[KEYS], time.time(),
+    # on the upkeep client: a busy request pool must not read as deskgate_redis_up 0
+    body = await exposition(app[METRICS], app[CONTROL_REDIS], app[KEYS], time.time(),
                             refusing=app[PERSISTENCE].refusal is not None)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE,
                                             "X-Content-Type-Options": "nosniff"})
