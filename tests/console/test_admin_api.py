@@ -258,7 +258,7 @@ async def test_sla_policies_are_validated_stored_and_used_by_the_workers(
 
     async def policy() -> str | None:
         page = await (await live.get("/api/v1/tickets", headers=headers)).json()
-        return page["tickets"][0].get("sla", {}).get("policy") if page["tickets"] else None
+        return (page["tickets"][0].get("sla") or {}).get("policy") if page["tickets"] else None
 
     assert await eventually(policy) == "gold-24x7"
     audit = [f[b"action"] for _, f in r.xrange(f"{prefix}audit")]
