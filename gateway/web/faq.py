@@ -51,7 +51,7 @@ async def _admit(request: web.Request) -> None:
                        headers={"Retry-After": str(wait)})
 
 
-async def _published(request: web.Request, article_id: str) -> Article:
+async def _public(request: web.Request, article_id: str) -> Article:
     if not ARTICLE_ID.match(article_id):
         raise ApiError(422, "article_id is not an article id", field="article_id")
     await _admit(request)
@@ -84,14 +84,14 @@ async def _answer(request: web.Request, _settings: WebSettings, _account: str) -
 
 
 async def _read(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
-    found = await _published(request, request.match_info["article_id"])
+    found = await _public(request, request.match_info["article_id"])
     return web.json_response({"id": found.id, "title": found.title, "body": found.body})
 
 
 async def _feedback(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
     body: FeedbackIn = decode_body(await request.read(), FeedbackIn,
                                    max_bytes=MAX_FEEDBACK_BYTES)
-    found = await _published(request, body.article_id)
+    found = await _public(request, body.article_id)
     await request.app[KNOWLEDGE].articles.count_faq(
         {found.id: "solved" if body.solved else "unsolved"})
     return web.Response(status=204)

@@ -104,7 +104,7 @@ export function articlesView(ctx, root, params, id) {
   async function read(articleId) {
     try {
       const a = await api.get(`/api/v1/articles/${enc(articleId)}`);
-      mount(editor, section(a.title, h("p", { class: "muted" }, `${a.locale} · ${when(a.updated_at)}`),
+      mount(editor, section(a.title, h("p", { class: "muted" }, audienceBadge(a), `${a.locale} · ${when(a.updated_at)}`),
         markdown(a.body)));
     } catch (err) { showError(err); }
   }
