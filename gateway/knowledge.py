@@ -202,13 +202,18 @@ class Knowledge:
         return [(self.by_id[h.key], Found(h.key, h.score, self.article_index.explain(query, h.key)))
                 for h in hits]
 
-    def suggest_articles(self, query: Query, language: str, k: int = 5) -> list[Found]:
-        """Published articles, those in `language` first (then the others by score)."""
-        hits = self.article_index.search(
-            query, k * 4, accept=lambda key: key in self.by_id and self.by_id[key].published)
-        hits.sort(key=lambda h: (self.by_id[h.key].locale != language, -h.score))
-        return [Found(h.key, h.score, self.article_index.explain(query, h.key))
-                for h in hits[:k]]
+    def suggest_articles(self, query: Query, language: str, k: int = 5, *,
+                         public_only: bool = False) -> list[tuple[Article, Found]]:
+        """Published articles (`public_only`: only those for everyone, filtered inside the
+        search so that k of them still come back), those in `language` first (then the others
+        by score)."""
+        def accept(key: str) -> bool:
+            a = self.by_id.get(key)
+            return a is not None and (a.public if public_only else a.published)
+        hits = [(self.by_id[h.key], h) for h in self.article_index.search(query, k * 4, accept)]
+        hits.sort(key=lambda ah: (ah[0].locale != language, -ah[1].score))
+        return [(a, Found(h.key, h.score, self.article_index.explain(query, h.key)))
+                for a, h in hits[:k]]
 
     def suggest_tickets(self, query: Query, scope: Scope, exclude: str,
                         k: int = 5) -> list[Found]:

@@ -1,5 +1,7 @@
 """Knowledge-base articles: a Markdown body in Chinese or English with a title, tags, a topic,
-and a status (only published articles reach agents' suggestions and the web-chat FAQ).
+a status (only published articles reach agents' suggestions and the web-chat FAQ) and an
+audience (only `public` ones reach the FAQ, which anyone can read; the default is `agents`,
+so an article whose author forgot the flag stays internal).
 Pure values and their bounds; storage is queue/articles.py."""
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ class ArticleStatus(StrEnum):
     PUBLISHED = "published"
 
 
+class Audience(StrEnum):
+    """Who may read a published article: `public` (the web-chat FAQ's visitors and agents)
+    or `agents` (internal procedures, limits: agents, managers and admins only)."""
+
+    PUBLIC = "public"
+    AGENTS = "agents"
+
+
 class Locale(StrEnum):
     ZH = "zh"
     EN = "en"
@@ -36,6 +46,7 @@ class ArticleIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     body: Annotated[str, msgspec.Meta(max_length=MAX_BODY)] = ""
     locale: Locale = Locale.ZH
     status: ArticleStatus = ArticleStatus.DRAFT
+    audience: Audience = Audience.AGENTS
     topic: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[\w.:-]*$")] = ""
     tags: Annotated[tuple[_Tag, ...], msgspec.Meta(max_length=MAX_TAGS)] = ()
 
@@ -50,6 +61,8 @@ class Article(msgspec.Struct, frozen=True, kw_only=True):
     body: str
     locale: Locale
     status: ArticleStatus
+    # articles stored before the flag existed read as internal: none is made public unasked
+    audience: Audience = Audience.AGENTS
     topic: str = ""
     tags: tuple[str, ...] = ()
     updated_at: float = 0.0
@@ -58,6 +71,11 @@ class Article(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def published(self) -> bool:
         return self.status is ArticleStatus.PUBLISHED
+
+    @property
+    def public(self) -> bool:
+        """Published for everyone: the only articles the web-chat FAQ may show."""
+        return self.published and self.audience is Audience.PUBLIC
 
     def search_text(self) -> str:
         """What the index reads: the title twice (a title match says more than a body one),
@@ -70,8 +88,8 @@ def article(article_id: str, given: ArticleIn, *, at: float, by: str) -> Article
         raise ValueError("an article id is 1-80 lower-case letters, digits, _ or -, "
                          "starting with a letter or digit")
     return Article(id=article_id, title=given.title.strip(), body=given.body,
-                   locale=given.locale, status=given.status, topic=given.topic,
-                   tags=tuple(dict.fromkeys(given.tags)), updated_at=at, updated_by=by)
+                   locale=given.locale, status=given.status, audience=given.audience,
+                   topic=given.topic, tags=tuple(dict.fromkeys(given.tags)), updated_at=at, updated_by=by)
 
 
 class FaqCounts(msgspec.Struct, frozen=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 from collections.abc import Iterable
@@ -68,9 +69,11 @@ class LookupConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     zh: _Text = ""
     en: _Text = ""
     enabled: bool = True
+    # plain http:// to a host that is not loopback: only for a lookup on a private network
+    allow_plain_http: bool = False
 
     def __post_init__(self) -> None:
-        check_url(self.url)
+        check_url(self.url, allow_plain_http=self.allow_plain_http)
         if self.secret and len(self.secret) < 16:
             raise ValueError("secret: use at least 16 characters")
         if not (self.zh or self.en):
@@ -87,12 +90,28 @@ class LookupConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return (self.en or self.zh) if language == "en" else (self.zh or self.en)
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, *, allow_plain_http: bool = False) -> None:
+    """A lookup URL: https, because the request carries the customer's verified phones and
+    emails; http:// only to a loopback host (a lookup on the same machine) or when the
+    configuration says allow_plain_http (a private network the admin vouches for)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("url: an http:// or https:// URL with a host")
     if parts.username or parts.password or parts.fragment:
         raise ValueError("url: no user:password@ and no #fragment (sign with the secret)")
+    if parts.scheme == "http" and not allow_plain_http and not _loopback(parts.hostname):
+        raise ValueError("url: use https:// (the lookup is sent customers' verified phones and "
+                         "emails); http:// only to 127.0.0.1, ::1 or localhost, or set "
+                         "allow_plain_http: true for a lookup on a private network")
+
+
+def _loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def config_id(account: str, topic: str) -> str:

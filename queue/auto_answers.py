@@ -5,6 +5,7 @@ from the triage worker to the auto-answer stage (group "autoanswer"), and that s
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -19,10 +20,25 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.replies import text as _s
 from deskgate.queue.stream import GroupStream
 
+log = logging.getLogger("deskgate.auto_answers")
+
 GROUP = "autoanswer"
 MAX_CONFIGS = 1000
 RELOAD_SECONDS = 1.0            # how stale a process's copy of the configurations may be
 STREAM_MAXLEN = 100_000
+
+
+def _decoded(config_id: str, raw: bytes | str) -> LookupConfig | None:
+    """A stored configuration, or None (logged) when it no longer passes today's rules — one
+    saved with a plain http:// URL before https was required: it is not used (the customer's
+    phones and emails are not sent in clear) until an admin saves it again, and the others
+    keep working."""
+    try:
+        return msgspec.json.decode(raw, type=LookupConfig)
+    except msgspec.ValidationError as exc:
+        log.warning("auto-answer %s is skipped: %s; an admin must save it again (PUT "
+                    "/api/v1/auto-answers/%s)", config_id, exc, config_id)
+        return None
 
 
 class AutoAnswerStore:
@@ -52,7 +68,7 @@ class AutoAnswerStore:
 
     async def get(self, config_id: str) -> LookupConfig | None:
         raw = await self._r.hget(self._k.auto_answers, config_id)
-        return msgspec.json.decode(raw, type=LookupConfig) if raw else None
+        return _decoded(config_id, raw) if raw else None
 
     async def delete(self, config_id: str) -> bool:
         async with self._r.pipeline(transaction=True) as pipe:
@@ -63,7 +79,8 @@ class AutoAnswerStore:
 
     async def all(self) -> dict[str, LookupConfig]:
         raw = await self._r.hgetall(self._k.auto_answers)
-        return {_s(k): msgspec.json.decode(v, type=LookupConfig) for k, v in sorted(raw.items())}
+        found = {_s(k): _decoded(_s(k), v) for k, v in sorted(raw.items())}
+        return {k: c for k, c in found.items() if c is not None}
 
     async def current(self) -> dict[str, LookupConfig]:
         """The enabled configurations, re-read when an admin changed them (checked at most

@@ -24,7 +24,7 @@ from deskgate.queue.redis_server import redis_url_for
 
 MAX_FILE_BYTES = 4 * MAX_BODY + 4096       # UTF-8 of the longest body, and its front matter
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
-_KEYS = ("title", "tags", "topic", "locale", "status", "id")
+_KEYS = ("title", "tags", "topic", "locale", "status", "audience", "id")
 ALIASES = {"labels": "tags", "label_names": "tags", "section": "topic", "category": "topic",
            "language": "locale", "content": "body", "name": "title", "state": "status"}
 
@@ -42,7 +42,7 @@ def _fields(raw: dict[str, str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in raw.items():
         name = ALIASES.get(key.strip().lower(), key.strip().lower())
-        if name in ("title", "body", "topic", "locale", "status") and value.strip():
+        if name in ("title", "body", "topic", "locale", "status", "audience") and value.strip():
             out[name] = value.strip() if name != "body" else value
         elif name == "tags":
             out["tags"] = _tags(value)
@@ -179,13 +179,15 @@ front matter names one. An optional front matter block sets the fields:
     topic: returns
     locale: zh            (zh or en; default zh)
     status: published     (draft or published; default draft)
+    audience: public      (public: the web-chat FAQ shows it to anyone; agents: internal;
+                           default agents, so nothing is made public unless it says so)
     ---
     Markdown body ...
 
 A CSV file (UTF-8, a header row): columns title (required), body, tags (comma-separated),
-topic, locale, status, id; Zendesk/Zoho-style names labels, section, language and content are
-read too. Without an id column the id comes from the title, so importing the same file again
-replaces the same articles. Rows or files that do not validate are reported and skipped; the
+topic, locale, status, audience (public or agents; default agents), id; Zendesk/Zoho-style
+names labels, section, language and content are read too. Without an id column the id comes
+from the title, so importing the same file again replaces the same articles. Rows or files that do not validate are reported and skipped; the
 exit status is 1 when any was skipped.""")
     imp.add_argument("source", type=Path, help="a folder of .md files, or a .csv file")
     add_common(imp)

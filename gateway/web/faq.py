@@ -1,6 +1,7 @@
 """Answers from the knowledge base inside the web-chat widget, before a ticket is opened.
-Public (the visitor has not signed in), so: only published articles, their id, title, a
-plain-text snippet and score, and on request one article's title and Markdown body; the account
+Public (the visitor has not signed in), so: only published articles whose audience is
+`public` (never an agents-only one, even as the best match), their id, title, a plain-text
+snippet and score, and on request one article's title and Markdown body; the account
 must be a configured web-chat account (else 404); called from the visitor's browser, so, like
 the widget's other calls, only from the account's allowed_origins (CORS for exactly those, 403
 for any other Origin or none); questions, reads and feedback are limited per client address
@@ -50,12 +51,13 @@ async def _admit(request: web.Request) -> None:
                        headers={"Retry-After": str(wait)})
 
 
-async def _published(request: web.Request, article_id: str) -> Article:
+async def _public(request: web.Request, article_id: str) -> Article:
     if not ARTICLE_ID.match(article_id):
         raise ApiError(422, "article_id is not an article id", field="article_id")
     await _admit(request)
     found = await request.app[KNOWLEDGE].articles.get(article_id)
-    if found is None or not found.published:
+    # an agents-only article is answered exactly like a missing one: its id tells nothing
+    if found is None or not found.public:
         raise ApiError(404, f"no published article {article_id!r}", field="article_id")
     return found
 
@@ -72,25 +74,24 @@ async def _answer(request: web.Request, _settings: WebSettings, _account: str) -
         raise ApiError(400, "lang must be zh or en", field="lang")
     await _admit(request)
     kb = request.app[KNOWLEDGE]
-    found = kb.suggest_articles(analyze(q), lang, SHOWN)
-    await kb.articles.count_faq({f.key: "shown" for f in found})
-    out = []
-    for f in found:
-        a = kb.by_id[f.key]
-        out.append({"id": a.id, "title": a.title, "snippet": snippet(a.body, q)[0],
-                    "score": f.score})
-    return web.json_response({"articles": out})
+    # the articles themselves, taken with the search: one deleted while the count below is
+    # awaited is still answered from this copy, never looked up again
+    found = kb.suggest_articles(analyze(q), lang, SHOWN, public_only=True)
+    await kb.articles.count_faq({a.id: "shown" for a, _ in found})
+    return web.json_response({"articles": [
+        {"id": a.id, "title": a.title, "snippet": snippet(a.body, q)[0], "score": f.score}
+        for a, f in found]})
 
 
 async def _read(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
-    found = await _published(request, request.match_info["article_id"])
+    found = await _public(request, request.match_info["article_id"])
     return web.json_response({"id": found.id, "title": found.title, "body": found.body})
 
 
 async def _feedback(request: web.Request, _settings: WebSettings, _account: str) -> web.Response:
     body: FeedbackIn = decode_body(await request.read(), FeedbackIn,
                                    max_bytes=MAX_FEEDBACK_BYTES)
-    found = await _published(request, body.article_id)
+    found = await _public(request, body.article_id)
     await request.app[KNOWLEDGE].articles.count_faq(
         {found.id: "solved" if body.solved else "unsolved"})
     return web.Response(status=204)

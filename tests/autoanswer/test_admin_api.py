@@ -3,6 +3,7 @@ naming it, and the "test this lookup" call against the shop's stand-in (signed, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,8 @@ async def test_admins_keep_auto_answers_and_the_secret_is_never_shown(
 @pytest.mark.parametrize("change,field,words", [
     ({"url": "ftp://shop.example/lookup"}, "", "http:// or https://"),
     ({"url": "https://user:pw@shop.example/lookup"}, "", "no user:password@"),
+    ({"url": "http://shop.example/lookup"}, "", "url: use https://"),
+    ({"url": "http://10.0.0.8/lookup", "allow_plain_http": "yes"}, "allow_plain_http", "bool"),
     ({"timeout_s": 30}, "timeout_s", "<= 10"),
     ({"secret": "short"}, "", "at least 16"),
     ({"entities": ["ORDER_ID", "IBAN"]}, "entities[1]", "IBAN"),
@@ -102,3 +105,30 @@ async def test_a_new_auto_answer_needs_a_secret_and_a_valid_name(
     assert tested.status == 422 and (await tested.json())["error"]["field"] == "entities"
     openapi = await (await client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/auto-answers/{account}/{topic}/test" in openapi["paths"]
+
+
+async def test_plain_http_only_to_loopback_or_when_allowed(
+        client: Any, lookup: Lookup, auth: Callable[..., dict[str, str]],
+        aclient: Any, keys: Any) -> None:
+    """The lookup is sent the customer's verified phones and emails: https, or http:// to this
+    machine (the stand-in), or to a private network only when the admin says so."""
+    admin = auth(Role.ADMIN)
+    for url in ("http://127.0.0.1:9/lookup", "http://127.8.0.1/lookup", "http://[::1]:9/x",
+                "http://localhost:9/lookup", "https://shop.example/lookup"):
+        resp = await client.put(PATH, headers=admin, json=answer_config(lookup, url=url))
+        assert resp.status == 200, (url, await resp.text())
+    for url in ("http://shop.example/lookup", "http://10.0.0.8/lookup",
+                "http://127.0.0.1.shop.example/lookup", "http://localhost.shop.example/x"):
+        resp = await client.put(PATH, headers=admin, json=answer_config(lookup, url=url))
+        assert resp.status == 422, url
+        assert (await resp.json())["error"]["message"].startswith("url: use https://")
+    resp = await client.put(PATH, headers=admin, json=answer_config(
+        lookup, url="http://10.0.0.8/lookup", allow_plain_http=True))
+    assert resp.status == 200 and (await resp.json())["allow_plain_http"] is True
+
+    # one saved before https was required: skipped (logged), the others still listed and used
+    legacy = {**answer_config(lookup), "url": "http://shop.example/lookup"}
+    await aclient.hset(keys.auto_answers, "waba/refund", json.dumps(legacy))
+    listed = await (await client.get("/api/v1/auto-answers", headers=admin)).json()
+    assert [c["id"] for c in listed["auto_answers"]] == ["waba/order_status"]
+    assert (await client.get("/api/v1/auto-answers/waba/refund", headers=admin)).status == 404

@@ -189,7 +189,7 @@ async def test_visitor_chats_through_the_widget_and_sees_the_agents_answer(
     assert len(full["messages"]) == 1
 
 
-ARTICLE = {"title": "如何申请退货", "locale": "zh", "status": "published",
+ARTICLE = {"title": "如何申请退货", "locale": "zh", "status": "published", "audience": "public",
            "body": "收到商品七天内可申请退货：\n1. 打开订单页\n2. 点击「申请退货」"
                    "<img src=x onerror=alert(1)>"}
 QUESTION = "我想退货，怎么申请？"

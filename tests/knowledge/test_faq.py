@@ -1,7 +1,9 @@
 """The web-chat FAQ over real HTTP and Redis, called as the widget calls it (from the site's
-origin): a configured account's visitor gets the top 3 published articles for what they typed
-(the language asked for first; drafts never; only id, title, plain snippet and score), can read
-one published article (title and body, never a draft), feedback is counted per article; CORS
+origin): a configured account's visitor gets the top 3 published public articles for what they
+typed (the language asked for first; drafts and agents-only articles never, even the best
+matches; only id, title, plain snippet and score), can read one (title and body; a draft or an
+agents-only one is 404), feedback is counted per article; an article deleted while an answer
+is being counted does not break it; CORS
 only for the account's allowed origins (another origin or none: 403 without CORS headers, the
 preflight too); an unknown account gets 404, bad input 400/422, and one address past the limit
 429 with Retry-After (which the widget can read: CORS on the error too). Managers list the
@@ -18,14 +20,15 @@ from .conftest import FAQ_PER_MINUTE, SHOP
 
 SITE = {"Origin": SHOP}
 
+PUBLIC = {"status": "published", "audience": "public"}
 ARTICLES = {
-    "returns-zh": {"title": "如何退货", "locale": "zh", "status": "published",
+    "returns-zh": {"title": "如何退货", "locale": "zh", **PUBLIC,
                    "body": "收到商品七天内可申请退货，在订单页点击申请退货。"},
-    "returns-en": {"title": "How to return an item", "locale": "en", "status": "published",
+    "returns-en": {"title": "How to return an item", "locale": "en", **PUBLIC,
                    "body": "You can return an item within 7 days: 退货 from the order page."},
     "returns-draft": {"title": "退货新政策（草稿）", "locale": "zh", "status": "draft",
-                      "body": "退货 退货 退货"},
-    "pin": {"title": "修改密码", "locale": "zh", "status": "published", "body": "在设置中修改密码。"},
+                      "audience": "public", "body": "退货 退货 退货"},
+    "pin": {"title": "修改密码", "locale": "zh", **PUBLIC, "body": "在设置中修改密码。"},
 }
 
 
@@ -148,3 +151,76 @@ async def test_cors_only_for_the_allowed_origin(client: Any, kb: Any,
     counts = (await (await client.get("/api/v1/articles/returns-zh", headers=auth(Role.ADMIN))
                      ).json())["faq"]
     assert counts["solved"] == 1
+
+
+INTERNAL = {"locale": "zh", "status": "published",
+            "body": "退货退款审批上限：客服可直接批准五百元以内的退货退款，超过需主管。退货 退货"}
+
+
+async def test_agents_only_articles_never_reach_the_faq(
+        client: Any, kb: Any, auth: Callable[..., dict[str, str]]) -> None:
+    admin = auth(Role.ADMIN)
+    await setup_articles(client, admin)
+    await client.put("/api/v1/articles/returns-faq", headers=admin,
+                     json={"title": "退货常见问题", **PUBLIC, "body": "退货需要保留包装。"})
+    # four internal articles that match better than any public one: more than the FAQ shows,
+    # so a filter applied after the top 3 would leave nothing
+    for n in range(4):
+        body = {"title": f"退货内部规定 {n}", **INTERNAL}
+        if n:
+            body["audience"] = "agents"     # the first says nothing: agents is the default
+        resp = await client.put(f"/api/v1/articles/refund-limits-{n}", headers=admin, json=body)
+        assert resp.status == 200 and (await resp.json())["audience"] == "agents"
+
+    found = (await (await client.get("/webchat/site/faq", params={"q": "退货 退款 上限",
+                                                                   "lang": "zh"},
+                                     headers=SITE)).json())["articles"]
+    assert sorted(a["id"] for a in found) == ["returns-en", "returns-faq", "returns-zh"]
+    assert "上限" not in str(found)
+    for path, body in (("/webchat/site/faq/refund-limits-0", None),
+                       ("/webchat/site/faq/feedback",
+                        {"article_id": "refund-limits-1", "solved": True})):
+        resp = await client.request("GET" if body is None else "POST", path, json=body,
+                                    headers=SITE)
+        # the same answer as for an article that does not exist
+        assert resp.status == 404, await resp.text()
+        assert (await resp.json())["error"]["message"].startswith("no published article")
+
+    # agents still find them, labelled
+    agent = auth(Role.AGENT, "ann")
+    searched = (await (await client.get("/api/v1/articles", params={"q": "退货 上限"},
+                                        headers=agent)).json())["articles"]
+    audience = {a["id"]: a["audience"] for a in searched}
+    assert audience["refund-limits-0"] == "agents" and audience["returns-zh"] == "public"
+    read = await client.get("/api/v1/articles/refund-limits-0", headers=agent)
+    assert read.status == 200 and (await read.json())["audience"] == "agents"
+    # made public, it is answered
+    resp = await client.put("/api/v1/articles/refund-limits-0", headers=admin,
+                            json={"title": "退货内部规定 0", **INTERNAL, "audience": "public"})
+    assert resp.status == 200
+    assert (await client.get("/webchat/site/faq/refund-limits-0", headers=SITE)).status == 200
+
+
+async def test_an_article_deleted_while_answering_is_skipped(
+        client: Any, kb: Any, auth: Callable[..., dict[str, str]]) -> None:
+    """The answer's articles are deleted (for real, and this gateway's index follows) while
+    the answer awaits Redis to count them: the visitor still gets 200, not 500."""
+    await setup_articles(client, auth(Role.ADMIN))
+    count_faq = kb.articles.count_faq
+
+    async def deleted_first(counts: dict[str, str]) -> None:
+        for article_id in counts:
+            assert await kb.articles.delete(article_id)
+        await kb.refresh()
+        assert "returns-zh" not in kb.by_id
+        await count_faq(counts)
+
+    kb.articles.count_faq = deleted_first
+    try:
+        resp = await client.get("/webchat/site/faq", params={"q": "退货"}, headers=SITE)
+    finally:
+        kb.articles.count_faq = count_faq
+    assert resp.status == 200, await resp.text()
+    assert [a["id"] for a in (await resp.json())["articles"]] == ["returns-zh", "returns-en"]
+    resp = await client.get("/webchat/site/faq", params={"q": "退货"}, headers=SITE)
+    assert (await resp.json())["articles"] == []

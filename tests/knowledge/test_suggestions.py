@@ -2,7 +2,7 @@
 gateway runs is suggested for a similar new ticket (the index follows the audit stream), with
 the resolving reply masked (no phone, no email) and why it matched; only resolved tickets the
 caller could open are suggested; another team's manager gets 403; published articles in the
-ticket's language come first, drafts never."""
+ticket's language come first, agents-only ones included and labelled, drafts never."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_suggestions_follow_resolves_mask_and_respect_scope(
     for aid, body in (("ship-zh", {"title": "发货时间说明", "locale": "zh", "status": "published",
                                    "body": "付款后48小时内发货，节假日顺延。查询订单物流请在订单页查看。"}),
                       ("ship-en", {"title": "When do orders ship?", "locale": "en",
-                                   "status": "published",
+                                   "status": "published", "audience": "public",
                                    "body": "订单 发货 Orders ship within 48 hours of payment."}),
                       ("ship-draft", {"title": "发货 草稿", "locale": "zh", "status": "draft",
                                       "body": "订单 发货 还没发"})):
@@ -78,8 +78,10 @@ async def test_suggestions_follow_resolves_mask_and_respect_scope(
     assert "SF1234567890123" in first["reply"]                    # not contact data: kept
     assert "A20261202" in first["why"]["entities"] and "发货" in first["why"]["terms"]
     assert first["score"] > 0
-    # articles: published only, the ticket's language (zh) first
-    assert [a["id"] for a in body["articles"]] == ["ship-zh", "ship-en"]
+    # articles: published only, the ticket's language (zh) first; agents-only ones (ship-zh:
+    # no audience given) are suggested to agents too, labelled
+    assert [(a["id"], a["audience"]) for a in body["articles"]] == [("ship-zh", "agents"),
+                                                                    ("ship-en", "public")]
     assert body["articles"][0]["body"].startswith("付款后") and body["articles"][0]["why"]["terms"]
 
     everyone = await (await client.get(url, headers=auth(Role.MANAGER))).json()

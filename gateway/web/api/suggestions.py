@@ -1,6 +1,7 @@
 """Suggestions for the agent on a ticket: the most similar resolved tickets with the reply that
-resolved them, and the most relevant published articles (the ticket's language first), each
-with its score and why (the words and identifiers it shares with the ticket).
+resolved them, and the most relevant published articles, public and agents-only alike (each
+says its audience; the ticket's language first), each with its score and why (the words and
+identifiers it shares with the ticket).
 
 Similar tickets are only those the caller could open themselves (the ticket rule of
 gateway/web/scope.py: an agent's skills and own tickets, a manager's teams), which is stricter
@@ -40,9 +41,9 @@ async def suggestions(request: web.Request) -> web.Response:
                 "why": {"terms": list(f.why.terms), "entities": list(f.why.entities)}}
                for f in similar if f.key in texts]
     articles = []
-    for f in kb.suggest_articles(query, language, SHOWN):
-        a = kb.by_id[f.key]
-        articles.append({"id": a.id, "title": a.title, "locale": a.locale, "body": a.body,
+    for a, f in kb.suggest_articles(query, language, SHOWN):
+        articles.append({"id": a.id, "title": a.title, "locale": a.locale,
+                         "audience": a.audience, "body": a.body,
                          "snippet": snippet_json(a.body, query.text), "score": f.score,
                          "why": {"terms": list(f.why.terms), "entities": list(f.why.entities)}})
     return web.json_response({"ticket": t.id, "ready": kb.ready, "tickets": tickets,

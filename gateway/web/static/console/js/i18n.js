@@ -296,6 +296,7 @@ const STRINGS = {
     "kb.similar.none": "No similar resolved ticket yet.", "kb.building": "The index is being built; try again shortly.",
     "kb.articles": "Articles", "kb.insert": "Insert into reply", "kb.why": "Shared:",
     "kb.insert.nobox": "There is no reply box on this ticket.",
+    "kb.audience": "Visible to", "kb.audience.agents": "agents only", "kb.audience.public": "customers (FAQ) and agents",
   },
   zh: {
     "app.name": "Deskgate", "app.tagline": "客服工作台",
@@ -591,6 +592,7 @@ const STRINGS = {
     "kb.similar.none": "暂无相似的已解决工单。", "kb.building": "索引正在建立，请稍后再试。",
     "kb.articles": "文章", "kb.insert": "插入回复", "kb.why": "共同词：",
     "kb.insert.nobox": "此工单没有回复框。",
+    "kb.audience": "可见范围", "kb.audience.agents": "仅客服", "kb.audience.public": "客户（FAQ）和客服",
   },
 };
 

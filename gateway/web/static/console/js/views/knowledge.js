@@ -10,6 +10,11 @@ import { badge, field, section, select, showError, toast, when } from "../ui.js"
 
 const LOCALES = ["zh", "en"];
 const STATUSES = ["draft", "published"];
+// "agents" first: a new article is internal until its author makes it public
+const AUDIENCES = ["agents", "public"];
+
+/** Who may read the article: the web-chat FAQ's visitors only see `public` ones. */
+const audienceBadge = (a) => badge("audience", a.audience, t(`kb.audience.${a.audience}`));
 
 /** `text` as text nodes with the [start, end) ranges in `marks` wrapped in <mark>. */
 export function marked(text, marks) {
@@ -69,7 +74,7 @@ function articleRow(ctx, a, open) {
     h("div", { class: "msg-head" },
       h("a", { href: `#/articles/${enc(a.id)}`, class: "article-title", onclick: (ev) => { ev.preventDefault(); open(a.id); } },
         a.title_marks ? marked(a.title, a.title_marks) : a.title),
-      badge("status", a.status, t(`kb.status.${a.status}`)), h("span", { class: "chip" }, a.locale),
+      badge("status", a.status, t(`kb.status.${a.status}`)), audienceBadge(a), h("span", { class: "chip" }, a.locale),
       a.topic ? h("span", { class: "chip" }, a.topic) : null,
       a.score !== undefined ? h("span", { class: "muted" }, `${t("kb.score")} ${a.score.toFixed(2)}`) : null),
     a.snippet ? h("div", { class: "msg-text snippet" }, marked(a.snippet.text, a.snippet.marks)) : null,
@@ -99,13 +104,13 @@ export function articlesView(ctx, root, params, id) {
   async function read(articleId) {
     try {
       const a = await api.get(`/api/v1/articles/${enc(articleId)}`);
-      mount(editor, section(a.title, h("p", { class: "muted" }, `${a.locale} · ${when(a.updated_at)}`),
+      mount(editor, section(a.title, h("p", { class: "muted" }, audienceBadge(a), `${a.locale} · ${when(a.updated_at)}`),
         markdown(a.body)));
     } catch (err) { showError(err); }
   }
 
   async function edit(articleId) {
-    let a = { id: "", title: "", body: "", locale: "zh", status: "draft", topic: "", tags: [] };
+    let a = { id: "", title: "", body: "", locale: "zh", status: "draft", audience: "agents", topic: "", tags: [] };
     if (articleId) {
       try { a = await api.get(`/api/v1/articles/${enc(articleId)}`); } catch (err) { showError(err); return; }
     }
@@ -114,6 +119,7 @@ export function articlesView(ctx, root, params, id) {
     const title = h("input", { type: "text", name: "title", id: "kb-title", value: a.title, required: true, maxlength: 200 });
     const loc = select("locale", LOCALES.map((l) => [l, l]), a.locale);
     const status = select("status", STATUSES.map((s) => [s, t(`kb.status.${s}`)]), a.status);
+    const audience = select("audience", AUDIENCES.map((x) => [x, t(`kb.audience.${x}`)]), a.audience);
     const topic = h("input", { type: "text", name: "topic", value: a.topic || "", maxlength: 64 });
     const tags = h("input", { type: "text", name: "tags", value: (a.tags || []).join(", "), placeholder: t("kb.tags.hint") });
     const body = h("textarea", { name: "body", id: "kb-body", rows: 12, maxlength: 65536, value: a.body });
@@ -121,7 +127,7 @@ export function articlesView(ctx, root, params, id) {
     body.addEventListener("input", () => mount(preview, markdown(body.value)));
     const form = h("form", { class: "kb-form", id: "kb-form" },
       h("div", { class: "row" }, field(t("kb.id"), idIn), field(t("kb.title"), title)),
-      h("div", { class: "row" }, field(t("kb.locale"), loc), field(t("kb.status"), status),
+      h("div", { class: "row" }, field(t("kb.locale"), loc), field(t("kb.status"), status), field(t("kb.audience"), audience),
         field(t("kb.topic"), topic), field(t("kb.tags"), tags)),
       field(t("kb.body"), body), h("h3", {}, t("kb.preview")), preview,
       h("div", { class: "row" }, h("button", { type: "submit", class: "primary", id: "kb-save" }, t("kb.save")),
@@ -134,7 +140,8 @@ export function articlesView(ctx, root, params, id) {
       ev.preventDefault();
       try {
         await api.put(`/api/v1/articles/${enc(idIn.value.trim())}`, {
-          title: title.value, body: body.value, locale: loc.value, status: status.value, topic: topic.value.trim(),
+          title: title.value, body: body.value, locale: loc.value, status: status.value, audience: audience.value,
+          topic: topic.value.trim(),
           tags: tags.value.split(",").map((x) => x.trim()).filter(Boolean),
         });
         toast(t("kb.saved"), "ok");
@@ -182,7 +189,7 @@ export function suggestionsPanel(tk) {
       h("div", { class: "msg-text" }, x.reply), why(x.why),
       h("button", { type: "button", class: "insert", onclick: () => insert(x.reply) }, t("kb.insert"))));
     const articles = s.articles.map((a) => h("li", { class: "suggestion", dataset: { article: a.id } },
-      h("div", { class: "msg-head" }, h("strong", {}, a.title), h("span", { class: "chip" }, a.locale),
+      h("div", { class: "msg-head" }, h("strong", {}, a.title), audienceBadge(a), h("span", { class: "chip" }, a.locale),
         h("span", { class: "muted" }, ` ${t("kb.score")} ${a.score.toFixed(2)}`)),
       h("div", { class: "msg-text snippet" }, marked(a.snippet.text, a.snippet.marks)), why(a.why),
       h("button", { type: "button", class: "insert", onclick: () => insert(a.body) }, t("kb.insert"))));
