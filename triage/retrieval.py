@@ -35,6 +35,12 @@ B = 0.75
 BLOCK = 2048              # documents gathered before they become a matrix block
 MAX_BLOCKS = 8            # more small blocks than this are merged into one
 MAX_QUERY_CHARS = 2000    # a query reads at most this much text: bounded CPU per call
+# a document (article, ticket question) is indexed by its opening this long: one huge article
+# costs a bounded ~10 ms of segmenting, not seconds; snippets still read the whole body
+MAX_DOC_CHARS = 8000
+# bumped whenever `terms` would give other terms for the same text (tokenizer, stemmer, stop
+# words, MAX_DOC_CHARS): terms stored under another version are analysed again
+ANALYSER_VERSION = 1
 SNIPPET_SCAN = 2000       # of a body searched for the snippet's window (bounded per result)
 _STEM_CACHE_MAX = 200_000   # distinct words whose stem / term is remembered
 MAX_QUERY_TERMS = 48       # a long ticket is matched by its rarest terms
@@ -90,7 +96,7 @@ def term(token: str) -> str | None:
 def terms(text: str) -> list[str]:
     """The terms of a text, in order, repeats kept (term frequency counts them)."""
     out = []
-    for tok in cut(unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS * 4])):
+    for tok in cut(unicodedata.normalize("NFKC", text[:MAX_DOC_CHARS])):
         t = term(tok)
         if t is not None:
             out.append(t)
@@ -208,6 +214,11 @@ class Index:
     def add_many(self, items: Iterable[tuple[str, str]]) -> None:
         for key, text in items:
             self.add(key, text)
+        self.flush()
+
+    def flush(self) -> None:
+        """Turn the pending documents into a matrix block now (a build in a thread does it
+        there rather than leave it to the first search, on the event loop)."""
         self._flush()
 
     def remove(self, key: str) -> bool:
