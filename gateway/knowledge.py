@@ -130,7 +130,7 @@ class Knowledge:
         pos = await self.articles.log_position()
         articles = await self.articles.all()
         a = Index()
-        stale = await asyncio.to_thread(_add_articles, a, articles, await self.articles.terms())
+        stale = await asyncio.to_thread(index_articles, a, articles, await self.articles.terms())
         for n in range(0, len(stale), 500):
             await self.articles.save_terms(dict(stale[n:n + 500]))
         # chunk by chunk, so that only one chunk of records is in memory at a time
@@ -271,7 +271,7 @@ class Knowledge:
         return out
 
 
-def _add_articles(index: Index, articles: Sequence[Article],
+def index_articles(index: Index, articles: Sequence[Article],
                   stored: dict[str, ArticleTerms]) -> list[tuple[str, ArticleTerms]]:
     """Index the articles from their stored terms; returns those that had to be analysed."""
     stale = []
