@@ -80,14 +80,14 @@ def _digest(a: Article) -> str:
 
 def analysed(a: Article) -> ArticleTerms:
     """The article's index terms, as stored beside it (a few ms of CPU: run it off the loop)."""
-    return ArticleTerms(ANALYSER_VERSION, _digest(a), tuple(terms(a.search_text())))
+    return ArticleTerms(ANALYSER_VERSION, _digest(a), " ".join(terms(a.search_text())))
 
 
-def current_terms(a: Article, stored: ArticleTerms | None) -> tuple[str, ...] | None:
+def current_terms(a: Article, stored: ArticleTerms | None) -> list[str] | None:
     """The stored terms when they are the current analyser's, of the article's current text."""
     if stored is None or stored.version != ANALYSER_VERSION or stored.digest != _digest(a):
         return None
-    return stored.terms
+    return stored.terms.split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ class Knowledge:
                         # one article at a time: each holds the GIL for a bounded few ms
                         fresh = await asyncio.to_thread(analysed, found[aid])
                         await self.articles.save_terms({aid: fresh})
-                        given = fresh.terms
+                        given = fresh.terms.split()
                     self.by_id[aid] = found[aid]
                     self.article_index.add_terms(aid, given)
                 else:
@@ -280,7 +280,7 @@ def index_articles(index: Index, articles: Sequence[Article],
         if given is None:
             fresh = analysed(x)
             stale.append((x.id, fresh))
-            given = fresh.terms
+            given = fresh.terms.split()
         index.add_terms(x.id, given)
     index.flush()
     return stale

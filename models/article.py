@@ -81,7 +81,9 @@ class ArticleTerms(msgspec.Struct, frozen=True):
 
     version: int
     digest: str
-    terms: tuple[str, ...]
+    # space-separated, as in `Solved`: one string decodes ~15 times faster than a list of
+    # 1,000 strings, and the split happens in the build's thread, not on the event loop
+    terms: str
 
 
 class FaqCounts(msgspec.Struct, frozen=True):
