@@ -3,6 +3,11 @@ articles and of the newest resolved tickets, built from Redis at start and kept 
 follower task, and the three uses of them — article search, a ticket's suggestions, the
 web-chat FAQ.
 
+Nothing is segmented at start: an article's terms are analysed when it is written (the PUT,
+the import; `analysed`) and stored beside it, a resolved ticket's in its record, so the build
+only reads terms and fills the matrices. Terms of another analyser version, or of an older
+text, are analysed again (in a thread, each bounded by MAX_DOC_CHARS) and stored back.
+
 The follower, every `knowledge.refresh_ms`: turns new resolves on the audit stream into
 {p}kb:solved records (queue/articles.py Solutions; any number of gateways may run it), adds
 new records to the ticket index, and re-reads the articles named on {p}articles:log. The first
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import time
@@ -24,7 +30,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from deskgate.gateway.appkeys import CONFIG, KEYS, REDIS
-from deskgate.models.article import Article, Solved
+from deskgate.models.article import Article, ArticleTerms, Solved
 from deskgate.models.scope import Scope
 from deskgate.models.ticket import Ticket
 from deskgate.queue.articles import ArticleStore, Solutions
@@ -33,7 +39,15 @@ from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
 from deskgate.queue.tickets import TicketStore
 from deskgate.triage.entities import EntityExtractor
-from deskgate.triage.retrieval import Index, Query, Why, snippet, terms
+from deskgate.triage.retrieval import (
+    ANALYSER_VERSION,
+    MAX_DOC_CHARS,
+    Index,
+    Query,
+    Why,
+    snippet,
+    terms,
+)
 
 log = logging.getLogger("deskgate.knowledge")
 
@@ -58,6 +72,22 @@ def mask(text: str, names: Sequence[str] = ()) -> str:
     out.append(text[last:])
     # an address the entity patterns did not take (no TLD they know) still goes
     return re.sub(r"[\w.+-]+@[\w-]+(\.[\w-]+)+", "[email]", "".join(out))
+
+
+def _digest(a: Article) -> str:
+    return hashlib.blake2b(a.search_text()[:MAX_DOC_CHARS].encode(), digest_size=12).hexdigest()
+
+
+def analysed(a: Article) -> ArticleTerms:
+    """The article's index terms, as stored beside it (a few ms of CPU: run it off the loop)."""
+    return ArticleTerms(ANALYSER_VERSION, _digest(a), " ".join(terms(a.search_text())))
+
+
+def current_terms(a: Article, stored: ArticleTerms | None) -> list[str] | None:
+    """The stored terms when they are the current analyser's, of the article's current text."""
+    if stored is None or stored.version != ANALYSER_VERSION or stored.digest != _digest(a):
+        return None
+    return stored.terms.split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +130,9 @@ class Knowledge:
         pos = await self.articles.log_position()
         articles = await self.articles.all()
         a = Index()
-        await asyncio.to_thread(a.add_many, ((x.id, x.search_text()) for x in articles))
+        stale = await asyncio.to_thread(index_articles, a, articles, await self.articles.terms())
+        for n in range(0, len(stale), 500):
+            await self.articles.save_terms(dict(stale[n:n + 500]))
         # chunk by chunk, so that only one chunk of records is in memory at a time
         t = Index(max_docs=self.max_tickets)
         places: dict[str, Place] = {}
@@ -119,8 +151,9 @@ class Knowledge:
         self._articles_pos = pos
         self._solved_pos = after
         self.ready = True
-        log.info("knowledge index ready: %d articles, %d resolved tickets in %.1f s",
-                 len(articles), len(self.places), time.monotonic() - t0)
+        log.info("knowledge index ready: %d articles (%d analysed again), %d resolved tickets "
+                 "in %.1f s", len(articles), len(stale), len(self.places),
+                 time.monotonic() - t0)
 
     async def refresh(self) -> None:
         """One follow step: new resolves into records, new records and article changes into
@@ -156,10 +189,17 @@ class Knowledge:
                 break
             unique = list(dict.fromkeys(ids))
             found = await self.articles.get_many(unique)
+            stored = await self.articles.terms(unique)
             for aid in unique:
                 if aid in found:
+                    given = current_terms(found[aid], stored.get(aid))
+                    if given is None:
+                        # one article at a time: each holds the GIL for a bounded few ms
+                        fresh = await asyncio.to_thread(analysed, found[aid])
+                        await self.articles.save_terms({aid: fresh})
+                        given = fresh.terms.split()
                     self.by_id[aid] = found[aid]
-                    self.article_index.add(aid, found[aid].search_text())
+                    self.article_index.add_terms(aid, given)
                 else:
                     self.by_id.pop(aid, None)
                     self.article_index.remove(aid)
@@ -236,9 +276,25 @@ class Knowledge:
         return out
 
 
+def index_articles(index: Index, articles: Sequence[Article],
+                  stored: dict[str, ArticleTerms]) -> list[tuple[str, ArticleTerms]]:
+    """Index the articles from their stored terms; returns those that had to be analysed."""
+    stale = []
+    for x in articles:
+        given = current_terms(x, stored.get(x.id))
+        if given is None:
+            fresh = analysed(x)
+            stale.append((x.id, fresh))
+            given = fresh.terms.split()
+        index.add_terms(x.id, given)
+    index.flush()
+    return stale
+
+
 def _add_records(index: Index, chunk: Sequence[tuple[str, Solved]]) -> None:
     for _, s in chunk:
         index.add_terms(s.ticket_id, s.terms.split())
+    index.flush()
 
 
 def ticket_question(ticket: Ticket, texts: Sequence[str]) -> str:

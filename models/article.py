@@ -92,6 +92,18 @@ def article(article_id: str, given: ArticleIn, *, at: float, by: str) -> Article
                    topic=given.topic, tags=tuple(dict.fromkeys(given.tags)), updated_at=at, updated_by=by)
 
 
+class ArticleTerms(msgspec.Struct, frozen=True):
+    """An article's index terms, analysed when it was written, so that a gateway's start reads
+    them instead of segmenting every body again. They stand for the article while `version`
+    is the analyser's and `digest` that of the text analysed (else they are analysed again)."""
+
+    version: int
+    digest: str
+    # space-separated, as in `Solved`: one string decodes ~15 times faster than a list of
+    # 1,000 strings, and the split happens in the build's thread, not on the event loop
+    terms: str
+
+
 class FaqCounts(msgspec.Struct, frozen=True):
     """How the web-chat FAQ used an article."""
 

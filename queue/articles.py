@@ -1,9 +1,11 @@
 """The knowledge base in Redis: articles, their change log, the web-chat FAQ counters, and the
 resolved tickets that suggestions draw on.
 
-Articles live in one hash ({p}articles, id -> JSON). Every write or delete also appends the
-article id to {p}articles:log in the same MULTI, so each gateway's in-memory index follows the
-log (re-reading the article) and cannot miss a change.
+Articles live in one hash ({p}articles, id -> JSON), their index terms in another
+({p}articles:terms, written in the same MULTI: a gateway indexes them without analysing the
+text). Every write or delete also appends the article id to {p}articles:log in the same MULTI,
+so each gateway's in-memory index follows the log (re-reading the article) and cannot miss a
+change.
 
 Resolved tickets reach suggestions through {p}kb:solved, a stream of `Solved` records capped at
 the newest N: `Solutions.step` reads the audit stream from its own position ({p}kb:pos), turns
@@ -15,13 +17,14 @@ rebuilds its index from the stream at start and then follows it."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 import redis.asyncio as aioredis
 
-from deskgate.models.article import Article, FaqCounts, Solved
+from deskgate.models.article import Article, ArticleTerms, FaqCounts, Solved
 from deskgate.queue.keys import Keys
 from deskgate.queue.replies import stream_entries
 from deskgate.queue.replies import text as _s
@@ -34,6 +37,7 @@ FAQ_FIELDS = ("shown", "solved", "unsolved")
 
 _article = msgspec.json.Decoder(Article)
 _solved = msgspec.json.Decoder(Solved)
+_terms = msgspec.json.Decoder(ArticleTerms)
 _enc = msgspec.json.Encoder()
 
 
@@ -42,13 +46,15 @@ class ArticleStore:
         self._r = client
         self._k = keys
 
-    async def put(self, a: Article) -> bool:
-        """Create or replace; False when the store is full and this would be a new one."""
+    async def put(self, a: Article, terms: ArticleTerms) -> bool:
+        """Create or replace, with the article's index terms; False when the store is full and
+        this would be a new one."""
         if (not await self._r.hexists(self._k.articles, a.id)
                 and await self._r.hlen(self._k.articles) >= MAX_ARTICLES):
             return False
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(self._k.articles, a.id, _enc.encode(a))
+            pipe.hset(self._k.articles_terms, a.id, _enc.encode(terms))
             pipe.xadd(self._k.articles_log, {"a": a.id}, maxlen=LOG_LEN, approximate=True)
             await pipe.execute()
         return True
@@ -66,8 +72,9 @@ class ArticleStore:
     async def delete(self, article_id: str) -> bool:
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hdel(self._k.articles, article_id)
+            pipe.hdel(self._k.articles_terms, article_id)
             pipe.xadd(self._k.articles_log, {"a": article_id}, maxlen=LOG_LEN, approximate=True)
-            deleted, _ = await pipe.execute()
+            deleted, _, _ = await pipe.execute()
         return bool(deleted)
 
     async def all(self) -> list[Article]:
@@ -75,6 +82,31 @@ class ArticleStore:
         async for _, raw in self._r.hscan_iter(self._k.articles, count=1000):
             out.append(_article.decode(raw))
         return sorted(out, key=lambda a: a.id)
+
+    async def terms(self, ids: Sequence[str] | None = None) -> dict[str, ArticleTerms]:
+        """The stored index terms of `ids` (None: of every article); a record that does not
+        decode (written by another version) is left out, as if missing."""
+        if ids is None:
+            raws = [(_s(k), v) async for k, v in self._r.hscan_iter(self._k.articles_terms,
+                                                                    count=1000)]
+        elif ids:
+            raws = list(zip(ids, await self._r.hmget(self._k.articles_terms, list(ids)),
+                            strict=True))
+        else:
+            raws = []
+        out = {}
+        for article_id, raw in raws:
+            if raw:
+                with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                    out[article_id] = _terms.decode(raw)
+        return out
+
+    async def save_terms(self, terms: dict[str, ArticleTerms]) -> None:
+        """Store terms analysed again (the analyser changed). Not atomic with the article: the
+        digest tells terms of an older text from current ones, so a race costs one analysis."""
+        if terms:
+            await self._r.hset(self._k.articles_terms,
+                               mapping={k: _enc.encode(v) for k, v in terms.items()})
 
     async def log_position(self) -> str:
         """The newest change's id ("0-0" when there is none): where a full load is as of."""

@@ -111,6 +111,7 @@ Key                               Type     What
 {p}articles                       hash     article id -> JSON knowledge-base article (queue/articles.py)
 {p}articles:log                   stream   every article change: field "a" = article id (gateways re-index it)
 {p}articles:faq                   hash     "<article id>:<shown|solved|unsolved>" -> web-chat FAQ count
+{p}articles:terms                 hash     article id -> JSON index terms analysed when it was written (queue/articles.py)
 {p}faq:limit:{address}            string   FAQ questions and feedback from one address; TTL = window
 {p}kb:solved                      stream   resolved tickets with their resolving reply, field "s" = JSON; the newest N kept
 {p}kb:pos                         string   the last audit entry turned into kb:solved (queue/articles.py Solutions)
@@ -508,6 +509,10 @@ class Keys:
     @property
     def articles_faq(self) -> str:
         return f"{self.p}articles:faq"
+
+    @property
+    def articles_terms(self) -> str:
+        return f"{self.p}articles:terms"
 
     def faq_attempts(self, source: str) -> str:
         return f"{self.p}faq:limit:{source}"

@@ -35,6 +35,12 @@ B = 0.75
 BLOCK = 2048              # documents gathered before they become a matrix block
 MAX_BLOCKS = 8            # more small blocks than this are merged into one
 MAX_QUERY_CHARS = 2000    # a query reads at most this much text: bounded CPU per call
+# a document (article, ticket question) is indexed by its opening this long: one huge article
+# costs a bounded ~10 ms of segmenting, not seconds; snippets still read the whole body
+MAX_DOC_CHARS = 8000
+# bumped whenever `terms` would give other terms for the same text (tokenizer, stemmer, stop
+# words, MAX_DOC_CHARS): terms stored under another version are analysed again
+ANALYSER_VERSION = 1
 SNIPPET_SCAN = 2000       # of a body searched for the snippet's window (bounded per result)
 _STEM_CACHE_MAX = 200_000   # distinct words whose stem / term is remembered
 MAX_QUERY_TERMS = 48       # a long ticket is matched by its rarest terms
@@ -90,7 +96,7 @@ def term(token: str) -> str | None:
 def terms(text: str) -> list[str]:
     """The terms of a text, in order, repeats kept (term frequency counts them)."""
     out = []
-    for tok in cut(unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS * 4])):
+    for tok in cut(unicodedata.normalize("NFKC", text[:MAX_DOC_CHARS])):
         t = term(tok)
         if t is not None:
             out.append(t)
@@ -163,7 +169,8 @@ class Index:
         self._n_dead = 0
         # key -> its term ids (df upkeep, "why"), oldest key first (the size bound drops it)
         self._doc_terms: dict[str, np.ndarray] = {}
-        self._pending: list[tuple[str, Counter[int]]] = []
+        # added, not yet in a block: (key, term ids, their counts, length in terms)
+        self._pending: list[tuple[str, np.ndarray, np.ndarray, int]] = []
         self._total_len = 0
         self._extractor = extractor or _EXTRACTOR
 
@@ -187,19 +194,17 @@ class Index:
         """Index already analysed terms (`terms(text)`, kept from an earlier analysis)."""
         if key in self._doc_terms:
             self.remove(key)
-        counts: Counter[int] = Counter()
-        for t in given:
-            tid = self._vocab.get(t)
-            if tid is None:
-                tid = self._vocab[t] = len(self._vocab)
-                if tid >= len(self._df):
-                    self._df = np.concatenate([self._df, np.zeros_like(self._df)])
-            counts[tid] += 1
-        ids = np.fromiter(counts, dtype=np.int32, count=len(counts))
-        self._df[ids] += 1
+        # counted in C, then one dictionary look-up per distinct term: a start builds 200,000
+        # tickets from their stored terms, and a loop per term was most of its time
+        counted = Counter(given)
+        vocab = self._vocab
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in counted), dtype=np.int32,
+                          count=len(counted))
+        tfs = np.fromiter(counted.values(), dtype=np.int32, count=len(counted))
+        dl = int(tfs.sum())
         self._doc_terms[key] = ids
-        self._total_len += sum(counts.values())
-        self._pending.append((key, counts))
+        self._total_len += dl
+        self._pending.append((key, ids, tfs, dl))
         if len(self._pending) >= BLOCK:
             self._flush()
         while self.max_docs and len(self._doc_terms) > self.max_docs:
@@ -208,21 +213,27 @@ class Index:
     def add_many(self, items: Iterable[tuple[str, str]]) -> None:
         for key, text in items:
             self.add(key, text)
+        self.flush()
+
+    def flush(self) -> None:
+        """Turn the pending documents into a matrix block now (a build in a thread does it
+        there rather than leave it to the first search, on the event loop)."""
         self._flush()
 
     def remove(self, key: str) -> bool:
         if key not in self._doc_terms:
             return False
-        self._df[self._doc_terms.pop(key)] -= 1
+        ids = self._doc_terms.pop(key)
         where = self._rows.pop(key, None)
-        if where is None:                       # still pending
-            for i, (k, counts) in enumerate(self._pending):
+        if where is None:                       # still pending (not yet in df)
+            for i, (k, _, _, dl) in enumerate(self._pending):
                 if k == key:
-                    self._total_len -= sum(counts.values())
+                    self._total_len -= dl
                     del self._pending[i]
                     break
         else:
             b, row = where
+            self._df[ids] -= 1
             self._total_len -= int(self._lens[b][row])
             self._dead[b][row] = True
             self._n_dead += 1
@@ -233,24 +244,25 @@ class Index:
     def _flush(self) -> None:
         if not self._pending:
             return
-        avgdl = self.avgdl
-        rows, cols, vals, keys, lens = [], [], [], [], []
-        for r, (key, counts) in enumerate(self._pending):
-            dl = sum(counts.values())
-            norm = K1 * (1 - B + B * dl / avgdl)
-            for tid, tf in counts.items():
-                rows.append(r)
-                cols.append(tid)
-                vals.append(tf * (K1 + 1) / (tf + norm))
-            keys.append(key)
-            lens.append(dl)
-        m = sparse.csc_matrix((np.asarray(vals, dtype=np.float32),
-                               (np.asarray(rows, dtype=np.int32), np.asarray(cols, dtype=np.int32))),
+        keys = [p[0] for p in self._pending]
+        lens = np.asarray([p[3] for p in self._pending], dtype=np.int32)
+        rows = np.repeat(np.arange(len(keys), dtype=np.int32), [len(p[1]) for p in self._pending])
+        tf = np.concatenate([p[2] for p in self._pending]).astype(np.float64)
+        norm = K1 * (1 - B + B * lens.astype(np.float64) / self.avgdl)
+        vals = tf * (K1 + 1) / (tf + norm[rows])
+        cols = np.concatenate([p[1] for p in self._pending])
+        if len(self._vocab) > len(self._df):
+            grown = np.zeros(max(2 * len(self._df), len(self._vocab)), dtype=np.int32)
+            grown[:len(self._df)] = self._df
+            self._df = grown
+        # a document's term ids are distinct: one count per document that has the term
+        self._df += np.bincount(cols, minlength=len(self._df)).astype(np.int32)
+        m = sparse.csc_matrix((vals.astype(np.float32), (rows, cols)),
                               shape=(len(keys), len(self._vocab)))
         b = len(self._blocks)
         self._blocks.append(_Block(keys, m))
         self._dead.append(np.zeros(len(keys), dtype=bool))
-        self._lens.append(np.asarray(lens, dtype=np.int32))
+        self._lens.append(lens)
         for r, key in enumerate(keys):
             self._rows[key] = (b, r)
         self._pending = []
@@ -346,6 +358,7 @@ class Index:
     def explain(self, query: Query, key: str, limit: int = 8) -> Why:
         """What the query and the document share: its words (as the query wrote them, the
         rarest first) and the identifiers among them."""
+        self._flush()
         found = self._doc_terms.get(key)
         ids = set(found.tolist()) if found is not None else set()
         shown: dict[str, tuple[float, str]] = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from deskgate.gateway.cli.common import add_common, config, data_dir
+from deskgate.gateway.knowledge import analysed
 from deskgate.models.article import ARTICLE_ID, MAX_BODY, ArticleIn, article
 from deskgate.queue import connection
 from deskgate.queue.articles import ArticleStore
@@ -135,7 +136,8 @@ async def _import(url: str, args: argparse.Namespace) -> int:
                 print(f"\n{where}: {got}", file=sys.stderr)
             else:
                 article_id, given = got
-                if await store.put(article(article_id, given, at=time.time(), by="import")):
+                a = article(article_id, given, at=time.time(), by="import")
+                if await store.put(a, analysed(a)):
                     done += 1
                 else:
                     failed += 1

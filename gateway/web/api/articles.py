@@ -4,12 +4,13 @@ agents the published ones. Search answers with highlighted snippets as plain tex
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from aiohttp import web
 
-from deskgate.gateway.knowledge import KNOWLEDGE, Found, snippet_json
+from deskgate.gateway.knowledge import KNOWLEDGE, Found, analysed, snippet_json
 from deskgate.gateway.web.auth import requires
 from deskgate.gateway.web.body import decode_body
 from deskgate.gateway.web.errors import ApiError
@@ -141,7 +142,8 @@ async def put_article(request: web.Request) -> web.Response:
     given: ArticleIn = decode_body(await request.read(), ArticleIn, max_bytes=MAX_ARTICLE_BYTES)
     a = article(article_id, given, at=time.time(), by=scope(request).actor)
     kb = request.app[KNOWLEDGE]
-    if not await kb.articles.put(a):
+    # bounded (MAX_DOC_CHARS), yet milliseconds of segmenting: not on the event loop
+    if not await kb.articles.put(a, await asyncio.to_thread(analysed, a)):
         raise ApiError(409, "the knowledge base is full: delete articles first")
     await kb.refresh()          # this gateway's search sees it at once; others within refresh_ms
     return web.json_response(to_builtins(a))
