@@ -5,10 +5,6 @@ the lookup and the customer is answered exactly once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,55 +16,31 @@ from deskgate.gateway.config import Config
 from deskgate.gateway.web.app import create_app
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
-from deskgate.queue.redis_server import REDIS_URL_ENV
 from tests.connectors.test_meta import ACCOUNT
+from tests.processes import DeskgateProcess
 from tests.send.conftest import StandIn
 from tests.send.test_meta import PHONE_ID, TOKEN
 
 from .conftest import ORDER, Lookup, answer_config, configure, customer_writes, ticket_from
 
 
-class WorkerProcess:
-    def __init__(self, config_file: Path, data_dir: Path, redis_url: str) -> None:
-        self._argv = [sys.executable, "-m", "deskgate.gateway.cli.main", "worker",
-                      "--count", "1", "--config", str(config_file), "--data-dir", str(data_dir)]
-        # the same slot across restarts: the replacement takes its predecessor's pending
-        # entries at once, as serve's WorkerPool does
-        self._env = {**os.environ, REDIS_URL_ENV: redis_url,
-                     "DESKGATE_WORKER_SLOT": "aa-kill-test"}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self._argv, env=self._env, stdin=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-
-
 @pytest.fixture
 def worker(tmp_path: Path, prefix: str, whatsapp: StandIn, data_dir: Path,
-           redis_url: str) -> Iterator[WorkerProcess]:
+           redis_url: str) -> Iterator[DeskgateProcess]:
     waba = {**ACCOUNT, "access_token": TOKEN, "api_base": whatsapp.base,
             "phone_number_id": PHONE_ID}
     cfg = tmp_path / "worker.yaml"
     cfg.write_text(json.dumps({"redis_prefix": prefix, "channels": {"whatsapp": {"waba": waba}},
                                "workers": {"block_ms": 50, "claim_idle_ms": 500}}),
                    encoding="utf-8")
-    proc = WorkerProcess(cfg, data_dir, redis_url)
+    proc = DeskgateProcess(["worker", "--count", "1"], cfg, data_dir, redis_url, "aa-kill-test")
     yield proc
     proc.stop()
 
 
 async def test_sigkill_mid_lookup_answers_exactly_once(
         aiohttp_client: Any, config: Config, redis_url: str, data_dir: Path, lookup: Lookup,
-        worker: WorkerProcess, aclient: aioredis.Redis, keys: Keys,
+        worker: DeskgateProcess, aclient: aioredis.Redis, keys: Keys,
         auth: Callable[..., dict[str, str]], eventually: Callable[..., Any]) -> None:
     client = await aiohttp_client(create_app(config, redis_url, data_dir, run_workers=False))
     await configure(client, auth, answer_config(lookup, timeout_s=10))

@@ -4,10 +4,6 @@ retry into the dead-letter stream and a relay that stops answering (timeouts).""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,50 +15,26 @@ import redis.asyncio as aioredis
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.outbox import Outbox
-from deskgate.queue.redis_server import REDIS_URL_ENV
 from tests.email.dnszone import DnsStandIn
+from tests.processes import DeskgateProcess
 
 from .conftest import Tickets, email_message, relay_config
 from .relay import Relay
 
 
-class SenderProcess:
-    def __init__(self, config_file: Path, data_dir: Path, redis_url: str) -> None:
-        self._argv = [sys.executable, "-m", "deskgate.gateway.cli.main", "senders",
-                      "--config", str(config_file), "--data-dir", str(data_dir)]
-        # the same slot name across restarts: the replacement finishes its predecessor's
-        # pending entries at once (as serve's WorkerPool does)
-        self._env = {**os.environ, REDIS_URL_ENV: redis_url,
-                     "DESKGATE_WORKER_SLOT": "kill-test"}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self._argv, env=self._env, stdin=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
-
-
 @pytest.fixture
 def sender_process(tmp_path: Path, prefix: str, relay: tuple[Relay, Path], dns: DnsStandIn,
-                   data_dir: Path, redis_url: str) -> Iterator[SenderProcess]:
+                   data_dir: Path, redis_url: str) -> Iterator[DeskgateProcess]:
     cfg = tmp_path / "senders.yaml"
     cfg.write_text(relay_config(prefix, relay[0], relay[1], dns), encoding="utf-8")
-    proc = SenderProcess(cfg, data_dir, redis_url)
+    proc = DeskgateProcess(["senders"], cfg, data_dir, redis_url, "kill-test")
     yield proc
     proc.stop()
 
 
 async def test_sigkill_mid_send_sends_at_most_once_more(
         client: Any, tickets: Tickets, relay: tuple[Relay, Path],
-        sender_process: SenderProcess, auth: Callable[..., dict[str, str]],
+        sender_process: DeskgateProcess, auth: Callable[..., dict[str, str]],
         aclient: aioredis.Redis, keys: Keys, eventually: Callable[..., Any]) -> None:
     stand_in = relay[0]
     stand_in.hold = threading.Event()
