@@ -24,6 +24,7 @@ from rq.timeouts import TimerDeathPenalty
 from deskgate.gateway.config import Config, WorkerConfig
 from deskgate.gateway.retraining.jobs import job_queue
 from deskgate.gateway.web.app import create_app
+from deskgate.gateway.workers.senders import run_senders
 from deskgate.models.enums import Role
 from deskgate.queue.keys import Keys
 from deskgate.queue.redis_server import REDIS_URL_ENV, EmbeddedRedis
@@ -117,6 +118,20 @@ def config(prefix: str) -> Config:
     """Fast polling and a short idle time before a dead consumer's entries are taken over."""
     return Config(redis_prefix=prefix,
                   workers=WorkerConfig(block_ms=50, claim_idle_ms=500, lease_seconds=60))
+
+
+@pytest.fixture
+async def senders(redis_url: str, keys: Keys, config: Config,
+                  data_dir: Path) -> AsyncIterator[None]:
+    """One sender worker in this process, with whatever `config` the test's folder defines (the
+    crash cases run it as a real process: tests/processes.py)."""
+    client = aioredis.Redis.from_url(redis_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_senders(client, keys, config, data_dir, "t-sender", stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await client.aclose()
 
 
 @pytest.fixture

@@ -13,19 +13,16 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from deskgate.gateway.config import Config, WorkerConfig
-from deskgate.gateway.workers.senders import run_senders
 from deskgate.models.enums import Role
-from deskgate.queue.keys import Keys
 from tests.connectors.test_meta import ACCOUNT, meta_headers
 from tests.send.conftest import StandIn
 from tests.send.test_meta import PHONE_ID, TOKEN, wa_routes
@@ -114,18 +111,6 @@ def config(prefix: str, whatsapp: StandIn) -> Config:
     return Config(redis_prefix=prefix, channels={"whatsapp": {"waba": waba},
                                                  "webform": {"shop": {"secret": FORM_SECRET}}},
                   workers=WorkerConfig(block_ms=50, claim_idle_ms=500))
-
-
-@pytest.fixture
-async def senders(redis_url: str, keys: Keys, config: Config,
-                  data_dir: Path) -> AsyncIterator[None]:
-    client = aioredis.Redis.from_url(redis_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_senders(client, keys, config, data_dir, "t-sender", stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    await client.aclose()
 
 
 def whatsapp_text(text: str, wa_id: str) -> bytes:

@@ -15,18 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from deskgate.connectors.webchat import visitor_token
 from deskgate.gateway.config import Config, SenderConfig, WorkerConfig
-from deskgate.gateway.workers.senders import run_senders
 from deskgate.models.enums import Role
-from deskgate.queue.keys import Keys
 
 pytestmark = pytest.mark.browser
 
@@ -49,18 +45,6 @@ def config(prefix: str, page_port: int) -> Config:
         senders=SenderConfig(block_ms=50, claim_idle_ms=500),
         channels={"webchat": {"site": {"secret": SECRET,
                                        "allowed_origins": [f"http://127.0.0.1:{page_port}"]}}})
-
-
-@pytest.fixture
-async def senders(redis_url: str, keys: Keys, config: Config,
-                  data_dir: Path) -> AsyncIterator[None]:
-    client = aioredis.Redis.from_url(redis_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_senders(client, keys, config, data_dir, "b-sender", stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    await client.aclose()
 
 
 async def _claimed_by_ann(api: Any, token: Any, ticket_id: str) -> dict[str, str]:

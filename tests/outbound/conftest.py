@@ -4,10 +4,9 @@ customer's message on a given channel) and held by an agent, over real Redis; th
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from deskgate.gateway.config import Config, parse_config
-from deskgate.gateway.workers.senders import run_senders
 from deskgate.models.enums import Channel, IdentityKind
 from deskgate.models.message import Identity, InboundMessage, Sender
 from deskgate.models.scoring import queue_score
@@ -127,16 +125,3 @@ email:
 @pytest.fixture
 def config(prefix: str, relay: tuple[Relay, Path], dns: DnsStandIn) -> Config:
     return parse_config(relay_config(prefix, relay[0], relay[1], dns))
-
-
-@pytest.fixture
-async def senders(redis_url: str, keys: Keys, config: Config,
-                  data_dir: Path) -> AsyncIterator[None]:
-    """One sender worker, in this process (its crash cases run it as a real process)."""
-    client = aioredis.Redis.from_url(redis_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_senders(client, keys, config, data_dir, "t-sender", stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 10)
-    await client.aclose()
