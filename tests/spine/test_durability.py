@@ -229,7 +229,14 @@ def test_serve_restarts_its_killed_redis_and_nothing_acknowledged_is_lost(
         tmp_path: Path, free_port: Any, wait_for: Any) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DESKGATE_REDIS_URL"}
     port, data = free_port(), tmp_path / "data"
+    # `always`: the mode that promises every acknowledged message across a kill of Redis with no
+    # condition. `everysec` (README, Durability modes) may lose up to ~2 s of acks when the disk
+    # is so busy that Redis holds its AOF writes back behind a running fsync: a fresh-clone CI run
+    # saw exactly that (all 50 lost, written back-to-back while the disk was busy).
+    cfg = tmp_path / "deskgate.yaml"
+    cfg.write_text("durability: always\n")
     serve = subprocess.Popen([*CLI, "serve", "--port", str(port), "--data-dir", str(data),
+                              "--config", str(cfg),
                               "--workers", "0", "--job-workers", "0", "--no-smtp"],
                              env=env, stderr=(tmp_path / "serve.log").open("w"))
     base = f"http://127.0.0.1:{port}"
