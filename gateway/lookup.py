@@ -14,14 +14,12 @@ import msgspec
 
 from deskgate.models.auto_answer import (
     MAX_RESPONSE_BYTES,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     LookupConfig,
     LookupFailed,
     LookupRequest,
     parse_response,
-    sign,
 )
+from deskgate.models.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 
 class LookupResult(msgspec.Struct, frozen=True):

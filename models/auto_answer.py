@@ -8,8 +8,6 @@ gateway/lookup.py's; the stream stage that runs it is gateway/workers/auto_answe
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import json
 import re
@@ -32,8 +30,6 @@ ENTITY_LABELS = ("ORDER_ID", "TRACKING_NO", "PHONE", "EMAIL")
 ANY_ACCOUNT = "*"
 TOPIC = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 ACCOUNT = re.compile(r"\*|[A-Za-z0-9_-]{1,64}")
-SIGNATURE_HEADER = "X-Deskgate-Signature"
-TIMESTAMP_HEADER = "X-Deskgate-Timestamp"
 
 _Field = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 _Text = Annotated[str, msgspec.Meta(max_length=5000)]
@@ -166,12 +162,6 @@ def sender_identities(identities: Iterable[Identity]) -> dict[str, list[str]]:
         if i.verified and i.kind in (IdentityKind.EMAIL, IdentityKind.PHONE):
             out.setdefault(i.kind.value, []).append(i.value)
     return out
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with the configuration's secret."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 class LookupFailed(Exception):

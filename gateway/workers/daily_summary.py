@@ -28,12 +28,12 @@ from deskgate.connectors.send.base import Rejected, RetryLater
 from deskgate.connectors.send.email import EmailAccount
 from deskgate.connectors.send.registry import SENDERS
 from deskgate.gateway.config import Config
-from deskgate.gateway.workers.notify import sign
 from deskgate.models import summary as sm
 from deskgate.models.delivery import next_attempt_delay
 from deskgate.models.enums import Channel
 from deskgate.models.outbound import OutboundMessage, Recipient
 from deskgate.models.reports import Filter
+from deskgate.models.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from deskgate.queue.access_tokens import RedisAccessTokens
 from deskgate.queue.keys import Keys
 from deskgate.queue.rollups import Rollups
@@ -154,8 +154,8 @@ class DailySummary:
             async with http.post(target.webhook_url, data=body, allow_redirects=False,
                                  timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_seconds),
                                  headers={"Content-Type": "application/json",
-                                          "X-Deskgate-Timestamp": ts,
-                                          "X-Deskgate-Signature": sign(target.webhook_secret,
+                                          TIMESTAMP_HEADER: ts,
+                                          SIGNATURE_HEADER: sign(target.webhook_secret,
                                                                        ts, body),
                                           "Idempotency-Key": sm.idempotency_key(fig.team,
                                                                                 fig.date)}) as r:

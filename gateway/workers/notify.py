@@ -10,8 +10,6 @@ delivery is retried after RETRY_IDLE_MS (by any worker), and after MAX_ATTEMPTS 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -21,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from deskgate.models.sla import SlaConfig
+from deskgate.models.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from deskgate.queue.keys import Keys
 
 log = logging.getLogger("deskgate.notify")
@@ -29,11 +28,6 @@ GROUP = "notify"
 RETRY_IDLE_MS = 30_000
 MAX_ATTEMPTS = 8
 TIMEOUT = aiohttp.ClientTimeout(total=10)
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 class Notifier:
@@ -88,8 +82,8 @@ class Notifier:
             # address of our network it cannot reach itself (an internal service, metadata).
             async with session.post(team.webhook_url, data=body, timeout=TIMEOUT,
                                     allow_redirects=False, headers={
-                    "Content-Type": "application/json", "X-Deskgate-Timestamp": ts,
-                    "X-Deskgate-Signature": sign(team.webhook_secret, ts, body)}) as resp:
+                    "Content-Type": "application/json", TIMESTAMP_HEADER: ts,
+                    SIGNATURE_HEADER: sign(team.webhook_secret, ts, body)}) as resp:
                 ok = 200 <= resp.status < 300
                 reason = f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -18,13 +18,13 @@ from deskgate.models.auto_answer import (
     choose,
     parse_response,
     request_entities,
-    sign,
 )
 from deskgate.models.enums import Priority, Sentiment
 from deskgate.models.reports import Filter, auto_answer
 from deskgate.models.rollup import Dims, Opened, fold, opened
 from deskgate.models.sla import Calendar
 from deskgate.models.triage import Entity, Triage
+from deskgate.models.webhook_signature import sign
 
 CONFIG = LookupConfig(url="https://shop.example/lookup", secret="s" * 16,
                       entities=("ORDER_ID", "PHONE"),
